@@ -1,0 +1,266 @@
+"""Every error moeseg raises, as one tree.
+
+    MoesegError
+    ├── ConfigurationError              missing credential, bad data center, bad option
+    ├── SegmentValidationError          local validation (also a ValueError); .issues
+    ├── QuotaWaitTooLong                next free slot lies beyond the caller's max wait; .frees_at
+    ├── TransportError                  nothing usable came back
+    │   ├── ConnectError                    never reached the server (nothing was sent)
+    │   └── RequestTimeout                  sent, no answer in time (outcome unknown)
+    ├── UnexpectedResponse              HTML, empty, invalid JSON or a wrong shape; .excerpt
+    └── APIError                        the server answered with an error status
+        ├── BadRequest                      400: invalid format, invalid name, unknown workspace
+        ├── AuthenticationError             401
+        ├── PermissionDenied                403
+        ├── NotFound                        404
+        ├── Conflict                        409
+        │   ├── NameConflict                    another segment has this name
+        │   └── DefinitionConflict              another segment has this definition; .existing_cs_id
+        ├── CyclicReference                 412
+        ├── QueryTooComplex                 413: nesting, too many segments, too long
+        ├── RateLimited                     429 rate limit breached (retried via the governor)
+        ├── ActiveSegmentLimit              429 active segments limit breached (never retried)
+        └── ServerError                     5xx
+
+Errors never carry credentials: messages are built from status, code, message, method and path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "ActiveSegmentLimit",
+    "APIError",
+    "AuthenticationError",
+    "BadRequest",
+    "ConfigurationError",
+    "Conflict",
+    "ConnectError",
+    "CyclicReference",
+    "DefinitionConflict",
+    "MoesegError",
+    "NameConflict",
+    "NotFound",
+    "PermissionDenied",
+    "QueryTooComplex",
+    "QuotaWaitTooLong",
+    "RateLimited",
+    "RequestTimeout",
+    "SegmentValidationError",
+    "ServerError",
+    "TransportError",
+    "UnexpectedResponse",
+    "ValidationIssue",
+]
+
+
+class MoesegError(Exception):
+    """Base class of every error raised by moeseg."""
+
+
+class ConfigurationError(MoesegError, ValueError):
+    """A client or governor was configured wrongly (missing credential, bad data center...)."""
+
+
+@attrs.frozen(slots=True)
+class ValidationIssue:
+    """One broken rule: where (a path such as ``included_filters.filters[2].value1``) and why."""
+
+    path: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.rule}" if self.path else self.rule
+
+
+class SegmentValidationError(MoesegError, ValueError):
+    """A definition broke one or more rules; nothing was sent and no quota was spent."""
+
+    issues: tuple[ValidationIssue, ...]
+
+    def __init__(self, issues: Sequence[ValidationIssue]) -> None:
+        self.issues = tuple(issues)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        n = len(self.issues)
+        head = f"{n} validation error{'s' if n != 1 else ''}"
+        return head + "".join(f"\n  {issue}" for issue in self.issues)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.issues,))
+
+
+class QuotaWaitTooLong(MoesegError):
+    """The next free slot lies beyond the caller's maximum wait; nothing was admitted.
+
+    ``frees_at`` is in the governor clock's time base; ``wait`` is seconds from now.
+    """
+
+    def __init__(self, group: str, frees_at: float, wait: float, max_wait: float) -> None:
+        self.group = group
+        self.frees_at = frees_at
+        self.wait = wait
+        self.max_wait = max_wait
+        super().__init__(
+            f"quota group {group!r} frees in {wait:.1f}s, beyond the maximum wait of "
+            f"{max_wait:.1f}s"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.group, self.frees_at, self.wait, self.max_wait))
+
+
+class TransportError(MoesegError):
+    """The request could not be completed at the transport level."""
+
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        self.method = method
+        self.path = path
+        super().__init__(f"{method} {path}: {message}" if method else message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+class ConnectError(TransportError):
+    """The connection failed before any byte of the request was sent."""
+
+
+class RequestTimeout(TransportError):
+    """The request may have reached the server, but no answer came in time."""
+
+
+class _ResponseError(MoesegError):
+    """Shared fields of errors built from an HTTP response."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str = "",
+        path: str = "",
+        code: str | None = None,
+        response_id: str | None = None,
+    ) -> None:
+        self.status = status
+        self.method = method
+        self.path = path
+        self.code = code
+        self.message = message
+        self.response_id = response_id
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = f"{self.method} {self.path} " if self.method else ""
+        code = f" {self.code}:" if self.code else ""
+        rid = f" (response_id={self.response_id})" if self.response_id else ""
+        return f"{where}-> {self.status}{code} {self.message}{rid}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+class UnexpectedResponse(_ResponseError):
+    """The server's answer was not in a documented shape (HTML, empty, invalid JSON...)."""
+
+    def __init__(self, message: str, *, status: int, excerpt: str = "", **kw: Any) -> None:
+        self.excerpt = excerpt
+        super().__init__(message, status=status, **kw)
+
+    def _render(self) -> str:
+        base = super()._render()
+        return f"{base}; body starts: {self.excerpt!r}" if self.excerpt else base
+
+
+class APIError(_ResponseError):
+    """The server answered with a documented error status."""
+
+
+class BadRequest(APIError):
+    """400: invalid format, invalid name, unknown workspace or db name."""
+
+
+class AuthenticationError(APIError):
+    """401: credentials were refused."""
+
+
+class PermissionDenied(APIError):
+    """403: the operation is not allowed on this segment (file or archived segment)."""
+
+
+class NotFound(APIError):
+    """404: no such segment."""
+
+
+class Conflict(APIError):
+    """409: the segment clashes with an existing one."""
+
+
+class NameConflict(Conflict):
+    """409: another segment already has this name."""
+
+
+class DefinitionConflict(Conflict):
+    """409: another segment already has this definition."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        existing_cs_id: str | None = None,
+        existing_cs_name: str | None = None,
+        **kw: Any,
+    ) -> None:
+        self.existing_cs_id = existing_cs_id
+        self.existing_cs_name = existing_cs_name
+        super().__init__(message, **kw)
+
+
+class CyclicReference(APIError):
+    """412: the definition references segments in a cycle."""
+
+
+class QueryTooComplex(APIError):
+    """413: too deeply nested, too many segments referenced, or too long."""
+
+
+class RateLimited(APIError):
+    """429: the API rate limit was breached (someone else spent the quota)."""
+
+    def __init__(self, message: str, *, window_seconds: float | None = None, **kw: Any) -> None:
+        self.window_seconds = window_seconds
+        super().__init__(message, **kw)
+
+
+class ActiveSegmentLimit(APIError):
+    """429: the workspace holds the maximum number of active segments. Never retried."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        actual_count: int | None = None,
+        limit: int | None = None,
+        **kw: Any,
+    ) -> None:
+        self.actual_count = actual_count
+        self.limit = limit
+        super().__init__(message, **kw)
+
+
+class ServerError(APIError):
+    """5xx: the server failed; the outcome of a create is unknown."""
+
+
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    # Errors with keyword-only fields cannot be unpickled through __init__(*args).
+    obj = cls.__new__(cls)
+    obj.args = args
+    obj.__dict__.update(state)
+    return obj
