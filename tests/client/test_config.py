@@ -10,7 +10,7 @@ import moeseg
 from moeseg import Client, ConfigurationError
 from moeseg._client import _LEASE_MARGIN
 
-from .conftest import API_KEY, BASE, WORKSPACE, RecordingGovernor, list_body
+from .conftest import API_KEY, BASE, WORKSPACE, RecordingGovernor
 
 ENV = ("MOENGAGE_WORKSPACE_ID", "MOENGAGE_API_KEY", "MOENGAGE_DC", "MOENGAGE_DB_NAME")
 
