@@ -766,10 +766,11 @@ class Client:
                 )  # fmt: skip
         method = endpoint.method
         started = time.perf_counter()
-        refund = False
+        answered = refund = False
         try:
             with anyio.fail_after(opts.timeout):
                 response = await self._http.send(request)
+            answered = True
         except _NOTHING_SENT as exc:
             refund = True
             raise self._transport_error(ConnectError, exc, method, path, attempt, started) from exc
@@ -786,13 +787,15 @@ class Client:
                 TransportError, exc, method, path, attempt, started
             ) from exc
         finally:
-            if lease is not None:
+            if lease is not None and not answered:
                 # Settled even when this task is being cancelled: the slot must not leak.
                 with anyio.CancelScope(shield=True):
                     if refund:
                         await lease.refund()
                     else:
                         await lease.complete()
+        if lease is not None:
+            await lease.complete()  # the answer is complete (httpx read the whole body)
         status = response.status_code
         logger.debug(
             "%s %s -> %d in %.3fs (attempt %d)",
