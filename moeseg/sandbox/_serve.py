@@ -37,7 +37,13 @@ def _server(app: Any) -> Any:
     import uvicorn
 
     config = uvicorn.Config(
-        app, lifespan="on", log_level="warning", http="h11", loop="asyncio", access_log=False
+        app,
+        interface="asgi3",
+        lifespan="on",
+        log_level="warning",
+        http="h11",
+        loop="asyncio",
+        access_log=False,
     )
     return uvicorn.Server(config)
 
