@@ -117,4 +117,3 @@ def _walk(
             inner = attributes.get("filters", []) if isinstance(attributes, Mapping) else []
             count += 1 + (len(inner) if isinstance(inner, list) else 0)
     return deepest + 1, count
-
