@@ -165,3 +165,10 @@ def test_fault_rules_reject_nonsense() -> None:
     with pytest.raises(ValueError, match="time_scale"):
         SandboxConfig(time_scale=0)
     assert OtherTenant(routes=["create"]).routes == frozenset({"create"})
+
+
+async def test_a_rule_fires_at_most_times_times() -> None:
+    sb = faulty(ServerErrorFault(status=502, routes={"list"}, times=2))
+    async with asgi_client(sb) as c:
+        codes = [(await c.get(PATH, headers=v3_headers(sb))).status_code for _ in range(4)]
+    assert codes == [502, 502, 200, 200]
