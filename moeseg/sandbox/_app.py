@@ -18,7 +18,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from hashlib import sha256
 from typing import Any, Literal
 from urllib.parse import parse_qs
@@ -266,7 +266,7 @@ class Sandbox:
         while self._pending:  # noqa: ASYNC110
             await anyio.sleep(poll)
 
-    def serve(self, port: int = 0, host: str = "127.0.0.1") -> Any:
+    def serve(self, port: int = 0, host: str = "127.0.0.1") -> AbstractAsyncContextManager[str]:
         """``async with sandbox.serve(port=0) as base_url``: uvicorn on loopback in a thread."""
         from ._serve import serve
 
@@ -307,29 +307,35 @@ class Sandbox:
             arrival=arrival,
             response_id=self._response_id(),
         )
-        answer = await self._dispatch(call)
+        # Recorded at arrival, completed below: a request whose client went away (cancelled
+        # mid-way, e.g. a timeout during a latency fault) stays in the log as "abandoned".
+        index = len(self.log)
+        self._record(arrival, method, path, route, None, 0, 0, "abandoned")
+        answer = _Answer(0, None, "abandoned")
         delivered = answer
         dropped = False
-        if answer.processed:
-            for err in self._draw(ServerErrorFault, route, "after"):
-                delivered = self._server_error(call, err, "after")
-            for rule in self._draw(LatencyFault, route, "response"):
-                await anyio.sleep(rule.latency.sample(self._rng))
-            dropped = bool(self._draw(DropConnection, route))
-        ws = call.workspace.workspace_id if call.workspace else None
-        cause = "dropped" if dropped else delivered.cause
-        detail = answer.cause if delivered is not answer or dropped else answer.detail
-        self._record(
-            arrival,
-            method,
-            path,
-            route,
-            ws,
-            0 if dropped else delivered.status,
-            answer.status,
-            cause,
-            detail,
-        )
+        finished = False
+        try:
+            answer = delivered = await self._dispatch(call)
+            if answer.processed:
+                for err in self._draw(ServerErrorFault, route, "after"):
+                    delivered = self._server_error(call, err, "after")
+                for rule in self._draw(LatencyFault, route, "response"):
+                    await anyio.sleep(rule.latency.sample(self._rng))
+                dropped = bool(self._draw(DropConnection, route))
+            finished = True
+        finally:
+            ws = call.workspace.workspace_id if call.workspace else None
+            if not finished:
+                cause, detail, status = "abandoned", answer.cause, 0
+            elif dropped:
+                cause, detail, status = "dropped", answer.cause, 0
+            else:
+                cause, status = delivered.cause, delivered.status
+                detail = answer.cause if delivered is not answer else answer.detail
+            self._record(
+                arrival, method, path, route, ws, status, answer.status, cause, detail, index
+            )
         if dropped:
             _drop_connection(receive)
             return
@@ -386,22 +392,16 @@ class Sandbox:
         processed_status: int,
         cause: str,
         detail: str = "",
+        index: int | None = None,
     ) -> None:
         group = self.config.operations.get(route) if route else None
-        self.log.append(
-            RequestRecord(
-                arrival,
-                method,
-                path,
-                route,
-                group,
-                workspace,
-                status,
-                processed_status,
-                cause,
-                detail,
-            )
+        record = RequestRecord(
+            arrival, method, path, route, group, workspace, status, processed_status, cause, detail
         )
+        if index is not None:
+            self.log[index] = record
+        else:
+            self.log.append(record)
         if status == 429:
             self.too_many_requests[cause] += 1
 
