@@ -435,9 +435,9 @@ class Client:
         *,
         users: int,
         attribute_name: str,
+        expiry_time: int,
         attribute_type: str = "string",
         emails: tuple[str, ...] | list[str] | None = None,
-        expiry_time: int | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
         max_retries: int | None = None,
         max_wait: float | None = None,
@@ -445,6 +445,7 @@ class Client:
         """Create a file segment from a CSV at ``file_url`` (``POST .../file-segment``).
 
         ``users`` is the number of users in the file: it is spent from the daily users quota.
+        ``expiry_time`` is in days (the segment is archived then); MoEngage requires it.
         Exactly once like :meth:`create_segment`: a 409 "Name already exists" on a retry after
         an unknown outcome is resolved by listing the name (a file segment has no definition to
         compare, so a segment with that name counts as ours); the result then has
