@@ -35,6 +35,24 @@ from moeseg.governor import Governor, QuotaGroup, QuotaPolicy, Window
 BLOCK = int(os.environ.get("BENCH_CLIENT_BLOCK", "100"))
 BLOCKS = int(os.environ.get("BENCH_CLIENT_BLOCKS", "40"))
 
+PAYLOAD: dict[str, Any] = {
+    "name": "bench_segment",
+    "included_filters": {
+        "filter_operator": "and",
+        "filters": [
+            {
+                "filter_type": "user_attributes",
+                "name": "Name",
+                "data_type": "string",
+                "operator": "is",
+                "value": "chandan",
+                "negate": False,
+                "case_sensitive": False,
+            }
+        ],
+    },
+}
+
 SEGMENT = {
     "data": {
         "name": "bench_segment",
@@ -47,16 +65,7 @@ SEGMENT = {
         "included_filters": {
             "filter_operator": "and",
             "filters": [
-                {
-                    "filter_type": "user_attributes",
-                    "name": "Name",
-                    "data_type": "string",
-                    "operator": "is",
-                    "value": "chandan",
-                    "value1": "",
-                    "negate": False,
-                    "case_sensitive": False,
-                },
+                {**PAYLOAD["included_filters"]["filters"][0], "value1": ""},
                 {
                     "filter_type": "actions",
                     "action_name": "MOE_EMAIL_SENT",
@@ -76,24 +85,6 @@ SEGMENT = {
     },
     "response_id": "cNjnTEJw",
     "type": "custom_segment",
-}
-
-PAYLOAD = {
-    "name": "bench_segment",
-    "included_filters": {
-        "filter_operator": "and",
-        "filters": [
-            {
-                "filter_type": "user_attributes",
-                "name": "Name",
-                "data_type": "string",
-                "operator": "is",
-                "value": "chandan",
-                "negate": False,
-                "case_sensitive": False,
-            }
-        ],
-    },
 }
 
 SERVER = r"""

@@ -452,24 +452,13 @@ class Client:
         ``cs_id``/``cs_name`` from the listing.
         """
         opts = self._options(timeout, max_retries, max_wait)
-        request = FileSegmentRequest(
-            name=name,
-            file_url=file_url,
-            callback_url=callback_url,
-            attribute_name=attribute_name,
-            attribute_type=attribute_type,
-            emails=tuple(emails) if emails is not None else None,
-            expiry_time=expiry_time,
+        body = _file_body(
+            name, file_url, callback_url, attribute_name, attribute_type, emails, None, expiry_time
         )
         outcome = _Outcome()
         try:
             response = await self._call(
-                _FILE_CREATE,
-                _V2_FILE,
-                opts,
-                json=unstructure(request),
-                users=users,
-                outcome=outcome,
+                _FILE_CREATE, _V2_FILE, opts, json=body, users=users, outcome=outcome
             )
         except NameConflict:
             if not outcome.unknown:
@@ -569,16 +558,10 @@ class Client:
         emails: tuple[str, ...] | list[str] | None,
         opts: _Options,
     ) -> V2AcceptedBody:
-        request = FileSegmentRequest(
-            name=name,
-            file_url=file_url,
-            callback_url=callback_url,
-            attribute_name=attribute_name,
-            attribute_type=attribute_type,
-            cs_id=cs_id,
-            emails=tuple(emails) if emails is not None else None,
+        body = _file_body(
+            name, file_url, callback_url, attribute_name, attribute_type, emails, cs_id
         )
-        response = await self._call(endpoint, path, opts, json=unstructure(request), users=users)
+        response = await self._call(endpoint, path, opts, json=body, users=users)
         return self._read(response, V2AcceptedBody, endpoint, path)
 
     # -- archive --------------------------------------------------------------------------------
@@ -892,6 +875,31 @@ class Client:
             raise conflict
         logger.info("create %r: recovered segment %s created by an earlier attempt", name, cs_id)
         return attrs.evolve(segment, recovered=True)
+
+
+def _file_body(
+    name: str,
+    file_url: str,
+    callback_url: str,
+    attribute_name: str,
+    attribute_type: str,
+    emails: tuple[str, ...] | list[str] | None,
+    cs_id: str | None,
+    expiry_time: int | None = None,
+) -> dict[str, Any]:
+    """The JSON body of a v2 file-segment call (create, add, remove, replace)."""
+    request = FileSegmentRequest(
+        name=name,
+        file_url=file_url,
+        callback_url=callback_url,
+        attribute_name=attribute_name,
+        attribute_type=attribute_type,
+        cs_id=cs_id,
+        emails=tuple(emails) if emails is not None else None,
+        expiry_time=expiry_time,
+    )
+    body: dict[str, Any] = unstructure(request)
+    return body
 
 
 def _overrides(opts: _Options) -> dict[str, Any]:
