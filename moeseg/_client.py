@@ -79,7 +79,7 @@ ENV_DB_NAME: Final = "MOENGAGE_DB_NAME"
 _LEASE_MARGIN: Final = 5.0
 #: A quota wait shorter than this is not worth an info line.
 _WAIT_WORTH_LOGGING: Final = 0.001
-_RATE_HEADERS: Final = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+_RATE_HEADER_PREFIX: Final = b"x-ratelimit-"
 
 # httpx errors raised before any byte of the request left the client.
 _NOTHING_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -786,7 +786,7 @@ class Client:
             method, path, status, time.perf_counter() - started, attempt,
         )  # fmt: skip
         headers = response.headers
-        if demand and any(h in headers for h in _RATE_HEADERS):
+        if demand and any(k[:12].lower() == _RATE_HEADER_PREFIX for k, _ in headers.raw):
             for group in self._groups(endpoint):
                 await self._governor.observe_headers(group, headers)
         if endpoint.family == "legacy":

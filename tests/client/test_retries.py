@@ -253,7 +253,7 @@ async def test_lease_is_refunded_only_when_nothing_was_sent(
 async def test_rate_limit_headers_are_observed(
     client: Client, router: respx.MockRouter, governor: RecordingGovernor
 ) -> None:
-    headers = {"x-ratelimit-limit": "50", "x-ratelimit-remaining": "12", "x-ratelimit-reset": "30"}
+    headers = {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "12", "X-RateLimit-Reset": "30"}
     router.get(f"{BASE}/v3/custom-segments").respond(200, json={"data": []}, headers=headers)
     await client.list_segments()
     assert len(governor.observed) == 1
