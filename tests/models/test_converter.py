@@ -23,7 +23,7 @@ def _fast(data: Any, cls: type[Any]) -> Any:
     return _converter._READERS[cls](data)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(definitions())
 def test_fast_and_cattrs_agree_on_valid_definitions(defn: moeseg.SegmentDefinition) -> None:
     payload = moeseg.to_payload(defn)

@@ -17,7 +17,7 @@ from tests.models.strategies import definitions, names
 # -- valid definitions --------------------------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(definitions())
 def test_generated_definitions_validate_and_round_trip(defn: moeseg.SegmentDefinition) -> None:
     moeseg.validate(defn)
@@ -240,7 +240,7 @@ def _with_bad_filter(draw: st.DrawFn, bad: dict[str, Any]) -> tuple[dict[str, An
 
 
 @pytest.mark.parametrize("case", sorted(MUTATIONS))
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(data=st.data())
 def test_invalid_mutation_is_rejected_with_its_path(case: str, data: st.DataObject) -> None:
     bad, field, words = MUTATIONS[case]
