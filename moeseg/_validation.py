@@ -160,6 +160,73 @@ def parse_iso(v: object) -> datetime | None:
         return None
 
 
+def _is_str(v: object) -> bool:
+    return v.__class__ is str
+
+
+def _is_bool(v: object) -> bool:
+    return v is True or v is False
+
+
+#: (data_type, operator) -> (value shape, element check) for the plain cases the shortcut
+#: below accepts; "list", "one", "none" or "range" (between: value <= value1).
+_PLANS: dict[tuple[str, str], tuple[str, Any]] = {}
+for _dt, _check in (
+    ("string", _is_str),
+    ("array_string", _is_str),
+    ("double", _is_number),
+    ("array_double", _is_number),
+    ("bool", _is_bool),
+):
+    for _op in OPERATORS[_dt] or ():
+        if _op in NO_VALUE_OPERATORS:
+            _shape = "none"
+        elif _op in LIST_OPERATORS or (
+            _dt == "array_string" and _op in ARRAY_STRING_LIST_OPERATORS
+        ):
+            _shape = "list"
+        elif _op == "between":
+            _shape = "range"
+        else:
+            _shape = "one"
+        _PLANS[_dt, _op] = (_shape, _check)
+
+
+def _plainly_valid(f: AttributeFilter) -> bool:
+    """A shortcut for the common case, run before the full checks: True only when ``f`` is a
+    plain string/double/bool/array condition that breaks no rule. False means "look closely"
+    (the full checks then find the issues, or accept it after all)."""
+    plan = _PLANS.get((f.data_type, f.operator))  # type: ignore[arg-type]
+    if plan is None or not f.name:
+        return False
+    if (
+        f.is_dynamic_value
+        or f.dynamic_attribute_type is not None
+        or f.filters is not None
+        or f.filter_operator is not None
+        or f.radius is not None
+    ):
+        return False
+    if f.array_filter_type is not None and (
+        f.data_type[:6] != "array_" or f.array_filter_type not in ("any_of", "all_of")
+    ):
+        return False
+    shape, ok = plan
+    v, v1 = f.value, f.value1
+    if shape == "one":
+        return v is not None and ok(v) and (v1 is None or v1 == "")
+    if shape == "list":
+        return (
+            v.__class__ is tuple
+            and len(v) > 0
+            and all(ok(x) for x in v)
+            and (v1 is None or v1 == "")
+        )
+    if shape == "none":
+        return v is None and (v1 is None or v1 == "")
+    return v is not None and v1 is not None and ok(v) and ok(v1) and not v > v1  # type: ignore[operator]
+
+
 class _Checker:
     """Walks a definition and collects issues; one method per kind of node."""
 
@@ -192,6 +259,8 @@ class _Checker:
         if not group.filters and (root or isinstance(group, NestedFilter)):
             self.add(f"{path}.filters", "must hold at least one filter")
         for i, member in enumerate(group.filters):
+            if member.__class__ is AttributeFilter and _plainly_valid(member):
+                continue
             p = f"{path}.filters[{i}]"
             # attrs does not check types at runtime: anything may have been put in a group.
             f: object = member
@@ -214,6 +283,8 @@ class _Checker:
     ) -> None:
         self.operator(group.filter_operator, path)
         for i, f in enumerate(group.filters):
+            if data_types is None and f.__class__ is AttributeFilter and _plainly_valid(f):
+                continue
             p = f"{path}.filters[{i}]"
             if data_types is not None and f.data_type not in data_types:
                 self.add(f"{p}.data_type", f"must be one of {sorted(data_types)}")

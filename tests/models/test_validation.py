@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import moeseg
 from moeseg import SegmentValidationError
+from moeseg._validation import OPERATORS, _Checker, _plainly_valid
 from tests.models.strategies import definitions, names
 
 # -- valid definitions --------------------------------------------------------------------
@@ -519,3 +520,45 @@ def test_dynamic_value_and_extract_type_examples_pass() -> None:
         ),
     ]
     moeseg.from_payload({"name": "x", "included_filters": {"filter_operator": "or", "filters": ok}})
+
+
+# -- the shortcut for plain conditions never accepts what the full checks reject -------------
+
+_loose_values = st.one_of(
+    st.none(),
+    st.just(""),
+    st.text(max_size=3),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.lists(st.one_of(st.text(max_size=2), st.integers(-3, 3)), max_size=3).map(tuple),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.builds(
+        moeseg.AttributeFilter,
+        name=st.sampled_from(["", "a"]),
+        data_type=st.sampled_from(["string", "double", "bool", "array_string", "array_double"]),
+        operator=st.sampled_from(sorted({op for ops in OPERATORS.values() for op in ops or ()})),
+        value=_loose_values,
+        value1=_loose_values,
+        array_filter_type=st.sampled_from([None, "any_of", "all_of", "some_of"]),
+        radius=st.sampled_from([None, 1]),
+        is_dynamic_value=st.sampled_from([None, False, True]),
+    )
+)
+def test_plain_shortcut_agrees_with_the_full_checks(f: moeseg.AttributeFilter) -> None:
+    checker = _Checker()
+    checker.attribute(f, "f")
+    if _plainly_valid(f):
+        assert checker.issues == []
+
+
+def test_plain_shortcut_takes_the_common_cases_and_leaves_the_rest() -> None:
+    plain = moeseg.AttributeFilter("Name", "string", "is", "chandan", negate=False)
+    assert _plainly_valid(plain)
+    assert _plainly_valid(attrs.evolve(plain, operator="in", value=("a", "b")))
+    assert not _plainly_valid(attrs.evolve(plain, operator="in"))  # scalar for in
+    assert not _plainly_valid(attrs.evolve(plain, data_type="datetime"))  # always checked fully
