@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
@@ -64,25 +63,21 @@ BROKEN: list[tuple[str, Any, str]] = [
 ]
 
 
+def _group_of_one(**extra: Any) -> dict[str, Any]:
+    """An and-group holding one string condition, with ``extra`` keys set on it."""
+    condition = {
+        "filter_type": "user_attributes",
+        "name": "a",
+        "data_type": "string",
+        "operator": "is",
+        "value": "b",
+    }
+    return {"filter_operator": "and", "filters": [{**condition, **extra}]}
+
+
 @pytest.mark.parametrize(("key", "bad", "path"), BROKEN)
 def test_shape_errors_fail_on_both_paths_and_name_the_field(key: str, bad: Any, path: str) -> None:
-    payload = {
-        "name": "x",
-        "included_filters": {
-            "filter_operator": "and",
-            "filters": [
-                {
-                    "filter_type": "user_attributes",
-                    "name": "a",
-                    "data_type": "string",
-                    "operator": "is",
-                    "value": "b",
-                }
-            ],
-        },
-    }
-    broken = copy.deepcopy(payload)
-    broken["included_filters"]["filters"][0][key] = bad
+    broken = {"name": "x", "included_filters": _group_of_one(**{key: bad})}
     with pytest.raises(Exception):  # noqa: B017, PT011 - any failure makes the fast path bail
         _fast(broken, moeseg.SegmentDefinition)
     with pytest.raises(StructureError) as info:
@@ -96,20 +91,7 @@ def test_responses_are_lenient() -> None:
             "id": "1",
             "name": "n",
             "new_field_from_moengage": {"x": 1},
-            "included_filters": {
-                "filter_operator": "and",
-                "filters": [
-                    {
-                        "filter_type": "user_attributes",
-                        "name": "a",
-                        "data_type": "string",
-                        "operator": "someNewOperator",
-                        "value": "v",
-                        "value1": "",
-                        "unknown": True,
-                    }
-                ],
-            },
+            "included_filters": _group_of_one(operator="someNewOperator", value1="", unknown=True),
         },
         "response_id": "r",
     }
