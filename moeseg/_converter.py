@@ -9,15 +9,21 @@
   MoEngage adds values, and requests are checked by ``_validation`` instead.
 - Unknown keys are ignored (MoEngage adds fields to responses).
 
-Two converters are built from one factory: a fast one without per-field bookkeeping, used first,
-and a detailed one, used only after a failure to report every problem with its path.
+The cattrs converter runs with detailed validation, so a failure names every problem with its
+path. The hot path does not go through it: plain reader and writer functions are generated from
+the same attrs field metadata (see "the fast path" below), and the converter reads the data again
+only when the fast reader gives up.
+
+Readers raise :class:`StructureError` (a ``ValueError`` and a ``MoesegError``) for data of the
+wrong shape; the client turns that into ``UnexpectedResponse``, ``from_payload`` into
+``SegmentValidationError``.
 """
 
 from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -93,12 +99,15 @@ _NOT_WIRE: dict[type[Any], set[str]] = {Segment: {"recovered"}}
 class StructureError(MoesegError, ValueError):
     """Data did not have the expected shape; ``issues`` lists each problem as ``path: rule``."""
 
-    def __init__(self, cls: type[Any], issues: list[ValidationIssue]) -> None:
+    def __init__(self, cls: type[Any], issues: Sequence[ValidationIssue]) -> None:
         self.cls = cls
         self.issues = tuple(issues)
         shown = "; ".join(str(i) for i in self.issues[:5])
         more = f" (+{len(self.issues) - 5} more)" if len(self.issues) > 5 else ""
         super().__init__(f"cannot read {cls.__name__}: {shown}{more}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.cls, self.issues))
 
 
 # -- strict scalar hooks ------------------------------------------------------------------------
@@ -267,8 +276,8 @@ def register_scalars(conv: cattrs.Converter) -> None:
     conv.register_structure_hook_func(_is_optional_literal, _optional(_structure_str))
 
 
-def _make_converter(detailed: bool) -> cattrs.Converter:
-    conv = cattrs.Converter(detailed_validation=detailed)
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(detailed_validation=True)
     register_scalars(conv)
     # The union hooks must exist before the classes' functions are generated (generation looks
     # up field hooks once); they find the member functions, filled in below, at call time.
@@ -298,7 +307,7 @@ def _make_converter(detailed: bool) -> cattrs.Converter:
     return conv
 
 
-_cattrs = _make_converter(detailed=True)
+_cattrs = _make_converter()
 
 
 # -- the fast path ------------------------------------------------------------------------------
