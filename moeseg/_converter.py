@@ -68,7 +68,7 @@ from ._responses import (
     V3ErrorBody,
 )
 
-__all__ = ["from_payload", "from_update_payload", "to_payload"]
+__all__ = ["from_payload", "from_update_payload", "load_payload", "to_payload"]
 
 T = TypeVar("T")
 
@@ -152,6 +152,16 @@ def _structure_value(obj: object, _: object) -> Value:
                 raise ValueError(f"list item [{i}] must be a string or a number")
         return tuple(obj)
     raise ValueError(f"expected a value or a list of values, got {type(obj).__name__}")
+
+
+def _structure_enum(obj: object, _: object) -> str:
+    if isinstance(obj, str):
+        return obj
+    hint = ""
+    if obj is True or obj is False:
+        # YAML 1.1 (PyYAML's safe_load) reads unquoted on/off/yes/no as booleans.
+        hint = " (YAML read an unquoted on/off as a boolean: quote it, or use load_payload)"
+    raise ValueError(f"expected a string, got {type(obj).__name__}{hint}")
 
 
 def _unstructure_value(obj: Value) -> Any:
@@ -272,8 +282,8 @@ def register_scalars(conv: cattrs.Converter) -> None:
     # A list of filters given as a string or an object is a mistake, not something to iterate.
     conv.register_structure_hook_func(_is_homogeneous_tuple, _structure_list_as_tuple(conv))
     # Enum-like fields are lenient on purpose (see module docstring).
-    conv.register_structure_hook_func(_is_literal, _structure_str)
-    conv.register_structure_hook_func(_is_optional_literal, _optional(_structure_str))
+    conv.register_structure_hook_func(_is_literal, _structure_enum)
+    conv.register_structure_hook_func(_is_optional_literal, _optional(_structure_enum))
 
 
 def _make_converter() -> cattrs.Converter:
@@ -588,3 +598,53 @@ def from_update_payload(data: Mapping[str, Any]) -> SegmentUpdate:
         return structure(data, SegmentUpdate)
     except StructureError as exc:
         raise SegmentValidationError(exc.issues) from None
+
+
+def _yaml_12_loader() -> type[Any]:
+    """PyYAML's safe loader with YAML 1.2 booleans: only true/false, so that ``operator: on``
+    stays the string "on" (YAML 1.1 would read on/off/yes/no as booleans)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    resolvers = {
+        first: [(tag, rx) for tag, rx in entries if tag != "tag:yaml.org,2002:bool"]
+        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.yaml_implicit_resolvers = resolvers
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool",
+        re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"),
+    )
+    return Loader
+
+
+def load_payload(text: str | bytes) -> SegmentDefinition:
+    """Parse a create payload from JSON or YAML text (e.g. the dashboard's "Generate payload").
+
+    YAML is read with YAML 1.2 booleans, so an unquoted ``on`` (an operator and a time range
+    type) stays a string. YAML needs PyYAML (the ``yaml`` extra). Raises
+    :class:`moeseg.SegmentValidationError` like :func:`from_payload`.
+    """
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        try:
+            import yaml
+        except ImportError:  # pragma: no cover - the dev extra installs PyYAML
+            raise SegmentValidationError(
+                [ValidationIssue("", "not JSON, and reading YAML needs PyYAML (moeseg[yaml])")]
+            ) from None
+        try:
+            # a SafeLoader subclass: no arbitrary objects
+            data = yaml.load(text, Loader=_yaml_12_loader())
+        except yaml.YAMLError as exc:
+            issue = ValidationIssue("", f"neither JSON nor YAML: {exc}")
+            raise SegmentValidationError([issue]) from None
+    return from_payload(data)
