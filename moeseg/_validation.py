@@ -120,7 +120,8 @@ def check(defn: SegmentDefinition | SegmentUpdate) -> list[ValidationIssue]:
     c.group(defn.included_filters, "included_filters", root=True)
     if defn.excluded_filters is not None:
         c.group(defn.excluded_filters, "excluded_filters", root=False)
-    return c.issues
+    # value and value1 of one filter can break the same rule (a missing value_type): say it once
+    return list(dict.fromkeys(c.issues))
 
 
 def name_issues(name: object, path: str = "name") -> list[ValidationIssue]:
@@ -389,7 +390,12 @@ class _Checker:
                 self.add(f"{path}.value1", "'between' takes a single upper bound")
             else:
                 ok = self.element(f, f.value1, f"{path}.value1")
-                if ok and self.after(f.value, f.value1, f):
+                # Order is only defined for numbers and absolute dates: for relative days
+                # and date parts (hours 22 to 6?) the documents do not say which comes first.
+                ordered = f.data_type != "datetime" or (
+                    f.value_type == "absolute" and f.extract_type in (None, "default_option_date")
+                )
+                if ok and ordered and self.after(f.value, f.value1):
                     self.add(f"{path}.value1", "must not be less than value")
         elif f.value1 not in (None, ""):
             self.add(f"{path}.value1", "only 'between' takes value1")
@@ -422,6 +428,7 @@ class _Checker:
         return True
 
     def datetime_value(self, f: AttributeFilter, v: object, path: str) -> bool:
+        base = path[: path.rfind(".value")]  # the filter's path: value_type sits beside value
         et = f.extract_type
         if et is not None and et != "default_option_date":
             if et == "date_month_of_the_year":
@@ -431,13 +438,12 @@ class _Checker:
                 return True
             rng = EXTRACT_RANGES.get(et)
             if rng is None:
-                self.add(f"{path.split('.value')[0]}.extract_type", f"unknown extract_type {et!r}")
+                self.add(f"{base}.extract_type", f"unknown extract_type {et!r}")
                 return False
             if not _is_int(v) or not rng[0] <= v <= rng[1]:  # type: ignore[operator]
                 self.add(path, f"must be an integer in [{rng[0]}, {rng[1]}] for {et}")
                 return False
             return True
-        base = path[: path.rfind(".value")]
         op = f.operator
         vt = f.value_type
         relative_ops = {"inTheLast": "relative_past", "inTheNext": "relative_future"}
@@ -465,7 +471,7 @@ class _Checker:
         return False
 
     @staticmethod
-    def after(lo: object, hi: object, f: AttributeFilter | None = None) -> bool:
+    def after(lo: object, hi: object) -> bool:
         """True when lo > hi (both already well-formed)."""
         if isinstance(lo, str) and isinstance(hi, str):
             a, b = parse_iso(lo), parse_iso(hi)

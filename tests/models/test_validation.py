@@ -493,6 +493,20 @@ def test_other_data_type_rules(bad: dict[str, Any], where: str) -> None:
     assert f"included_filters.filters[0].{where}" in [i.path for i in info.value.issues]
 
 
+def test_an_issue_shared_by_value_and_value1_is_reported_once() -> None:
+    bad = _ua(
+        data_type="datetime",
+        operator="between",
+        value="2024-01-01T00:00:00.000Z",
+        value1="2024-01-02T00:00:00.000Z",
+    )
+    with pytest.raises(SegmentValidationError) as info:
+        moeseg.from_payload(
+            {"name": "x", "included_filters": {"filter_operator": "and", "filters": [bad]}}
+        )
+    assert [i.path for i in info.value.issues] == ["included_filters.filters[0].value_type"]
+
+
 def test_dynamic_value_and_extract_type_examples_pass() -> None:
     ok = [
         _ua(
@@ -517,6 +531,17 @@ def test_dynamic_value_and_extract_type_examples_pass() -> None:
             value=1,
             value1=2,
             array_filter_type="all_of",
+        ),
+        # no documented order for relative days or date parts: both ways are accepted
+        _ua(
+            data_type="datetime", operator="between", value_type="relative_past", value=30, value1=7
+        ),
+        _ua(
+            data_type="datetime",
+            operator="between",
+            extract_type="time_of_the_day",
+            value=22,
+            value1=6,
         ),
     ]
     moeseg.from_payload({"name": "x", "included_filters": {"filter_operator": "or", "filters": ok}})
