@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from types import MappingProxyType
 
 import anyio
+import anyio.lowlevel
 
 from .._exceptions import ConfigurationError, QuotaWaitTooLong
 from ._clock import AnyioClock, Clock
@@ -290,10 +291,12 @@ class Governor:
                 if w.lease is not None:
                     continue
                 now = self._clock.now()
-                if now >= deadline and max_wait is not None:
-                    await self._check_deadline(w, now, max_wait, force=True)
                 if now >= w.wake_at:
                     await self._pump()
+                if w.lease is None and now >= deadline and max_wait is not None:
+                    await self._check_deadline(w, now, max_wait, force=True)
+            # Granted. Cancelled meanwhile (even at this very instant)? Then give it back.
+            await anyio.lowlevel.checkpoint_if_cancelled()
             returned = True
             return lease
         finally:
