@@ -211,7 +211,8 @@ class Client:
         legacy_api_secret: the legacy API secret (only its signature is ever sent).
         governor: the quota governor; defaults to ``moeseg.governor.get_governor(workspace_id)``,
             shared by every client of the workspace in this process.
-        policy: the quota policy used to price operations; defaults to the governor's.
+        policy: the quota policy of the default governor (``get_governor(workspace_id, policy)``);
+            with ``governor=``, the governor's own policy prices every call.
         transport: an httpx async transport (e.g. ``httpx.ASGITransport(app=sandbox.app)``).
         http_client: your own ``httpx.AsyncClient`` (not closed by this client).
         timeout: seconds one attempt may take, from sending to the last byte of the answer.
@@ -281,8 +282,10 @@ class Client:
             legacy_secret=legacy_api_secret or None,
             user_agent=f"moeseg/{_version()}",
         )
+        if governor is not None and policy is not None and policy != governor.policy:
+            raise ConfigurationError("policy= differs from the governor's: pass one of them")
         self._governor = governor if governor is not None else get_governor(ws, policy=policy)
-        self._policy = policy if policy is not None else self._governor.policy
+        self._policy = self._governor.policy
         self._owns_http = http_client is None
         self._http = (
             http_client if http_client is not None else httpx.AsyncClient(transport=transport)
