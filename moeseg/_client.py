@@ -393,7 +393,7 @@ class Client:
     ) -> Segment:
         """Fetch one segment, filters included (``GET /v3/custom-segments/{id}``)."""
         opts = self._options(timeout, max_retries, max_wait)
-        path = f"{_V3_SEGMENTS}/{quote(segment_id, safe='')}"
+        path = _segment_path(segment_id)
         response = await self._call(_GET, path, opts)
         return self._read(response, SegmentResponse, _GET, path).data
 
@@ -413,7 +413,7 @@ class Client:
         update and the segment is returned with ``recovered=True``.
         """
         opts = self._options(timeout, max_retries, max_wait)
-        path = f"{_V3_SEGMENTS}/{quote(segment_id, safe='')}"
+        path = _segment_path(segment_id)
         payload = to_payload(update)
         outcome = _Outcome()
         try:
@@ -878,6 +878,13 @@ class Client:
             raise conflict
         logger.info("create %r: recovered segment %s created by an earlier attempt", name, cs_id)
         return attrs.evolve(segment, recovered=True)
+
+
+def _segment_path(segment_id: str) -> str:
+    """``/v3/custom-segments/{id}``, the id quoted; an empty id would address the list."""
+    if not segment_id:
+        raise ValueError("segment_id must not be empty")
+    return f"{_V3_SEGMENTS}/{quote(segment_id, safe='')}"
 
 
 def _file_body(
