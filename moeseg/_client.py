@@ -220,7 +220,8 @@ class Client:
         max_wait: the longest one attempt may wait for quota; ``None`` waits as long as needed.
             A slot beyond it raises :class:`moeseg.QuotaWaitTooLong` at once.
 
-    Every method also takes ``timeout=``, ``max_retries=`` and ``max_wait=`` for that call only.
+    Every method also takes ``timeout=``, ``max_retries=`` and ``max_wait=`` for that call only
+    (``None`` keeps the client's setting; ``max_wait=math.inf`` lifts the client's bound).
     """
 
     def __init__(
