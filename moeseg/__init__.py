@@ -19,7 +19,7 @@ from ._builder import (
     segment,
     weeks,
 )
-from ._converter import from_payload, from_update_payload, to_payload
+from ._converter import from_payload, from_update_payload, load_payload, to_payload
 from ._describe import describe
 from ._exceptions import (
     ActiveSegmentLimit,
@@ -121,6 +121,7 @@ __all__ = [
     "LegacyCsvCallback",
     "LegacyCsvRequest",
     "LegacyCsvResponse",
+    "load_payload",
     "MoesegError",
     "months",
     "NameConflict",
