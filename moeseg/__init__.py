@@ -5,6 +5,7 @@
 # _batch and cli run many creates at once; files/ checks CSVs and receives callbacks.
 """Async client for MoEngage custom-segment APIs with an exact multi-window quota governor."""
 
+from ._batch import load_definitions
 from ._exceptions import (
     ActiveSegmentLimit,
     APIError,
@@ -29,6 +30,7 @@ from ._exceptions import (
     UnexpectedResponse,
     ValidationIssue,
 )
+from ._journal import Journal, JournalEntry, JournalState
 
 __version__ = "0.1.0.dev0"
 
@@ -42,6 +44,10 @@ __all__ = [
     "ConnectError",
     "CyclicReference",
     "DefinitionConflict",
+    "Journal",
+    "JournalEntry",
+    "JournalState",
+    "load_definitions",
     "MoesegError",
     "NameConflict",
     "NotFound",
