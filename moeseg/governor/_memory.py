@@ -178,7 +178,10 @@ class MemoryStore:
     def refund_now(self, lease_id: str, groups: Sequence[str]) -> None:
         for name in groups:
             log = self._logs.get(name)
-            if log is not None and lease_id in log.inflight:
+            if log is None:
+                continue
+            log.advance(self._now)  # a lease past its bound has ended: no refund
+            if lease_id in log.inflight:
                 weight, _, _ = log.inflight.pop(lease_id)
                 log.inflight_total -= weight
 
