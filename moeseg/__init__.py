@@ -20,6 +20,7 @@ from ._builder import (
     segment,
     weeks,
 )
+from ._client import Client
 from ._converter import from_payload, from_update_payload, to_payload
 from ._describe import describe
 from ._exceptions import (
@@ -30,6 +31,7 @@ from ._exceptions import (
     ConfigurationError,
     Conflict,
     ConnectError,
+    ConnectionLost,
     CyclicReference,
     DefinitionConflict,
     MoesegError,
@@ -99,10 +101,12 @@ __all__ = [
     "AuthenticationError",
     "BadRequest",
     "BaseTimeRange",
+    "Client",
     "Condition",
     "ConfigurationError",
     "Conflict",
     "ConnectError",
+    "ConnectionLost",
     "CustomSegmentFilter",
     "CyclicReference",
     "days",
@@ -138,8 +142,8 @@ __all__ = [
     "QuotaWaitTooLong",
     "RateLimited",
     "RequestTimeout",
-    "segment",
     "Segment",
+    "segment",
     "SegmentDefinition",
     "SegmentListResponse",
     "SegmentResponse",
