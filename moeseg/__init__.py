@@ -5,7 +5,16 @@
 # _batch and cli run many creates at once; files/ checks CSVs and receives callbacks.
 """Async client for MoEngage custom-segment APIs with an exact multi-window quota governor."""
 
-from ._batch import load_definitions
+from ._batch import (
+    Batch,
+    BatchPlan,
+    BatchProgress,
+    Outcome,
+    OutcomeKind,
+    create_many,
+    load_definitions,
+    plan_batch,
+)
 from ._builder import (
     AttributeRef,
     Condition,
@@ -101,12 +110,16 @@ __all__ = [
     "AuthenticationError",
     "BadRequest",
     "BaseTimeRange",
+    "Batch",
+    "BatchPlan",
+    "BatchProgress",
     "Client",
     "Condition",
     "ConfigurationError",
     "Conflict",
     "ConnectError",
     "ConnectionLost",
+    "create_many",
     "CustomSegmentFilter",
     "CyclicReference",
     "days",
@@ -136,14 +149,17 @@ __all__ = [
     "NameConflict",
     "NestedFilter",
     "NotFound",
+    "Outcome",
+    "OutcomeKind",
     "Period",
     "PermissionDenied",
+    "plan_batch",
     "QueryTooComplex",
     "QuotaWaitTooLong",
     "RateLimited",
     "RequestTimeout",
-    "Segment",
     "segment",
+    "Segment",
     "SegmentDefinition",
     "SegmentListResponse",
     "SegmentResponse",
