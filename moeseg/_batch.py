@@ -454,6 +454,10 @@ def _workspace_of(client: Client) -> str:
     return str(getattr(client, "workspace_id", "") or "")
 
 
+_NO_WAIT = 0.001
+"""A quota wait shorter than this (seconds) is not reported as one."""
+
+
 def governor_of(client: Client) -> Governor:
     """The client's governor, which must be a :class:`moeseg.governor.Governor` to be queried."""
     gov: object = client.governor  # typed by the client as the protocol it needs
@@ -467,12 +471,9 @@ def governor_of(client: Client) -> Governor:
 async def _quota_free_at(client: Client) -> datetime | None:
     """Wall-clock time the next create can start, or None when a slot is free now."""
     gov = governor_of(client)
-    demand = gov.policy.demand("create")
-    now = gov.clock.now()
-    free_at = await gov.next_free(demand)
-    if free_at <= now:
-        return None
-    return _to_wall(free_at - now)
+    free_at = await gov.next_free(gov.policy.demand("create"))
+    wait = free_at - gov.clock.now()
+    return None if wait <= _NO_WAIT else _to_wall(wait)
 
 
 def _to_wall(seconds_from_now: float) -> datetime:
@@ -487,9 +488,10 @@ class BatchPlan:
     """How a batch would run now, computed without sending anything.
 
     ``to_send`` creates will be sent (valid, not duplicated, not already done per the journal);
-    ``to_resolve`` items need a lookup first (intent without result in the journal).
-    ``milestones`` are ``(count, when)`` pairs, ``when`` a local wall-clock time: the first is
-    what starts at once, the others the ends of the longest quota window, the last is all.
+    ``to_resolve`` items need a lookup first (intent without result in the journal; a list by
+    name spends a slot of the same quota group as a create). ``milestones`` are ``(requests,
+    when)`` pairs counting creates and lookups, ``when`` a local wall-clock time: the first is
+    what starts at once, the next ones follow the longest quota window, the last is all.
     """
 
     total: int
@@ -510,11 +512,14 @@ class BatchPlan:
         now = now or datetime.now().astimezone()
         n = self.to_send
         head = f"{n} create{'s' if n != 1 else ''}"
+        if self.to_resolve:
+            head += f" and {self.to_resolve} lookup{'s' if self.to_resolve != 1 else ''}"
         if not self.milestones:
             return f"{head}: nothing to send"
         parts = []
+        last = self.milestones[-1][0]
         for count, when in self.milestones:
-            label = "all" if count == n else str(count)
+            label = "all" if count == last else str(count)
             if when <= now + timedelta(seconds=1):
                 parts.append(f"{label} now")
             else:

@@ -361,7 +361,7 @@ def plan(
     if result.invalid:
         extra.append(f"{result.invalid} invalid")
     if result.duplicates:
-        extra.append(f"{result.duplicates} duplicates")
+        extra.append(f"{result.duplicates} duplicate{'s' if result.duplicates != 1 else ''}")
     if result.already_done:
         extra.append(f"{result.already_done} already done per the journal")
     if result.to_resolve:
@@ -446,6 +446,7 @@ def create(
 
     batch = _run(go)
     outcomes = batch.outcomes
+    accepted = set(accept or ())
     if as_json:
         _print_json(
             {
@@ -460,10 +461,9 @@ def create(
         _outcome_table(outcomes)
         if state["quota"] is not None:
             _quota_table(state["quota"])
-        out.print(_summary_line(outcomes, state["interrupted"]))
+        out.print(_summary_line(outcomes, state["interrupted"], accepted))
     if state["interrupted"]:
         raise typer.Exit(EXIT_INTERRUPTED)
-    accepted = set(accept or ())
     good = all(o is not None and (o.ok or o.kind in accepted) for o in outcomes)
     raise typer.Exit(EXIT_OK if good else EXIT_FAILED)
 
@@ -504,10 +504,11 @@ class _ProgressView:
         status = ""
         if p.waiting_until is not None:
             status = f"waiting for quota until {p.waiting_until:%H:%M:%S}"
-            if p.waiting_until != self.waiting and self.enabled:
+            if self.waiting is None and self.enabled:
+                until = f"{p.waiting_until:%H:%M:%S.%f}"[:-3]
                 self.progress.console.print(
-                    f"[yellow]quota window full[/] after {p.done}/{p.total}: "
-                    f"next create at {p.waiting_until:%H:%M:%S.%f}"[:-3]
+                    f"[yellow]quota full[/] after {p.done} of {p.total} items: "
+                    f"the governor holds the next create until {until}"
                 )
         self.waiting = p.waiting_until
         self.progress.update(self.task, completed=p.done, status=status)
@@ -541,12 +542,16 @@ def _summary(outcomes: Sequence[Outcome | None]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _summary_line(outcomes: Sequence[Outcome | None], interrupted: bool) -> str:
+def _summary_line(
+    outcomes: Sequence[Outcome | None], interrupted: bool, accepted: set[OutcomeKind]
+) -> str:
     counts = _summary(outcomes)
     ok = sum(1 for o in outcomes if o is not None and o.ok)
     parts = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items())
     head = "interrupted: " if interrupted else ""
     verdict = "all succeeded" if ok == len(outcomes) else f"{len(outcomes) - ok} not succeeded"
+    if accepted and ok < len(outcomes):
+        verdict += " (accepted: " + ", ".join(sorted(k.value for k in accepted)) + ")"
     return f"{head}{len(outcomes)} items: {parts} — {verdict}"
 
 

@@ -208,3 +208,34 @@ async def test_concurrency_must_be_positive() -> None:
         with pytest.raises(ValueError, match="concurrency"):
             await create_many(client, [], concurrency=0)
         assert await create_many(client, []) == []
+
+
+async def test_plan_milestones_follow_the_governor(tmp_path: Path) -> None:
+    box = sandbox()
+    defs: list[Any] = [payload(f"s{i}", f"c{i}") for i in range(1200)]
+    defs += [invalid_payload("bad"), payload("dup", "c0")]
+    async with client_for(box) as client:
+        gov = client.governor
+        ws = client.workspace_id
+        with Journal(tmp_path / "j.sqlite") as journal:
+            fp = [moeseg.fingerprint(moeseg.from_payload(d)) for d in defs[:2]]
+            journal.record_intent(ws, "s0", fp[0])
+            journal.record_done(ws, "s0", fp[0], kind="created", segment_id="x")
+            journal.record_intent(ws, "s1", fp[1])
+            plan = await moeseg.plan_batch(client, defs, journal=journal)
+        assert isinstance(gov, moeseg.governor.Governor)
+        now = gov.clock.now()
+        day_full = await gov.eta("create", 1000) - now
+        all_done = await gov.eta("create", 1200) - now
+    assert (plan.total, plan.invalid, plan.duplicates) == (1202, 1, 1)
+    assert (plan.already_done, plan.to_send, plan.to_resolve) == (1, 1199, 1)
+    assert [count for count, _ in plan.milestones] == [50, 1000, 1200]  # 1199 creates + 1 lookup
+    first, day, last = (when for _, when in plan.milestones)
+    assert abs((day - first).total_seconds() - day_full) < 2
+    assert abs((last - first).total_seconds() - all_done) < 2
+    assert 86400 <= all_done < 86400 + 3600  # the last 200 wait for the day window
+    assert len(creates(box)) == 0  # planning sends nothing
+    text = plan.describe(now=first)
+    assert text.startswith("1199 creates and 1 lookup: 50 now, 1000 by ")
+    assert "all by " in text
+    assert "tomorrow" in text or " on " in text

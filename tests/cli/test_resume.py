@@ -6,12 +6,14 @@ request log, quota windows) persists across the two runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -36,8 +38,11 @@ def _env(box: Sandbox) -> dict[str, str]:
 
 
 def _journal_states(path: Path) -> dict[str, str]:
-    with sqlite3.connect(path) as db:
-        return dict(db.execute("SELECT name, state FROM items").fetchall())
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            return dict(db.execute("SELECT name, state FROM items").fetchall())
+    except sqlite3.OperationalError:  # not created yet by the process under test
+        return {}
 
 
 @pytest.mark.anyio
@@ -115,3 +120,37 @@ def test_subprocess_exit_codes_and_json(tmp_path: Path) -> None:
         [*cmd, "create"], capture_output=True, text=True, check=False, timeout=60
     )
     assert usage.returncode == 2
+
+
+def test_sigterm_stops_cleanly_with_partial_outcomes(tmp_path: Path) -> None:
+    """SIGTERM mid-batch: exit 130, finished items reported and journaled, nothing half-done."""
+    batch = tmp_path / "batch.json"
+    batch.write_text(json.dumps([payload(f"seg-{i}", f"city-{i}") for i in range(N)]))
+    journal = tmp_path / "journal.sqlite"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moeseg", "create", str(batch), "--sandbox", "--time-scale",
+         "0.2", "--journal", str(journal), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        # 50 creates go at once, then the 12 s minute window holds the rest
+        while time.monotonic() < deadline:
+            if journal.exists() and list(_journal_states(journal).values()).count("done") >= 50:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    data = json.loads(stdout)
+    assert data["interrupted"] is True
+    assert data["ok"] is False
+    finished = data["outcomes"]
+    assert 50 <= len(finished) < N
+    assert data["summary"]["not_finished"] == N - len(finished)
+    states = _journal_states(journal)
+    for o in finished:
+        assert o["kind"] == "created"
+        assert states[o["name"]] == "done"
