@@ -219,18 +219,17 @@ class Governor:
             lease = Lease(self, lease_id, need, now, now)
             lease._state = _COMPLETED
             return lease
+        local = self._local
         waiting = self._waiting
-        if not waiting or not any(g.name in waiting for g, _ in need):
-            # Nobody waits for these groups: try at once, without yielding when a slot is free.
-            request = Admission(lease_id, need, now, now + lease_timeout)
-            local = self._local
-            if local is not None:
-                denied = local.admit_now(request)
-            else:
-                denied = await self._admit_remote(request)
-            if denied is None:
-                self._active += 1
-                return Lease(self, lease_id, need, now, now + lease_timeout)
+        # Nobody waits for these groups: try at once, without yielding when a slot is free.
+        # (A remote store yields: callers go through the queue, so they keep their order.)
+        if (
+            local is not None
+            and (not waiting or not any(g.name in waiting for g, _ in need))
+            and local.admit_now(Admission(lease_id, need, now, now + lease_timeout)) is None
+        ):
+            self._active += 1
+            return Lease(self, lease_id, need, now, now + lease_timeout)
         return await self._wait(need, lease_id, now, max_wait, lease_timeout)
 
     @asynccontextmanager
@@ -248,12 +247,6 @@ class Governor:
             yield lease
         finally:
             await lease.complete()
-
-    async def _admit_remote(self, request: Admission) -> Denied | None:
-        # Shielded: a cancelled caller must not leave an admission recorded but unknown.
-        with anyio.CancelScope(shield=True):
-            denied = await self.store.admit(request)
-        return denied
 
     async def _admit(self, request: Admission) -> Denied | None:
         if self._local is not None:
@@ -396,6 +389,9 @@ class Governor:
             expires = now + w.lease_timeout
             denied = await self._admit(Admission(w.lease_id, w.demand, now, expires, held))
             if denied is None:
+                if w.seq not in queue:  # it left while the remote store answered
+                    await self.store.refund(w.lease_id, w.names)
+                    continue
                 w.lease = Lease(self, w.lease_id, w.demand, now, expires)
                 self._active += 1
                 granted.append(w)
