@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 from collections import Counter
@@ -46,7 +47,7 @@ from ._client import Client
 from ._describe import describe
 from ._journal import Journal
 from ._responses import Segment
-from .governor import Governor, QuotaPolicy
+from .governor import Governor, QuotaPolicy, SQLiteStore, WallClock
 
 if TYPE_CHECKING:
     from ._client import GovernorLike
@@ -61,8 +62,10 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 _QUOTA_NOTE = (
-    "Quota state lives in this process's memory: a new run does not know about requests made "
-    "by an earlier run in the last 24 h."
+    "Quota state is kept in a SQLite file shared by every moeseg process on this machine "
+    "(--quota-db, default ~/.cache/moeseg/quota.sqlite3), so a new run knows the requests of "
+    "earlier runs in the last 24 h; --sandbox keeps it in memory (a fresh sandbox has fresh "
+    "quota)."
 )
 
 _HELP = (
@@ -139,6 +142,18 @@ TimeScaleOpt = Annotated[
         ),
     ),
 ]
+QuotaDbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--quota-db",
+        help=(
+            "SQLite file of the quota governor's state, shared by every process on this machine "
+            "[default: ~/.cache/moeseg/quota.sqlite3]; 'memory' keeps it in this process only. "
+            "Ignored with --sandbox."
+        ),
+        show_default=False,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (for scripts).")]
 FileArg = Annotated[
     Path,
@@ -177,6 +192,7 @@ class Connection:
         base_url: str | None,
         sandbox: bool,
         time_scale: float,
+        quota_db: str | None,
     ) -> None:
         if sandbox and base_url:
             _usage("--sandbox and --base-url exclude each other")
@@ -190,6 +206,7 @@ class Connection:
         self.base_url = base_url
         self.sandbox = sandbox
         self.time_scale = time_scale
+        self.quota_db = quota_db
 
     def policy(self) -> QuotaPolicy:
         """MoEngage's quotas, scaled like the sandbox's windows."""
@@ -214,15 +231,26 @@ class Connection:
             ) as client:
                 yield client
             return
-        async with Client(
-            self.workspace_id,
-            self.api_key,
-            dc=self.dc,
-            base_url=self.base_url,
-            db_name=self.db_name,
-            app_key=self.app_key,
-            policy=self.policy(),
-        ) as client:
+        workspace = self.workspace_id or os.environ.get("MOENGAGE_WORKSPACE_ID")
+        async with contextlib.AsyncExitStack() as stack:
+            governor: Governor | None = None
+            if workspace and self.quota_db == "memory":
+                governor = Governor(self.policy())
+            elif workspace:
+                store = SQLiteStore(self.quota_db or None, workspace=workspace)
+                await stack.enter_async_context(store)
+                governor = Governor(self.policy(), store=store, clock=WallClock())
+            client = await stack.enter_async_context(
+                Client(
+                    self.workspace_id,
+                    self.api_key,
+                    dc=self.dc,
+                    base_url=self.base_url,
+                    db_name=self.db_name,
+                    app_key=self.app_key,
+                    governor=cast("GovernorLike | None", governor),
+                )
+            )
             yield client
 
 
@@ -235,6 +263,7 @@ def _connection(
     base_url: str | None,
     sandbox: bool,
     time_scale: float,
+    quota_db: str | None = None,
 ) -> Connection:
     return Connection(
         workspace_id=workspace_id,
@@ -245,6 +274,7 @@ def _connection(
         base_url=base_url,
         sandbox=sandbox,
         time_scale=time_scale,
+        quota_db=quota_db,
     )
 
 
@@ -342,9 +372,12 @@ def plan(
     base_url: BaseUrlOpt = None,
     sandbox: SandboxOpt = False,
     time_scale: TimeScaleOpt = 1.0,
+    quota_db: QuotaDbOpt = None,
 ) -> None:
     """How long a batch will take with the quota left now (sends nothing)."""
-    conn = _connection(workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale)
+    conn = _connection(
+        workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale, quota_db
+    )
     defs = _load(file)
 
     async def go() -> BatchPlan:
@@ -414,13 +447,16 @@ def create(
     base_url: BaseUrlOpt = None,
     sandbox: SandboxOpt = False,
     time_scale: TimeScaleOpt = 1.0,
+    quota_db: QuotaDbOpt = None,
 ) -> None:
     """Create every segment of FILE, paced by the quota governor; one outcome per item.
 
     Exit code 0 when every item was created, recovered or already existed with an identical
     definition (or is of an --accept'ed kind), 1 otherwise, 130 when interrupted.
     """
-    conn = _connection(workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale)
+    conn = _connection(
+        workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale, quota_db
+    )
     defs = _load(file)
     view = _ProgressView(enabled=not as_json, total=len(defs))
     state: dict[str, Any] = {"interrupted": False, "quota": None}
@@ -603,9 +639,12 @@ def quota(
     base_url: BaseUrlOpt = None,
     sandbox: SandboxOpt = False,
     time_scale: TimeScaleOpt = 1.0,
+    quota_db: QuotaDbOpt = None,
 ) -> None:
     """What is left now in each quota window (from the governor; sends nothing)."""
-    conn = _connection(workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale)
+    conn = _connection(
+        workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale, quota_db
+    )
 
     async def go() -> list[dict[str, Any]]:
         async with conn.client() as client:
@@ -633,9 +672,12 @@ def list_(
     base_url: BaseUrlOpt = None,
     sandbox: SandboxOpt = False,
     time_scale: TimeScaleOpt = 1.0,
+    quota_db: QuotaDbOpt = None,
 ) -> None:
     """List custom segments (optionally the one with an exact name)."""
-    conn = _connection(workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale)
+    conn = _connection(
+        workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale, quota_db
+    )
 
     async def go() -> list[Segment]:
         async with conn.client() as client:
@@ -673,9 +715,12 @@ def get(
     base_url: BaseUrlOpt = None,
     sandbox: SandboxOpt = False,
     time_scale: TimeScaleOpt = 1.0,
+    quota_db: QuotaDbOpt = None,
 ) -> None:
     """Show one segment and its definition."""
-    conn = _connection(workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale)
+    conn = _connection(
+        workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale, quota_db
+    )
 
     async def go() -> Segment:
         async with conn.client() as client:
@@ -710,9 +755,12 @@ def archive(
     base_url: BaseUrlOpt = None,
     sandbox: SandboxOpt = False,
     time_scale: TimeScaleOpt = 1.0,
+    quota_db: QuotaDbOpt = None,
 ) -> None:
     """Archive a segment by name."""
-    conn = _connection(workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale)
+    conn = _connection(
+        workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale, quota_db
+    )
     _archive(conn, name, archive=True, as_json=as_json)
 
 
@@ -728,9 +776,12 @@ def unarchive(
     base_url: BaseUrlOpt = None,
     sandbox: SandboxOpt = False,
     time_scale: TimeScaleOpt = 1.0,
+    quota_db: QuotaDbOpt = None,
 ) -> None:
     """Unarchive a segment by name."""
-    conn = _connection(workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale)
+    conn = _connection(
+        workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale, quota_db
+    )
     _archive(conn, name, archive=False, as_json=as_json)
 
 

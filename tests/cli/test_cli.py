@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from typer.testing import CliRunner
 
 from moeseg.cli import app
+from moeseg.governor import Governor, QuotaPolicy, SQLiteStore, WallClock
 
 from ._helpers import invalid_payload, payload
 
@@ -31,7 +33,7 @@ def test_help_mentions_quota_memory_and_exit_codes() -> None:
     result = run("--help")
     assert result.exit_code == 0
     text = " ".join(result.output.split())
-    assert "Quota state lives in this process's memory" in text
+    assert "Quota state is kept in a SQLite file shared by every moeseg process" in text
     assert "130 interrupted" in text
     for command in ("validate", "plan", "create", "list", "get", "archive", "unarchive", "quota"):
         assert command in result.output
@@ -167,3 +169,37 @@ def test_missing_credentials_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
     result = run("quota")
     assert result.exit_code == 2
     assert "error" in result.stderr
+
+
+def test_quota_state_persists_in_the_sqlite_store(tmp_path: Path) -> None:
+    """Requests admitted by another process (here: this one) are seen by quota and plan."""
+    db = tmp_path / "quota.sqlite3"
+    policy = QuotaPolicy.moengage()
+
+    async def spend() -> None:
+        async with SQLiteStore(db, workspace="ws-1") as store:
+            gov = Governor(policy, store=store, clock=WallClock())
+            for _ in range(3):
+                lease = await gov.acquire(policy.demand("create"))
+                await lease.complete()
+
+    anyio.run(spend)
+    conn = [
+        "--workspace-id", "ws-1", "--api-key", "k", "--base-url", "http://127.0.0.1:9",
+        "--quota-db", str(db),
+    ]  # fmt: skip
+    result = run("quota", *conn, "--json")
+    assert result.exit_code == 0, result.output
+    left = {(q["group"], q["window_seconds"]): q["remaining"] for q in json.loads(result.stdout)}
+    assert left[("segments", 60.0)] == 47
+    assert left[("segments", 86400.0)] == 997
+    assert left[("segment_reads", 60.0)] == 100
+    other = run("quota", *conn[:-2], "--quota-db", "memory", "--json")
+    assert {q["remaining"] for q in json.loads(other.stdout) if q["group"] == "segments"} == {
+        50,
+        200,
+        1000,
+    }
+    path = write(tmp_path, [payload(f"s{i}", f"c{i}") for i in range(60)])
+    plan = json.loads(run("plan", str(path), *conn, "--json").stdout)
+    assert plan["milestones"][0]["count"] == 47

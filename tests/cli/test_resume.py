@@ -37,6 +37,17 @@ def _env(box: Sandbox) -> dict[str, str]:
     return env
 
 
+async def _settle(box: Sandbox) -> None:
+    """Wait for requests the killed process had already sent to finish on the server."""
+    with anyio.fail_after(10):
+        while True:
+            seen = (len(box.log), len(box.segments()))
+            await anyio.sleep(0.2)
+            created = sum(r.cause == "created" for r in box.log)
+            if (len(box.log), len(box.segments())) == seen and created == seen[1]:
+                return
+
+
 def _journal_states(path: Path) -> dict[str, str]:
     try:
         with contextlib.closing(sqlite3.connect(path)) as db:
@@ -58,7 +69,7 @@ async def test_killed_batch_resumes_without_sending_twice(tmp_path: Path) -> Non
         args = [
             sys.executable, "-m", "moeseg", "create", str(batch), "--base-url", url,
             "--time-scale", str(SCALE), "--journal", str(journal), "--concurrency", "10",
-            "--json",
+            "--quota-db", str(tmp_path / "quota.sqlite3"), "--json",
         ]  # fmt: skip
         proc = await anyio.open_process(args, env=_env(box))
         try:
@@ -68,6 +79,7 @@ async def test_killed_batch_resumes_without_sending_twice(tmp_path: Path) -> Non
         finally:
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
+        await _settle(box)
         first_run = len(box.log)
         created_by_first = {s.name for s in box.segments()}
         states = _journal_states(journal)
@@ -92,6 +104,8 @@ async def test_killed_batch_resumes_without_sending_twice(tmp_path: Path) -> Non
     # nothing that had succeeded was sent again: no create of the rerun hit an existing name
     rerun_creates = [r for r in rerun_log if r.route == "create"]
     assert not [r for r in rerun_creates if r.status == 409]
+    # the quota state survived the kill (SQLite store): the rerun was never rate-limited
+    assert not [r for r in rerun_log if r.status == 429]
     assert sum(r.cause == "created" for r in rerun_creates) == N - len(created_by_first)
     for o in outcomes:
         if o["name"] in created_by_first:
