@@ -13,6 +13,8 @@ items that finished are still printed, and a journal keeps them).
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
 import os
 import signal
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, cast
 
 import anyio
+import attrs
 import httpx
 import typer
 from rich.console import Console
@@ -113,7 +116,9 @@ DbNameOpt = Annotated[
 AppKeyOpt = Annotated[
     str | None,
     typer.Option(
-        "--app-key", help="MOE-APPKEY header (v3), instead of --db-name.", show_default=False
+        "--app-key",
+        help="MOE-APPKEY header of v3 calls (default: the workspace id).",
+        show_default=False,
     ),
 ]
 BaseUrlOpt = Annotated[
@@ -178,35 +183,25 @@ JournalOpt = Annotated[
 ]
 
 
+@attrs.frozen(kw_only=True)
 class Connection:
     """How to reach MoEngage (or a sandbox): the connection options of one command."""
 
-    def __init__(
-        self,
-        *,
-        workspace_id: str | None,
-        api_key: str | None,
-        dc: str | None,
-        db_name: str | None,
-        app_key: str | None,
-        base_url: str | None,
-        sandbox: bool,
-        time_scale: float,
-        quota_db: str | None,
-    ) -> None:
-        if sandbox and base_url:
+    workspace_id: str | None
+    api_key: str | None = attrs.field(repr=False)
+    dc: str | None
+    db_name: str | None
+    app_key: str | None
+    base_url: str | None
+    sandbox: bool
+    time_scale: float
+    quota_db: str | None
+
+    def __attrs_post_init__(self) -> None:
+        if self.sandbox and self.base_url:
             _usage("--sandbox and --base-url exclude each other")
-        if time_scale != 1.0 and not (sandbox or base_url):
+        if self.time_scale != 1.0 and not (self.sandbox or self.base_url):
             _usage("--time-scale only applies to a sandbox (--sandbox or --base-url)")
-        self.workspace_id = workspace_id
-        self.api_key = api_key
-        self.dc = dc
-        self.db_name = db_name
-        self.app_key = app_key
-        self.base_url = base_url
-        self.sandbox = sandbox
-        self.time_scale = time_scale
-        self.quota_db = quota_db
 
     def policy(self) -> QuotaPolicy:
         """MoEngage's quotas, scaled like the sandbox's windows."""
@@ -254,28 +249,42 @@ class Connection:
             yield client
 
 
-def _connection(
-    workspace_id: str | None,
-    api_key: str | None,
-    dc: str | None,
-    db_name: str | None,
-    app_key: str | None,
-    base_url: str | None,
-    sandbox: bool,
-    time_scale: float,
-    quota_db: str | None = None,
-) -> Connection:
-    return Connection(
-        workspace_id=workspace_id,
-        api_key=api_key,
-        dc=dc,
-        db_name=db_name,
-        app_key=app_key,
-        base_url=base_url,
-        sandbox=sandbox,
-        time_scale=time_scale,
-        quota_db=quota_db,
-    )
+_CONNECTION_OPTIONS = (
+    ("workspace_id", WorkspaceOpt, None),
+    ("api_key", ApiKeyOpt, None),
+    ("dc", DcOpt, None),
+    ("db_name", DbNameOpt, None),
+    ("app_key", AppKeyOpt, None),
+    ("base_url", BaseUrlOpt, None),
+    ("sandbox", SandboxOpt, False),
+    ("time_scale", TimeScaleOpt, 1.0),
+    ("quota_db", QuotaDbOpt, None),
+)
+
+
+def _connected(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the connection options; it receives them as one ``conn: Connection``.
+
+    typer reads a command's options from its signature: the wrapper's signature is the
+    command's own (without ``conn``) followed by the shared connection options.
+    """
+    own = [
+        p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "conn"
+    ]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=ann)
+        for name, ann, default in _CONNECTION_OPTIONS
+    ]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        options = {name: kwargs.pop(name) for name, _, _ in _CONNECTION_OPTIONS}
+        command(conn=Connection(**options), **kwargs)
+
+    params = [*own, *shared]
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
 
 
 def _usage(message: str) -> NoReturn:
@@ -360,24 +369,14 @@ def validate(file: FileArg, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
+@_connected
 def plan(
+    conn: Connection,
     file: FileArg,
     journal: JournalOpt = None,
     as_json: JsonOpt = False,
-    workspace_id: WorkspaceOpt = None,
-    api_key: ApiKeyOpt = None,
-    dc: DcOpt = None,
-    db_name: DbNameOpt = None,
-    app_key: AppKeyOpt = None,
-    base_url: BaseUrlOpt = None,
-    sandbox: SandboxOpt = False,
-    time_scale: TimeScaleOpt = 1.0,
-    quota_db: QuotaDbOpt = None,
 ) -> None:
     """How long a batch will take with the quota left now (sends nothing)."""
-    conn = _connection(
-        workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale, quota_db
-    )
     defs = _load(file)
 
     async def go() -> BatchPlan:
@@ -413,7 +412,9 @@ def _open_journal(path: Path | None) -> Any:
 
 
 @app.command()
+@_connected
 def create(
+    conn: Connection,
     file: FileArg,
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, help="Requests in flight at most.")
@@ -439,24 +440,12 @@ def create(
         ),
     ] = None,
     as_json: JsonOpt = False,
-    workspace_id: WorkspaceOpt = None,
-    api_key: ApiKeyOpt = None,
-    dc: DcOpt = None,
-    db_name: DbNameOpt = None,
-    app_key: AppKeyOpt = None,
-    base_url: BaseUrlOpt = None,
-    sandbox: SandboxOpt = False,
-    time_scale: TimeScaleOpt = 1.0,
-    quota_db: QuotaDbOpt = None,
 ) -> None:
     """Create every segment of FILE, paced by the quota governor; one outcome per item.
 
     Exit code 0 when every item was created, recovered or already existed with an identical
     definition (or is of an --accept'ed kind), 1 otherwise, 130 when interrupted.
     """
-    conn = _connection(
-        workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale, quota_db
-    )
     defs = _load(file)
     view = _ProgressView(enabled=not as_json, total=len(defs))
     state: dict[str, Any] = {"interrupted": False, "quota": None}
@@ -629,22 +618,12 @@ def _seconds(s: float) -> str:
 
 
 @app.command()
+@_connected
 def quota(
+    conn: Connection,
     as_json: JsonOpt = False,
-    workspace_id: WorkspaceOpt = None,
-    api_key: ApiKeyOpt = None,
-    dc: DcOpt = None,
-    db_name: DbNameOpt = None,
-    app_key: AppKeyOpt = None,
-    base_url: BaseUrlOpt = None,
-    sandbox: SandboxOpt = False,
-    time_scale: TimeScaleOpt = 1.0,
-    quota_db: QuotaDbOpt = None,
 ) -> None:
     """What is left now in each quota window (from the governor; sends nothing)."""
-    conn = _connection(
-        workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale, quota_db
-    )
 
     async def go() -> list[dict[str, Any]]:
         async with conn.client() as client:
@@ -659,25 +638,15 @@ def quota(
 
 
 @app.command(name="list")
+@_connected
 def list_(
+    conn: Connection,
     name: Annotated[
         str | None, typer.Option("--name", help="Only the segment with exactly this name.")
     ] = None,
     as_json: JsonOpt = False,
-    workspace_id: WorkspaceOpt = None,
-    api_key: ApiKeyOpt = None,
-    dc: DcOpt = None,
-    db_name: DbNameOpt = None,
-    app_key: AppKeyOpt = None,
-    base_url: BaseUrlOpt = None,
-    sandbox: SandboxOpt = False,
-    time_scale: TimeScaleOpt = 1.0,
-    quota_db: QuotaDbOpt = None,
 ) -> None:
     """List custom segments (optionally the one with an exact name)."""
-    conn = _connection(
-        workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale, quota_db
-    )
 
     async def go() -> list[Segment]:
         async with conn.client() as client:
@@ -704,23 +673,13 @@ def _segment_json(s: Segment) -> dict[str, Any]:
 
 
 @app.command()
+@_connected
 def get(
+    conn: Connection,
     segment_id: Annotated[str, typer.Argument(metavar="ID", help="The segment's id.")],
     as_json: JsonOpt = False,
-    workspace_id: WorkspaceOpt = None,
-    api_key: ApiKeyOpt = None,
-    dc: DcOpt = None,
-    db_name: DbNameOpt = None,
-    app_key: AppKeyOpt = None,
-    base_url: BaseUrlOpt = None,
-    sandbox: SandboxOpt = False,
-    time_scale: TimeScaleOpt = 1.0,
-    quota_db: QuotaDbOpt = None,
 ) -> None:
     """Show one segment and its definition."""
-    conn = _connection(
-        workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale, quota_db
-    )
 
     async def go() -> Segment:
         async with conn.client() as client:
@@ -744,44 +703,24 @@ NameArg = Annotated[str, typer.Argument(help="The segment's name.")]
 
 
 @app.command()
+@_connected
 def archive(
+    conn: Connection,
     name: NameArg,
     as_json: JsonOpt = False,
-    workspace_id: WorkspaceOpt = None,
-    api_key: ApiKeyOpt = None,
-    dc: DcOpt = None,
-    db_name: DbNameOpt = None,
-    app_key: AppKeyOpt = None,
-    base_url: BaseUrlOpt = None,
-    sandbox: SandboxOpt = False,
-    time_scale: TimeScaleOpt = 1.0,
-    quota_db: QuotaDbOpt = None,
 ) -> None:
     """Archive a segment by name."""
-    conn = _connection(
-        workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale, quota_db
-    )
     _archive(conn, name, archive=True, as_json=as_json)
 
 
 @app.command()
+@_connected
 def unarchive(
+    conn: Connection,
     name: NameArg,
     as_json: JsonOpt = False,
-    workspace_id: WorkspaceOpt = None,
-    api_key: ApiKeyOpt = None,
-    dc: DcOpt = None,
-    db_name: DbNameOpt = None,
-    app_key: AppKeyOpt = None,
-    base_url: BaseUrlOpt = None,
-    sandbox: SandboxOpt = False,
-    time_scale: TimeScaleOpt = 1.0,
-    quota_db: QuotaDbOpt = None,
 ) -> None:
     """Unarchive a segment by name."""
-    conn = _connection(
-        workspace_id, api_key, dc, db_name, app_key, base_url, sandbox, time_scale, quota_db
-    )
     _archive(conn, name, archive=False, as_json=as_json)
 
 
