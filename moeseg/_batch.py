@@ -469,8 +469,11 @@ def governor_of(client: Client) -> Governor:
 
 
 async def _quota_free_at(client: Client) -> datetime | None:
-    """Wall-clock time the next create can start, or None when a slot is free now."""
-    gov = governor_of(client)
+    """Wall-clock time the next create can start; None when a slot is free now (or when the
+    client's governor is not a :class:`~moeseg.governor.Governor` that can be asked)."""
+    gov: object = client.governor
+    if not isinstance(gov, Governor):
+        return None
     free_at = await gov.next_free(gov.policy.demand("create"))
     wait = free_at - gov.clock.now()
     return None if wait <= _NO_WAIT else _to_wall(wait)
@@ -607,18 +610,20 @@ async def plan_batch(
 async def _milestone_counts(client: Client, n: int) -> list[int]:
     """The burst possible at once, then each refill of the longest window, then ``n``."""
     gov = governor_of(client)
-    group = gov.policy.group("segments")
+    demand = gov.policy.demand("create")
     remaining = await gov.remaining()
-    left = remaining["segments"]
-    burst = min(left.values()) if left else n
-    longest = max(group.windows, key=lambda w: w.seconds)
+    burst = min(
+        left // units for name, units in demand.items() for left in remaining[name].values()
+    )
+    windows = [(w, name) for name in demand for w in gov.policy.group(name).windows]
+    longest, group = max(windows, key=lambda pair: pair[0].seconds)
     counts = {n}
     if 0 < burst < n:
         counts.add(burst)
-    step = left.get(longest.seconds, longest.limit) if left else longest.limit
+    step = remaining[group][longest.seconds] // demand[group]
     while 0 < step < n:
         counts.add(step)
-        step += longest.limit
+        step += longest.limit // demand[group]
     return sorted(counts)
 
 
