@@ -242,6 +242,9 @@ class Batch:
         async with anyio.create_task_group() as tg:
             for _ in range(min(self.concurrency, len(pending))):
                 tg.start_soon(self._worker, pending)
+        if self._waiting_until is not None:
+            self._waiting_until = None
+            self._report(None)
         result = [o for o in self.outcomes if o is not None]
         assert len(result) == len(self.outcomes)
         return result

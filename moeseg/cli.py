@@ -532,7 +532,7 @@ class _ProgressView:
             if self.waiting is None and self.enabled:
                 until = f"{p.waiting_until:%H:%M:%S.%f}"[:-3]
                 self.progress.console.print(
-                    f"[yellow]quota full[/] after {p.done} of {p.total} items: "
+                    f"[yellow]quota full[/] after {p.done}/{p.total}: "
                     f"the governor holds the next create until {until}"
                 )
         self.waiting = p.waiting_until

@@ -120,6 +120,7 @@ async def test_progress_reports_each_item_and_quota_waits() -> None:
     assert waits
     assert min(e.done for e in waits) >= 1
     assert box.max_in_window("segments", 60 * scale) <= 50
+    assert events[-1].waiting_until is None  # the last report says the wait is over
 
 
 async def test_cancel_keeps_finished_outcomes_and_journal_consistent(tmp_path: Path) -> None:
