@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,7 @@ from typer.testing import CliRunner
 
 from moeseg.cli import app
 from moeseg.governor import Governor, QuotaPolicy, SQLiteStore, WallClock
+from moeseg.sandbox import WorkspaceCredentials
 
 from ._helpers import invalid_payload, payload
 
@@ -203,3 +208,46 @@ def test_quota_state_persists_in_the_sqlite_store(tmp_path: Path) -> None:
     path = write(tmp_path, [payload(f"s{i}", f"c{i}") for i in range(60)])
     plan = json.loads(run("plan", str(path), *conn, "--json").stdout)
     assert plan["milestones"][0]["count"] == 47
+
+
+def test_commands_against_a_served_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`moeseg sandbox serve` in a subprocess; create, list, get, archive through --base-url."""
+    creds = WorkspaceCredentials()
+    monkeypatch.setenv("MOENGAGE_WORKSPACE_ID", creds.workspace_id)
+    monkeypatch.setenv("MOENGAGE_API_KEY", creds.api_key)
+    monkeypatch.setenv("MOENGAGE_DB_NAME", creds.db_name)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moeseg", "sandbox", "serve", "--port", "0", "--time-scale",
+         "0.01"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", banner)
+        assert url, banner
+        conn = ["--base-url", url.group(0), "--time-scale", "0.01", "--quota-db", "memory"]
+        path = write(tmp_path, [payload("a", "Pune"), payload("b", "Goa")])
+        created = run("create", str(path), *conn, "--json")
+        assert created.exit_code == 0, created.output
+        ids = {o["name"]: o["segment_id"] for o in json.loads(created.stdout)["outcomes"]}
+        again = run("create", str(path), *conn, "--json")  # same names and definitions
+        assert again.exit_code == 0
+        assert {o["kind"] for o in json.loads(again.stdout)["outcomes"]} == {"exists"}
+        listed = json.loads(run("list", *conn, "--json").stdout)
+        assert sorted(s["name"] for s in listed) == ["a", "b"]
+        only = json.loads(run("list", "--name", "a", *conn, "--json").stdout)
+        assert [s["id"] for s in only] == [ids["a"]]
+        got = run("get", ids["a"], *conn, "--json")
+        assert got.exit_code == 0
+        seg = json.loads(got.stdout)
+        assert seg["name"] == "a"
+        assert seg["included_filters"]["filters"][0]["value"] == "Pune"
+        human = run("get", ids["a"], *conn)
+        assert f"(id {ids['a']})" in human.stdout
+        assert run("archive", "a", *conn).exit_code == 0
+        assert run("unarchive", "a", *conn, "--json").exit_code == 0
+        assert "a" in run("list", *conn).stdout
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
