@@ -30,7 +30,7 @@ from ._builder import (
     weeks,
 )
 from ._client import Client
-from ._converter import from_payload, from_update_payload, to_payload
+from ._converter import from_payload, from_update_payload, load_payload, to_payload
 from ._describe import describe
 from ._exceptions import (
     ActiveSegmentLimit,
@@ -144,6 +144,7 @@ __all__ = [
     "LegacyCsvRequest",
     "LegacyCsvResponse",
     "load_definitions",
+    "load_payload",
     "MoesegError",
     "months",
     "NameConflict",
@@ -158,8 +159,8 @@ __all__ = [
     "QuotaWaitTooLong",
     "RateLimited",
     "RequestTimeout",
-    "segment",
     "Segment",
+    "segment",
     "SegmentDefinition",
     "SegmentListResponse",
     "SegmentResponse",
