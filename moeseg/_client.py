@@ -435,9 +435,9 @@ class Client:
         *,
         users: int,
         attribute_name: str,
+        expiry_time: int,
         attribute_type: str = "string",
         emails: tuple[str, ...] | list[str] | None = None,
-        expiry_time: int | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
         max_retries: int | None = None,
         max_wait: float | None = None,
@@ -445,30 +445,20 @@ class Client:
         """Create a file segment from a CSV at ``file_url`` (``POST .../file-segment``).
 
         ``users`` is the number of users in the file: it is spent from the daily users quota.
+        ``expiry_time`` is in days (the segment is archived then); MoEngage requires it.
         Exactly once like :meth:`create_segment`: a 409 "Name already exists" on a retry after
         an unknown outcome is resolved by listing the name (a file segment has no definition to
         compare, so a segment with that name counts as ours); the result then has
         ``cs_id``/``cs_name`` from the listing.
         """
         opts = self._options(timeout, max_retries, max_wait)
-        request = FileSegmentRequest(
-            name=name,
-            file_url=file_url,
-            callback_url=callback_url,
-            attribute_name=attribute_name,
-            attribute_type=attribute_type,
-            emails=tuple(emails) if emails is not None else None,
-            expiry_time=expiry_time,
+        body = _file_body(
+            name, file_url, callback_url, attribute_name, attribute_type, emails, None, expiry_time
         )
         outcome = _Outcome()
         try:
             response = await self._call(
-                _FILE_CREATE,
-                _V2_FILE,
-                opts,
-                json=unstructure(request),
-                users=users,
-                outcome=outcome,
+                _FILE_CREATE, _V2_FILE, opts, json=body, users=users, outcome=outcome
             )
         except NameConflict:
             if not outcome.unknown:
@@ -568,16 +558,10 @@ class Client:
         emails: tuple[str, ...] | list[str] | None,
         opts: _Options,
     ) -> V2AcceptedBody:
-        request = FileSegmentRequest(
-            name=name,
-            file_url=file_url,
-            callback_url=callback_url,
-            attribute_name=attribute_name,
-            attribute_type=attribute_type,
-            cs_id=cs_id,
-            emails=tuple(emails) if emails is not None else None,
+        body = _file_body(
+            name, file_url, callback_url, attribute_name, attribute_type, emails, cs_id
         )
-        response = await self._call(endpoint, path, opts, json=unstructure(request), users=users)
+        response = await self._call(endpoint, path, opts, json=body, users=users)
         return self._read(response, V2AcceptedBody, endpoint, path)
 
     # -- archive --------------------------------------------------------------------------------
@@ -766,10 +750,11 @@ class Client:
                 )  # fmt: skip
         method = endpoint.method
         started = time.perf_counter()
-        refund = False
+        answered = refund = False
         try:
             with anyio.fail_after(opts.timeout):
                 response = await self._http.send(request)
+            answered = True
         except _NOTHING_SENT as exc:
             refund = True
             raise self._transport_error(ConnectError, exc, method, path, attempt, started) from exc
@@ -786,13 +771,15 @@ class Client:
                 TransportError, exc, method, path, attempt, started
             ) from exc
         finally:
-            if lease is not None:
+            if lease is not None and not answered:
                 # Settled even when this task is being cancelled: the slot must not leak.
                 with anyio.CancelScope(shield=True):
                     if refund:
                         await lease.refund()
                     else:
                         await lease.complete()
+        if lease is not None:
+            await lease.complete()  # the answer is complete (httpx read the whole body)
         status = response.status_code
         logger.debug(
             "%s %s -> %d in %.3fs (attempt %d)",
@@ -888,6 +875,31 @@ class Client:
             raise conflict
         logger.info("create %r: recovered segment %s created by an earlier attempt", name, cs_id)
         return attrs.evolve(segment, recovered=True)
+
+
+def _file_body(
+    name: str,
+    file_url: str,
+    callback_url: str,
+    attribute_name: str,
+    attribute_type: str,
+    emails: tuple[str, ...] | list[str] | None,
+    cs_id: str | None,
+    expiry_time: int | None = None,
+) -> dict[str, Any]:
+    """The JSON body of a v2 file-segment call (create, add, remove, replace)."""
+    request = FileSegmentRequest(
+        name=name,
+        file_url=file_url,
+        callback_url=callback_url,
+        attribute_name=attribute_name,
+        attribute_type=attribute_type,
+        cs_id=cs_id,
+        emails=tuple(emails) if emails is not None else None,
+        expiry_time=expiry_time,
+    )
+    body: dict[str, Any] = unstructure(request)
+    return body
 
 
 def _overrides(opts: _Options) -> dict[str, Any]:
