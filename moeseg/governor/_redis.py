@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
+from .._exceptions import ConfigurationError
 from ._policy import QuotaGroup
 from ._store import Admission, Denied, EntryState, GroupState
 
@@ -358,6 +359,11 @@ class RedisStore:
                     self._async = redis.asyncio.Redis.from_url(self.url)
                 script = self._scripts[(name, True)] = self._async.register_script(_SCRIPTS[name])
             return await script(keys=keys, args=args)
+        if not self._owns:
+            raise ConfigurationError(
+                "RedisStore was given an asyncio client but runs outside asyncio (trio): "
+                "pass a url instead"
+            )
         script = self._scripts.get((name, False))
         if script is None:
             if self._sync is None:
