@@ -25,6 +25,8 @@ from typing import TypeVar
 
 import anyio.to_thread
 
+from .._exceptions import ConfigurationError
+from ._clock import Clock, WallClock
 from ._policy import QuotaGroup
 from ._store import Admission, Denied, EntryState, GroupState, decide
 
@@ -53,6 +55,9 @@ CREATE TABLE IF NOT EXISTS moeseg_pauses (
     PRIMARY KEY (workspace, grp)
 ) WITHOUT ROWID;
 """
+
+# A caller whose ``now`` is further than this from the store's clock uses another time base.
+_MAX_SKEW = 3600.0
 
 # Index ranges are widened by this much so that float rounding in ``now - W`` can never exclude
 # a row that the exact test ``end_at + W > now`` (the reference arithmetic) would include.
@@ -89,10 +94,15 @@ class SQLiteStore:
     >>> gov = Governor(policy, store=store, clock=WallClock())  # doctest: +SKIP
 
     ``path=None`` means :func:`default_sqlite_path`; one file holds any number of workspaces
-    (one store object each). Times are those the governor passes: use :class:`WallClock` so that
-    every process, and a restarted one, agree (tests may use a virtual clock). Every user of a
-    file must use the same quota groups (by name) for a workspace. Admissions survive restarts:
-    a request admitted this morning occupies its day window after a restart.
+    (one store object each). Admissions survive restarts: a request admitted this morning
+    occupies its day window after a restart. Every user of a file must use the same quota groups
+    (by name) for a workspace.
+
+    Times are stored as the governor passes them, so the governor must read the file's time
+    base, ``clock`` (default :class:`WallClock`: every process, and a restarted one, agree):
+    ``Governor(store=SQLiteStore(), clock=WallClock())``. A ``now`` more than an hour away from
+    ``clock.now()`` (a loop clock, say) raises :class:`moeseg.ConfigurationError` rather than
+    silently sharing nothing. Tests may pass the governor's virtual clock as ``clock``.
     """
 
     __slots__ = (
@@ -103,6 +113,7 @@ class SQLiteStore:
         "_sql",
         "_worker",
         "_worker_lock",
+        "clock",
         "path",
         "timeout",
         "workspace",
@@ -113,10 +124,12 @@ class SQLiteStore:
         path: str | os.PathLike[str] | None = None,
         *,
         workspace: str = "default",
+        clock: Clock | None = None,
         timeout: float = 30.0,
     ) -> None:
         self.path = Path(path) if path is not None else default_sqlite_path()
         self.workspace = workspace
+        self.clock: Clock = clock if clock is not None else WallClock()
         self.timeout = timeout
         self._inline: sqlite3.Connection | None = None
         self._worker: sqlite3.Connection | None = None
@@ -314,14 +327,23 @@ class SQLiteStore:
         finally:
             conn.execute("COMMIT")
 
+    def _check_time(self, now: float) -> None:
+        if abs(now - self.clock.now()) > _MAX_SKEW:
+            raise ConfigurationError(
+                f"SQLiteStore keeps time by {self.clock!r} but was given now={now!r}: create "
+                "the Governor with the same clock (e.g. Governor(store=..., clock=WallClock()))"
+            )
+
     # -- the Store protocol ---------------------------------------------------------------------
 
     async def admit(self, request: Admission) -> Denied | None:
         """Record the admission in every group of the demand, or say when it could succeed."""
+        self._check_time(request.now)
         return await self._run(lambda conn: self._admit(conn, request))
 
     async def end(self, lease_id: str, groups: Sequence[str], at: float) -> None:
         """The lease's request finished at ``at`` (its bound, if that is earlier)."""
+        self._check_time(at)
         await self._run(lambda conn: self._end(conn, lease_id, groups, at))
 
     async def refund(self, lease_id: str, groups: Sequence[str]) -> None:
@@ -334,6 +356,7 @@ class SQLiteStore:
 
     async def snapshot(self, groups: Sequence[QuotaGroup], now: float) -> dict[str, GroupState]:
         """Entries still occupying a window of their group at ``now``, and pauses."""
+        self._check_time(now)
         return await self._run(lambda conn: self._snapshot(conn, groups, now))
 
     def __repr__(self) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from moeseg.governor import QuotaGroup, Window
-from tests.stores._cases import StoreCase, make_store
+from tests.stores._cases import ManualClock, StoreCase, make_store
 from tests.stores._redis_server import start_redis_server
 
 
@@ -40,7 +40,9 @@ async def case(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     kind = request.param
     url = request.getfixturevalue("redis_url") if kind == "redis" else None
     real = kind == "redis"
-    c = StoreCase(kind, make_store(kind, tmp_path, url), real=real, unit=0.2 if real else 1.0)
+    clock = ManualClock(1_000_000.0)
+    store = make_store(kind, tmp_path, url, clock=clock)
+    c = StoreCase(kind, store, clock, real=real, unit=0.2 if real else 1.0)
     await c.store.snapshot([QuotaGroup("warm-up", (Window(1, 1),))], c.now())  # connect
     try:
         yield c

@@ -10,14 +10,18 @@ from pathlib import Path
 import pytest
 import redis
 
+from moeseg import ConfigurationError
 from moeseg.governor import (
     Admission,
+    Governor,
     QuotaGroup,
+    QuotaPolicy,
     RedisStore,
     SQLiteStore,
     Window,
     default_sqlite_path,
 )
+from tests.stores._cases import ManualClock
 
 pytestmark = pytest.mark.anyio
 
@@ -48,7 +52,7 @@ def test_default_path_follows_xdg_cache_home(
 
 async def test_sqlite_creates_its_directory_and_uses_wal(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "dir" / "q.sqlite3"
-    async with SQLiteStore(path) as store:
+    async with SQLiteStore(path, clock=ManualClock(100.0)) as store:
         assert await store.admit(request(g(), 100.0)) is None
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -57,7 +61,9 @@ async def test_sqlite_creates_its_directory_and_uses_wal(tmp_path: Path) -> None
 
 async def test_sqlite_keeps_workspaces_apart_in_one_file(tmp_path: Path) -> None:
     path = tmp_path / "q.sqlite3"
-    one, two = SQLiteStore(path, workspace="one"), SQLiteStore(path, workspace="two")
+    clock = ManualClock(100.0)
+    one = SQLiteStore(path, workspace="one", clock=clock)
+    two = SQLiteStore(path, workspace="two", clock=clock)
     group = g("segments", (1, 60.0))
     assert await one.admit(request(group, 100.0)) is None
     assert await one.admit(request(group, 100.0)) is not None
@@ -70,7 +76,7 @@ async def test_sqlite_keeps_workspaces_apart_in_one_file(tmp_path: Path) -> None
 async def test_sqlite_drops_rows_that_occupy_no_window(tmp_path: Path) -> None:
     path = tmp_path / "q.sqlite3"
     group = g("segments", (100, 1.0), (200, 10.0))
-    async with SQLiteStore(path) as store:
+    async with SQLiteStore(path, clock=ManualClock(100.0)) as store:
         for i in range(20):
             req = request(group, 100.0 + i * 0.1)
             assert await store.admit(req) is None
@@ -84,7 +90,7 @@ async def test_sqlite_waits_for_another_process_lock_in_a_thread(tmp_path: Path)
     """While another connection holds the write lock, the store does not fail (nor block the
     loop): it retries in a worker thread with a busy timeout, and succeeds once released."""
     path = tmp_path / "q.sqlite3"
-    async with SQLiteStore(path) as store:
+    async with SQLiteStore(path, clock=ManualClock(100.0)) as store:
         assert await store.admit(request(g(), 100.0)) is None
         other = sqlite3.connect(path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
@@ -102,6 +108,15 @@ async def test_sqlite_waits_for_another_process_lock_in_a_thread(tmp_path: Path)
             other.execute("COMMIT")
         other.close()
         assert results == [None]
+
+
+async def test_sqlite_refuses_times_from_another_clock(tmp_path: Path) -> None:
+    """A governor on the loop clock (its default) would share nothing through a wall-clock
+    file, and forget everything at a reboot: the store says so at the first call."""
+    async with SQLiteStore(tmp_path / "q.sqlite3") as store:
+        gov = Governor(QuotaPolicy.moengage(), store=store)  # AnyioClock: not wall-clock time
+        with pytest.raises(ConfigurationError, match="WallClock"):
+            await gov.acquire("create")
 
 
 # -- Redis ----------------------------------------------------------------------------------------
@@ -241,8 +256,6 @@ async def test_redis_accepts_a_client_and_leaves_it_open(redis_url: str) -> None
 @pytest.mark.parametrize("anyio_backend", ["trio"])
 async def test_redis_refuses_an_asyncio_client_on_trio(redis_url: str) -> None:
     import redis.asyncio
-
-    from moeseg import ConfigurationError
 
     client = redis.asyncio.Redis.from_url(redis_url)
     store = RedisStore(workspace=uuid.uuid4().hex, client=client)

@@ -59,16 +59,16 @@ class GovCase:
         if self.kind == "memory":
             return self.store
         ws = getattr(self.store, "workspace", "")
-        return make_store(self.kind, self.tmp_path, self.url, workspace=ws)
+        return make_store(self.kind, self.tmp_path, self.url, workspace=ws, clock=self.clock)
 
 
 @pytest.fixture(params=STORES)
 async def gcase(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[GovCase]:
     kind = request.param
     url = request.getfixturevalue("redis_url") if kind == "redis" else None
-    store = make_store(kind, tmp_path, url)
     real = kind == "redis"
     clock: Clock = WallClock() if real else AnyioClock()
+    store = make_store(kind, tmp_path, url, clock=clock)
     try:
         yield GovCase(kind, store, clock, 0.004 if real else 1.0, tmp_path, url)
     finally:
