@@ -1,11 +1,13 @@
 """The SQLite store: admissions in one file, shared by every process of a machine.
 
 Layout: one row per admitted request and group in ``moeseg_entries`` (keyed by workspace, group
-and lease id) and one row per paused group in ``moeseg_pauses``. ``end_at`` is the pessimistic
-end of a lease (its bound while in flight, its end once ended): an entry occupies a window of
-``W`` seconds at ``now`` exactly when ``end_at + W > now``, so the admission check is one indexed
-aggregate per group. Check-and-record runs in one ``BEGIN IMMEDIATE`` transaction, which SQLite
-serializes across processes (WAL journal: readers never wait for it).
+and lease id), one row per paused group in ``moeseg_pauses`` and, per workspace, the latest time
+any caller has given in ``moeseg_clock`` (time never goes backwards for a workspace).
+``end_at`` is the pessimistic end of a lease (its bound while in flight, its end once ended): an
+entry occupies a window of ``W`` seconds at ``now`` exactly when ``end_at + W > now``, so the
+admission check is one indexed aggregate per group. Check-and-record runs in one
+``BEGIN IMMEDIATE`` transaction, which SQLite serializes across processes (WAL journal: readers
+never wait for it).
 
 Blocking calls: an uncontended transaction on a WAL database takes tens of microseconds, so each
 call first runs inline on the event loop with a zero busy timeout; if the database is locked by
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import anyio.to_thread
+import attrs
 
 from .._exceptions import ConfigurationError
 from ._clock import Clock, WallClock
@@ -48,6 +51,10 @@ CREATE TABLE IF NOT EXISTS moeseg_entries (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS moeseg_entries_by_end ON moeseg_entries (workspace, grp, end_at, weight);
 CREATE INDEX IF NOT EXISTS moeseg_entries_by_lease ON moeseg_entries (workspace, lease_id);
+CREATE TABLE IF NOT EXISTS moeseg_clock (
+    workspace TEXT NOT NULL PRIMARY KEY,
+    latest REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS moeseg_pauses (
     workspace TEXT NOT NULL,
     grp TEXT NOT NULL,
@@ -250,10 +257,27 @@ class SQLiteStore:
         )
         return GroupState(group.name, entries, self._paused_until(conn, group.name))
 
+    def _tick(self, conn: sqlite3.Connection, now: float) -> float:
+        """``max(now, latest time seen)``, recorded (inside a write transaction)."""
+        conn.execute(
+            "INSERT INTO moeseg_clock (workspace, latest) VALUES (?, ?) ON CONFLICT (workspace) "
+            "DO UPDATE SET latest = MAX(latest, excluded.latest)",
+            (self.workspace, now),
+        )
+        return self._latest(conn)
+
+    def _latest(self, conn: sqlite3.Connection) -> float:
+        row = conn.execute(
+            "SELECT latest FROM moeseg_clock WHERE workspace = ?", (self.workspace,)
+        ).fetchone()
+        return float(row[0]) if row is not None else -math.inf
+
     def _admit(self, conn: sqlite3.Connection, request: Admission) -> Denied | None:
-        now = request.now
         ws = self.workspace
         conn.execute("BEGIN IMMEDIATE")
+        now = self._tick(conn, request.now)
+        if now != request.now:
+            request = attrs.evolve(request, now=now)
         fits = True
         for group, weight in request.demand:
             conn.execute(
@@ -293,6 +317,7 @@ class SQLiteStore:
         self, conn: sqlite3.Connection, lease_id: str, groups: Sequence[str], at: float
     ) -> None:
         conn.execute("BEGIN IMMEDIATE")
+        at = self._tick(conn, at)
         conn.executemany(
             "UPDATE moeseg_entries SET ended_at = MIN(?, expires_at), end_at = MIN(?, expires_at) "
             "WHERE workspace = ? AND grp = ? AND lease_id = ? AND ended_at IS NULL",
@@ -302,10 +327,11 @@ class SQLiteStore:
 
     def _refund(self, conn: sqlite3.Connection, lease_id: str, groups: Sequence[str]) -> None:
         conn.execute("BEGIN IMMEDIATE")
+        latest = self._latest(conn)
         conn.executemany(
-            "DELETE FROM moeseg_entries "
-            "WHERE workspace = ? AND grp = ? AND lease_id = ? AND ended_at IS NULL",
-            [(self.workspace, g, lease_id) for g in groups],
+            "DELETE FROM moeseg_entries WHERE workspace = ? AND grp = ? AND lease_id = ? "
+            "AND ended_at IS NULL AND expires_at > ?",
+            [(self.workspace, g, lease_id, latest) for g in groups],
         )
         conn.execute("COMMIT")
 
@@ -347,7 +373,8 @@ class SQLiteStore:
         await self._run(lambda conn: self._end(conn, lease_id, groups, at))
 
     async def refund(self, lease_id: str, groups: Sequence[str]) -> None:
-        """The lease's request was never sent: delete its entries if still in flight."""
+        """The lease's request was never sent: delete its entries if still in flight (not
+        ended, bound not passed at the latest time any user of the workspace has given)."""
         await self._run(lambda conn: self._refund(conn, lease_id, groups))
 
     async def pause(self, group: str, until: float) -> None:
