@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
+from .._exceptions import ConfigurationError
 from ._policy import QuotaGroup
 from ._store import Admission, Denied, EntryState, GroupState
 
@@ -228,7 +229,7 @@ for k = 1, #KEYS, 3 do
   local v = redis.call('HGET', KEYS[k + 2], lease)
   if v then
     local w, a, e, d = parse(v)
-    if d == '-' then
+    if d == '-' and tonumber(e) > now then
       redis.call('HDEL', KEYS[k + 2], lease)
       redis.call('ZREM', KEYS[k], lease); redis.call('ZREM', KEYS[k + 1], lease)
     end
@@ -358,6 +359,11 @@ class RedisStore:
                     self._async = redis.asyncio.Redis.from_url(self.url)
                 script = self._scripts[(name, True)] = self._async.register_script(_SCRIPTS[name])
             return await script(keys=keys, args=args)
+        if not self._owns:
+            raise ConfigurationError(
+                "RedisStore was given an asyncio client but runs outside asyncio (trio): "
+                "pass a url instead"
+            )
         script = self._scripts.get((name, False))
         if script is None:
             if self._sync is None:
@@ -421,7 +427,8 @@ class RedisStore:
             await self._call("end", keys, [lease_id, repr(at - self._caller_now())])
 
     async def refund(self, lease_id: str, groups: Sequence[str]) -> None:
-        """The lease's request was never sent: delete its entries if still in flight."""
+        """The lease's request was never sent: delete its entries if still in flight (not
+        ended, bound not passed by the server's clock)."""
         keys = [k for g in groups for k in self._keys(g, "uwh")]
         if keys:
             await self._call("refund", keys, [lease_id])

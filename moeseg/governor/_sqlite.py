@@ -1,11 +1,13 @@
 """The SQLite store: admissions in one file, shared by every process of a machine.
 
 Layout: one row per admitted request and group in ``moeseg_entries`` (keyed by workspace, group
-and lease id) and one row per paused group in ``moeseg_pauses``. ``end_at`` is the pessimistic
-end of a lease (its bound while in flight, its end once ended): an entry occupies a window of
-``W`` seconds at ``now`` exactly when ``end_at + W > now``, so the admission check is one indexed
-aggregate per group. Check-and-record runs in one ``BEGIN IMMEDIATE`` transaction, which SQLite
-serializes across processes (WAL journal: readers never wait for it).
+and lease id), one row per paused group in ``moeseg_pauses`` and, per workspace, the latest time
+any caller has given in ``moeseg_clock`` (time never goes backwards for a workspace).
+``end_at`` is the pessimistic end of a lease (its bound while in flight, its end once ended): an
+entry occupies a window of ``W`` seconds at ``now`` exactly when ``end_at + W > now``, so the
+admission check is one indexed aggregate per group. Check-and-record runs in one
+``BEGIN IMMEDIATE`` transaction, which SQLite serializes across processes (WAL journal: readers
+never wait for it).
 
 Blocking calls: an uncontended transaction on a WAL database takes tens of microseconds, so each
 call first runs inline on the event loop with a zero busy timeout; if the database is locked by
@@ -24,7 +26,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import anyio.to_thread
+import attrs
 
+from .._exceptions import ConfigurationError
+from ._clock import Clock, WallClock
 from ._policy import QuotaGroup
 from ._store import Admission, Denied, EntryState, GroupState, decide
 
@@ -46,6 +51,10 @@ CREATE TABLE IF NOT EXISTS moeseg_entries (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS moeseg_entries_by_end ON moeseg_entries (workspace, grp, end_at, weight);
 CREATE INDEX IF NOT EXISTS moeseg_entries_by_lease ON moeseg_entries (workspace, lease_id);
+CREATE TABLE IF NOT EXISTS moeseg_clock (
+    workspace TEXT NOT NULL PRIMARY KEY,
+    latest REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS moeseg_pauses (
     workspace TEXT NOT NULL,
     grp TEXT NOT NULL,
@@ -53,6 +62,9 @@ CREATE TABLE IF NOT EXISTS moeseg_pauses (
     PRIMARY KEY (workspace, grp)
 ) WITHOUT ROWID;
 """
+
+# A caller whose ``now`` is further than this from the store's clock uses another time base.
+_MAX_SKEW = 3600.0
 
 # Index ranges are widened by this much so that float rounding in ``now - W`` can never exclude
 # a row that the exact test ``end_at + W > now`` (the reference arithmetic) would include.
@@ -89,10 +101,15 @@ class SQLiteStore:
     >>> gov = Governor(policy, store=store, clock=WallClock())  # doctest: +SKIP
 
     ``path=None`` means :func:`default_sqlite_path`; one file holds any number of workspaces
-    (one store object each). Times are those the governor passes: use :class:`WallClock` so that
-    every process, and a restarted one, agree (tests may use a virtual clock). Every user of a
-    file must use the same quota groups (by name) for a workspace. Admissions survive restarts:
-    a request admitted this morning occupies its day window after a restart.
+    (one store object each). Admissions survive restarts: a request admitted this morning
+    occupies its day window after a restart. Every user of a file must use the same quota groups
+    (by name) for a workspace.
+
+    Times are stored as the governor passes them, so the governor must read the file's time
+    base, ``clock`` (default :class:`WallClock`: every process, and a restarted one, agree):
+    ``Governor(store=SQLiteStore(), clock=WallClock())``. A ``now`` more than an hour away from
+    ``clock.now()`` (a loop clock, say) raises :class:`moeseg.ConfigurationError` rather than
+    silently sharing nothing. Tests may pass the governor's virtual clock as ``clock``.
     """
 
     __slots__ = (
@@ -103,6 +120,7 @@ class SQLiteStore:
         "_sql",
         "_worker",
         "_worker_lock",
+        "clock",
         "path",
         "timeout",
         "workspace",
@@ -113,10 +131,12 @@ class SQLiteStore:
         path: str | os.PathLike[str] | None = None,
         *,
         workspace: str = "default",
+        clock: Clock | None = None,
         timeout: float = 30.0,
     ) -> None:
         self.path = Path(path) if path is not None else default_sqlite_path()
         self.workspace = workspace
+        self.clock: Clock = clock if clock is not None else WallClock()
         self.timeout = timeout
         self._inline: sqlite3.Connection | None = None
         self._worker: sqlite3.Connection | None = None
@@ -237,10 +257,27 @@ class SQLiteStore:
         )
         return GroupState(group.name, entries, self._paused_until(conn, group.name))
 
+    def _tick(self, conn: sqlite3.Connection, now: float) -> float:
+        """``max(now, latest time seen)``, recorded (inside a write transaction)."""
+        conn.execute(
+            "INSERT INTO moeseg_clock (workspace, latest) VALUES (?, ?) ON CONFLICT (workspace) "
+            "DO UPDATE SET latest = MAX(latest, excluded.latest)",
+            (self.workspace, now),
+        )
+        return self._latest(conn)
+
+    def _latest(self, conn: sqlite3.Connection) -> float:
+        row = conn.execute(
+            "SELECT latest FROM moeseg_clock WHERE workspace = ?", (self.workspace,)
+        ).fetchone()
+        return float(row[0]) if row is not None else -math.inf
+
     def _admit(self, conn: sqlite3.Connection, request: Admission) -> Denied | None:
-        now = request.now
         ws = self.workspace
         conn.execute("BEGIN IMMEDIATE")
+        now = self._tick(conn, request.now)
+        if now != request.now:
+            request = attrs.evolve(request, now=now)
         fits = True
         for group, weight in request.demand:
             conn.execute(
@@ -280,6 +317,7 @@ class SQLiteStore:
         self, conn: sqlite3.Connection, lease_id: str, groups: Sequence[str], at: float
     ) -> None:
         conn.execute("BEGIN IMMEDIATE")
+        at = self._tick(conn, at)
         conn.executemany(
             "UPDATE moeseg_entries SET ended_at = MIN(?, expires_at), end_at = MIN(?, expires_at) "
             "WHERE workspace = ? AND grp = ? AND lease_id = ? AND ended_at IS NULL",
@@ -289,10 +327,11 @@ class SQLiteStore:
 
     def _refund(self, conn: sqlite3.Connection, lease_id: str, groups: Sequence[str]) -> None:
         conn.execute("BEGIN IMMEDIATE")
+        latest = self._latest(conn)
         conn.executemany(
-            "DELETE FROM moeseg_entries "
-            "WHERE workspace = ? AND grp = ? AND lease_id = ? AND ended_at IS NULL",
-            [(self.workspace, g, lease_id) for g in groups],
+            "DELETE FROM moeseg_entries WHERE workspace = ? AND grp = ? AND lease_id = ? "
+            "AND ended_at IS NULL AND expires_at > ?",
+            [(self.workspace, g, lease_id, latest) for g in groups],
         )
         conn.execute("COMMIT")
 
@@ -314,18 +353,28 @@ class SQLiteStore:
         finally:
             conn.execute("COMMIT")
 
+    def _check_time(self, now: float) -> None:
+        if abs(now - self.clock.now()) > _MAX_SKEW:
+            raise ConfigurationError(
+                f"SQLiteStore keeps time by {self.clock!r} but was given now={now!r}: create "
+                "the Governor with the same clock (e.g. Governor(store=..., clock=WallClock()))"
+            )
+
     # -- the Store protocol ---------------------------------------------------------------------
 
     async def admit(self, request: Admission) -> Denied | None:
         """Record the admission in every group of the demand, or say when it could succeed."""
+        self._check_time(request.now)
         return await self._run(lambda conn: self._admit(conn, request))
 
     async def end(self, lease_id: str, groups: Sequence[str], at: float) -> None:
         """The lease's request finished at ``at`` (its bound, if that is earlier)."""
+        self._check_time(at)
         await self._run(lambda conn: self._end(conn, lease_id, groups, at))
 
     async def refund(self, lease_id: str, groups: Sequence[str]) -> None:
-        """The lease's request was never sent: delete its entries if still in flight."""
+        """The lease's request was never sent: delete its entries if still in flight (not
+        ended, bound not passed at the latest time any user of the workspace has given)."""
         await self._run(lambda conn: self._refund(conn, lease_id, groups))
 
     async def pause(self, group: str, until: float) -> None:
@@ -334,6 +383,7 @@ class SQLiteStore:
 
     async def snapshot(self, groups: Sequence[QuotaGroup], now: float) -> dict[str, GroupState]:
         """Entries still occupying a window of their group at ``now``, and pauses."""
+        self._check_time(now)
         return await self._run(lambda conn: self._snapshot(conn, groups, now))
 
     def __repr__(self) -> str:

@@ -13,28 +13,41 @@ from pathlib import Path
 
 import anyio
 
-from moeseg.governor import MemoryStore, RedisStore, SQLiteStore, Store
+from moeseg.governor import Clock, MemoryStore, RedisStore, SQLiteStore, Store
 
-KINDS = ("memory", "sqlite", "redis")
+
+class ManualClock:
+    """A clock that moves only when told (``t``); the time base of fake-time SQLite stores."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep_until(self, deadline: float) -> None:
+        self.t = max(self.t, deadline)
 
 
 class StoreCase:
     """A store with the clock its callers use: ``now()``, ``sleep(dt)``, a time ``unit``."""
 
-    def __init__(self, kind: str, store: Store, *, real: bool, unit: float) -> None:
+    def __init__(
+        self, kind: str, store: Store, clock: ManualClock, *, real: bool, unit: float
+    ) -> None:
         self.kind = kind
         self.store = store
+        self.clock = clock  # the fake clock (unused in real time)
         self.real = real
         self.unit = unit  # seconds in one window-length unit of the tests
         self.tol = 0.05 if real else 0.0  # tolerance on times compared with expectations
-        self._t = 1_000_000.0
 
     def now(self) -> float:
-        return time.time() if self.real else self._t
+        return time.time() if self.real else self.clock.t
 
     async def sleep(self, dt: float) -> None:
         if not self.real:
-            self._t += dt
+            self.clock.t += dt
             return
         deadline = time.time() + dt
         while (left := deadline - time.time()) > 0:
@@ -49,13 +62,19 @@ class StoreCase:
             await store.aclose()
 
 
-def make_store(kind: str, tmp_path: Path, redis_url: str | None, workspace: str = "") -> Store:
-    """A fresh store of ``kind`` (unique workspace unless one is given)."""
+def make_store(
+    kind: str,
+    tmp_path: Path,
+    redis_url: str | None,
+    workspace: str = "",
+    clock: Clock | None = None,
+) -> Store:
+    """A fresh store of ``kind`` (unique workspace unless one is given; SQLite on ``clock``)."""
     ws = workspace or f"ws-{uuid.uuid4().hex[:8]}"
     if kind == "memory":
         return MemoryStore()
     if kind == "sqlite":
-        return SQLiteStore(tmp_path / "quota.sqlite3", workspace=ws)
+        return SQLiteStore(tmp_path / "quota.sqlite3", workspace=ws, clock=clock)
     assert redis_url is not None
     return RedisStore(redis_url, workspace=ws)
 
