@@ -24,7 +24,6 @@ from __future__ import annotations
 import enum
 import json
 import os
-import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,7 +35,7 @@ import anyio
 import attrs
 
 from ._client import Client
-from ._converter import from_payload
+from ._converter import _yaml_12_loader, from_payload
 from ._exceptions import (
     APIError,
     ConfigurationError,
@@ -670,16 +669,16 @@ def _load_yaml(text: str) -> Any:
     except ImportError as exc:  # pragma: no cover - pyyaml ships with the cli extra
         raise ImportError("reading YAML needs PyYAML: pip install 'moeseg[yaml]'") from exc
 
-    class _Loader(yaml.SafeLoader):
-        """SafeLoader with YAML 1.2 booleans (``on``/``yes``/``no`` stay strings), no dates."""
+    # the models' YAML 1.2 loader (on/yes/no stay strings), with timestamps left as strings too
+    loader = _yaml_12_loader()
 
-    dropped = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"}
+    class _Loader(loader):  # type: ignore[misc,valid-type]
+        """SafeLoader with YAML 1.2 booleans and no implicit dates."""
+
     _Loader.yaml_implicit_resolvers = {
-        first: [(tag, rx) for tag, rx in resolvers if tag not in dropped]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in loader.yaml_implicit_resolvers.items()
     }
-    yaml12_bool = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-    _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", yaml12_bool, list("tTfF"))
     try:
         return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
