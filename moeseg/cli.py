@@ -18,6 +18,7 @@ import inspect
 import json
 import os
 import signal
+import sqlite3
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -298,6 +299,8 @@ def _run(fn: Callable[[], Awaitable[T]]) -> T:
         return anyio.run(fn)
     except moeseg.ConfigurationError as exc:
         _usage(str(exc))
+    except (OSError, sqlite3.Error) as exc:  # an unusable --journal or --quota-db file
+        _usage(f"{type(exc).__name__}: {exc}")
     except moeseg.MoesegError as exc:
         err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}")
         raise typer.Exit(EXIT_FAILED) from None

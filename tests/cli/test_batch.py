@@ -240,3 +240,25 @@ async def test_plan_milestones_follow_the_governor(tmp_path: Path) -> None:
     assert text.startswith("1199 creates and 1 lookup: 50 now, 1000 by ")
     assert "all by " in text
     assert "tomorrow" in text or " on " in text
+
+
+async def test_unknown_outcome_keeps_intent_and_rerun_looks_it_up(tmp_path: Path) -> None:
+    """A 5xx with retries exhausted: failed, journal still at intent; the rerun looks it up."""
+    box = sandbox()
+    box.set_faults(FaultConfig((ServerErrorFault(status=503, when="after", routes={"create"}),)))
+    defs = [payload("maybe", "Ooty")]
+    with Journal(tmp_path / "j.sqlite") as journal:
+        async with client_for(box, max_retries=0) as client:
+            [first] = await create_many(client, defs, journal=journal)
+            assert first.kind is OutcomeKind.FAILED
+            assert isinstance(first.error, moeseg.ServerError)
+            entry = journal.get(client.workspace_id, "maybe", first.fingerprint or "")
+            assert entry is not None
+            assert entry.state is JournalState.INTENT
+            assert len(box.segments()) == 1  # the server did create it
+            box.set_faults(FaultConfig())
+            sent = len(creates(box))
+            [second] = await create_many(client, defs, journal=journal)
+    assert second.kind is OutcomeKind.RECOVERED
+    assert second.segment_id == box.segments()[0].id
+    assert len(creates(box)) == sent  # found by lookup, not resent

@@ -168,6 +168,13 @@ def test_bad_option_combinations_exit_2(args: list[str], needle: str) -> None:
     assert needle in result.stderr
 
 
+def test_unusable_journal_exits_2(tmp_path: Path) -> None:
+    path = write(tmp_path, [payload("a", "Pune")])
+    result = run("create", str(path), *SCALE, "--journal", str(tmp_path / "no" / "j.sqlite"))
+    assert result.exit_code == 2
+    assert "unable to open database file" in result.stderr
+
+
 def test_missing_credentials_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("MOENGAGE_WORKSPACE_ID", "MOENGAGE_API_KEY", "MOENGAGE_DC", "MOENGAGE_DB_NAME"):
         monkeypatch.delenv(var, raising=False)
