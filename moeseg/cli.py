@@ -3,7 +3,9 @@
 Built with typer and rich (the ``cli`` extra: ``pip install 'moeseg[cli]'``). Every command that
 talks to MoEngage takes the same connection options (credentials from flags or the environment:
 ``MOENGAGE_WORKSPACE_ID``, ``MOENGAGE_API_KEY``, ``MOENGAGE_DC``, ``MOENGAGE_DB_NAME``), or
-``--sandbox`` for an embedded in-process sandbox, or ``--base-url`` for a sandbox server.
+``--sandbox`` for an embedded in-process sandbox, or ``--base-url`` for a sandbox server. The
+governor's quota state lives in the SQLite store (``--quota-db``), shared by every process of
+the machine and kept across restarts; with ``--sandbox``, in memory.
 
 Exit codes: 0 everything succeeded; 1 some item or the request failed (a summary says which);
 2 bad usage, unreadable batch file or bad configuration; 130 interrupted (the outcomes of the
