@@ -204,15 +204,15 @@ class Batch:
         self.outcomes: list[Outcome | None] = [None] * len(self.definitions)
         self._waiting_until: datetime | None = None
         self._workspace = _workspace_of(client)
+        self._finished = 0
 
     def __repr__(self) -> str:
-        done = sum(o is not None for o in self.outcomes)
-        return f"<Batch {done}/{len(self.outcomes)} done, concurrency={self.concurrency}>"
+        return f"<Batch {self.done}/{len(self.outcomes)} done, concurrency={self.concurrency}>"
 
     @property
     def done(self) -> int:
         """How many items have an outcome so far."""
-        return sum(o is not None for o in self.outcomes)
+        return self._finished
 
     async def run(self) -> list[Outcome]:
         """Run the batch; one outcome per input, in input order."""
@@ -345,6 +345,8 @@ class Batch:
         )
 
     def _finish(self, outcome: Outcome) -> None:
+        if self.outcomes[outcome.index] is None:
+            self._finished += 1
         self.outcomes[outcome.index] = outcome
         self._report(outcome)
 
