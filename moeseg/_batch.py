@@ -671,17 +671,8 @@ def _load_yaml(text: str) -> Any:
     except ImportError as exc:  # pragma: no cover - pyyaml ships with the cli extra
         raise ImportError("reading YAML needs PyYAML: pip install 'moeseg[yaml]'") from exc
 
-    # the models' YAML 1.2 loader (on/yes/no stay strings), with timestamps left as strings too
-    loader = _yaml_12_loader()
-
-    class _Loader(loader):  # type: ignore[misc,valid-type]
-        """SafeLoader with YAML 1.2 booleans and no implicit dates."""
-
-    _Loader.yaml_implicit_resolvers = {
-        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in loader.yaml_implicit_resolvers.items()
-    }
+    # the models' loader: YAML 1.2 booleans (on/yes/no stay strings), timestamps stay strings
     try:
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+        return yaml.load(text, Loader=_yaml_12_loader())  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ValueError(str(exc)) from exc
