@@ -190,8 +190,9 @@ for _, grp in ipairs(groups) do
   local z = grp.weight == 1 and grp.u or grp.w
   redis.call('HSET', grp.h, lease, grp.weight .. ' ' .. fmt(now) .. ' ' .. fmt(expires) .. ' -')
   redis.call('ZADD', z, fmt(expires), lease)
+  -- Keys live until their newest entry can occupy nothing (only the written ones changed).
   local ttl = math.ceil((keep + grp.longest) * 1000) + 1000
-  for _, k in ipairs({grp.u, grp.w, grp.h}) do
+  for _, k in ipairs({z, grp.h}) do
     if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
   end
 end
@@ -317,7 +318,17 @@ class RedisStore:
     queues waiters FIFO; between processes, whichever asks first after a slot frees gets it.
     """
 
-    __slots__ = ("_async", "_base", "_owns", "_scripts", "_sync", "prefix", "url", "workspace")
+    __slots__ = (
+        "_async",
+        "_base",
+        "_keycache",
+        "_owns",
+        "_scripts",
+        "_sync",
+        "prefix",
+        "url",
+        "workspace",
+    )
 
     def __init__(
         self,
@@ -335,12 +346,16 @@ class RedisStore:
         self._sync: redis.Redis | None = None
         self._scripts: dict[tuple[str, bool], Any] = {}
         self._base: float | None = None  # caller's clock minus time.monotonic()
+        self._keycache: dict[tuple[str, str], list[str]] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _keys(self, group: str, kinds: str) -> list[str]:
-        head = f"{self.prefix}:{{{self.workspace}}}:{group}:"
-        return [head + k for k in kinds]
+        keys = self._keycache.get((group, kinds))
+        if keys is None:
+            head = f"{self.prefix}:{{{self.workspace}}}:{group}:"
+            keys = self._keycache[(group, kinds)] = [head + k for k in kinds]
+        return keys
 
     def _caller_now(self) -> float:
         base = self._base
