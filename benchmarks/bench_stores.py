@@ -6,7 +6,10 @@ check-and-record itself), sequentially (latency) and from 16 concurrent tasks (t
 moeseg's figure is per admission *with* its end (``admit`` + ``end``: the lease is what makes
 the in-flight time count); the peers record a timestamp only and have nothing to end.
 
-Round trips to Redis are counted on the wire (a counting connection class).
+Round trips to Redis are counted on the wire (a counting connection class). Besides wall-clock
+figures (noisy on a shared machine) it reports the client's CPU time per operation (this
+process, threads included: SQLite's work is in it) and the Redis server's time in scripts per
+operation (INFO commandstats): both barely move with the load of other processes.
 """
 
 from __future__ import annotations
@@ -49,17 +52,29 @@ def counting_client(url: str) -> redis.asyncio.Redis:
 Op = Callable[[], Awaitable[Any]]
 
 
-async def measure(op: Op, n: int = N) -> dict[str, float]:
+def script_usec(probe: redis.Redis | None) -> float:
+    """Server time spent in scripts so far (every Redis system here runs one per call)."""
+    if probe is None:
+        return 0.0
+    stats = probe.info("commandstats")
+    return float(sum(stats.get(k, {}).get("usec", 0) for k in ("cmdstat_evalsha", "cmdstat_eval")))
+
+
+async def measure(op: Op, probe: redis.Redis | None, n: int = N) -> dict[str, float]:
     for _ in range(50):
         await op()
     lat = []
     SENT.clear()
+    server = script_usec(probe)
+    cpu = time.process_time()
     start = time.perf_counter()
     for _ in range(n):
         t = time.perf_counter()
         await op()
         lat.append(time.perf_counter() - t)
     total = time.perf_counter() - start
+    cpu = (time.process_time() - cpu) / n
+    server = (script_usec(probe) - server) / n
     trips = len(SENT) / n
     lat.sort()
     start = time.perf_counter()
@@ -76,6 +91,8 @@ async def measure(op: Op, n: int = N) -> dict[str, float]:
         "p99_us": lat[int(len(lat) * 0.99)] * 1e6,
         "conc_per_s": conc,
         "trips": trips,
+        "cpu_us": cpu * 1e6,
+        "server_us": server,
     }
 
 
@@ -189,11 +206,13 @@ async def run(url: str, tmp: Path) -> list[tuple[str, dict[str, float]]]:
     """ROUNDS interleaved rounds (a noisy machine hits every system alike); best round kept
     for throughput, median of the rounds' medians for latency."""
     entries = await systems(url, tmp)
+    probe = redis.Redis.from_url(url)
     results: dict[str, list[dict[str, float]]] = {name: [] for name, _ in entries}
     for r in range(ROUNDS):
         for name, factory in entries:
             op, close = await factory(f"bench-{r}-{uuid.uuid4().hex[:6]}")
-            results[name].append(await measure(op))
+            on_redis = "Redis" in name or "redis" in name
+            results[name].append(await measure(op, probe if on_redis else None))
             await close()
     out = []
     for name, rounds in results.items():
@@ -206,9 +225,12 @@ async def run(url: str, tmp: Path) -> list[tuple[str, dict[str, float]]]:
                     "p99_us": statistics.median(x["p99_us"] for x in rounds),
                     "conc_per_s": max(x["conc_per_s"] for x in rounds),
                     "trips": rounds[-1]["trips"],
+                    "cpu_us": min(x["cpu_us"] for x in rounds),
+                    "server_us": min(x["server_us"] for x in rounds),
                 },
             )
         )
+    probe.close()
     return out
 
 
@@ -230,14 +252,19 @@ def main() -> None:
         f"N={N} sequential, then {TASKS} concurrent tasks, best of {ROUNDS} interleaved rounds; "
         f"one window {WINDOW}"
     )
-    header = f"| {'system':34} | seq/s | p50 µs | p99 µs | 16 tasks/s | round trips |"
+    header = (
+        f"| {'system':34} | seq/s | p50 µs | p99 µs | 16 tasks/s | round trips "
+        "| client CPU µs | server µs |"
+    )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for name, r in rows:
-        trips = f"{r['trips']:.2f}" if "Redis" in name or "redis" in name else "-"
+        on_redis = "Redis" in name or "redis" in name
+        trips = f"{r['trips']:.2f}" if on_redis else "-"
+        server = f"{r['server_us']:.0f}" if on_redis else "-"
         print(
             f"| {name:34} | {r['seq_per_s']:5.0f} | {r['p50_us']:6.0f} | {r['p99_us']:6.0f} "
-            f"| {r['conc_per_s']:10.0f} | {trips:>11} |"
+            f"| {r['conc_per_s']:10.0f} | {trips:>11} | {r['cpu_us']:13.0f} | {server:>9} |"
         )
 
 
