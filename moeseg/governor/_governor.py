@@ -13,21 +13,24 @@ leaves, or wakes up, when a lease ends or is refunded, and after a pause.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import threading
 import time
 import uuid
+from asyncio import _get_running_loop
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import MappingProxyType
+from typing import Protocol
 
 import anyio
 import anyio.lowlevel
 
 from .._exceptions import ConfigurationError, QuotaWaitTooLong
-from ._clock import AnyioClock, Clock
+from ._clock import AnyioClock, Clock, WallClock
 from ._memory import MemoryStore
 from ._plan import Plan, remaining
 from ._policy import QuotaGroup, QuotaPolicy
@@ -39,6 +42,40 @@ Demand = tuple[tuple[QuotaGroup, int], ...]
 DemandLike = Mapping[str, int] | str
 
 _ACTIVE, _COMPLETED, _REFUNDED = 0, 1, 2
+
+
+class _Signal(Protocol):
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
+
+    async def wait(self) -> None: ...
+
+
+class _FutureSignal:
+    """A one-shot wake-up on asyncio: a bare future (an anyio.Event costs three objects)."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._future = loop.create_future()
+
+    def set(self) -> None:
+        if not self._future.done():
+            self._future.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._future.done()  # also once a timed-out wait cancelled it
+
+    async def wait(self) -> None:
+        await self._future
+
+
+def _signal() -> _Signal:
+    loop = _get_running_loop()
+    return anyio.Event() if loop is None else _FutureSignal(loop)
+
+
 _STATES = ("active", "completed", "refunded")
 _NO_RESERVE: Mapping[str, int] = MappingProxyType({})
 
@@ -83,8 +120,16 @@ class Lease:
 
     async def complete(self) -> None:
         """The request is finished: its slots free one window-length from now."""
-        if self._state == _ACTIVE:
-            await self._governor._finish(self, refund=False)
+        if self._state != _ACTIVE:
+            return
+        gov = self._governor
+        local = gov._local
+        if local is not None and not gov._queue:  # the hot path: nothing to wake
+            self._state = _COMPLETED
+            gov._active -= 1
+            local.end_now(self.lease_id, self.names, gov._clock.now())
+            return
+        await gov._finish(self, refund=False)
 
     async def refund(self) -> None:
         """The request was never sent: give its slots back now (ignored once completed)."""
@@ -110,7 +155,7 @@ class _Waiter:
         self.lease_id = lease_id
         self.lease_timeout = lease_timeout
         self.lease: Lease | None = None
-        self.poke = anyio.Event()
+        self.poke: _Signal = _signal()
         self.wake_at = math.inf
 
 
@@ -161,7 +206,10 @@ class Governor:
         self.policy = policy if policy is not None else QuotaPolicy.moengage()
         self.store: Store = store if store is not None else MemoryStore()
         self._local = self.store if isinstance(self.store, MemoryStore) else None
-        self._clock: Clock = clock if clock is not None else AnyioClock()
+        if clock is None:
+            # A store shared between processes needs one time base for all: wall-clock time.
+            clock = WallClock() if getattr(self.store, "shared", False) else AnyioClock()
+        self._clock: Clock = clock
         self._loop_clock = isinstance(self._clock, AnyioClock)
         self._groups = {g.name: g for g in self.policy.groups}
         self._demands: dict[object, tuple[Demand, tuple[str, ...]]] = {}
@@ -238,11 +286,12 @@ class Governor:
         # Nobody waits for these groups: try at once, without yielding when a slot is free.
         # (A remote store yields: callers go through the queue, so they keep their order.)
         expires = now + lease_timeout
-        if (
-            local is not None
-            and (not waiting or not any(n in waiting for n in names))
-            and local.take(lease_id, need, now, expires)
-        ):
+        if waiting:
+            for n in names:
+                if n in waiting:
+                    local = None  # others wait for this group: queue behind them
+                    break
+        if local is not None and local.take(lease_id, need, now, expires):
             self._active += 1
             return Lease(self, lease_id, need, names, now, expires)
         return await self._wait(need, names, lease_id, now, max_wait, lease_timeout)
@@ -285,14 +334,18 @@ class Governor:
         deadline = math.inf if max_wait is None else now + max_wait
         returned = False
         try:
+            # A newcomer to groups all closed by the last pump cannot be admitted before the
+            # waiter that closed them (which holds the timer): no need to pump.
             closed = self._closed_until
-            if not closed or any(closed.get(name, -math.inf) <= now for name in w.names):
-                await self._pump()
+            for name in w.names:
+                if closed.get(name, -math.inf) <= now:
+                    await self._pump()
+                    break
             if w.lease is None and max_wait is not None:
                 await self._check_deadline(w, now, max_wait)
             while (lease := w.lease) is None:
                 if w.poke.is_set():
-                    w.poke = anyio.Event()
+                    w.poke = _signal()
                 wake = min(w.wake_at, deadline)
                 if wake == math.inf:
                     await w.poke.wait()
@@ -409,7 +462,16 @@ class Governor:
                 continue
             held = {n: reserve[n] for n in w.names if n in reserve} if reserve else _NO_RESERVE
             expires = now + w.lease_timeout
-            denied = await self._admit(Admission(w.lease_id, w.demand, now, expires, held))
+            if (
+                local
+                and held is _NO_RESERVE
+                and self._local.take(  # type: ignore[union-attr]
+                    w.lease_id, w.demand, now, expires
+                )
+            ):
+                denied = None  # the hot path: no explanation needed
+            else:
+                denied = await self._admit(Admission(w.lease_id, w.demand, now, expires, held))
             if denied is None:
                 if w.seq not in queue:  # it left while the remote store answered
                     await self.store.refund(w.lease_id, w.names)

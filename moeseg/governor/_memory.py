@@ -100,9 +100,13 @@ class _Log:
         self.inflight[lease_id] = (weight, now, expires)
         self.inflight_total += weight
         heapq.heappush(self.expiry, (expires, lease_id))
-        if len(self.expiry) > 2 * len(self.inflight) + 64:
-            self.expiry = [(e, i) for i, (_, _, e) in self.inflight.items()]
-            heapq.heapify(self.expiry)
+        if len(self.expiry) > 2 * len(self.inflight) + 1024:
+            self.compact()
+
+    def compact(self) -> None:
+        """Rebuild the expiry heap without the leases that have ended since."""
+        self.expiry = [(e, i) for i, (_, _, e) in self.inflight.items()]
+        heapq.heapify(self.expiry)
 
     def _expiring(self, excess: int) -> float:
         """When leases in flight of total weight >= ``excess`` have all reached their bound."""
@@ -190,13 +194,22 @@ class MemoryStore:
             if expiry and expiry[0][0] <= now:
                 log.advance(now)
             base = log.inflight_total + weight
-            for win, limit in log.limits(group):
+            checks = log.checks
+            for win, limit in checks[1] if checks and checks[0] is group else log.limits(group):
                 if base + win.total > limit:
                     win.prune(now)
                     if base + win.total > limit:
                         return False
+        item = (expires, lease_id)
         for group, weight in demand:
-            logs[group.name].add(lease_id, weight, now, expires)
+            log = logs[group.name]
+            inflight = log.inflight
+            inflight[lease_id] = (weight, now, expires)
+            log.inflight_total += weight
+            expiry = log.expiry
+            heapq.heappush(expiry, item)
+            if len(expiry) > 2 * len(inflight) + 1024:
+                log.compact()
         return True
 
     def admit_now(self, request: Admission) -> Denied | None:
@@ -229,7 +242,10 @@ class MemoryStore:
         return Denied(frees_at=fits[name], earliest=earliest, group=name, fits=fits)
 
     def end_now(self, lease_id: str, groups: Sequence[str], at: float) -> None:
-        now = self._tick(at)
+        if at > self._now:
+            self._now = now = at
+        else:
+            now = self._now
         for name in groups:
             log = self._logs.get(name)
             if log is None:
