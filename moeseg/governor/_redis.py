@@ -30,7 +30,7 @@ import asyncio
 import math
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio.to_thread
 
@@ -312,7 +312,7 @@ class RedisStore:
     """Admissions of one workspace in Redis, shared by every process on every machine.
 
     >>> store = RedisStore("redis://10.0.0.5:6379/0", workspace="ws1")  # doctest: +SKIP
-    >>> gov = Governor(policy, store=store, clock=WallClock())  # doctest: +SKIP
+    >>> gov = Governor(policy, store=store)  # doctest: +SKIP
 
     Each call is ONE round trip: a Lua script (``EVALSHA``) that reads the server's clock and
     checks and records atomically. On asyncio it uses redis-py's asyncio client (pass your own as
@@ -324,6 +324,9 @@ class RedisStore:
     Not guaranteed across processes: first-come first-served. Within one process the governor
     queues waiters FIFO; between processes, whichever asks first after a slot frees gets it.
     """
+
+    shared: ClassVar[bool] = True
+    """Shared between processes: a governor built on it reads wall-clock time by default."""
 
     __slots__ = (
         "_async",

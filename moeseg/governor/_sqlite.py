@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import anyio.to_thread
 import attrs
@@ -98,7 +98,7 @@ class SQLiteStore:
     """Admissions of one workspace in a SQLite file, shared by processes on one machine.
 
     >>> store = SQLiteStore(workspace="ws1")  # ~/.cache/moeseg/quota.sqlite3
-    >>> gov = Governor(policy, store=store, clock=WallClock())  # doctest: +SKIP
+    >>> gov = Governor(policy, store=store)  # doctest: +SKIP
 
     ``path=None`` means :func:`default_sqlite_path`; one file holds any number of workspaces
     (one store object each). Admissions survive restarts: a request admitted this morning
@@ -106,11 +106,15 @@ class SQLiteStore:
     (by name) for a workspace.
 
     Times are stored as the governor passes them, so the governor must read the file's time
-    base, ``clock`` (default :class:`WallClock`: every process, and a restarted one, agree):
-    ``Governor(store=SQLiteStore(), clock=WallClock())``. A ``now`` more than an hour away from
-    ``clock.now()`` (a loop clock, say) raises :class:`moeseg.ConfigurationError` rather than
-    silently sharing nothing. Tests may pass the governor's virtual clock as ``clock``.
+    base, ``clock`` (default :class:`WallClock`: every process, and a restarted one, agree); a
+    ``Governor(store=SQLiteStore())`` does (``shared = True``). A ``now`` more than an hour away
+    from ``clock.now()`` (a governor given a loop clock, say) raises
+    :class:`moeseg.ConfigurationError` rather than silently sharing nothing. Tests may pass the
+    governor's virtual clock as ``clock`` (and to the governor).
     """
+
+    shared: ClassVar[bool] = True
+    """Shared between processes: a governor built on it reads wall-clock time by default."""
 
     __slots__ = (
         "_inline",

@@ -13,11 +13,13 @@ import redis
 from moeseg import ConfigurationError
 from moeseg.governor import (
     Admission,
+    AnyioClock,
     Governor,
     QuotaGroup,
     QuotaPolicy,
     RedisStore,
     SQLiteStore,
+    WallClock,
     Window,
     default_sqlite_path,
 )
@@ -110,11 +112,22 @@ async def test_sqlite_waits_for_another_process_lock_in_a_thread(tmp_path: Path)
         assert results == [None]
 
 
+async def test_a_governor_on_a_shared_store_reads_wall_clock_time(
+    tmp_path: Path, redis_url: str
+) -> None:
+    for store in (SQLiteStore(tmp_path / "q.sqlite3"), RedisStore(redis_url, workspace="wall")):
+        gov = Governor(QuotaPolicy.moengage(), store=store)
+        assert isinstance(gov.clock, WallClock)
+        async with gov.lease("create") as lease:
+            assert abs(lease.admitted_at - time.time()) < 1.0
+        await store.aclose()
+
+
 async def test_sqlite_refuses_times_from_another_clock(tmp_path: Path) -> None:
-    """A governor on the loop clock (its default) would share nothing through a wall-clock
-    file, and forget everything at a reboot: the store says so at the first call."""
+    """A governor given the loop clock would share nothing through a wall-clock file, and forget
+    everything at a reboot: the store says so at the first call."""
     async with SQLiteStore(tmp_path / "q.sqlite3") as store:
-        gov = Governor(QuotaPolicy.moengage(), store=store)  # AnyioClock: not wall-clock time
+        gov = Governor(QuotaPolicy.moengage(), store=store, clock=AnyioClock())
         with pytest.raises(ConfigurationError, match="WallClock"):
             await gov.acquire("create")
 
