@@ -21,6 +21,7 @@ import math
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -165,8 +166,23 @@ class SQLiteStore:
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             worker = self._connect(self.timeout)
-            worker.execute("PRAGMA journal_mode=WAL")
-            worker.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+            # Switching to WAL takes an exclusive lock for which SQLite does not always call
+            # the busy handler (another process may be opening the file too): retry until
+            # ``timeout``. Once the file is in WAL mode, the switch is skipped.
+            deadline = time.monotonic() + self.timeout
+            while True:
+                try:
+                    if worker.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        worker.execute("PRAGMA journal_mode=WAL")
+                    worker.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if worker.in_transaction:
+                        worker.execute("ROLLBACK")
+                    if not _is_busy(exc) or time.monotonic() > deadline:
+                        worker.close()
+                        raise
+                    time.sleep(0.01)
             self._worker = worker
             self._inline = self._connect(0.0)
             self._ready = True
