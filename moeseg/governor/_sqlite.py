@@ -160,6 +160,11 @@ class SQLiteStore:
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
+    def open(self) -> None:
+        """Open the file now (creating its directory, WAL mode and tables), blocking; otherwise
+        the first call does it in a worker thread. Useful to fail early on a bad path."""
+        self._setup()
+
     def _setup(self) -> None:
         with self._setup_lock:
             if self._ready:
