@@ -273,6 +273,8 @@ class Governor:
         passes while waiting.
         """
         need, names = self._demand(demand)
+        if max_wait is not None and max_wait == math.inf:
+            max_wait = None  # no bound
         if not lease_timeout > 0:
             raise ConfigurationError(f"lease_timeout must be > 0, got {lease_timeout!r}")
         now = self._clock.now()
