@@ -21,7 +21,7 @@ import time
 import uuid
 from asyncio import _get_running_loop
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import MappingProxyType
 from typing import Protocol
@@ -49,7 +49,7 @@ class _Signal(Protocol):
 
     def is_set(self) -> bool: ...
 
-    async def wait(self) -> None: ...
+    def wait(self) -> Awaitable[None]: ...
 
 
 class _FutureSignal:
@@ -67,8 +67,8 @@ class _FutureSignal:
     def is_set(self) -> bool:
         return self._future.done()  # also once a timed-out wait cancelled it
 
-    async def wait(self) -> None:
-        await self._future
+    def wait(self) -> Awaitable[None]:
+        return self._future  # awaited directly: one coroutine frame less per wake-up
 
 
 def _signal() -> _Signal:
