@@ -79,7 +79,8 @@ class OutcomeKind(str, enum.Enum):
     DUPLICATE = "duplicate"
     """Same definition as an earlier item of the batch; never sent (see ``duplicate_of``)."""
     CONFLICT = "conflict"
-    """The name or the definition belongs to a different existing segment."""
+    """The name or the definition belongs to a different existing segment, or an earlier item
+    of the batch uses the same name for another definition (then never sent)."""
     INVALID = "invalid"
     """Failed local validation; never sent, no quota spent."""
     FAILED = "failed"
@@ -403,6 +404,7 @@ def _prepare(
     """Validate every input and drop in-batch duplicates; report those at once via ``finish``."""
     items: list[_Item] = []
     first_by_fp: dict[str, int] = {}
+    first_by_name: dict[str, int] = {}
     for index, raw in enumerate(definitions):
         name = _name_of(raw)
         try:
@@ -422,7 +424,18 @@ def _prepare(
                 )
             )
             continue
+        if defn.name in first_by_name:
+            # MoEngage would answer 409 for the second one: say so without spending quota.
+            rule = f"already used by item {first_by_name[defn.name]} with a different definition"
+            error = SegmentValidationError([ValidationIssue("name", rule)])
+            finish(
+                Outcome(
+                    index=index, name=name, kind=OutcomeKind.CONFLICT, error=error, fingerprint=fp
+                )
+            )
+            continue
         first_by_fp[fp] = index
+        first_by_name[defn.name] = index
         items.append(_Item(index=index, name=defn.name, defn=defn, fp=fp, resolve_first=False))
     return items
 
@@ -671,17 +684,8 @@ def _load_yaml(text: str) -> Any:
     except ImportError as exc:  # pragma: no cover - pyyaml ships with the cli extra
         raise ImportError("reading YAML needs PyYAML: pip install 'moeseg[yaml]'") from exc
 
-    # the models' YAML 1.2 loader (on/yes/no stay strings), with timestamps left as strings too
-    loader = _yaml_12_loader()
-
-    class _Loader(loader):  # type: ignore[misc,valid-type]
-        """SafeLoader with YAML 1.2 booleans and no implicit dates."""
-
-    _Loader.yaml_implicit_resolvers = {
-        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in loader.yaml_implicit_resolvers.items()
-    }
+    # the models' loader: YAML 1.2 booleans (on/yes/no stay strings), timestamps stay strings
     try:
-        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass
+        return yaml.load(text, Loader=_yaml_12_loader())  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ValueError(str(exc)) from exc

@@ -83,6 +83,19 @@ async def test_invalid_and_duplicates_cost_no_quota() -> None:
     assert set(spent.values()) == {1}
 
 
+async def test_a_name_reused_in_the_batch_for_another_definition_is_never_sent() -> None:
+    box = sandbox()
+    async with client_for(box) as client:
+        outcomes = await create_many(client, [payload("p", "A"), payload("p", "B")])
+    assert [o.kind for o in outcomes] == [OutcomeKind.CREATED, OutcomeKind.CONFLICT]
+    error = outcomes[1].error
+    assert isinstance(error, moeseg.SegmentValidationError)
+    assert [(i.path, i.rule) for i in error.issues] == [
+        ("name", "already used by item 0 with a different definition")
+    ]
+    assert len(creates(box)) == 1
+
+
 async def test_recovered_after_unknown_outcome() -> None:
     """A 500 after the server created it: the client's exactly-once path reports recovered."""
     box = sandbox()
