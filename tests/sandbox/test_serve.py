@@ -116,3 +116,17 @@ def test_cli_prints_the_base_url_and_credentials() -> None:
             proc.terminate()
             proc.wait(timeout=10)
     assert banner(sb, "http://x").splitlines()[0] == "moeseg sandbox listening on http://x"
+
+
+@pytest.mark.anyio
+async def test_spending_from_the_test_loop_agrees_with_the_server_clock() -> None:
+    sb = Sandbox()
+    async with sb.serve(port=0) as base_url, httpx.AsyncClient(base_url=base_url) as c:
+        assert sb.spend("segments", 49) == 49  # read on this loop, trio or asyncio
+        codes = [(await c.get(PATH, headers=v3_headers(sb))).status_code for _ in range(2)]
+        with pytest.raises(RuntimeError, match="already being served"):
+            async with sb.serve(port=0):
+                pass
+    assert codes == [200, 429]
+    assert sb.too_many_requests == {"rate_limit_other_tenant": 1}
+    assert not sb.served
