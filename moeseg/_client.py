@@ -476,6 +476,7 @@ class Client:
                 success=True,
                 cs_name=found.name,
                 cs_id=found.id,
+                recovered=True,
             )
         return self._read(response, V2AcceptedBody, _FILE_CREATE, _V2_FILE)
 

@@ -93,7 +93,7 @@ _RENAMES: dict[type[Any], dict[str, str]] = {
     },
 }
 # Fields that are never on the wire.
-_NOT_WIRE: dict[type[Any], set[str]] = {Segment: {"recovered"}}
+_NOT_WIRE: dict[type[Any], set[str]] = {Segment: {"recovered"}, V2AcceptedBody: {"recovered"}}
 
 
 class StructureError(MoesegError, ValueError):

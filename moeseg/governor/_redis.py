@@ -12,8 +12,9 @@ One entry per request (a 2,000,000-user upload is one member). The score is the 
 of the lease: its bound (``expires``) while in flight, its end once ended; an entry occupies a
 window of ``W`` seconds at ``now`` exactly when ``score + W > now``, so the usual check is one
 ``ZCOUNT`` per window. Entries that occupy no window are deleted by the next admission in the
-group, and every key expires once its newest entry can occupy nothing (memory stays bounded,
-an idle workspace leaves no key behind).
+group, and every key expires soon after its newest entry can occupy nothing (at most a second
+plus two steps of max(1 s, longest window / 64) later): memory stays bounded, and an idle
+workspace leaves no key behind.
 
 Time is the Redis server's (``TIME`` inside each script), so machines with skewed clocks agree.
 The caller's times (the governor's clock) are converted by offset: a script receives durations
@@ -29,7 +30,7 @@ import asyncio
 import math
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio.to_thread
 
@@ -55,30 +56,33 @@ local function parse(v)
 end
 """
 
-# KEYS: u, w, h, p per group. ARGV: lease_id, expires_in, groups, then per group:
-# weight, reserve, number of windows, (limit, seconds) per window (ascending seconds).
+# KEYS: u, w, h, p per group. ARGV: lease_id, expires_in, and the demand as one string of
+# numbers, per group: weight, reserve, number of windows, (limit, seconds) per window.
 _ADMIT = (
     _PRELUDE
     + r"""
 local lease = ARGV[1]
 local expires = now + tonumber(ARGV[2])
-local ng = tonumber(ARGV[3])
+local spec = {}
+for x in string.gmatch(ARGV[3], '%S+') do spec[#spec + 1] = tonumber(x) end
+local ng = #KEYS / 4
 local groups = {}
-local i = 4
+local i = 1
 for g = 1, ng do
   local k = (g - 1) * 4
   local grp = {u = KEYS[k + 1], w = KEYS[k + 2], h = KEYS[k + 3], p = KEYS[k + 4]}
-  grp.weight = tonumber(ARGV[i]); grp.need = grp.weight + tonumber(ARGV[i + 1])
-  local nw = tonumber(ARGV[i + 2]); i = i + 3
+  grp.weight = spec[i]; grp.need = spec[i] + spec[i + 1]
+  local nw = spec[i + 2]; i = i + 3
   grp.windows = {}
-  for j = 1, nw do grp.windows[j] = {tonumber(ARGV[i]), tonumber(ARGV[i + 1])}; i = i + 2 end
+  for j = 1, nw do grp.windows[j] = {spec[i], spec[i + 1]}; i = i + 2 end
   grp.longest = grp.windows[nw][2]
   groups[g] = grp
 end
 
 -- Drop entries that occupy no window of their group any more.
 local function prune(grp)
-  for _, z in ipairs({grp.u, grp.w}) do
+  grp.heavy = redis.call('EXISTS', grp.w) == 1
+  for _, z in ipairs(grp.heavy and {grp.u, grp.w} or {grp.u}) do
     local old = redis.call('ZRANGEBYSCORE', z, '-inf', fmt(now - grp.longest), 'WITHSCORES')
     for j = 1, #old, 2 do
       if tonumber(old[j + 1]) + grp.longest <= now then
@@ -98,7 +102,7 @@ end
 local function has_room(grp)
   if paused_until(grp) > now then return false end
   local heavy = {}
-  if redis.call('EXISTS', grp.w) == 1 then
+  if grp.heavy then
     local hs = redis.call('ZRANGEBYSCORE', grp.w, '(' .. fmt(now - grp.longest - EPS), '+inf',
       'WITHSCORES')
     for j = 1, #hs, 2 do
@@ -190,9 +194,13 @@ for _, grp in ipairs(groups) do
   local z = grp.weight == 1 and grp.u or grp.w
   redis.call('HSET', grp.h, lease, grp.weight .. ' ' .. fmt(now) .. ' ' .. fmt(expires) .. ' -')
   redis.call('ZADD', z, fmt(expires), lease)
-  local ttl = math.ceil((keep + grp.longest) * 1000) + 1000
-  for _, k in ipairs({grp.u, grp.w, grp.h}) do
-    if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+  -- Keys live until their newest entry can occupy nothing (only the written ones changed),
+  -- rounded up to a grid so that most admissions find the deadline already far enough.
+  local step = math.max(1000, math.ceil(grp.longest * 1000 / 64))
+  local need = math.ceil((keep + grp.longest) * 1000) + 1000
+  local ttl = math.ceil(need / step) * step + step
+  for _, k in ipairs({z, grp.h}) do
+    if redis.call('PTTL', k) < need then redis.call('PEXPIRE', k, ttl) end
   end
 end
 return false
@@ -304,7 +312,7 @@ class RedisStore:
     """Admissions of one workspace in Redis, shared by every process on every machine.
 
     >>> store = RedisStore("redis://10.0.0.5:6379/0", workspace="ws1")  # doctest: +SKIP
-    >>> gov = Governor(policy, store=store, clock=WallClock())  # doctest: +SKIP
+    >>> gov = Governor(policy, store=store)  # doctest: +SKIP
 
     Each call is ONE round trip: a Lua script (``EVALSHA``) that reads the server's clock and
     checks and records atomically. On asyncio it uses redis-py's asyncio client (pass your own as
@@ -317,7 +325,21 @@ class RedisStore:
     queues waiters FIFO; between processes, whichever asks first after a slot frees gets it.
     """
 
-    __slots__ = ("_async", "_base", "_owns", "_scripts", "_sync", "prefix", "url", "workspace")
+    shared: ClassVar[bool] = True
+    """Shared between processes: a governor built on it reads wall-clock time by default."""
+
+    __slots__ = (
+        "_async",
+        "_base",
+        "_demands",
+        "_keycache",
+        "_owns",
+        "_scripts",
+        "_sync",
+        "prefix",
+        "url",
+        "workspace",
+    )
 
     def __init__(
         self,
@@ -335,12 +357,40 @@ class RedisStore:
         self._sync: redis.Redis | None = None
         self._scripts: dict[tuple[str, bool], Any] = {}
         self._base: float | None = None  # caller's clock minus time.monotonic()
+        self._keycache: dict[tuple[str, str], list[str]] = {}
+        self._demands: dict[
+            tuple[int, tuple[tuple[str, int], ...]], tuple[Any, list[str], str]
+        ] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _keys(self, group: str, kinds: str) -> list[str]:
-        head = f"{self.prefix}:{{{self.workspace}}}:{group}:"
-        return [head + k for k in kinds]
+        keys = self._keycache.get((group, kinds))
+        if keys is None:
+            head = f"{self.prefix}:{{{self.workspace}}}:{group}:"
+            keys = self._keycache[(group, kinds)] = [head + k for k in kinds]
+        return keys
+
+    def _demand(self, request: Admission) -> tuple[list[str], str]:
+        """The keys and the demand string of a request, cached per demand object (the
+        governor reuses one tuple per demand) and reserve."""
+        reserve = tuple(request.reserve.items()) if request.reserve else ()
+        cache_key = (id(request.demand), reserve)
+        cached = self._demands.get(cache_key)
+        if cached is not None and cached[0] is request.demand:
+            return cached[1], cached[2]
+        keys: list[str] = []
+        spec: list[str] = []
+        for group, weight in request.demand:
+            keys += self._keys(group.name, "uwhp")
+            spec += (str(weight), str(request.reserve.get(group.name, 0)), str(len(group.windows)))
+            for w in group.windows:
+                spec += (str(w.limit), repr(w.seconds))
+        text = " ".join(spec)
+        if len(self._demands) >= 256:
+            self._demands.clear()
+        self._demands[cache_key] = (request.demand, keys, text)
+        return keys, text
 
     def _caller_now(self) -> float:
         base = self._base
@@ -396,17 +446,8 @@ class RedisStore:
         could succeed (times in the caller's base)."""
         now = request.now
         self._learn(now)
-        keys: list[str] = []
-        args: list[str | int | float] = [
-            request.lease_id,
-            repr(request.expires_at - now),
-            len(request.demand),
-        ]
-        for group, weight in request.demand:
-            keys += self._keys(group.name, "uwhp")
-            args += (weight, request.reserve.get(group.name, 0), len(group.windows))
-            for w in group.windows:
-                args += (w.limit, repr(w.seconds))
+        keys, spec = self._demand(request)
+        args: list[str | int | float] = [request.lease_id, repr(request.expires_at - now), spec]
         reply = await self._call("admit", keys, args)
         if reply is None:
             return None

@@ -21,9 +21,10 @@ import math
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import anyio.to_thread
 import attrs
@@ -98,7 +99,7 @@ class SQLiteStore:
     """Admissions of one workspace in a SQLite file, shared by processes on one machine.
 
     >>> store = SQLiteStore(workspace="ws1")  # ~/.cache/moeseg/quota.sqlite3
-    >>> gov = Governor(policy, store=store, clock=WallClock())  # doctest: +SKIP
+    >>> gov = Governor(policy, store=store)  # doctest: +SKIP
 
     ``path=None`` means :func:`default_sqlite_path`; one file holds any number of workspaces
     (one store object each). Admissions survive restarts: a request admitted this morning
@@ -106,11 +107,15 @@ class SQLiteStore:
     (by name) for a workspace.
 
     Times are stored as the governor passes them, so the governor must read the file's time
-    base, ``clock`` (default :class:`WallClock`: every process, and a restarted one, agree):
-    ``Governor(store=SQLiteStore(), clock=WallClock())``. A ``now`` more than an hour away from
-    ``clock.now()`` (a loop clock, say) raises :class:`moeseg.ConfigurationError` rather than
-    silently sharing nothing. Tests may pass the governor's virtual clock as ``clock``.
+    base, ``clock`` (default :class:`WallClock`: every process, and a restarted one, agree); a
+    ``Governor(store=SQLiteStore())`` does (``shared = True``). A ``now`` more than an hour away
+    from ``clock.now()`` (a governor given a loop clock, say) raises
+    :class:`moeseg.ConfigurationError` rather than silently sharing nothing. Tests may pass the
+    governor's virtual clock as ``clock`` (and to the governor).
     """
+
+    shared: ClassVar[bool] = True
+    """Shared between processes: a governor built on it reads wall-clock time by default."""
 
     __slots__ = (
         "_inline",
@@ -155,14 +160,34 @@ class SQLiteStore:
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
+    def open(self) -> None:
+        """Open the file now (creating its directory, WAL mode and tables), blocking; otherwise
+        the first call does it in a worker thread. Useful to fail early on a bad path."""
+        self._setup()
+
     def _setup(self) -> None:
         with self._setup_lock:
             if self._ready:
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             worker = self._connect(self.timeout)
-            worker.execute("PRAGMA journal_mode=WAL")
-            worker.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+            # Switching to WAL takes an exclusive lock for which SQLite does not always call
+            # the busy handler (another process may be opening the file too): retry until
+            # ``timeout``. Once the file is in WAL mode, the switch is skipped.
+            deadline = time.monotonic() + self.timeout
+            while True:
+                try:
+                    if worker.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        worker.execute("PRAGMA journal_mode=WAL")
+                    worker.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if worker.in_transaction:
+                        worker.execute("ROLLBACK")
+                    if not _is_busy(exc) or time.monotonic() > deadline:
+                        worker.close()
+                        raise
+                    time.sleep(0.01)
             self._worker = worker
             self._inline = self._connect(0.0)
             self._ready = True

@@ -40,7 +40,7 @@ class StoreCase:
         self.clock = clock  # the fake clock (unused in real time)
         self.real = real
         self.unit = unit  # seconds in one window-length unit of the tests
-        self.tol = 0.05 if real else 0.0  # tolerance on times compared with expectations
+        self.tol = 0.08 if real else 0.0  # tolerance on times compared with expectations
 
     def now(self) -> float:
         return time.time() if self.real else self.clock.t

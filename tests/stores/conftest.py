@@ -42,7 +42,7 @@ async def case(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     real = kind == "redis"
     clock = ManualClock(1_000_000.0)
     store = make_store(kind, tmp_path, url, clock=clock)
-    c = StoreCase(kind, store, clock, real=real, unit=0.2 if real else 1.0)
+    c = StoreCase(kind, store, clock, real=real, unit=0.3 if real else 1.0)
     await c.store.snapshot([QuotaGroup("warm-up", (Window(1, 1),))], c.now())  # connect
     try:
         yield c

@@ -70,7 +70,7 @@ async def gcase(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     clock: Clock = WallClock() if real else AnyioClock()
     store = make_store(kind, tmp_path, url, clock=clock)
     try:
-        yield GovCase(kind, store, clock, 0.004 if real else 1.0, tmp_path, url)
+        yield GovCase(kind, store, clock, 0.01 if real else 1.0, tmp_path, url)
     finally:
         if isinstance(store, (RedisStore, SQLiteStore)):
             await store.aclose()
@@ -95,7 +95,7 @@ async def test_full_speed_and_never_over_a_window(gcase: GovCase) -> None:
     first = [t for t in log if t < t0 + minute]
     assert len(first) == 50  # the whole minute's quota at once, not a timid fraction
     assert sliding_max(log, minute) == 50
-    assert max(log) < t0 + minute + 3 * gcase.tol + (0.2 if gcase.kind == "redis" else 0)
+    assert max(log) < t0 + minute + 3 * gcase.tol + (0.5 if gcase.kind == "redis" else 0)
     left = await gov.remaining()
     assert left["segments"][3600 * gcase.scale] == 200 - 60
 
@@ -148,12 +148,15 @@ async def test_a_pause_reported_by_one_governor_holds_the_other(gcase: GovCase) 
 
 async def test_a_cancelled_waiter_takes_nothing(gcase: GovCase) -> None:
     gov = Governor(gcase.policy(), store=gcase.store, clock=gcase.clock)
-    await run_creates(gov, 50, [])
-    with anyio.move_on_after(10 * gcase.scale):
+    held = [await gov.acquire("create") for _ in range(50)]  # in flight: nothing frees
+    with anyio.move_on_after(10 * gcase.scale) as scope:
         await gov.acquire("create")
+    assert scope.cancelled_caught
     assert gov.waiting == 0
     states = await gcase.store.snapshot(gov.policy.groups, gov.clock.now())
     assert len(states["segments"].entries) == 50
+    for lease in held:
+        await lease.complete()
 
 
 @pytest.mark.parametrize("gcase", PERSISTENT, indirect=True)
