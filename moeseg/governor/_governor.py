@@ -130,12 +130,16 @@ class Lease:
             return
         gov = self._governor
         local = gov._local
-        if local is not None and not gov._queue:  # the hot path: nothing to wake
-            self._state = _COMPLETED
-            gov._active -= 1
-            local.end_now(self._key, self.names, gov._now())
+        if local is None:
+            await gov._finish(self, refund=False)
             return
-        await gov._finish(self, refund=False)
+        # In memory: done synchronously (no yield), unless the end lets a waiter in earlier.
+        self._state = _COMPLETED
+        gov._active -= 1
+        now = gov._now()
+        local.end_now(self._key, self.names, now)
+        if gov._queue and gov._end_matters(self.names, now):
+            await gov._pump()
 
     async def refund(self) -> None:
         """The request was never sent: give its slots back now (ignored once completed)."""
@@ -200,6 +204,8 @@ class Governor:
         "_seq",
         "_shortest",
         "_time",
+        "_timer",
+        "_timer_at",
         "_waiting",
         "policy",
         "store",
@@ -222,6 +228,8 @@ class Governor:
         self._loop_clock = isinstance(self._clock, AnyioClock)
         self._bound: asyncio.AbstractEventLoop | None = None
         self._time: Callable[[], float] = self._clock.now
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
         self._bind(None)
         self._memo: tuple[object, object, tuple[Demand, tuple[str, ...]]] = (None, None, ((), ()))
         self._groups = {g.name: g for g in self.policy.groups}
@@ -329,6 +337,8 @@ class Governor:
 
     def _bind(self, loop: asyncio.AbstractEventLoop | None) -> None:
         self._bound = loop
+        self._timer = None  # a timer of another loop never fires here
+        self._timer_at = math.inf
         if not self._loop_clock:
             self._time = self._clock.now
         elif loop is None:  # trio
@@ -369,6 +379,9 @@ class Governor:
         for name in w.names:
             waiting[name] = waiting.get(name, 0) + 1
         deadline = math.inf if max_wait is None else now + max_wait
+        # On asyncio with the in-memory store one loop timer wakes the queue (see _arm); else
+        # the waiter that must wake first sleeps until then and pumps.
+        timed = self._local is not None and _get_running_loop() is not None
         returned = False
         try:
             # A newcomer to groups all closed by the last pump cannot be admitted before the
@@ -383,7 +396,7 @@ class Governor:
             while (lease := w.lease) is None:
                 if w.poke.is_set():
                     w.poke = _signal()
-                wake = min(w.wake_at, deadline)
+                wake = deadline if timed else min(w.wake_at, deadline)
                 if wake == math.inf:
                     await w.poke.wait()
                 else:
@@ -392,7 +405,7 @@ class Governor:
                 if w.lease is not None:
                     continue
                 now = self._clock.now()
-                if now >= w.wake_at:
+                if not timed and now >= w.wake_at:
                     await self._pump()
                 if w.lease is None and now >= deadline and max_wait is not None:
                     await self._check_deadline(w, now, max_wait, force=True)
@@ -458,6 +471,8 @@ class Governor:
                 del waiting[name]
         if not self._queue:
             self._closed_until = {}  # nobody left to keep a group closed
+            if self._timer is not None:
+                self._arm(math.inf)
 
     async def _pump(self) -> None:
         if self._pumping:
@@ -480,6 +495,8 @@ class Governor:
     async def _serve(self) -> None:
         now = self._clock.now()
         local = self._local is not None
+        timed = local and _get_running_loop() is not None
+        soonest = math.inf  # (timed) the earliest moment a denied waiter could be admitted
         pending = dict(self._waiting)  # groups with waiters not yet granted in this walk
         closed: set[str] = set()
         reserve: dict[str, int] = {}
@@ -534,11 +551,45 @@ class Governor:
                     closed_until.setdefault(name, t)
             for g, units in w.demand:
                 reserve[g.name] = reserve.get(g.name, 0) + units
-            if wake < w.wake_at:
+            if timed:
+                soonest = min(soonest, wake)
+            elif wake < w.wake_at:
                 w.poke.set()  # it sleeps until a later moment: reschedule it
             w.wake_at = wake
         for w in granted:
             self._dequeue(w)
+        if timed:
+            self._arm(soonest)
+
+    def _arm(self, at: float) -> None:
+        """(asyncio, in-memory store) Pump at ``at`` from one loop timer: no waiter sleeps on
+        its own timer, and a pump grants every waiter that fits by then in one go."""
+        if at == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = at
+        if at == math.inf:
+            return
+        loop = asyncio.get_running_loop()
+        if self._loop_clock:
+            self._timer = loop.call_at(at, self._on_timer)
+        else:
+            self._timer = loop.call_later(max(0.0, at - self._clock.now()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = math.inf
+        if not self._queue:
+            return
+        pump = self._pump()  # never yields with the in-memory store: run it right here
+        try:
+            pump.send(None)
+        except StopIteration:
+            return
+        pump.close()
+        raise AssertionError("the in-memory pump yielded")
 
     # -- lease end -------------------------------------------------------------------------
 
@@ -564,13 +615,18 @@ class Governor:
                     await self.store.end(lease_id, names, now)
         if not self._queue:
             return
-        if not refund:
-            # The slot frees a window from now: it matters only to a group whose first waiter
-            # would otherwise wait longer than that.
-            closed, shortest = self._closed_until, self._shortest
-            if not any(closed.get(n, -math.inf) > now + shortest[n] for n in names):
-                return
-        await self._pump()
+        if refund or self._end_matters(names, now):
+            await self._pump()
+
+    def _end_matters(self, names: tuple[str, ...], now: float) -> bool:
+        """Whether a lease of ``names`` ending at ``now`` can change anyone's turn: its slot
+        frees a window later, which matters only to a group whose first waiter would otherwise
+        wait longer than that."""
+        closed, shortest = self._closed_until, self._shortest
+        for n in names:  # noqa: SIM110 (a loop: no generator on the hot path)
+            if closed.get(n, -math.inf) > now + shortest[n]:
+                return True
+        return False
 
     # -- server feedback -------------------------------------------------------------------
 
