@@ -52,28 +52,26 @@ class _Signal(Protocol):
     def wait(self) -> Awaitable[None]: ...
 
 
-class _FutureSignal:
-    """A one-shot wake-up on asyncio: a bare future (an anyio.Event costs three objects)."""
+class _FutureSignal(asyncio.Future[None]):
+    """A one-shot wake-up on asyncio: the future itself (an anyio.Event costs three objects,
+    and every object a waiter holds is work for the garbage collector)."""
 
-    __slots__ = ("_future",)
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._future = loop.create_future()
+    __slots__ = ()
 
     def set(self) -> None:
-        if not self._future.done():
-            self._future.set_result(None)
+        if not self.done():
+            self.set_result(None)
 
     def is_set(self) -> bool:
-        return self._future.done()  # also once a timed-out wait cancelled it
+        return self.done()  # also once a timed-out wait cancelled it
 
     def wait(self) -> Awaitable[None]:
-        return self._future  # awaited directly: one coroutine frame less per wake-up
+        return self  # awaited directly: one coroutine frame less per wake-up
 
 
 def _signal() -> _Signal:
     loop = _get_running_loop()
-    return anyio.Event() if loop is None else _FutureSignal(loop)
+    return anyio.Event() if loop is None else _FutureSignal(loop=loop)
 
 
 _STATES = ("active", "completed", "refunded")
@@ -304,7 +302,10 @@ class Governor:
             max_wait = None  # no bound
         if not lease_timeout > 0:
             raise ConfigurationError(f"lease_timeout must be > 0, got {lease_timeout!r}")
-        now = self._now()
+        loop = _get_running_loop()  # self._now(), inline
+        if loop is not self._bound:
+            self._bind(loop)
+        now = self._time()
         local = self._local
         # In memory a lease is known by its number; a shared store needs a unique string.
         key: int | str = next(self._ids)
@@ -563,8 +564,9 @@ class Governor:
 
     def _arm(self, at: float) -> None:
         """(asyncio, in-memory store) Pump at ``at`` from one loop timer: no waiter sleeps on
-        its own timer, and a pump grants every waiter that fits by then in one go."""
-        if at == self._timer_at:
+        its own timer, and a pump grants every waiter that fits by then in one go. A timer
+        set earlier stays: it pumps (harmlessly) and sets the next."""
+        if at >= self._timer_at and (at < math.inf or self._timer is None):
             return
         if self._timer is not None:
             self._timer.cancel()
