@@ -134,7 +134,10 @@ class Lease:
         # In memory: done synchronously (no yield), unless the end lets a waiter in earlier.
         self._state = _COMPLETED
         gov._active -= 1
-        now = gov._now()
+        loop = _get_running_loop()  # gov._now(), inline
+        if loop is not gov._bound:
+            gov._bind(loop)
+        now = gov._time()
         local.end_now(self._key, self.names, now)
         if gov._queue and gov._end_matters(self.names, now):
             await gov._pump()
