@@ -293,6 +293,12 @@ class Governor:
         (use the request timeout). Raises :class:`moeseg.QuotaWaitTooLong` at once when the
         earliest possible admission lies beyond ``max_wait`` seconds, or when ``max_wait``
         passes while waiting.
+
+        With the in-memory store, a slot free at once (nobody waiting for these groups) is
+        taken without yielding to the event loop: that call is not a checkpoint (a cancelled
+        scope is noticed at the caller's next await; end the lease as usual, refunding it if
+        nothing was sent). Waiting is a checkpoint, and a lease granted while its waiter was
+        being cancelled is refunded.
         """
         memo = self._memo  # the last demand seen, checked for equality (it may be mutated)
         if demand is memo[0] and demand == memo[1]:
