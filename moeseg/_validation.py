@@ -164,8 +164,17 @@ def parse_iso(v: object) -> datetime | None:
         return None
 
 
+# Fields in range (ASCII digits; year 0 is not a date): only days 29 to 31 need a calendar.
+_ISO_IN_RANGE = re.compile(
+    r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$"
+)
+
+
 def _is_iso(v: object) -> bool:
-    return parse_iso(v) is not None
+    """``parse_iso(v) is not None``, without building the datetime in the common case."""
+    if isinstance(v, str) and _ISO_IN_RANGE.match(v) and (v[8:10] <= "28" and v[:4] != "0000"):
+        return True
+    return parse_iso(v) is not None  # an unusual form or day: the slow test decides
 
 
 # -- shortcuts ------------------------------------------------------------------------------------

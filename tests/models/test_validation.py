@@ -694,3 +694,17 @@ def test_reader_shortcut_takes_plain_definitions_without_the_full_checks(
     doubtful["included_filters"]["filters"][3]["execution"]["count"] = 0
     moeseg.from_payload(doubtful)
     assert len(ran) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.from_regex(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\n?\Z"),
+        st.builds(
+            "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z".format,
+            *(st.integers(0, n) for n in (9999, 13, 32, 24, 60, 60, 999)),
+        ),
+    )
+)
+def test_quick_iso_test_agrees_with_parse_iso(text: str) -> None:
+    assert _validation._is_iso(text) == (_validation.parse_iso(text) is not None)
