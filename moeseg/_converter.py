@@ -329,6 +329,12 @@ _cattrs = _make_converter()
 # inline type checks, positional construction, ``is not None`` omission. Any problem makes the
 # fast reader give up, and the cattrs converter reads the data again to name every problem with
 # its path: results never depend on which path ran (tests check both agree).
+#
+# Two more things keep parsing ahead of pydantic: instances are filled with plain slot stores
+# (see _builder_class) instead of a frozen __init__'s object.__setattr__ per field, and a
+# definition is validated while it is read: each node's shortcut rule (_validation.SHORTCUT_RULES)
+# runs on the values just read, and only when one is in doubt does SegmentDefinition.__init__ run
+# the full checks (property tests check the rules never accept what the full checks reject).
 
 
 class _Bail(Exception):
