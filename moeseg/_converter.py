@@ -637,7 +637,6 @@ _READERS: dict[type[Any], Callable[[Any], Any]] = {
 _WRITERS: dict[type[Any], Callable[[Any], Any]] = {
     c: _codec[f"_u_{c.__name__}"] for c in _MODEL_CLASSES
 }
-_read_definition = _READERS[SegmentDefinition]
 
 
 def _format(exc: BaseException, _type: type | None) -> str:
@@ -678,11 +677,6 @@ def structure(data: Any, cls: type[T]) -> T:
             raise
         except Exception:
             pass  # the cattrs converter below decides, and names every problem
-    return _structure_slow(data, cls)
-
-
-def _structure_slow(data: Any, cls: type[T]) -> T:
-    """Read ``data`` with the cattrs converter (the fast reader gave up)."""
     try:
         return _cattrs.structure(data, cls)
     except SegmentValidationError:
@@ -714,18 +708,10 @@ def from_payload(data: Mapping[str, Any]) -> SegmentDefinition:
 
     Raises :class:`moeseg.SegmentValidationError` carrying every issue, each with its path.
     """
-    if data.__class__ is dict:  # what structure() does, one call shorter: the common case
-        try:
-            result: SegmentDefinition = _read_definition(data)
-            return result
-        except SegmentValidationError:
-            raise
-        except Exception:
-            pass  # the cattrs converter below decides, and names every problem
-    elif not isinstance(data, Mapping):
+    if data.__class__ is not dict and not isinstance(data, Mapping):
         raise SegmentValidationError([_not_an_object(data)])
     try:
-        return _structure_slow(data, SegmentDefinition)
+        return structure(data, SegmentDefinition)
     except StructureError as exc:
         raise SegmentValidationError(exc.issues) from None
 
