@@ -11,8 +11,9 @@ key of a workspace lives in one slot, so one script may touch them all)::
 One entry per request (a 2,000,000-user upload is one member). The score is the pessimistic end
 of the lease: its bound (``expires``) while in flight, its end once ended; an entry occupies a
 window of ``W`` seconds at ``now`` exactly when ``score + W > now``, so the usual check is one
-``ZCOUNT`` per window. Entries that occupy no window are deleted by the next admission in the
-group, and every key expires soon after its newest entry can occupy nothing (at most a second
+``ZCOUNT`` per window. Entries that occupy no window are deleted by an admission in the group
+that renews its keys' expiry (about once every max(1 s, longest window / 64) while it is busy), and
+every key expires soon after its newest entry can occupy nothing (at most a second
 plus two steps of max(1 s, longest window / 64) later): memory stays bounded, and an idle
 workspace leaves no key behind.
 
@@ -124,9 +125,9 @@ for g = 1, ng do
   groups[g] = grp
 end
 
--- Drop entries that occupy no window of their group any more.
+-- Drop entries that occupy no window of their group any more (memory only: every count below
+-- looks at live scores, so stale entries change no decision; done when renewing key TTLs).
 local function prune(grp)
-  grp.heavy = redis.call('EXISTS', grp.w) == 1
   for _, z in ipairs(grp.heavy and {grp.u, grp.w} or {grp.u}) do
     local old = redis.call('ZRANGEBYSCORE', z, '-inf', fmt(now - grp.longest), 'WITHSCORES')
     for j = 1, #old, 2 do
@@ -227,7 +228,7 @@ end
 
 local room = true
 for _, grp in ipairs(groups) do
-  prune(grp)
+  grp.heavy = redis.call('EXISTS', grp.w) == 1
   if room and not has_room(grp) then room = false end
 end
 if not room then
@@ -240,12 +241,16 @@ for _, grp in ipairs(groups) do
   redis.call('HSET', grp.h, lease, grp.weight .. ' ' .. fmt(now) .. ' ' .. fmt(expires) .. ' -')
   redis.call('ZADD', z, fmt(expires), lease)
   -- Keys live until their newest entry can occupy nothing (only the written ones changed),
-  -- rounded up to a grid so that most admissions find the deadline already far enough.
+  -- rounded up to a grid so that most admissions find the deadline already far enough. The
+  -- hash always lives at least as long as both sorted sets (it is extended whenever one is),
+  -- so checking the written set alone is enough; stale entries are pruned at the same moments.
   local step = math.max(1000, math.ceil(grp.longest * 1000 / 64))
   local need = math.ceil((keep + grp.longest) * 1000) + 1000
-  local ttl = math.ceil(need / step) * step + step
-  for _, k in ipairs({z, grp.h}) do
-    if redis.call('PTTL', k) < need then redis.call('PEXPIRE', k, ttl) end
+  if redis.call('PTTL', z) < need then
+    local ttl = math.ceil(need / step) * step + step
+    redis.call('PEXPIRE', z, ttl)
+    if redis.call('PTTL', grp.h) < ttl then redis.call('PEXPIRE', grp.h, ttl) end
+    prune(grp)
   end
 end
 return false
