@@ -1,0 +1,358 @@
+"""The one place that knows the wire format: a configured cattrs converter.
+
+- Optional fields are ``None`` when absent and omitted when written, so a payload is written back
+  with exactly the keys it was read with.
+- ``filter_type`` is the tag of the discriminated union :data:`moeseg.Filter`; it is written only
+  where a filter sits in a group of mixed filters (an action's ``attributes`` carry no tag).
+- Scalars are parsed strictly (``"false"`` is not a bool, ``True`` is not a number) but without
+  conversion (``18`` stays an int, ``18.5`` a float), and enum-like fields accept any string:
+  MoEngage adds values, and requests are checked by ``_validation`` instead.
+- Unknown keys are ignored (MoEngage adds fields to responses).
+
+Two converters are built from one factory: a fast one without per-field bookkeeping, used first,
+and a detailed one, used only after a failure to report every problem with its path.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ._exceptions import MoesegError, SegmentValidationError, ValidationIssue
+from ._models import (
+    ActionFilter,
+    AffinityFilter,
+    AggregationFilter,
+    AggregationGroup,
+    ArchiveRequest,
+    AttributeFilter,
+    AttributeGroup,
+    BaseTimeRange,
+    CustomSegmentFilter,
+    Execution,
+    FileSegmentRequest,
+    Filter,
+    FilterGroup,
+    LegacyCsvRequest,
+    NestedFilter,
+    Number,
+    Scalar,
+    SegmentDefinition,
+    SegmentUpdate,
+    TimeRange,
+    Value,
+)
+from ._responses import (
+    FileSegmentCallback,
+    LegacyCsvCallback,
+    LegacyCsvResponse,
+    Segment,
+    SegmentListResponse,
+    SegmentResponse,
+    V2AcceptedBody,
+    V2ErrorBody,
+    V3Error,
+    V3ErrorBody,
+)
+
+__all__ = ["from_payload", "from_update_payload", "to_payload"]
+
+T = TypeVar("T")
+
+#: wire tag of every member of the Filter union
+FILTER_TAGS: dict[type[Any], str] = {
+    AttributeFilter: "user_attributes",
+    ActionFilter: "actions",
+    NestedFilter: "nested_filters",
+    CustomSegmentFilter: "custom_segments",
+    AffinityFilter: "psychographic_event",
+}
+_CLASS_BY_TAG = {tag: cls for cls, tag in FILTER_TAGS.items()}
+
+# Python names that differ from the wire name.
+_RENAMES: dict[type[Any], dict[str, str]] = {
+    TimeRange: {"from_": "from"},
+    LegacyCsvRequest: {
+        "app_id": "appId",
+        "seg_name": "segName",
+        "attribute_type": "attributeType",
+        "csv_url": "csvUrl",
+    },
+}
+# Fields that are never on the wire.
+_NOT_WIRE: dict[type[Any], set[str]] = {Segment: {"recovered"}}
+
+
+class StructureError(MoesegError, ValueError):
+    """Data did not have the expected shape; ``issues`` lists each problem as ``path: rule``."""
+
+    def __init__(self, cls: type[Any], issues: list[ValidationIssue]) -> None:
+        self.cls = cls
+        self.issues = tuple(issues)
+        shown = "; ".join(str(i) for i in self.issues[:5])
+        more = f" (+{len(self.issues) - 5} more)" if len(self.issues) > 5 else ""
+        super().__init__(f"cannot read {cls.__name__}: {shown}{more}")
+
+
+# -- strict scalar hooks ------------------------------------------------------------------------
+
+
+def _structure_str(obj: object, _: object) -> str:
+    if isinstance(obj, str):
+        return obj
+    raise ValueError(f"expected a string, got {type(obj).__name__}")
+
+
+def _structure_bool(obj: object, _: object) -> bool:
+    if isinstance(obj, bool):
+        return obj
+    raise ValueError(f"expected true or false, got {type(obj).__name__}")
+
+
+def _structure_int(obj: object, _: object) -> int:
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return obj
+    raise ValueError(f"expected an integer, got {type(obj).__name__}")
+
+
+def _structure_number(obj: object, _: object) -> float:
+    if isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        return obj
+    raise ValueError(f"expected a number, got {type(obj).__name__}")
+
+
+def _structure_scalar(obj: object, _: object) -> Scalar:
+    if isinstance(obj, (str, int, float, bool)):
+        return obj
+    raise ValueError(f"expected a string, number or boolean, got {type(obj).__name__}")
+
+
+def _structure_value(obj: object, _: object) -> Value:
+    if isinstance(obj, (str, int, float, bool)):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj):
+            if not isinstance(item, (str, int, float)) or isinstance(item, bool):
+                raise ValueError(f"list item [{i}] must be a string or a number")
+        return tuple(obj)
+    raise ValueError(f"expected a value or a list of values, got {type(obj).__name__}")
+
+
+def _unstructure_value(obj: Value) -> Any:
+    return list(obj) if isinstance(obj, tuple) else obj
+
+
+def _optional(fn: Callable[[object, object], T]) -> Callable[[object, object], T | None]:
+    def hook(obj: object, t: object) -> T | None:
+        return None if obj is None else fn(obj, t)
+
+    return hook
+
+
+def _is_literal(t: Any) -> bool:
+    return typing.get_origin(t) is typing.Literal
+
+
+def _is_optional_literal(t: Any) -> bool:
+    args = typing.get_args(t)
+    return (
+        typing.get_origin(t) in (typing.Union, types.UnionType)
+        and len(args) == 2
+        and type(None) in args
+        and any(_is_literal(a) for a in args)
+    )
+
+
+_MODEL_CLASSES: tuple[type[Any], ...] = (
+    AttributeFilter,
+    AttributeGroup,
+    Execution,
+    TimeRange,
+    BaseTimeRange,
+    AggregationFilter,
+    AggregationGroup,
+    ActionFilter,
+    AffinityFilter,
+    CustomSegmentFilter,
+    NestedFilter,
+    FilterGroup,
+    SegmentDefinition,
+    SegmentUpdate,
+    FileSegmentRequest,
+    ArchiveRequest,
+    LegacyCsvRequest,
+    Segment,
+    SegmentResponse,
+    SegmentListResponse,
+    V3Error,
+    V3ErrorBody,
+    V2ErrorBody,
+    V2AcceptedBody,
+    FileSegmentCallback,
+    LegacyCsvResponse,
+    LegacyCsvCallback,
+)
+
+
+def _overrides(cls: type[Any]) -> dict[str, Any]:
+    renames = _RENAMES.get(cls, {})
+    out = {}
+    for a in attrs.fields(cls):
+        # Omit only what is absent (None); an empty action ``attributes`` group or a
+        # ``data_type: "double"`` default must still be written.
+        out[a.name] = override(
+            omit_if_default=a.default is None,
+            rename=renames.get(a.name),
+            omit=a.name in _NOT_WIRE.get(cls, ()),
+        )
+    return out
+
+
+def register_models(conv: cattrs.Converter, classes: tuple[type[Any], ...]) -> None:
+    """Register generated dict (un)structure functions for attrs ``classes`` on ``conv``.
+
+    Unknown keys are ignored; fields whose default is None are omitted when None.
+    """
+    for cls in classes:
+        ov = _overrides(cls)
+        conv.register_structure_hook(
+            cls, make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=False, **ov)
+        )
+        conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv, **ov))
+
+
+def register_scalars(conv: cattrs.Converter) -> None:
+    """Strict, non-converting hooks for JSON scalars, moeseg's value unions and Literals."""
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(float, _structure_number)
+    for t, fn in (
+        (Number, _structure_number),
+        (Scalar, _structure_scalar),
+        (Value, _structure_value),
+    ):
+        conv.register_structure_hook(t, fn)
+        conv.register_structure_hook(t | None, _optional(fn))
+    conv.register_unstructure_hook(Value, _unstructure_value)
+    conv.register_unstructure_hook(Value | None, _unstructure_value)
+    conv.register_structure_hook(str | None, _optional(_structure_str))
+    conv.register_structure_hook(bool | None, _optional(_structure_bool))
+    conv.register_structure_hook(int | None, _optional(_structure_int))
+    # Enum-like fields are lenient on purpose (see module docstring).
+    conv.register_structure_hook_func(_is_literal, _structure_str)
+    conv.register_structure_hook_func(_is_optional_literal, _optional(_structure_str))
+
+
+def _make_converter(detailed: bool) -> cattrs.Converter:
+    conv = cattrs.Converter(detailed_validation=detailed)
+    register_scalars(conv)
+    # The union hooks must exist before the classes' functions are generated (generation looks
+    # up field hooks once); they find the member functions, filled in below, at call time.
+    structure_by_tag: dict[Any, tuple[Callable[[Any, Any], Any], type[Any]]] = {}
+    unstructure_by_cls: dict[type[Any], Callable[[Any], dict[str, Any]]] = {}
+
+    def structure_filter(obj: object, _: object) -> Filter:
+        if not isinstance(obj, Mapping):
+            raise ValueError(f"expected a filter object, got {type(obj).__name__}")
+        tag = obj.get("filter_type")
+        hook = structure_by_tag.get(tag)
+        if hook is None:
+            raise ValueError(f"filter_type must be one of {sorted(_CLASS_BY_TAG)}, got {tag!r}")
+        result: Filter = hook[0](obj, hook[1])
+        return result
+
+    def unstructure_filter(obj: Filter) -> dict[str, Any]:
+        cls = type(obj)
+        return {"filter_type": FILTER_TAGS[cls], **unstructure_by_cls[cls](obj)}
+
+    conv.register_structure_hook(Filter, structure_filter)
+    conv.register_unstructure_hook(Filter, unstructure_filter)
+    register_models(conv, _MODEL_CLASSES)
+    for tag, cls in _CLASS_BY_TAG.items():
+        structure_by_tag[tag] = (conv.get_structure_hook(cls), cls)
+        unstructure_by_cls[cls] = conv.get_unstructure_hook(cls)
+    return conv
+
+
+_fast = _make_converter(detailed=False)
+_detailed = _make_converter(detailed=True)
+
+
+def _format(exc: BaseException, _type: type | None) -> str:
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    if isinstance(exc, ForbiddenExtraKeysError):
+        return f"unknown fields {sorted(exc.extra_fields)}"
+    if isinstance(exc, (ValueError, TypeError)):
+        return str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _issues(exc: BaseException) -> list[ValidationIssue]:
+    if not isinstance(exc, (ClassValidationError, IterableValidationError)):
+        return [ValidationIssue("", _format(exc, None))]
+    out = []
+    for line in cattrs.transform_error(exc, path="$", format_exception=_format):
+        rule, _, path = line.rpartition(" @ ")
+        path = path.removeprefix("$").removeprefix(".")
+        out.append(ValidationIssue(path, rule))
+    return out
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Read ``data`` (parsed JSON) as ``cls``; unknown keys are ignored.
+
+    Raises :class:`StructureError` listing every shape problem with its path, or
+    :class:`moeseg.SegmentValidationError` when a definition's content breaks a rule.
+    """
+    try:
+        return _fast.structure(data, cls)
+    except SegmentValidationError:
+        raise
+    except Exception as first:
+        # Re-read with the detailed converter only now, to name every problem with its path.
+        try:
+            _detailed.structure(data, cls)
+        except SegmentValidationError:
+            raise
+        except Exception as exc:
+            raise StructureError(cls, _issues(exc)) from None
+        raise StructureError(cls, _issues(first)) from None
+
+
+def unstructure(obj: Any) -> Any:
+    """Write a model (or a list/tuple of models) as JSON-ready data."""
+    return _fast.unstructure(obj)
+
+
+def to_payload(defn: SegmentDefinition | SegmentUpdate) -> dict[str, Any]:
+    """The JSON body for create (or update) of ``defn``, exactly in the documented form."""
+    payload: dict[str, Any] = _fast.unstructure(defn)
+    return payload
+
+
+def from_payload(data: Mapping[str, Any]) -> SegmentDefinition:
+    """Parse a create payload (a dict from JSON or YAML, e.g. the dashboard's "Generate payload").
+
+    Raises :class:`moeseg.SegmentValidationError` carrying every issue, each with its path.
+    """
+    try:
+        return structure(data, SegmentDefinition)
+    except StructureError as exc:
+        raise SegmentValidationError(exc.issues) from None
+
+
+def from_update_payload(data: Mapping[str, Any]) -> SegmentUpdate:
+    """Parse an update (PATCH) payload; like :func:`from_payload`."""
+    try:
+        return structure(data, SegmentUpdate)
+    except StructureError as exc:
+        raise SegmentValidationError(exc.issues) from None
