@@ -30,7 +30,9 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
+from .._converter import StructureError, structure
 from .._exceptions import ConfigurationError
+from .._responses import FileSegmentCallback, LegacyCsvCallback
 from ._results import FileSegmentHandle, FileSegmentOutcome
 
 __all__ = ["CallbackReceiver"]
@@ -39,9 +41,6 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-
-_INT_FIELDS = ("values_found", "values_processed", "user_count")
-_STR_FIELDS = ("request_id", "db_name", "error_message")
 
 
 class _Refused(Exception):
@@ -58,9 +57,10 @@ def _secret_digest(secret: str) -> bytes:
 def parse_callback(body: bytes, operation: str) -> FileSegmentOutcome:
     """Parse a callback body (v2 file segment or legacy CSV) or raise ``_Refused(400, why)``.
 
-    ``status`` (integer) and ``segment_name`` (string) are required; the counts must be integers
-    and ``request_id``, ``db_name``, ``error_message`` strings when present; other fields are
-    ignored.
+    Read through the models' converter (:class:`moeseg._responses.FileSegmentCallback`, or
+    ``LegacyCsvCallback`` for the legacy API): ``status`` is required and every known field must
+    have its documented type; unknown fields are ignored. ``segment_name`` is required here too,
+    since the receiver checks it against the token's segment.
     """
     try:
         data = json.loads(body)
@@ -68,26 +68,30 @@ def parse_callback(body: bytes, operation: str) -> FileSegmentOutcome:
         raise _Refused(400, f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
         raise _Refused(400, f"callback body must be a JSON object, not {type(data).__name__}")
-    problems: list[str] = []
-
-    def get(name: str, kind: type, required: bool = False) -> Any:
-        value = data.get(name)
-        if value is None:
-            if required:
-                problems.append(f"{name!r} is required")
-            return None
-        if not isinstance(value, kind) or isinstance(value, bool):
-            problems.append(f"{name!r} must be {'an integer' if kind is int else 'a string'}")
-            return None
-        return value
-
-    status = get("status", int, required=True)
-    segment_name = get("segment_name", str, required=True)
-    ints = {name: get(name, int) for name in _INT_FIELDS}
-    strs = {name: get(name, str) for name in _STR_FIELDS}
-    if problems:
-        raise _Refused(400, "invalid callback body: " + "; ".join(problems))
-    return FileSegmentOutcome(operation, segment_name, status, **ints, **strs)
+    issues: list[str] = []
+    cb: FileSegmentCallback | LegacyCsvCallback | None = None
+    try:
+        if operation == "legacy_csv":
+            cb = structure(data, LegacyCsvCallback)
+        else:
+            cb = structure(data, FileSegmentCallback)
+    except StructureError as exc:
+        issues = [str(issue) for issue in exc.issues]
+    if data.get("segment_name") is None:
+        issues.append("segment_name: required field missing")
+    if cb is None or cb.segment_name is None:
+        raise _Refused(400, "invalid callback body: " + "; ".join(issues))
+    return FileSegmentOutcome(
+        operation=operation,
+        segment_name=cb.segment_name,
+        status=cb.status,
+        values_found=cb.values_found,
+        values_processed=cb.values_processed,
+        user_count=cb.user_count,
+        request_id=cb.request_id,
+        db_name=getattr(cb, "db_name", None),
+        error_message=cb.error_message,
+    )
 
 
 class _Entry:

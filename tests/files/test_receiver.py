@@ -205,23 +205,29 @@ async def test_an_oversized_streamed_body_is_refused_without_reading_it_all(
         (b'"ok"', "callback body must be a JSON object, not str"),
         (
             b"{}",
-            "invalid callback body: 'status' is required; 'segment_name' is required",
+            "invalid callback body: status: required field missing; "
+            "segment_name: required field missing",
         ),
         (
             json.dumps({**SUCCESS, "status": "201"}).encode(),
-            "invalid callback body: 'status' must be an integer",
+            "invalid callback body: status: expected an integer, got str",
         ),
         (
             json.dumps({**SUCCESS, "status": True}).encode(),
-            "invalid callback body: 'status' must be an integer",
+            "invalid callback body: status: expected an integer, got bool",
         ),
         (
             json.dumps({**SUCCESS, "user_count": 6.5, "request_id": 7}).encode(),
-            "invalid callback body: 'user_count' must be an integer; 'request_id' must be a string",
+            "invalid callback body: request_id: expected a string, got int; "
+            "user_count: expected an integer, got float",
+        ),
+        (
+            json.dumps({"status": 201}).encode(),
+            "invalid callback body: segment_name: required field missing",
         ),
         (
             json.dumps({**SUCCESS, "segment_name": ["gaids"]}).encode(),
-            "invalid callback body: 'segment_name' must be a string",
+            "invalid callback body: segment_name: expected a string, got list",
         ),
     ],
 )
