@@ -259,6 +259,8 @@ class CallbackReceiver:
         trio) the caller runs; callbacks are handed to the caller's loop through a portal. When
         the receiver has no public URL, the served URL becomes it for the duration.
         """
+        if self._portal is not None:
+            raise RuntimeError("this CallbackReceiver is already being served")
         try:
             import uvicorn
         except ImportError:  # pragma: no cover - depends on the installed extras

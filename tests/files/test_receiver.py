@@ -427,3 +427,18 @@ async def test_served_on_loopback() -> None:
         counts = [(await h.wait(timeout=10)).user_count for h in handles]
     assert counts == [0, 1, 2, 3, 4]
     assert receiver.public_url is None
+
+
+async def test_served_once_at_a_time_and_keeps_a_given_public_url() -> None:
+    receiver = CallbackReceiver(public_url="https://hooks.example.com/moengage")
+    async with receiver.serve(port=0) as url:
+        assert receiver.public_url == "https://hooks.example.com/moengage"
+        with pytest.raises(RuntimeError, match="already being served"):
+            async with receiver.serve(port=0):
+                pass
+        handle = receiver.expect("create", "gaids")
+        token = handle.callback_url.rsplit("/", 1)[1]
+        async with httpx.AsyncClient() as http:
+            assert (await post(http, f"{url}/{token}", SUCCESS)).status_code == 200
+        assert (await handle.wait(timeout=10)).status == 201
+    assert receiver.public_url == "https://hooks.example.com/moengage"
