@@ -5,6 +5,7 @@
 # _batch and cli run many creates at once; files/ checks CSVs and receives callbacks.
 """Async client for MoEngage custom-segment APIs with an exact multi-window quota governor."""
 
+from ._client import Client
 from ._converter import from_payload, from_update_payload, to_payload
 from ._exceptions import (
     ActiveSegmentLimit,
@@ -14,6 +15,7 @@ from ._exceptions import (
     ConfigurationError,
     Conflict,
     ConnectError,
+    ConnectionLost,
     CyclicReference,
     DefinitionConflict,
     MoesegError,
@@ -80,9 +82,11 @@ __all__ = [
     "AuthenticationError",
     "BadRequest",
     "BaseTimeRange",
+    "Client",
     "ConfigurationError",
     "Conflict",
     "ConnectError",
+    "ConnectionLost",
     "CustomSegmentFilter",
     "CyclicReference",
     "DefinitionConflict",

@@ -291,6 +291,8 @@ def _format(exc: BaseException, _type: type | None) -> str:
         return "required field missing"
     if isinstance(exc, ForbiddenExtraKeysError):
         return f"unknown fields {sorted(exc.extra_fields)}"
+    if isinstance(exc, TypeError) and ("indices" in str(exc) or "subscriptable" in str(exc)):
+        return "expected an object"
     if isinstance(exc, (ValueError, TypeError)):
         return str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {exc}"
@@ -339,11 +341,17 @@ def to_payload(defn: SegmentDefinition | SegmentUpdate) -> dict[str, Any]:
     return payload
 
 
+def _not_an_object(data: object) -> ValidationIssue:
+    return ValidationIssue("", f"a segment payload must be an object, got {type(data).__name__}")
+
+
 def from_payload(data: Mapping[str, Any]) -> SegmentDefinition:
     """Parse a create payload (a dict from JSON or YAML, e.g. the dashboard's "Generate payload").
 
     Raises :class:`moeseg.SegmentValidationError` carrying every issue, each with its path.
     """
+    if not isinstance(data, Mapping):
+        raise SegmentValidationError([_not_an_object(data)])
     try:
         return structure(data, SegmentDefinition)
     except StructureError as exc:
@@ -352,6 +360,8 @@ def from_payload(data: Mapping[str, Any]) -> SegmentDefinition:
 
 def from_update_payload(data: Mapping[str, Any]) -> SegmentUpdate:
     """Parse an update (PATCH) payload; like :func:`from_payload`."""
+    if not isinstance(data, Mapping):
+        raise SegmentValidationError([_not_an_object(data)])
     try:
         return structure(data, SegmentUpdate)
     except StructureError as exc:

@@ -4,25 +4,28 @@
     ├── ConfigurationError              missing credential, bad data center, bad option
     ├── SegmentValidationError          local validation (also a ValueError); .issues
     ├── QuotaWaitTooLong                next free slot lies beyond the caller's max wait; .frees_at
-    ├── TransportError                  nothing usable came back
+    ├── TransportError                  nothing usable came back; .method, .path
     │   ├── ConnectError                    never reached the server (nothing was sent)
-    │   └── RequestTimeout                  sent, no answer in time (outcome unknown)
-    ├── UnexpectedResponse              HTML, empty, invalid JSON or a wrong shape; .excerpt
-    └── APIError                        the server answered with an error status
+    │   ├── RequestTimeout                  sent, no answer in time (outcome unknown)
+    │   └── ConnectionLost                  connection broke after sending (outcome unknown)
+    ├── UnexpectedResponse              HTML, empty, invalid JSON, wrong shape; .status .excerpt
+    └── APIError                        an error status; .status .code .message .response_id
         ├── BadRequest                      400: invalid format, invalid name, unknown workspace
         ├── AuthenticationError             401
         ├── PermissionDenied                403
         ├── NotFound                        404
         ├── Conflict                        409
         │   ├── NameConflict                    another segment has this name
-        │   └── DefinitionConflict              another segment has this definition; .existing_cs_id
+        │   └── DefinitionConflict              same definition exists; .existing_cs_id/_name
         ├── CyclicReference                 412
         ├── QueryTooComplex                 413: nesting, too many segments, too long
-        ├── RateLimited                     429 rate limit breached (retried via the governor)
-        ├── ActiveSegmentLimit              429 active segments limit breached (never retried)
+        ├── RateLimited                     429 rate limit (retried after a pause); .window_seconds
+        ├── ActiveSegmentLimit              429 active segments limit (never retried); .actual_count
         └── ServerError                     5xx
 
-Errors never carry credentials: messages are built from status, code, message, method and path.
+Every error built from a response also keeps ``.method`` and ``.path`` (no query string).
+Errors never carry credentials: messages are built from status, code, message, method and path,
+and the client scrubs its own secrets from any text it copies out of a response body.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "ConnectError",
+    "ConnectionLost",
     "CyclicReference",
     "DefinitionConflict",
     "MoesegError",
@@ -133,6 +137,10 @@ class ConnectError(TransportError):
 
 class RequestTimeout(TransportError):
     """The request may have reached the server, but no answer came in time."""
+
+
+class ConnectionLost(TransportError):
+    """The connection broke after the request was (perhaps) sent; the outcome is unknown."""
 
 
 class _ResponseError(MoesegError):
@@ -231,10 +239,22 @@ class QueryTooComplex(APIError):
 
 
 class RateLimited(APIError):
-    """429: the API rate limit was breached (someone else spent the quota)."""
+    """429: the API rate limit was breached (someone else spent the quota).
 
-    def __init__(self, message: str, *, window_seconds: float | None = None, **kw: Any) -> None:
+    ``limit`` and ``window_seconds`` come from "Current limit: n/m mins" when the server sends
+    numbers there; otherwise they are ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        window_seconds: float | None = None,
+        limit: int | None = None,
+        **kw: Any,
+    ) -> None:
         self.window_seconds = window_seconds
+        self.limit = limit
         super().__init__(message, **kw)
 
 
