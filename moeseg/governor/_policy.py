@@ -97,7 +97,7 @@ class QuotaPolicy:
 
     groups: tuple[QuotaGroup, ...] = attrs.field(converter=_groups)
     operations: Mapping[str, Mapping[str, OperationCost]] = attrs.field(
-        converter=_operations, eq=False, hash=False
+        converter=_operations, hash=False
     )
 
     def __attrs_post_init__(self) -> None:

@@ -1,0 +1,645 @@
+"""The governor: admission with leases, first-come first-served waiting, server feedback.
+
+How waiting works (no polling). Waiters sit in one queue ordered by arrival. A *pump* walks the
+queue from its head and asks the store to admit each waiter, reserving for every earlier waiter
+still waiting its weight in the groups it shares with later ones (so a later, smaller request
+passes an earlier one only if there is room for both: nobody is starved, and nobody waits on a
+group it does not need). A group is *closed* for the rest of the walk once a waiter is denied by
+it; the walk stops when every group with waiters is closed. Each waiter the store denied sleeps
+until the earliest future moment one of its groups could admit it (a slot frees or a lease
+bound passes); the others sleep until a pump wakes them. A pump runs when a waiter arrives,
+leaves, or wakes up, when a lease ends or is refunded, and after a pause.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from types import MappingProxyType
+
+import anyio
+
+from .._exceptions import ConfigurationError, QuotaWaitTooLong
+from ._clock import AnyioClock, Clock
+from ._memory import MemoryStore
+from ._plan import Plan, remaining
+from ._policy import QuotaGroup, QuotaPolicy
+from ._store import Admission, Denied, GroupState, Store
+
+__all__ = ["Governor", "Lease", "get_governor"]
+
+Demand = tuple[tuple[QuotaGroup, int], ...]
+DemandLike = Mapping[str, int] | str
+
+_ACTIVE, _COMPLETED, _REFUNDED = 0, 1, 2
+_STATES = ("active", "completed", "refunded")
+_NO_RESERVE: Mapping[str, int] = MappingProxyType({})
+
+
+class Lease:
+    """An admitted request, held while it is in flight.
+
+    ``complete()`` once the response has arrived (or the request was abandoned): the slot stays
+    occupied until each window's length after that moment. ``refund()`` only if the request was
+    provably never sent: the slot is returned. Both are idempotent, never raise, and finish even
+    inside a cancelled scope. A lease never ended counts as ended at ``expires_at``.
+    """
+
+    __slots__ = ("_governor", "_state", "admitted_at", "demand", "expires_at", "lease_id")
+
+    def __init__(
+        self,
+        governor: Governor,
+        lease_id: str,
+        demand: Demand,
+        admitted_at: float,
+        expires_at: float,
+    ) -> None:
+        self._governor = governor
+        self._state = _ACTIVE
+        self.lease_id = lease_id
+        self.demand = demand
+        self.admitted_at = admitted_at
+        self.expires_at = expires_at
+
+    @property
+    def state(self) -> str:
+        """``"active"``, ``"completed"`` or ``"refunded"``."""
+        return _STATES[self._state]
+
+    @property
+    def groups(self) -> dict[str, int]:
+        """``{group: units}`` this lease holds."""
+        return {g.name: w for g, w in self.demand}
+
+    async def complete(self) -> None:
+        """The request is finished: its slots free one window-length from now."""
+        await self._governor._finish(self, refund=False)
+
+    async def refund(self) -> None:
+        """The request was never sent: give its slots back now (ignored once completed)."""
+        await self._governor._finish(self, refund=True)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Lease {self.lease_id} {self.groups} {self.state} admitted_at="
+            f"{self.admitted_at:.3f} expires_at={self.expires_at:.3f}>"
+        )
+
+
+class _Waiter:
+    __slots__ = ("demand", "lease", "lease_id", "lease_timeout", "names", "poke", "seq", "wake_at")
+
+    def __init__(self, seq: int, demand: Demand, lease_id: str, lease_timeout: float) -> None:
+        self.seq = seq
+        self.demand = demand
+        self.names = tuple(g.name for g, _ in demand)
+        self.lease_id = lease_id
+        self.lease_timeout = lease_timeout
+        self.lease: Lease | None = None
+        self.poke = anyio.Event()
+        self.wake_at = math.inf
+
+
+class Governor:
+    """Admits requests so that no sliding window of any quota group is ever exceeded.
+
+    >>> gov = Governor(QuotaPolicy.moengage())
+    >>> async with gov.lease(gov.policy.demand("create")) as lease:  # doctest: +SKIP
+    ...     response = await http.post(...)
+
+    Guarantee: for every window ``(limit, W)`` of every group, the weight of requests that can
+    reach the server within any interval of length ``W`` is at most ``limit``, wherever each
+    request arrives between its admission and the end of its lease. Waiters are served first
+    come, first served per group; a cancelled waiter takes nothing; ``max_wait`` fails at once
+    when the quota frees too late. One governor per workspace and process: see
+    :func:`get_governor`.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_active",
+        "_clock",
+        "_demands",
+        "_escalation",
+        "_groups",
+        "_ids",
+        "_local",
+        "_loop_clock",
+        "_prefix",
+        "_pumping",
+        "_queue",
+        "_repump",
+        "_seq",
+        "_waiting",
+        "policy",
+        "store",
+    )
+
+    def __init__(
+        self,
+        policy: QuotaPolicy | None = None,
+        *,
+        store: Store | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.policy = policy if policy is not None else QuotaPolicy.moengage()
+        self.store: Store = store if store is not None else MemoryStore()
+        self._local = self.store if isinstance(self.store, MemoryStore) else None
+        self._clock: Clock = clock if clock is not None else AnyioClock()
+        self._loop_clock = isinstance(self._clock, AnyioClock)
+        self._groups = {g.name: g for g in self.policy.groups}
+        self._demands: dict[object, Demand] = {}
+        self._queue: OrderedDict[int, _Waiter] = OrderedDict()
+        self._waiting: dict[str, int] = {}  # group -> number of waiters needing it
+        self._seq = itertools.count()
+        self._prefix = uuid.uuid4().hex[:12]
+        self._ids = itertools.count(1)
+        self._pumping = False
+        self._repump = False
+        self._active = 0
+        self._escalation: dict[str, tuple[int, float]] = {}
+
+    # -- demands ---------------------------------------------------------------------------
+
+    def _demand(self, demand: DemandLike) -> Demand:
+        key: object = demand if isinstance(demand, str) else tuple(demand.items())
+        cached = self._demands.get(key)
+        if cached is not None:
+            return cached
+        units = self.policy.demand(demand) if isinstance(demand, str) else demand
+        out = []
+        for name, weight in sorted(units.items()):
+            group = self._groups.get(name)
+            if group is None:
+                raise ConfigurationError(f"no quota group named {name!r}")
+            if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
+                raise ConfigurationError(f"units for {name!r} must be an int >= 0, got {weight!r}")
+            if weight > min(w.limit for w in group.windows):
+                raise ConfigurationError(
+                    f"{weight} units can never fit quota group {group} (split the request)"
+                )
+            if weight:
+                out.append((group, weight))
+        result = tuple(out)
+        if len(self._demands) < 1024:
+            self._demands[key] = result
+        return result
+
+    # -- admission -------------------------------------------------------------------------
+
+    async def acquire(
+        self,
+        demand: DemandLike,
+        *,
+        max_wait: float | None = None,
+        lease_timeout: float = 120.0,
+    ) -> Lease:
+        """Wait for (or take at once) a slot in every group of ``demand``; return its lease.
+
+        ``demand`` is ``{group: units}`` (see ``policy.demand``) or an operation name.
+        ``lease_timeout`` bounds the request: a lease not ended by then counts as ended then
+        (use the request timeout). Raises :class:`moeseg.QuotaWaitTooLong` at once when the
+        earliest possible admission lies beyond ``max_wait`` seconds, or when ``max_wait``
+        passes while waiting.
+        """
+        need = self._demand(demand)
+        if not lease_timeout > 0:
+            raise ConfigurationError(f"lease_timeout must be > 0, got {lease_timeout!r}")
+        now = self._clock.now()
+        lease_id = f"{self._prefix}-{next(self._ids)}"
+        if not need:
+            lease = Lease(self, lease_id, need, now, now)
+            lease._state = _COMPLETED
+            return lease
+        waiting = self._waiting
+        if not waiting or not any(g.name in waiting for g, _ in need):
+            # Nobody waits for these groups: try at once, without yielding when a slot is free.
+            request = Admission(lease_id, need, now, now + lease_timeout)
+            local = self._local
+            if local is not None:
+                denied = local.admit_now(request)
+            else:
+                denied = await self._admit_remote(request)
+            if denied is None:
+                self._active += 1
+                return Lease(self, lease_id, need, now, now + lease_timeout)
+        return await self._wait(need, lease_id, now, max_wait, lease_timeout)
+
+    @asynccontextmanager
+    async def lease(
+        self,
+        demand: DemandLike,
+        *,
+        max_wait: float | None = None,
+        lease_timeout: float = 120.0,
+    ) -> AsyncIterator[Lease]:
+        """``async with gov.lease(demand) as lease:`` completes the lease on exit (any exit)
+        unless it was refunded inside."""
+        lease = await self.acquire(demand, max_wait=max_wait, lease_timeout=lease_timeout)
+        try:
+            yield lease
+        finally:
+            await lease.complete()
+
+    async def _admit_remote(self, request: Admission) -> Denied | None:
+        # Shielded: a cancelled caller must not leave an admission recorded but unknown.
+        with anyio.CancelScope(shield=True):
+            denied = await self.store.admit(request)
+        return denied
+
+    async def _admit(self, request: Admission) -> Denied | None:
+        if self._local is not None:
+            return self._local.admit_now(request)
+        return await self.store.admit(request)
+
+    async def _wait(
+        self,
+        need: Demand,
+        lease_id: str,
+        now: float,
+        max_wait: float | None,
+        lease_timeout: float,
+    ) -> Lease:
+        w = _Waiter(next(self._seq), need, lease_id, lease_timeout)
+        self._queue[w.seq] = w
+        waiting = self._waiting
+        for name in w.names:
+            waiting[name] = waiting.get(name, 0) + 1
+        deadline = math.inf if max_wait is None else now + max_wait
+        returned = False
+        try:
+            await self._pump()
+            if w.lease is None and max_wait is not None:
+                await self._check_deadline(w, now, max_wait)
+            while (lease := w.lease) is None:
+                if w.poke.is_set():
+                    w.poke = anyio.Event()
+                wake = min(w.wake_at, deadline)
+                if wake == math.inf:
+                    await w.poke.wait()
+                else:
+                    with anyio.move_on_at(self._loop_deadline(wake)):
+                        await w.poke.wait()
+                if w.lease is not None:
+                    continue
+                now = self._clock.now()
+                if now >= deadline and max_wait is not None:
+                    await self._check_deadline(w, now, max_wait, force=True)
+                if now >= w.wake_at:
+                    await self._pump()
+            returned = True
+            return lease
+        finally:
+            if not returned:
+                with anyio.CancelScope(shield=True):
+                    await self._abandon(w)
+
+    def _loop_deadline(self, t: float) -> float:
+        if self._loop_clock:
+            return t
+        return anyio.current_time() + max(0.0, t - self._clock.now())
+
+    async def _check_deadline(
+        self, w: _Waiter, now: float, max_wait: float, *, force: bool = False
+    ) -> None:
+        frees_at, group = await self._frees_at(w)
+        if force or frees_at > now + max_wait:
+            wait = max(0.0, frees_at - now)
+            raise QuotaWaitTooLong(group, frees_at, wait, max_wait)
+
+    async def _frees_at(self, w: _Waiter) -> tuple[float, str]:
+        """Earliest admission of ``w``: earlier waiters sharing a group first, leases in flight
+        ending now, requests taking no time (see :class:`Plan`)."""
+        ahead = [
+            x.demand
+            for x in self._queue.values()
+            if x.seq < w.seq and not set(x.names).isdisjoint(w.names)
+        ]
+        now = self._clock.now()
+        groups = self.policy.groups
+        states = await self._snapshot(groups, now)
+
+        def admitted_at(demand: Demand) -> float:
+            plan = Plan(groups, states, now)
+            plan.admit_all(ahead)
+            return plan.admit(demand)
+
+        # Name the group that, on its own, frees the latest.
+        group = max(w.demand, key=lambda d: admitted_at((d,)))[0].name
+        return admitted_at(w.demand), group
+
+    async def _abandon(self, w: _Waiter) -> None:
+        self._dequeue(w)
+        if w.lease is not None:
+            await self._finish(w.lease, refund=True)  # granted but never returned: give back
+        elif self._queue:
+            await self._pump()
+
+    def _dequeue(self, w: _Waiter) -> None:
+        if self._queue.pop(w.seq, None) is None:
+            return
+        waiting = self._waiting
+        for name in w.names:
+            left = waiting[name] - 1
+            if left:
+                waiting[name] = left
+            else:
+                del waiting[name]
+
+    async def _pump(self) -> None:
+        if self._pumping:
+            self._repump = True
+            return
+        self._pumping = True
+        try:
+            while True:
+                self._repump = False
+                if self._local is not None:
+                    await self._serve()  # never yields with the in-memory store
+                else:
+                    with anyio.CancelScope(shield=True):
+                        await self._serve()
+                if not self._repump:
+                    break
+        finally:
+            self._pumping = False
+
+    async def _serve(self) -> None:
+        now = self._clock.now()
+        local = self._local is not None
+        pending = dict(self._waiting)  # groups with waiters not yet granted in this walk
+        closed: set[str] = set()
+        reserve: dict[str, int] = {}
+        granted: list[_Waiter] = []
+        queue = self._queue
+        for w in queue.values() if local else list(queue.values()):
+            if closed.issuperset(pending):
+                break
+            if w.seq not in queue:
+                continue  # left while the remote store answered
+            if not closed.isdisjoint(w.names):
+                w.wake_at = math.inf  # a pump will wake it when its turn comes
+                for g, units in w.demand:
+                    reserve[g.name] = reserve.get(g.name, 0) + units
+                continue
+            held = {n: reserve[n] for n in w.names if n in reserve} if reserve else _NO_RESERVE
+            expires = now + w.lease_timeout
+            denied = await self._admit(Admission(w.lease_id, w.demand, now, expires, held))
+            if denied is None:
+                w.lease = Lease(self, w.lease_id, w.demand, now, expires)
+                self._active += 1
+                granted.append(w)
+                for name in w.names:
+                    if pending[name] == 1:
+                        del pending[name]
+                    else:
+                        pending[name] -= 1
+                w.poke.set()
+                continue
+            future = [t for t in denied.fits.values() if t > now]
+            wake = min(future) if future else denied.frees_at
+            if not local and now < denied.earliest < wake:
+                wake = denied.earliest  # another process may end its leases early
+            for name, t in denied.fits.items():
+                if t > now:
+                    closed.add(name)
+            for g, units in w.demand:
+                reserve[g.name] = reserve.get(g.name, 0) + units
+            if wake < w.wake_at:
+                w.poke.set()  # it sleeps until a later moment: reschedule it
+            w.wake_at = wake
+        for w in granted:
+            self._dequeue(w)
+
+    # -- lease end -------------------------------------------------------------------------
+
+    async def _finish(self, lease: Lease, *, refund: bool) -> None:
+        if lease._state != _ACTIVE:
+            return
+        lease._state = _REFUNDED if refund else _COMPLETED
+        self._active -= 1
+        names = [g.name for g, _ in lease.demand]
+        local = self._local
+        if local is not None:
+            if refund:
+                local.refund_now(lease.lease_id, names)
+            else:
+                local.end_now(lease.lease_id, names, self._clock.now())
+        else:
+            with anyio.CancelScope(shield=True):
+                if refund:
+                    await self.store.refund(lease.lease_id, names)
+                else:
+                    await self.store.end(lease.lease_id, names, self._clock.now())
+        if self._queue:
+            await self._pump()
+
+    # -- server feedback -------------------------------------------------------------------
+
+    async def report_rate_limited(self, group: str, window_seconds: float | None = None) -> float:
+        """The server answered 429 "rate limit breached" for ``group``: someone else spent
+        quota. Pause the group until a slot is certainly free again; return that moment.
+
+        Every request the server counted in the breached window arrived within the last
+        ``W`` seconds, so all of them have left it ``W`` seconds from now: the pause lasts the
+        named window (``"Current limit: n/m mins"`` names it). Unnamed, it starts with the
+        group's shortest window and moves to the next longer one when 429s keep coming within
+        a window's length of the previous pause. Never longer than the group's longest window.
+        """
+        g = self._group(group)
+        now = self._clock.now()
+        if window_seconds is not None:
+            if not window_seconds > 0:
+                raise ConfigurationError(f"window_seconds must be > 0, got {window_seconds!r}")
+            seconds = min(float(window_seconds), g.longest)
+            index = max(i for i, w in enumerate(g.windows) if w.seconds <= seconds or i == 0)
+        else:
+            index, until = self._escalation.get(group, (-1, -math.inf))
+            recent = index >= 0 and now <= until + g.windows[index].seconds
+            index = min(index + 1, len(g.windows) - 1) if recent else 0
+            seconds = g.windows[index].seconds
+        until = now + seconds
+        self._escalation[group] = (index, until)
+        await self._pause(group, until)
+        return until
+
+    async def observe_headers(self, group: str, headers: Mapping[str, str]) -> None:
+        """Take ``x-ratelimit-limit / -remaining / -reset`` into account, if present.
+
+        Only ever makes the governor more conservative: when the server has fewer units left
+        than we think, the difference is recorded as spent just now (occupying every window of
+        the group for its length); when it has none left, the group pauses until the reset
+        (at most the matching window's length).
+        """
+        g = self._group(group)
+        lower = {k.lower(): v for k, v in headers.items()}
+        limit = _int(lower.get("x-ratelimit-limit"))
+        left = _int(lower.get("x-ratelimit-remaining"))
+        if left is None:
+            return
+        window = next((w for w in g.windows if w.limit == limit), g.windows[0])
+        now = self._clock.now()
+        if left <= 0:
+            reset = _reset_seconds(lower.get("x-ratelimit-reset"))
+            span = window.seconds if reset is None else min(reset, window.seconds)
+            await self._pause(group, now + span)
+            return
+        states = await self._snapshot([g], now)
+        ours = remaining([g], states, now)[group]
+        spent = ours[window.seconds] - left
+        room = min(ours.values())
+        units = min(spent, room)
+        if units <= 0:  # we already count as much, or another window is already full
+            return
+        lease_id = f"{self._prefix}-seen-{next(self._ids)}"
+        request = Admission(lease_id, ((g, units),), now, now)
+        if await self._admit(request) is None:
+            local = self._local
+            if local is not None:
+                local.end_now(lease_id, [group], now)
+            else:
+                await self.store.end(lease_id, [group], now)
+
+    async def _pause(self, group: str, until: float) -> None:
+        local = self._local
+        if local is not None:
+            local.pause_now(group, until)
+        else:
+            with anyio.CancelScope(shield=True):
+                await self.store.pause(group, until)
+        if self._queue:
+            await self._pump()
+
+    def _group(self, name: str) -> QuotaGroup:
+        group = self._groups.get(name)
+        if group is None:
+            raise ConfigurationError(f"no quota group named {name!r}")
+        return group
+
+    # -- introspection (no side effects) ----------------------------------------------------
+
+    async def _snapshot(self, groups: Sequence[QuotaGroup], now: float) -> dict[str, GroupState]:
+        if self._local is not None:
+            return self._local.snapshot_now(groups, now)
+        return await self.store.snapshot(groups, now)
+
+    async def _plan(self) -> Plan:
+        now = self._clock.now()
+        groups = self.policy.groups
+        return Plan(groups, await self._snapshot(groups, now), now)
+
+    async def remaining(self) -> dict[str, dict[float, int]]:
+        """Units left right now: ``{group: {window seconds: units}}`` (0 while paused)."""
+        now = self._clock.now()
+        groups = self.policy.groups
+        return remaining(groups, await self._snapshot(groups, now), now)
+
+    async def next_free(self, demand: DemandLike) -> float:
+        """When ``demand`` could be admitted if asked for now (after the current waiters)."""
+        return await self.eta(demand, 1)
+
+    async def eta(self, demand: DemandLike, n: int) -> float:
+        """When the ``n``-th of ``n`` more ``demand`` requests could be admitted, at best.
+
+        The greedy optimum after the current waiters, with leases in flight ending now and
+        responses taking no time (add your latency). ``math.inf`` if it can never fit.
+        """
+        need = self._demand(demand)
+        plan = await self._plan()
+        plan.admit_all([w.demand for w in self._queue.values()])
+        t = self._clock.now()
+        if not need:
+            return t
+        for _ in range(n):
+            t = plan.admit(need)
+        return t
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every time of this governor is read from."""
+        return self._clock
+
+    @property
+    def waiting(self) -> int:
+        """Number of callers waiting in :meth:`acquire`."""
+        return len(self._queue)
+
+    @property
+    def in_flight(self) -> int:
+        """Leases of this governor neither completed nor refunded (expired ones included)."""
+        return self._active
+
+    def __repr__(self) -> str:
+        parts = []
+        if self._local is not None:
+            now = self._clock_now_or_none()
+            if now is not None:
+                groups = self.policy.groups
+                left = remaining(groups, self._local.snapshot_now(groups, now), now)
+                for g in groups:
+                    windows = ", ".join(f"{left[g.name][w.seconds]} of {w}" for w in g.windows)
+                    parts.append(f"{g.name} [{windows} left]")
+        state = "; ".join(parts) or type(self.store).__name__
+        return f"<Governor {state}; {self.waiting} waiting, {self._active} in flight>"
+
+    def _clock_now_or_none(self) -> float | None:
+        try:
+            return self._clock.now()
+        except Exception:  # the loop clock outside a running loop
+            return None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _reset_seconds(value: str | None) -> float | None:
+    """``x-ratelimit-reset`` as seconds from now: a delay, or a Unix time when it is one."""
+    try:
+        reset = float(value) if value is not None else None
+    except ValueError:
+        return None
+    if reset is None or reset < 0:
+        return None
+    if reset > 1e9:  # an epoch timestamp
+        return max(0.0, reset - time.time())
+    return reset
+
+
+_registry: dict[str, Governor] = {}
+_registry_lock = threading.Lock()
+
+
+def get_governor(
+    workspace_id: str, policy: QuotaPolicy | None = None, store: Store | None = None
+) -> Governor:
+    """The one governor of ``workspace_id`` in this process (created on first use).
+
+    Every client of a workspace must share it, so that their requests count together. Asking
+    again with a different policy or store is a :class:`moeseg.ConfigurationError` (two states
+    for one workspace would each admit the full quota).
+    """
+    with _registry_lock:
+        gov = _registry.get(workspace_id)
+        if gov is None:
+            gov = _registry[workspace_id] = Governor(policy, store=store)
+            return gov
+    if policy is not None and policy != gov.policy:
+        raise ConfigurationError(
+            f"workspace {workspace_id!r} already has a governor with another policy"
+        )
+    if store is not None and store is not gov.store:
+        raise ConfigurationError(
+            f"workspace {workspace_id!r} already has a governor with another store"
+        )
+    return gov

@@ -1,0 +1,168 @@
+"""The documented response bodies, word for word (reference/ in the project docs).
+
+v3 errors: ``{response_id, type: "custom_segment", error: {code, message, ...}}``; v2 errors:
+``{title, description}``; the legacy CSV API: ``{status, error_message, ...}``. Bodies the
+documents do not spell out (marked "sandbox:") follow the same shape with a plain message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["V2", "V3", "legacy_error", "rate_limit_message", "v2_error", "v3_error"]
+
+
+class V3:
+    """(code, message) pairs of the documented v3 errors."""
+
+    INVALID_FORMAT = (
+        "Invalid request",
+        "Invalid request format. Please check the documentation to ensure that the request has "
+        "been formed correctly.",
+    )
+    INVALID_NAME = (
+        "Invalid Request",
+        "Invalid request. Please ensure that the filters are correct and the custom-segment "
+        "name doesn't contain HTML characters/only whitespaces.",
+    )
+    CLIENT_NOT_FOUND = (
+        "Request Error",
+        "MoEngage Client not found. Please check values for headers - MOE-APPKEY or MOE-DBNAME",
+    )
+    SECRET_MISMATCH = (
+        "Authentication required",
+        "APP_SECRET key mismatch. Please login to the dashboard to verify key",
+    )
+    APP_KEY_MISMATCH = ("Authentication required", "Invalid APP_KEY used in Authentication Header")
+    INVALID_ID = ("Invalid request", "Invalid bson object-id passed in the request")
+    FORBIDDEN = (
+        "Forbidden operation",
+        "Update isn't supported for file-segments, internally created custom-segments, "
+        "custom-segments imported from Analyze and archived custom-segments.",
+    )
+    CYCLIC = ("Cyclic Entity", "Circular reference detected in the custom segment definition.")
+    QUERY_TOO_LONG = (
+        "Query length limit exceeded",
+        "The query is too large to execute. Please reduce the filters.",
+    )
+    ACTIVE_LIMIT = ("Too Many Requests", "Total active segments limit breached. Request rejected!")
+    SERVER_ERROR = (
+        "Internal Server Error",
+        "An unexpected error was encountered while processing this request. Please contact "
+        "MoEngage Team",
+    )
+
+    @staticmethod
+    def not_found(segment_id: str) -> tuple[str, str]:
+        """404 for an unknown id."""
+        return ("Entity Not Found", f"Custom segment not found with the given id: {segment_id}")
+
+    @staticmethod
+    def name_exists(name: str) -> tuple[str, str]:
+        """409: the name is taken."""
+        return (
+            "Resource not created",
+            f"Another custom-segment already exists with the same name: {name}. Please change "
+            "the custom-segment name.",
+        )
+
+    @staticmethod
+    def filters_exist(existing_name: str) -> tuple[str, str]:
+        """409: the definition is taken (the body adds existing_cs_name / existing_cs_id)."""
+        return (
+            "Resource not created",
+            f"Another custom-segment already exists containing the given filters: "
+            f"{existing_name}. Please reuse the same or update the filters",
+        )
+
+    @staticmethod
+    def too_deep(limit: int) -> tuple[str, str]:
+        """413: nesting deeper than ``limit``."""
+        return (
+            "Query has too many nesting levels",
+            f"The query has more than {limit} levels of nesting. Please reduce the segment "
+            "nesting.",
+        )
+
+    @staticmethod
+    def too_many_segments(limit: int) -> tuple[str, str]:
+        """413: more than ``limit`` segments referenced."""
+        return (
+            "Too many segments in a query",
+            f"The query has more than {limit} custom segments. Please reduce the custom segments.",
+        )
+
+    @staticmethod
+    def rate_limited(limit: int, seconds: float) -> tuple[str, str]:
+        """429 rate limit naming the window."""
+        return ("Too Many Requests", rate_limit_message(limit, seconds))
+
+
+def rate_limit_message(limit: int, seconds: float) -> str:
+    """``API rate limit breached. Current limit: n/m mins`` (m may be fractional when scaled)."""
+    minutes = seconds / 60.0
+    return f"API rate limit breached. Current limit: {limit}/{minutes:g} mins"
+
+
+def v3_error(response_id: str, code_message: tuple[str, str], **extra: Any) -> dict[str, Any]:
+    """A v3 error body."""
+    code, message = code_message
+    return {
+        "response_id": response_id,
+        "type": "custom_segment",
+        "error": {"code": code, "message": message, **extra},
+    }
+
+
+class V2:
+    """(title, description) pairs of the v2 errors."""
+
+    AUTH = (
+        "Authentication required",
+        "Invalid Workspace ID or API key used in the Authorization header",
+    )
+    # sandbox: the v2 documents give no body for an unknown MOE-DBNAME; the v3 message is reused.
+    CLIENT_NOT_FOUND = (
+        "Invalid Request",
+        "MoEngage Client not found. Please check values for headers - MOE-APPKEY or MOE-DBNAME",
+    )
+    RATE_LIMIT = (
+        "Too Many Requests",
+        "File segment operations limit breached. Please retry after some time.",
+    )
+    # sandbox: documented for v3 only; the v2 shape carries the same message.
+    ACTIVE_LIMIT = ("Too Many Requests", "Total active segments limit breached. Request rejected!")
+    INVALID_FORMAT = ("Invalid Request", "Invalid request format: the body must be a JSON object")
+
+    @staticmethod
+    def missing(field: str) -> tuple[str, str]:
+        """400: a mandatory field is missing (or not of the documented type)."""
+        return ("Invalid Request", f"Mandatory field missing in the request: {field}")
+
+    @staticmethod
+    def invalid(description: str) -> tuple[str, str]:
+        """400 with a free description (sandbox: wording of its own)."""
+        return ("Invalid Request", description)
+
+    @staticmethod
+    def not_found(name: str) -> tuple[str, str]:
+        """404: no segment with this name (or cs_id)."""
+        return ("Entity Not Found", f"Segment not found with the given name: {name}")
+
+    @staticmethod
+    def name_exists(name: str) -> tuple[str, str]:
+        """409 on file-segment creation with a taken name."""
+        return ("Resource not created", f"Name already exists : {name}")
+
+
+def v2_error(title_description: tuple[str, str] | str) -> dict[str, Any]:
+    """A v2 error body (``{"title": ...}`` alone for the documented 5xx)."""
+    if isinstance(title_description, str):
+        return {"title": title_description}
+    title, description = title_description
+    return {"title": title, "description": description}
+
+
+def legacy_error(status: int, message: str, **extra: Any) -> dict[str, Any]:
+    """A legacy CSV API error body."""
+    return {"status": status, "error_message": message, **extra}

@@ -1,0 +1,33 @@
+"""The bridge to the models: parse and validate a request's definition, fingerprint it.
+
+The models are the one authority on what a valid definition is (``from_payload`` then
+``validate``) and on when two definitions are the same (``fingerprint``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from .. import SegmentDefinition, fingerprint, from_payload, validate
+from ._filters import describe_payload
+
+__all__ = ["Checked", "check_definition"]
+
+
+@attrs.frozen(slots=True)
+class Checked:
+    """A definition that passed validation: its fingerprint and one-line description."""
+
+    definition: SegmentDefinition
+    fingerprint: str
+    description: str
+
+
+def check_definition(payload: Mapping[str, Any]) -> Checked:
+    """Parse and validate ``payload``; raises ``SegmentValidationError`` listing every issue."""
+    definition = from_payload(payload)
+    validate(definition)
+    return Checked(definition, fingerprint(definition), describe_payload(payload))

@@ -1,0 +1,123 @@
+"""Exact sliding-window quota logs, counted at request arrival, per workspace and group."""
+
+from __future__ import annotations
+
+import bisect
+
+import attrs
+
+from ._config import QuotaGroupSpec, QuotaWindow
+
+__all__ = ["Breach", "QuotaBook"]
+
+
+@attrs.frozen(slots=True)
+class Breach:
+    """The window a request would overflow (``seconds`` already scaled) and who filled it."""
+
+    group: str
+    window: QuotaWindow
+    seconds: float
+    other_tenant: bool
+
+
+class _Log:
+    """Entries (time, weight, other_tenant) sorted by time; a window is (now - seconds, now]."""
+
+    __slots__ = ("entries", "times")
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.entries: list[tuple[float, int, bool]] = []
+
+    def add(self, t: float, weight: int, other: bool) -> None:
+        i = bisect.bisect_right(self.times, t)
+        self.times.insert(i, t)
+        self.entries.insert(i, (t, weight, other))
+
+    def used(self, now: float, seconds: float) -> tuple[int, bool]:
+        """Units in (now - seconds, now], and whether another tenant spent any of them."""
+        lo = bisect.bisect_right(self.times, now - seconds)
+        hi = bisect.bisect_right(self.times, now)
+        total = 0
+        other = False
+        for _t, w, o in self.entries[lo:hi]:
+            total += w
+            other = other or o
+        return total, other
+
+    def prune(self, before: float) -> None:
+        i = bisect.bisect_right(self.times, before)
+        if i:
+            del self.times[:i]
+            del self.entries[:i]
+
+
+class QuotaBook:
+    """All quota logs of a sandbox: ``(workspace, group) -> log``, windows scaled by a factor."""
+
+    def __init__(self, groups: tuple[QuotaGroupSpec, ...], time_scale: float) -> None:
+        self._groups = {g.name: g for g in groups}
+        self._scale = time_scale
+        self._logs: dict[tuple[str, str], _Log] = {}
+
+    def _log(self, workspace: str, group: str) -> _Log:
+        key = (workspace, group)
+        log = self._logs.get(key)
+        if log is None:
+            log = self._logs[key] = _Log()
+        return log
+
+    def check(self, workspace: str, group: str, now: float, weight: int = 1) -> Breach | None:
+        """The first window ``weight`` more units at ``now`` would overflow, or ``None``."""
+        spec = self._groups.get(group)
+        if spec is None:
+            return None
+        log = self._log(workspace, group)
+        longest = max((w.seconds for w in spec.windows), default=0.0) * self._scale
+        log.prune(now - longest)
+        for window in spec.windows:
+            seconds = window.seconds * self._scale
+            # Every window holding ``now``: those ending at ``now`` or at a later entry (users
+            # are charged at a past arrival, after later requests may have been counted).
+            later = log.times[
+                bisect.bisect_right(log.times, now) : bisect.bisect_left(log.times, now + seconds)
+            ]
+            for end in (now, *later):
+                used, other = log.used(end, seconds)
+                if used + weight > window.limit:
+                    return Breach(group, window, seconds, other)
+        return None
+
+    def record(
+        self, workspace: str, group: str, t: float, weight: int = 1, *, other: bool = False
+    ) -> None:
+        """Count ``weight`` units at time ``t`` (may lie in the past: users are charged at the
+        arrival of the request whose file was counted later)."""
+        if group in self._groups and weight > 0:
+            self._log(workspace, group).add(t, weight, other)
+
+    def admit(self, workspace: str, group: str, now: float, weight: int = 1) -> Breach | None:
+        """Check and, when it fits, record in one step."""
+        breach = self.check(workspace, group, now, weight)
+        if breach is None:
+            self.record(workspace, group, now, weight)
+        return breach
+
+    def spend_free(self, workspace: str, group: str, now: float, amount: int) -> int:
+        """Another tenant spends up to ``amount`` units that fit now; returns how many."""
+        spent = 0
+        while spent < amount and self.check(workspace, group, now) is None:
+            self.record(workspace, group, now, 1, other=True)
+            spent += 1
+        return spent
+
+    def used(self, workspace: str, group: str, now: float) -> dict[float, int]:
+        """Units used in each window of ``group`` at ``now``, keyed by scaled window length."""
+        spec = self._groups.get(group)
+        if spec is None:
+            return {}
+        log = self._log(workspace, group)
+        return {
+            w.seconds * self._scale: log.used(now, w.seconds * self._scale)[0] for w in spec.windows
+        }

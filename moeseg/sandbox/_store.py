@@ -1,0 +1,121 @@
+"""The segments a sandbox workspace holds, filter and file segments alike."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+
+import attrs
+
+__all__ = ["StoredSegment", "WorkspaceStore", "iso_time"]
+
+
+def iso_time(epoch: float) -> str:
+    """MoEngage's timestamp form: ``2022-12-20T06:21:44.112000`` (UTC, no zone suffix)."""
+    return (
+        _dt.datetime.fromtimestamp(epoch, _dt.timezone.utc)
+        .replace(tzinfo=None)
+        .isoformat(timespec="microseconds")
+    )
+
+
+@attrs.define(slots=True)
+class StoredSegment:
+    """One segment. ``included_filters`` / ``excluded_filters`` are stored as echoed;
+    ``fingerprint`` (filter segments) detects duplicate definitions; ``users`` (file
+    segments) holds the identifiers of the users in the segment."""
+
+    id: str
+    name: str
+    kind: Literal["filter", "file"]
+    created: float
+    updated: float
+    description: str = ""
+    included_filters: dict[str, Any] | None = None
+    excluded_filters: dict[str, Any] | None = None
+    fingerprint: str | None = None
+    archived: bool = False
+    attribute_name: str | None = None
+    users: set[str] = attrs.field(factory=set)
+
+    @property
+    def type(self) -> str:
+        """The ``type`` field of responses."""
+        return "ELASTIC_SEARCH" if self.kind == "filter" else "FILE"
+
+    def groups(self) -> tuple[Mapping[str, Any], ...]:
+        """The filter groups of the definition (none for a file segment)."""
+        return tuple(g for g in (self.included_filters, self.excluded_filters) if g is not None)
+
+    def summary(self) -> dict[str, Any]:
+        """The list-item form."""
+        return {
+            "name": self.name,
+            "id": self.id,
+            "created_time": iso_time(self.created),
+            "type": self.type,
+            "source": "API",
+        }
+
+    def data(self) -> dict[str, Any]:
+        """The full ``data`` object of get/create/update."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "id": self.id,
+            "created_time": iso_time(self.created),
+            "updated_time": iso_time(self.updated),
+            "type": self.type,
+            "source": "API",
+            "description": self.description,
+        }
+        if self.included_filters is not None:
+            out["included_filters"] = self.included_filters
+        if self.excluded_filters is not None:
+            out["excluded_filters"] = self.excluded_filters
+        return out
+
+
+class WorkspaceStore:
+    """Segments of one workspace, by id and by name."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, StoredSegment] = {}
+        self._by_name: dict[str, str] = {}
+
+    def __iter__(self) -> Iterator[StoredSegment]:
+        return iter(list(self._by_id.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def get(self, segment_id: str) -> StoredSegment | None:
+        """The segment with this id."""
+        return self._by_id.get(segment_id)
+
+    def by_name(self, name: str) -> StoredSegment | None:
+        """The segment with exactly this name."""
+        sid = self._by_name.get(name)
+        return self._by_id.get(sid) if sid is not None else None
+
+    def add(self, seg: StoredSegment) -> None:
+        """Store a new segment (its name and id must be free)."""
+        self._by_id[seg.id] = seg
+        self._by_name[seg.name] = seg.id
+
+    def rename(self, seg: StoredSegment, name: str) -> None:
+        """Give ``seg`` a new (free) name."""
+        del self._by_name[seg.name]
+        seg.name = name
+        self._by_name[name] = seg.id
+
+    def active_count(self) -> int:
+        """Segments that count toward the active-segment limit (archived ones do not)."""
+        return sum(1 for s in self._by_id.values() if not s.archived)
+
+    def same_definition(self, fingerprint: str, exclude: str | None = None) -> StoredSegment | None:
+        """An active filter segment with this definition fingerprint (other than ``exclude``)."""
+        for s in self._by_id.values():
+            if s.fingerprint == fingerprint and not s.archived and s.id != exclude:
+                return s
+        return None
