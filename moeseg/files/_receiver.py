@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import socket
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -255,52 +254,29 @@ class CallbackReceiver:
     async def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
         """Serve this receiver with uvicorn on ``host:port`` (0: any free port); yield its URL.
 
-        uvicorn runs on asyncio in a thread of its own, so this works whichever loop (asyncio or
-        trio) the caller runs; callbacks are handed to the caller's loop through a portal. When
-        the receiver has no public URL, the served URL becomes it for the duration.
+        uvicorn runs on asyncio in a thread of its own (``moeseg.sandbox.serve_app``), so this
+        works whichever loop (asyncio or trio) the caller runs; callbacks are handed to the
+        caller's loop through a portal. When the receiver has no public URL, the served URL
+        becomes it for the duration. Needs uvicorn (the ``sandbox`` extra).
         """
         if self._portal is not None:
             raise RuntimeError("this CallbackReceiver is already being served")
-        try:
-            import uvicorn
-        except ImportError:  # pragma: no cover - depends on the installed extras
-            raise ConfigurationError(
-                "receiver.serve() needs uvicorn: pip install 'moeseg[sandbox]'"
-            ) from None
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        url = f"http://{host}:{sock.getsockname()[1]}"
-        server = uvicorn.Server(
-            uvicorn.Config(self, lifespan="off", log_level="warning", access_log=False)
-        )
-        thread = threading.Thread(
-            target=partial(anyio.run, partial(server.serve, sockets=[sock]), backend="asyncio"),
-            name="moeseg-callback-receiver",
-            daemon=True,
-        )
+        from ..sandbox import serve_app
+
         own_url = self._public_url is None
-        try:
-            async with anyio.from_thread.BlockingPortal() as portal:
-                self._portal, self._home_thread = portal, threading.get_ident()
-                thread.start()
-                try:
-                    while not server.started:
-                        if not thread.is_alive():
-                            raise RuntimeError(f"callback receiver failed to start on {url}")
-                        await anyio.sleep(0.005)
+        async with anyio.from_thread.BlockingPortal() as portal:
+            self._portal, self._home_thread = portal, threading.get_ident()
+            try:
+                async with serve_app(self, host, port) as url:
                     if own_url:
                         self._public_url = url
-                    yield url
-                finally:
-                    server.should_exit = True
-                    if thread.ident is not None:
-                        await anyio.to_thread.run_sync(thread.join)
-                    self._portal = self._home_thread = None
-        finally:
-            if own_url:
-                self._public_url = None
-            sock.close()
+                    try:
+                        yield url
+                    finally:
+                        if own_url:
+                            self._public_url = None
+            finally:
+                self._portal = self._home_thread = None
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
