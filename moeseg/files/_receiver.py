@@ -53,7 +53,7 @@ def _secret_digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-def parse_callback(body: bytes, operation: str) -> FileSegmentOutcome:
+def _parse_callback(body: bytes, operation: str) -> FileSegmentOutcome:
     """Parse a callback body (v2 file segment or legacy CSV) or raise ``_Refused(400, why)``.
 
     Read through the models' converter (:class:`moeseg._responses.FileSegmentCallback`, or
@@ -165,9 +165,10 @@ class CallbackReceiver:
 
     def discard(self, handle: FileSegmentHandle) -> None:
         """Forget a pending handle (its request failed, or nobody waits any more)."""
-        for op_id, entry in list(self._pending.items()):
-            if entry.handle is handle:
-                del self._pending[op_id]
+        op_id = handle.callback_url.rsplit("/", 1)[-1].partition(".")[0]
+        entry = self._pending.get(op_id)
+        if entry is not None and entry.handle is handle:
+            del self._pending[op_id]
 
     # -- the decision, always taken in the event loop that owns the handles ---------------------
 
@@ -189,7 +190,7 @@ class CallbackReceiver:
         if not hmac.compare_digest(entry.digest, digest):
             raise _Refused(404, "unknown callback token")
         handle = entry.handle
-        outcome = parse_callback(body, handle.operation)
+        outcome = _parse_callback(body, handle.operation)
         if outcome.segment_name != handle.segment_name:
             raise _Refused(403, "callback names a segment this token was not issued for")
         del self._pending[op_id]

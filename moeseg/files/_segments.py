@@ -8,6 +8,7 @@ from functools import partial
 from typing import Any
 
 import anyio.to_thread
+import httpx
 
 from .._client import Client
 from ._csv import CsvReport, check_csv, check_csv_url
@@ -33,17 +34,23 @@ class FileSegments:
                                     expiry_time=30)
         outcome = await handle.wait(timeout=3600)   # FileSegmentOutcome, or FileSegmentFailed
 
-    With ``check_size=True`` a HEAD request to ``file_url`` refuses a file announced above
-    150 MB. ``**options`` are the client's per-call ``timeout=``, ``max_retries=``,
-    ``max_wait=``.
+    With ``check_size=True`` a HEAD request to ``file_url`` (through ``http_client`` if given)
+    refuses a file announced above 150 MB. ``**options`` are the client's per-call
+    ``timeout=``, ``max_retries=``, ``max_wait=``.
     """
 
     def __init__(
-        self, client: Client, receiver: CallbackReceiver, *, check_size: bool = False
+        self,
+        client: Client,
+        receiver: CallbackReceiver,
+        *,
+        check_size: bool = False,
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self.client = client
         self.receiver = receiver
         self.check_size = check_size
+        self._http = http_client
 
     def __repr__(self) -> str:
         return f"<FileSegments {self.client!r} {self.receiver!r}>"
@@ -197,7 +204,7 @@ class FileSegments:
 
     async def _check_remote(self, file_url: str) -> None:
         if self.check_size:
-            await check_csv_url(file_url)
+            await check_csv_url(file_url, http_client=self._http)
 
     async def _send(
         self, operation: str, name: str, call: Callable[[str], Awaitable[Any]]

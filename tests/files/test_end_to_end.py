@@ -241,3 +241,21 @@ async def test_many_operations_pending_at_once(
     counts = {h.segment_name: (await h.wait(timeout=30)).user_count for h in handles}
     assert counts == {f"s{i}": i + 1 for i in range(n)}
     assert await world.users_left() == 2_000_000 - sum(range(1, n + 1))
+
+
+async def test_check_size_refuses_a_file_announced_above_150_mb(
+    world: World, tmp_path: Path, file_server: str
+) -> None:
+    with (tmp_path / "huge.csv").open("wb") as f:
+        f.truncate(150_000_001)  # sparse: costs no disk
+    csv(tmp_path, "small.csv", "u1")
+    files = FileSegments(world.client, world.receiver, check_size=True)
+    with pytest.raises(CsvCheckError, match="file is 150,000,001 bytes"):
+        await files.create(
+            "huge", f"{file_server}/huge.csv", attribute_name="id", users=1, expiry_time=30
+        )
+    assert list(world.sandbox.log) == []
+    handle = await files.create(
+        "small", f"{file_server}/small.csv", attribute_name="id", users=1, expiry_time=30
+    )
+    assert (await handle.wait(timeout=30)).user_count == 1
