@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import anyio
 import attrs
 
+from .._responses import LegacyCsvResponse, V2AcceptedBody
 from ._errors import CallbackTimeout, FileSegmentFailed
 
 __all__ = ["FileSegmentHandle", "FileSegmentOutcome"]
@@ -45,7 +45,8 @@ class FileSegmentHandle:
     ``await handle.wait(timeout=...)`` returns the :class:`FileSegmentOutcome` on success and
     raises :class:`FileSegmentFailed` when the callback reports a failure, or
     :class:`CallbackTimeout` when none arrived in time (the handle stays pending: wait again).
-    ``accepted`` is the client's answer to the request (the 202 body), set once it was sent.
+    ``accepted`` is the client's answer to the request (the v2 202 body with ``cs_id``, or the
+    legacy API's response), set once the request was sent.
     Handles are made by :meth:`CallbackReceiver.expect` (or :class:`FileSegments`), in the event
     loop that waits on them.
     """
@@ -56,7 +57,7 @@ class FileSegmentHandle:
         self.operation = operation
         self.segment_name = segment_name
         self.callback_url = callback_url
-        self.accepted: Any = None
+        self.accepted: V2AcceptedBody | LegacyCsvResponse | None = None
         self._event = anyio.Event()
         self._outcome: FileSegmentOutcome | None = None
 

@@ -11,6 +11,7 @@ import anyio.to_thread
 import httpx
 
 from .._client import Client
+from .._responses import LegacyCsvResponse, V2AcceptedBody
 from ._csv import CsvReport, check_csv, check_csv_url
 from ._receiver import CallbackReceiver
 from ._results import FileSegmentHandle
@@ -207,7 +208,10 @@ class FileSegments:
             await check_csv_url(file_url, http_client=self._http)
 
     async def _send(
-        self, operation: str, name: str, call: Callable[[str], Awaitable[Any]]
+        self,
+        operation: str,
+        name: str,
+        call: Callable[[str], Awaitable[V2AcceptedBody | LegacyCsvResponse]],
     ) -> FileSegmentHandle:
         """Register the callback first (it may arrive before the answer), then send."""
         handle = self.receiver.expect(operation, name)

@@ -102,6 +102,7 @@ async def test_create_resolves_with_the_counts(
         csv_path=tmp_path / "vip.csv",
         expiry_time=30,
     )
+    assert isinstance(handle.accepted, moeseg.V2AcceptedBody)
     assert handle.accepted.cs_name == "vip"
     assert handle.accepted.cs_id
     outcome = await handle.wait(timeout=30)
@@ -209,6 +210,7 @@ async def test_legacy_csv_segment(world: World, tmp_path: Path, file_server: str
         handle = await world.files.legacy_csv_segment(
             "OLD", f"{file_server}/old.csv", attribute="email", csv_path=tmp_path / "old.csv"
         )
+    assert isinstance(handle.accepted, moeseg.LegacyCsvResponse)
     assert handle.accepted.status == 200
     outcome = await handle.wait(timeout=30)
     assert (outcome.operation, outcome.status, outcome.user_count) == ("legacy_csv", 201, 2)
