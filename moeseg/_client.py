@@ -61,7 +61,7 @@ from ._responses import (
     V2AcceptedBody,
 )
 from ._retry import Backoff, outcome_unknown, retryable
-from .governor import QuotaPolicy
+from .governor import QuotaPolicy, get_governor
 
 __all__ = ["Client"]
 
@@ -94,7 +94,8 @@ class LeaseLike(Protocol):
 
 
 class GovernorLike(Protocol):
-    """What the client needs of a quota governor (``moeseg.governor.Governor``)."""
+    """What the client needs of a quota governor: ``moeseg.governor.Governor`` (the default,
+    shared per workspace) or anything with the same methods."""
 
     @property
     def policy(self) -> QuotaPolicy: ...
@@ -103,20 +104,11 @@ class GovernorLike(Protocol):
         self, demand: Mapping[str, int], *, max_wait: float | None = ..., lease_timeout: float = ...
     ) -> LeaseLike: ...
 
-    async def report_rate_limited(self, group: str, window_seconds: float | None = ...) -> None: ...
+    async def report_rate_limited(
+        self, group: str, window_seconds: float | None = ...
+    ) -> object: ...
 
     async def observe_headers(self, group: str, headers: Mapping[str, str]) -> None: ...
-
-
-def _default_governor(workspace_id: str, policy: QuotaPolicy | None) -> GovernorLike:
-    """The process-wide governor of a workspace (``moeseg.governor.get_governor``)."""
-    from . import governor
-
-    get = getattr(governor, "get_governor", None)
-    if get is None:  # pragma: no cover - the governor area has not landed get_governor yet
-        raise ConfigurationError("this build has no default governor: pass governor=")
-    found: GovernorLike = get(workspace_id, policy=policy)
-    return found
 
 
 @attrs.frozen(slots=True)
@@ -289,7 +281,7 @@ class Client:
             legacy_secret=legacy_api_secret or None,
             user_agent=f"moeseg/{_version()}",
         )
-        self._governor = governor if governor is not None else _default_governor(ws, policy)
+        self._governor = governor if governor is not None else get_governor(ws, policy=policy)
         self._policy = policy if policy is not None else self._governor.policy
         self._owns_http = http_client is None
         self._http = (
