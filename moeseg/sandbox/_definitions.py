@@ -1,7 +1,8 @@
 """The bridge to the models: parse and validate a request's definition, fingerprint it.
 
 The models are the one authority on what a valid definition is (``from_payload`` then
-``validate``) and on when two definitions are the same (``fingerprint``).
+``validate``), on when two definitions are the same (``fingerprint``) and on how one reads
+(``describe``, the ``description`` field of responses).
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from typing import Any
 
 import attrs
 
-from .. import SegmentDefinition, fingerprint, from_payload, validate
-from ._filters import describe_payload
+from .. import SegmentDefinition, describe, fingerprint, from_payload, validate
 
 __all__ = ["Checked", "check_definition"]
 
@@ -30,4 +30,4 @@ def check_definition(payload: Mapping[str, Any]) -> Checked:
     """Parse and validate ``payload``; raises ``SegmentValidationError`` listing every issue."""
     definition = from_payload(payload)
     validate(definition)
-    return Checked(definition, fingerprint(definition), describe_payload(payload))
+    return Checked(definition, fingerprint(definition), describe(definition))

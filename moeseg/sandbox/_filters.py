@@ -117,36 +117,3 @@ def _walk(
             inner = attributes.get("filters", []) if isinstance(attributes, Mapping) else []
             count += 1 + (len(inner) if isinstance(inner, list) else 0)
     return deepest + 1, count
-
-
-def describe_payload(payload: Mapping[str, Any]) -> str:
-    """A one-line description in MoEngage's manner (``city is Paris AND Has executed ...``)."""
-    text = _describe_group(payload.get("included_filters"))
-    excluded = payload.get("excluded_filters")
-    if isinstance(excluded, Mapping) and excluded.get("filters"):
-        text += f" EXCLUDING ({_describe_group(excluded)})"
-    return text
-
-
-def _describe_group(group: object) -> str:
-    if not isinstance(group, Mapping):
-        return ""
-    joiner = f" {str(group.get('filter_operator', 'and')).upper()} "
-    parts = [_describe_filter(f) for f in group.get("filters", []) if isinstance(f, Mapping)]
-    return joiner.join(parts)
-
-
-def _describe_filter(f: Mapping[str, Any]) -> str:
-    kind = f.get("filter_type")
-    if kind == "nested_filters":
-        return f"({_describe_group(f)})"
-    if kind == "custom_segments":
-        return f"In custom segment {f.get('name') or f.get('id')}"
-    if kind == "actions":
-        verb = "Has executed" if f.get("executed", True) else "Has not executed"
-        return f"{verb} {f.get('action_name')}"
-    if kind == "psychographic_event":
-        return f"Affinity for {f.get('action_name', 'an event')}"
-    negate = " not" if f.get("negate") else ""
-    value = f" {f['value']}" if "value" in f else ""
-    return f"{f.get('name')}{negate} {f.get('operator', 'matches')}{value}"

@@ -61,7 +61,7 @@ def max_in_window(times: Iterable[float], seconds: float) -> int:
     best = 0
     lo = 0
     for hi, t in enumerate(ts):
-        while t - ts[lo] >= seconds:
+        while ts[lo] + seconds <= t:
             lo += 1
         best = max(best, hi - lo + 1)
     return best

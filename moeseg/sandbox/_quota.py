@@ -22,7 +22,7 @@ class Breach:
 
 
 class _Log:
-    """Entries (time, weight, other_tenant) sorted by time; a window is (now - seconds, now]."""
+    """Entries (time, weight, other_tenant) sorted by time."""
 
     __slots__ = ("entries", "times")
 
@@ -36,8 +36,10 @@ class _Log:
         self.entries.insert(i, (t, weight, other))
 
     def used(self, now: float, seconds: float) -> tuple[int, bool]:
-        """Units in (now - seconds, now], and whether another tenant spent any of them."""
-        lo = bisect.bisect_right(self.times, now - seconds)
+        """Units of entries with ``t <= now < t + seconds``, and whether another tenant spent
+        any of them. (``t + seconds``, the moment a slot frees, is compared as a client's
+        governor computes it, so a request sent exactly then is never counted as too early.)"""
+        lo = bisect.bisect_right(self.times, now, key=lambda t: t + seconds)
         hi = bisect.bisect_right(self.times, now)
         total = 0
         other = False
@@ -46,8 +48,9 @@ class _Log:
             other = other or o
         return total, other
 
-    def prune(self, before: float) -> None:
-        i = bisect.bisect_right(self.times, before)
+    def prune(self, now: float, longest: float) -> None:
+        """Forget entries that no window holds any more."""
+        i = bisect.bisect_right(self.times, now, key=lambda t: t + longest)
         if i:
             del self.times[:i]
             del self.entries[:i]
@@ -75,7 +78,7 @@ class QuotaBook:
             return None
         log = self._log(workspace, group)
         longest = max((w.seconds for w in spec.windows), default=0.0) * self._scale
-        log.prune(now - longest)
+        log.prune(now, longest)
         for window in spec.windows:
             seconds = window.seconds * self._scale
             # Every window holding ``now``: those ending at ``now`` or at a later entry (users

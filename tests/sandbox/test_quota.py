@@ -223,3 +223,19 @@ async def test_injected_clock() -> None:
         assert await lists(c, sb, 1) == [200]
     assert sb.log[0].arrival == 1000.0
     assert sb.log[-1].arrival == 1060.0
+
+
+async def test_a_slot_frees_exactly_at_arrival_plus_window() -> None:
+    # 60.1 - 60 < 0.1 in floating point: the window must be read as "t + 60 > now", the way a
+    # governor computes when a slot frees, or a request sent exactly on time would be refused.
+    now = [0.1]
+    groups = tuple(
+        QuotaGroupSpec("segments", (QuotaWindow(1, 60.0),)) if g.name == "segments" else g
+        for g in default_quota_groups()
+    )
+    sb = Sandbox(SandboxConfig(clock=lambda: now[0], quota_groups=groups))
+    async with asgi_client(sb) as c:
+        assert await lists(c, sb, 2) == [200, 429]
+        now[0] = 0.1 + 60.0
+        assert await lists(c, sb, 2) == [200, 429]
+    assert sb.max_in_window("segments", 60.0) == 2

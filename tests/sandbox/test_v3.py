@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+import moeseg
 from moeseg.sandbox import Sandbox, SandboxConfig
 
 from ._helpers import (
@@ -41,8 +42,9 @@ def error(r: httpx.Response) -> dict[str, Any]:
 
 async def test_create_returns_201_with_the_documented_data_and_echo() -> None:
     sb = Sandbox()
+    body_sent = definition("seg", attr_filter(), action_filter())
     async with asgi_client(sb) as c:
-        r = await create(c, sb, definition("seg", attr_filter(), action_filter()))
+        r = await create(c, sb, body_sent)
     assert r.status_code == 201
     body = r.json()
     assert body["type"] == "custom_segment"
@@ -59,7 +61,7 @@ async def test_create_returns_201_with_the_documented_data_and_echo() -> None:
     }
     assert (data["name"], data["type"], data["source"]) == ("seg", "ELASTIC_SEARCH", "API")
     assert len(data["id"]) == 24
-    assert data["description"]
+    assert data["description"] == moeseg.describe(moeseg.from_payload(body_sent))
     user, action = data["included_filters"]["filters"]
     assert user["value1"] == ""
     assert action["attributes"] == {"filter_operator": "and", "filters": []}
