@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import string
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -31,8 +32,9 @@ __all__ = [
 MAX_FILE_BYTES = 150_000_000
 #: A longer row is reported, not read into memory (identifiers are far shorter).
 MAX_VALUE_BYTES = 4096
-#: Characters allowed in a value besides letters and digits (e-mails, phone numbers, ids, GAIDs).
-ALLOWED_PUNCTUATION = frozenset("@._-+")
+#: Characters allowed in a value: ASCII letters and digits and ``@ . _ + - :`` (e-mails, phone
+#: numbers, ids, GAIDs). Anything else is a "special character" (the sandbox reads the same set).
+ALLOWED_CHARACTERS = frozenset(string.ascii_letters + string.digits + "@._+-:")
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -84,7 +86,7 @@ def _value_rule(value: str) -> str | None:
     if value != value.strip():
         return "leading or trailing whitespace"
     for ch in value:
-        if not (ch.isalnum() or ch in ALLOWED_PUNCTUATION):
+        if ch not in ALLOWED_CHARACTERS:
             return f"special character {ch!r}"
     return None
 

@@ -124,7 +124,7 @@ class CallbackReceiver:
         public_url: str | None = None,
         *,
         max_body_bytes: int = 64 * 1024,
-        remembered_tokens: int = 100_000,
+        remembered_tokens: int = 10_000,
     ) -> None:
         self._public_url = public_url.rstrip("/") if public_url else None
         self.max_body_bytes = max_body_bytes
