@@ -98,12 +98,10 @@ class FileSegments:
         **options: Any,
     ) -> FileSegmentHandle:
         """Add the CSV's users to file segment ``name`` (``cs_id`` wins on the server)."""
-        count = await self._users(file_url, users, csv_path)
-        call = partial(
-            self.client.add_users, name, file_url, users=count,
-            **_update_fields(attribute_name, attribute_type, cs_id, emails), **options,
+        return await self._update(
+            "add_users", self.client.add_users, name, file_url, users, None, csv_path,
+            attribute_name, attribute_type, cs_id, emails, options,
         )  # fmt: skip
-        return await self._send("add_users", name, call)
 
     async def remove_users(
         self,
@@ -119,12 +117,10 @@ class FileSegments:
         **options: Any,
     ) -> FileSegmentHandle:
         """Remove the CSV's users from file segment ``name``."""
-        count = await self._users(file_url, users, csv_path)
-        call = partial(
-            self.client.remove_users, name, file_url, users=count,
-            **_update_fields(attribute_name, attribute_type, cs_id, emails), **options,
+        return await self._update(
+            "remove_users", self.client.remove_users, name, file_url, users, None, csv_path,
+            attribute_name, attribute_type, cs_id, emails, options,
         )  # fmt: skip
-        return await self._send("remove_users", name, call)
 
     async def replace_users(
         self,
@@ -146,16 +142,10 @@ class FileSegments:
         ``new_users=`` when you know how many of the file's users are not in the segment yet;
         otherwise the whole file is counted (safe, never over the quota).
         """
-        count = await self._users(file_url, users, csv_path)
-        if new_users is not None:
-            if not 0 <= new_users <= count:
-                raise ValueError(f"new_users={new_users} must lie between 0 and {count} (users)")
-            count = new_users
-        call = partial(
-            self.client.replace_users, name, file_url, users=count,
-            **_update_fields(attribute_name, attribute_type, cs_id, emails), **options,
+        return await self._update(
+            "replace_users", self.client.replace_users, name, file_url, users, new_users,
+            csv_path, attribute_name, attribute_type, cs_id, emails, options,
         )  # fmt: skip
-        return await self._send("replace_users", name, call)
 
     async def legacy_csv_segment(
         self,
@@ -185,6 +175,34 @@ class FileSegments:
             **options,
         )
         return await self._send("legacy_csv", name, call)
+
+    async def _update(
+        self,
+        operation: str,
+        method: Callable[..., Awaitable[V2AcceptedBody]],
+        name: str,
+        file_url: str,
+        users: int | None,
+        new_users: int | None,
+        csv_path: StrPath | None,
+        attribute_name: str,
+        attribute_type: str,
+        cs_id: str | None,
+        emails: Sequence[str] | None,
+        options: dict[str, Any],
+    ) -> FileSegmentHandle:
+        """Add, remove or replace users: the weight is the file's users, or ``new_users``."""
+        count = await self._users(file_url, users, csv_path)
+        if new_users is not None:
+            if not 0 <= new_users <= count:
+                raise ValueError(f"new_users={new_users} must lie between 0 and {count} (users)")
+            count = new_users
+        call = partial(
+            method, name, file_url, users=count, attribute_name=attribute_name,
+            attribute_type=attribute_type, cs_id=cs_id,
+            emails=list(emails) if emails is not None else None, **options,
+        )  # fmt: skip
+        return await self._send(operation, name, call)
 
     async def _users(self, file_url: str, users: int | None, csv_path: StrPath | None) -> int:
         """The users quota weight: from the checked CSV, or as given. Raises before any send."""
@@ -223,14 +241,3 @@ class FileSegments:
             if not sent:
                 self.receiver.discard(handle)
         return handle
-
-
-def _update_fields(
-    attribute_name: str, attribute_type: str, cs_id: str | None, emails: Sequence[str] | None
-) -> dict[str, Any]:
-    return {
-        "attribute_name": attribute_name,
-        "attribute_type": attribute_type,
-        "cs_id": cs_id,
-        "emails": list(emails) if emails is not None else None,
-    }
