@@ -49,6 +49,10 @@ class _Refused(Exception):
         self.message = message
 
 
+class _Disconnected(Exception):
+    pass
+
+
 def _secret_digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
@@ -212,7 +216,10 @@ class CallbackReceiver:
         if scope["method"] != "POST":
             await _respond(send, 405, "callbacks are POST requests", allow="POST")
             return
-        body = await self._read_body(scope, receive)
+        try:
+            body = await self._read_body(scope, receive)
+        except _Disconnected:
+            return  # the sender left before the whole body arrived: nothing to decide
         if body is None:
             await _respond(send, 413, f"callback body above {self.max_body_bytes} bytes")
             return
@@ -230,7 +237,10 @@ class CallbackReceiver:
         await _respond(send, status, message)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
-        """The request body, or None when it is larger than allowed (not read any further)."""
+        """The request body, or None when it is larger than allowed (not read any further).
+
+        Raises ``_Disconnected`` when the client leaves mid-body (a partial body is never used).
+        """
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
                 return None
@@ -240,7 +250,7 @@ class CallbackReceiver:
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                break
+                raise _Disconnected
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:

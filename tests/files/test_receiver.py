@@ -442,3 +442,25 @@ async def test_served_once_at_a_time_and_keeps_a_given_public_url() -> None:
             assert (await post(http, f"{url}/{token}", SUCCESS)).status_code == 200
         assert (await handle.wait(timeout=10)).status == 201
     assert receiver.public_url == "https://hooks.example.com/moengage"
+
+
+async def test_a_sender_leaving_mid_body_records_nothing(receiver: CallbackReceiver) -> None:
+    handle = receiver.expect("create", "gaids")
+    path = "/moengage/callbacks/" + handle.callback_url.rsplit("/", 1)[1]
+    whole = json.dumps(SUCCESS).encode()
+    incoming = [
+        {"type": "http.request", "body": whole, "more_body": True},  # valid JSON so far
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return incoming.pop(0)
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await receiver({"type": "http", "method": "POST", "path": path, "headers": []}, receive, send)
+    assert sent == []
+    assert not handle.done()
+    assert receiver.pending == 1
