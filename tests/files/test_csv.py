@@ -14,10 +14,10 @@ import moeseg
 from moeseg.files import (
     CsvCheckError,
     CsvViolation,
+    _csv,
     check_csv,
     check_csv_url,
 )
-from moeseg.files import _csv
 from moeseg.files._csv import MAX_VALUE_BYTES
 
 
