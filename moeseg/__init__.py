@@ -20,7 +20,7 @@ from ._builder import (
     weeks,
 )
 from ._client import Client
-from ._converter import from_payload, from_update_payload, to_payload
+from ._converter import from_payload, from_update_payload, load_payload, to_payload
 from ._describe import describe
 from ._exceptions import (
     ActiveSegmentLimit,
@@ -125,6 +125,7 @@ __all__ = [
     "LegacyCsvCallback",
     "LegacyCsvRequest",
     "LegacyCsvResponse",
+    "load_payload",
     "MoesegError",
     "months",
     "NameConflict",

@@ -9,15 +9,21 @@
   MoEngage adds values, and requests are checked by ``_validation`` instead.
 - Unknown keys are ignored (MoEngage adds fields to responses).
 
-Two converters are built from one factory: a fast one without per-field bookkeeping, used first,
-and a detailed one, used only after a failure to report every problem with its path.
+The cattrs converter runs with detailed validation, so a failure names every problem with its
+path. The hot path does not go through it: plain reader and writer functions are generated from
+the same attrs field metadata (see "the fast path" below), and the converter reads the data again
+only when the fast reader gives up.
+
+Readers raise :class:`StructureError` (a ``ValueError`` and a ``MoesegError``) for data of the
+wrong shape; the client turns that into ``UnexpectedResponse``, ``from_payload`` into
+``SegmentValidationError``.
 """
 
 from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -62,7 +68,7 @@ from ._responses import (
     V3ErrorBody,
 )
 
-__all__ = ["from_payload", "from_update_payload", "to_payload"]
+__all__ = ["from_payload", "from_update_payload", "load_payload", "to_payload"]
 
 T = TypeVar("T")
 
@@ -93,12 +99,15 @@ _NOT_WIRE: dict[type[Any], set[str]] = {Segment: {"recovered"}}
 class StructureError(MoesegError, ValueError):
     """Data did not have the expected shape; ``issues`` lists each problem as ``path: rule``."""
 
-    def __init__(self, cls: type[Any], issues: list[ValidationIssue]) -> None:
+    def __init__(self, cls: type[Any], issues: Sequence[ValidationIssue]) -> None:
         self.cls = cls
         self.issues = tuple(issues)
         shown = "; ".join(str(i) for i in self.issues[:5])
         more = f" (+{len(self.issues) - 5} more)" if len(self.issues) > 5 else ""
         super().__init__(f"cannot read {cls.__name__}: {shown}{more}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.cls, self.issues))
 
 
 # -- strict scalar hooks ------------------------------------------------------------------------
@@ -145,6 +154,16 @@ def _structure_value(obj: object, _: object) -> Value:
     raise ValueError(f"expected a value or a list of values, got {type(obj).__name__}")
 
 
+def _structure_enum(obj: object, _: object) -> str:
+    if isinstance(obj, str):
+        return obj
+    hint = ""
+    if obj is True or obj is False:
+        # YAML 1.1 (PyYAML's safe_load) reads unquoted on/off/yes/no as booleans.
+        hint = " (YAML read an unquoted on/off as a boolean: quote it, or use load_payload)"
+    raise ValueError(f"expected a string, got {type(obj).__name__}{hint}")
+
+
 def _unstructure_value(obj: Value) -> Any:
     return list(obj) if isinstance(obj, tuple) else obj
 
@@ -152,6 +171,20 @@ def _unstructure_value(obj: Value) -> Any:
 def _optional(fn: Callable[[object, object], T]) -> Callable[[object, object], T | None]:
     def hook(obj: object, t: object) -> T | None:
         return None if obj is None else fn(obj, t)
+
+    return hook
+
+
+def _is_homogeneous_tuple(t: Any) -> bool:
+    args = typing.get_args(t)
+    return typing.get_origin(t) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _structure_list_as_tuple(conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    def hook(obj: object, t: Any) -> Any:
+        if not isinstance(obj, (list, tuple)):
+            raise ValueError(f"expected a list, got {type(obj).__name__}")
+        return conv._structure_tuple(obj, t)
 
     return hook
 
@@ -246,13 +279,15 @@ def register_scalars(conv: cattrs.Converter) -> None:
     conv.register_structure_hook(str | None, _optional(_structure_str))
     conv.register_structure_hook(bool | None, _optional(_structure_bool))
     conv.register_structure_hook(int | None, _optional(_structure_int))
+    # A list of filters given as a string or an object is a mistake, not something to iterate.
+    conv.register_structure_hook_func(_is_homogeneous_tuple, _structure_list_as_tuple(conv))
     # Enum-like fields are lenient on purpose (see module docstring).
-    conv.register_structure_hook_func(_is_literal, _structure_str)
-    conv.register_structure_hook_func(_is_optional_literal, _optional(_structure_str))
+    conv.register_structure_hook_func(_is_literal, _structure_enum)
+    conv.register_structure_hook_func(_is_optional_literal, _optional(_structure_enum))
 
 
-def _make_converter(detailed: bool) -> cattrs.Converter:
-    conv = cattrs.Converter(detailed_validation=detailed)
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(detailed_validation=True)
     register_scalars(conv)
     # The union hooks must exist before the classes' functions are generated (generation looks
     # up field hooks once); they find the member functions, filled in below, at call time.
@@ -282,8 +317,200 @@ def _make_converter(detailed: bool) -> cattrs.Converter:
     return conv
 
 
-_fast = _make_converter(detailed=False)
-_detailed = _make_converter(detailed=True)
+_cattrs = _make_converter()
+
+
+# -- the fast path ------------------------------------------------------------------------------
+#
+# cattrs calls one hook per field and builds a kwargs dict per object; on the hot path (every
+# create, every response) that costs more than the work itself. So each model also gets a pair
+# of plain functions generated from the same field metadata (names, renames, omitted fields):
+# inline type checks, positional construction, ``is not None`` omission. Any problem makes the
+# fast reader give up, and the cattrs converter reads the data again to name every problem with
+# its path: results never depend on which path ran (tests check both agree).
+
+
+class _Bail(Exception):
+    """The fast reader met something it does not handle; the cattrs converter decides."""
+
+
+def _value_fast(v: Any) -> Any:
+    cls = v.__class__
+    if cls is str or cls is int or cls is float or cls is bool:
+        return v
+    if cls is list or cls is tuple:
+        for item in v:
+            c = item.__class__
+            if c is not str and c is not int and c is not float:
+                raise _Bail
+        return tuple(v)
+    raise _Bail
+
+
+_CHECKS = {
+    "str": "{v}.__class__ is not str",
+    "bool": "{v} is not True and {v} is not False",
+    "int": "{v}.__class__ is not int",
+    "num": "{v}.__class__ is not int and {v}.__class__ is not float",
+    "scalar": "{v}.__class__ not in _SCALARS",
+}
+_SCALARS = frozenset({str, int, float, bool})
+
+
+def _kind(t: Any) -> tuple[str, Any]:
+    """How the fast path handles a (resolved) field type."""
+    if t == Filter:
+        return ("filter", None)
+    if t == Value:
+        return ("value", None)
+    if t == Scalar:
+        return ("scalar", None)
+    if t == Number or t is float:
+        return ("num", None)
+    if t is str or _is_literal(t):
+        return ("str", None)
+    if t is bool:
+        return ("bool", None)
+    if t is int:
+        return ("int", None)
+    if attrs.has(t):
+        return ("cls", t)
+    args = typing.get_args(t)
+    if typing.get_origin(t) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return ("tuple", _kind(args[0]))
+    if typing.get_origin(t) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = tuple(a for a in args if a is not type(None))
+        # a runtime union built from a tuple of members (no X | Y spelling for that)
+        return _kind(rest[0] if len(rest) == 1 else typing.Union[rest])  # noqa: UP007
+    raise TypeError(f"no fast path for {t!r}")
+
+
+def _read_expr(kind: tuple[str, Any], v: str, lines: list[str], indent: str) -> str:
+    """Append checks of variable ``v`` to ``lines``; return the expression of its value."""
+    name, arg = kind
+    if name in _CHECKS:
+        lines.append(f"{indent}if {_CHECKS[name].format(v=v)}: raise _Bail")
+        return v
+    if name == "value":
+        # scalars are the common case: test inline, call only for lists
+        return f"({v} if {v}.__class__ in _SCALARS else _value_fast({v}))"
+    if name == "filter":
+        # a missing or unknown filter_type, or a non-object, raises: cattrs then explains
+        return f"_READ_TAGGED[{v}['filter_type']]({v})"
+    if name == "cls":
+        return f"_s_{arg.__name__}({v})"
+    # a homogeneous tuple
+    not_list = f"{v}.__class__ is not list and {v}.__class__ is not tuple"
+    lines.append(f"{indent}if {not_list}: raise _Bail")
+    if arg[0] in _CHECKS:
+        lines.append(f"{indent}for _e in {v}:")
+        lines.append(f"{indent}    if {_CHECKS[arg[0]].format(v='_e')}: raise _Bail")
+        return f"tuple({v})"
+    inner = _read_expr(arg, "_e", [], "")
+    return f"tuple([{inner} for _e in {v}])"
+
+
+def _write_expr(kind: tuple[str, Any], v: str) -> str:
+    name, arg = kind
+    if name == "value":
+        return f"(list({v}) if {v}.__class__ is tuple else {v})"
+    if name == "filter":
+        return f"_u_filter({v})"
+    if name == "cls":
+        return f"_u_{arg.__name__}({v})"
+    if name == "tuple":
+        return f"[{_write_expr(arg, '_e')} for _e in {v}]"
+    return v
+
+
+def _generate(classes: tuple[type[Any], ...]) -> dict[str, Any]:
+    """Source of a reader ``_s_<Class>`` and writers ``_u_<Class>`` (and ``_ut_<Class>``, with the
+    ``filter_type`` tag, for members of the Filter union) per class, compiled together."""
+    src: list[str] = []
+    env: dict[str, Any] = {
+        "_Bail": _Bail,
+        "_value_fast": _value_fast,
+        "_SCALARS": _SCALARS,
+        "_MISSING": attrs.NOTHING,
+        "_READ_TAGGED": {},
+    }
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        renames = _RENAMES.get(cls, {})
+        skip = _NOT_WIRE.get(cls, set())
+        n = cls.__name__
+        env[f"_C_{n}"] = cls
+        read = [f"def _s_{n}(o):", "    if o.__class__ is not dict: raise _Bail"]
+        args: list[str] = []
+        write: list[str] = []
+        for i, a in enumerate(attrs.fields(cls)):
+            key = renames.get(a.name, a.name)
+            v = f"v{i}"
+            if a.name in skip:
+                env[f"_D_{n}_{i}"] = a.default
+                args.append(f"_D_{n}_{i}")
+                continue
+            kind = _kind(hints[a.name])
+            if a.default is attrs.NOTHING:
+                read.append(f"    {v} = o[{key!r}]")
+                expr = _read_expr(kind, v, read, "    ")
+                if expr != v:
+                    read.append(f"    {v} = {expr}")
+                write.append(f"    r[{key!r}] = {_write_expr(kind, f'i.{a.name}')}")
+            elif a.default is None:
+                read.append(f"    {v} = o.get({key!r})")
+                body: list[str] = []
+                expr = _read_expr(kind, v, body, "        ")
+                if expr != v:
+                    body.append(f"        {v} = {expr}")
+                if body:
+                    read.append(f"    if {v} is not None:")
+                    read.extend(body)
+                write.append(f"    {v} = i.{a.name}")
+                write.append(f"    if {v} is not None: r[{key!r}] = {_write_expr(kind, v)}")
+            else:
+                env[f"_D_{n}_{i}"] = a.default
+                read.append(f"    {v} = o.get({key!r}, _MISSING)")
+                body = []
+                expr = _read_expr(kind, v, body, "        ")
+                read.append(f"    if {v} is _MISSING: {v} = _D_{n}_{i}")
+                if expr != v:
+                    body.append(f"        {v} = {expr}")
+                if body:
+                    read.append("    else:")
+                    read.extend(body)
+                write.append(f"    r[{key!r}] = {_write_expr(kind, f'i.{a.name}')}")
+            args.append(v)
+        read.append(f"    return _C_{n}({', '.join(args)})")
+        src.extend(read)
+        src.extend([f"def _u_{n}(i):", "    r = {}", *write, "    return r"])
+        if cls in FILTER_TAGS:
+            src.extend(
+                [f"def _ut_{n}(i):", f"    r = {{'filter_type': {FILTER_TAGS[cls]!r}}}", *write]
+            )
+            src.append("    return r")
+    code = "\n".join(src)
+    # the source was generated just above from the attrs fields, nothing comes from outside
+    exec(compile(code, "<moeseg fast codec>", "exec"), env)
+    # Filled after compiling: the functions look these up when they run.
+    env["_READ_TAGGED"].update({tag: env[f"_s_{c.__name__}"] for tag, c in _CLASS_BY_TAG.items()})
+    writers = {c: env[f"_ut_{c.__name__}"] for c in FILTER_TAGS}
+
+    def _u_filter(i: Any) -> Any:
+        return writers[i.__class__](i)
+
+    env["_u_filter"] = _u_filter
+    return env
+
+
+_codec = _generate(_MODEL_CLASSES)
+#: the fast reader and writer of each model class
+_READERS: dict[type[Any], Callable[[Any], Any]] = {
+    c: _codec[f"_s_{c.__name__}"] for c in _MODEL_CLASSES
+}
+_WRITERS: dict[type[Any], Callable[[Any], Any]] = {
+    c: _codec[f"_u_{c.__name__}"] for c in _MODEL_CLASSES
+}
 
 
 def _format(exc: BaseException, _type: type | None) -> str:
@@ -315,29 +542,34 @@ def structure(data: Any, cls: type[T]) -> T:
     Raises :class:`StructureError` listing every shape problem with its path, or
     :class:`moeseg.SegmentValidationError` when a definition's content breaks a rule.
     """
-    try:
-        return _fast.structure(data, cls)
-    except SegmentValidationError:
-        raise
-    except Exception as first:
-        # Re-read with the detailed converter only now, to name every problem with its path.
+    reader = _READERS.get(cls)
+    if reader is not None:
         try:
-            _detailed.structure(data, cls)
+            result: T = reader(data)
+            return result
         except SegmentValidationError:
             raise
-        except Exception as exc:
-            raise StructureError(cls, _issues(exc)) from None
-        raise StructureError(cls, _issues(first)) from None
+        except Exception:
+            pass  # the cattrs converter below decides, and names every problem
+    try:
+        return _cattrs.structure(data, cls)
+    except SegmentValidationError:
+        raise
+    except Exception as exc:
+        raise StructureError(cls, _issues(exc)) from None
 
 
 def unstructure(obj: Any) -> Any:
     """Write a model (or a list/tuple of models) as JSON-ready data."""
-    return _fast.unstructure(obj)
+    writer = _WRITERS.get(obj.__class__)
+    if writer is not None:
+        return writer(obj)
+    return _cattrs.unstructure(obj)
 
 
 def to_payload(defn: SegmentDefinition | SegmentUpdate) -> dict[str, Any]:
     """The JSON body for create (or update) of ``defn``, exactly in the documented form."""
-    payload: dict[str, Any] = _fast.unstructure(defn)
+    payload: dict[str, Any] = _WRITERS[defn.__class__](defn)
     return payload
 
 
@@ -350,7 +582,7 @@ def from_payload(data: Mapping[str, Any]) -> SegmentDefinition:
 
     Raises :class:`moeseg.SegmentValidationError` carrying every issue, each with its path.
     """
-    if not isinstance(data, Mapping):
+    if data.__class__ is not dict and not isinstance(data, Mapping):
         raise SegmentValidationError([_not_an_object(data)])
     try:
         return structure(data, SegmentDefinition)
@@ -366,3 +598,53 @@ def from_update_payload(data: Mapping[str, Any]) -> SegmentUpdate:
         return structure(data, SegmentUpdate)
     except StructureError as exc:
         raise SegmentValidationError(exc.issues) from None
+
+
+def _yaml_12_loader() -> type[Any]:
+    """PyYAML's safe loader with YAML 1.2 booleans: only true/false, so that ``operator: on``
+    stays the string "on" (YAML 1.1 would read on/off/yes/no as booleans)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    resolvers = {
+        first: [(tag, rx) for tag, rx in entries if tag != "tag:yaml.org,2002:bool"]
+        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.yaml_implicit_resolvers = resolvers
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool",
+        re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"),
+    )
+    return Loader
+
+
+def load_payload(text: str | bytes) -> SegmentDefinition:
+    """Parse a create payload from JSON or YAML text (e.g. the dashboard's "Generate payload").
+
+    YAML is read with YAML 1.2 booleans, so an unquoted ``on`` (an operator and a time range
+    type) stays a string. YAML needs PyYAML (the ``yaml`` extra). Raises
+    :class:`moeseg.SegmentValidationError` like :func:`from_payload`.
+    """
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        try:
+            import yaml
+        except ImportError:  # pragma: no cover - the dev extra installs PyYAML
+            raise SegmentValidationError(
+                [ValidationIssue("", "not JSON, and reading YAML needs PyYAML (moeseg[yaml])")]
+            ) from None
+        try:
+            # a SafeLoader subclass: no arbitrary objects
+            data = yaml.load(text, Loader=_yaml_12_loader())
+        except yaml.YAMLError as exc:
+            issue = ValidationIssue("", f"neither JSON nor YAML: {exc}")
+            raise SegmentValidationError([issue]) from None
+    return from_payload(data)

@@ -257,11 +257,9 @@ class FilterGroup:
 
 
 def _validate_tree(obj: SegmentDefinition | SegmentUpdate) -> None:
-    # Imported here: _validation needs these classes, and a definition must be checked as a whole
-    # (paths like included_filters.filters[2].value1 only exist from the root).
-    from ._validation import validate
-
-    validate(obj)
+    # A definition is checked as a whole: paths like included_filters.filters[2].value1 only
+    # exist from the root. _validation needs these classes, hence the module imported below.
+    _validation.validate(obj)
 
 
 @attrs.frozen(slots=True)
@@ -336,3 +334,7 @@ class LegacyCsvRequest:
     callback: str | None = None
     signature: str | None = attrs.field(default=None, repr=False)
     emails: tuple[str, ...] | None = None
+
+
+# Last, because _validation imports the classes above (a module object resolves either way round).
+from . import _validation  # noqa: E402

@@ -120,7 +120,8 @@ def check(defn: SegmentDefinition | SegmentUpdate) -> list[ValidationIssue]:
     c.group(defn.included_filters, "included_filters", root=True)
     if defn.excluded_filters is not None:
         c.group(defn.excluded_filters, "excluded_filters", root=False)
-    return c.issues
+    # value and value1 of one filter can break the same rule (a missing value_type): say it once
+    return list(dict.fromkeys(c.issues))
 
 
 def name_issues(name: object, path: str = "name") -> list[ValidationIssue]:
@@ -130,22 +131,101 @@ def name_issues(name: object, path: str = "name") -> list[ValidationIssue]:
     return c.issues
 
 
+# The exact-class test first is only a shortcut for the common case (it runs per value).
 def _is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return v.__class__ is int or (isinstance(v, int) and not isinstance(v, bool))
 
 
 def _is_number(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    c = v.__class__
+    return c is int or c is float or (isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
 def parse_iso(v: object) -> datetime | None:
     """The datetime of a string in the documented form, or None."""
-    if not isinstance(v, str) or not _ISO.match(v):
+    if v.__class__ is not str or not _ISO.match(v):
         return None
+    s: str = v
     try:
-        return datetime.strptime(v, "%Y-%m-%dT%H:%M:%S.%fZ")
+        # by hand: strptime is ten times slower, and this runs for every date in a definition
+        return datetime(
+            int(s[0:4]),
+            int(s[5:7]),
+            int(s[8:10]),
+            int(s[11:13]),
+            int(s[14:16]),
+            int(s[17:19]),
+            int(s[20:23]) * 1000,
+        )
     except ValueError:
         return None
+
+
+def _is_str(v: object) -> bool:
+    return v.__class__ is str
+
+
+def _is_bool(v: object) -> bool:
+    return v is True or v is False
+
+
+#: (data_type, operator) -> (value shape, element check) for the plain cases the shortcut
+#: below accepts; "list", "one", "none" or "range" (between: value <= value1).
+_PLANS: dict[tuple[str, str], tuple[str, Any]] = {}
+for _dt, _check in (
+    ("string", _is_str),
+    ("array_string", _is_str),
+    ("double", _is_number),
+    ("array_double", _is_number),
+    ("bool", _is_bool),
+):
+    for _op in OPERATORS[_dt] or ():
+        if _op in NO_VALUE_OPERATORS:
+            _shape = "none"
+        elif _op in LIST_OPERATORS or (
+            _dt == "array_string" and _op in ARRAY_STRING_LIST_OPERATORS
+        ):
+            _shape = "list"
+        elif _op == "between":
+            _shape = "range"
+        else:
+            _shape = "one"
+        _PLANS[_dt, _op] = (_shape, _check)
+
+
+def _plainly_valid(f: AttributeFilter) -> bool:
+    """A shortcut for the common case, run before the full checks: True only when ``f`` is a
+    plain string/double/bool/array condition that breaks no rule. False means "look closely"
+    (the full checks then find the issues, or accept it after all)."""
+    plan = _PLANS.get((f.data_type, f.operator))  # type: ignore[arg-type]
+    if plan is None or not f.name:
+        return False
+    if (
+        f.is_dynamic_value
+        or f.dynamic_attribute_type is not None
+        or f.filters is not None
+        or f.filter_operator is not None
+        or f.radius is not None
+    ):
+        return False
+    if f.array_filter_type is not None and (
+        f.data_type[:6] != "array_" or f.array_filter_type not in ("any_of", "all_of")
+    ):
+        return False
+    shape, ok = plan
+    v, v1 = f.value, f.value1
+    if shape == "one":
+        return v is not None and ok(v) and (v1 is None or v1 == "")
+    if shape == "list":
+        return (
+            v.__class__ is tuple
+            and len(v) > 0
+            and all(ok(x) for x in v)
+            and (v1 is None or v1 == "")
+        )
+    if shape == "none":
+        return v is None and (v1 is None or v1 == "")
+    return v is not None and v1 is not None and ok(v) and ok(v1) and not v > v1  # type: ignore[operator]
 
 
 class _Checker:
@@ -180,6 +260,8 @@ class _Checker:
         if not group.filters and (root or isinstance(group, NestedFilter)):
             self.add(f"{path}.filters", "must hold at least one filter")
         for i, member in enumerate(group.filters):
+            if member.__class__ is AttributeFilter and _plainly_valid(member):
+                continue
             p = f"{path}.filters[{i}]"
             # attrs does not check types at runtime: anything may have been put in a group.
             f: object = member
@@ -202,6 +284,8 @@ class _Checker:
     ) -> None:
         self.operator(group.filter_operator, path)
         for i, f in enumerate(group.filters):
+            if data_types is None and f.__class__ is AttributeFilter and _plainly_valid(f):
+                continue
             p = f"{path}.filters[{i}]"
             if data_types is not None and f.data_type not in data_types:
                 self.add(f"{p}.data_type", f"must be one of {sorted(data_types)}")
@@ -306,7 +390,12 @@ class _Checker:
                 self.add(f"{path}.value1", "'between' takes a single upper bound")
             else:
                 ok = self.element(f, f.value1, f"{path}.value1")
-                if ok and self.after(f.value, f.value1, f):
+                # Order is only defined for numbers and absolute dates: for relative days
+                # and date parts (hours 22 to 6?) the documents do not say which comes first.
+                ordered = f.data_type != "datetime" or (
+                    f.value_type == "absolute" and f.extract_type in (None, "default_option_date")
+                )
+                if ok and ordered and self.after(f.value, f.value1):
                     self.add(f"{path}.value1", "must not be less than value")
         elif f.value1 not in (None, ""):
             self.add(f"{path}.value1", "only 'between' takes value1")
@@ -339,6 +428,7 @@ class _Checker:
         return True
 
     def datetime_value(self, f: AttributeFilter, v: object, path: str) -> bool:
+        base = path[: path.rfind(".value")]  # the filter's path: value_type sits beside value
         et = f.extract_type
         if et is not None and et != "default_option_date":
             if et == "date_month_of_the_year":
@@ -348,13 +438,12 @@ class _Checker:
                 return True
             rng = EXTRACT_RANGES.get(et)
             if rng is None:
-                self.add(f"{path.split('.value')[0]}.extract_type", f"unknown extract_type {et!r}")
+                self.add(f"{base}.extract_type", f"unknown extract_type {et!r}")
                 return False
             if not _is_int(v) or not rng[0] <= v <= rng[1]:  # type: ignore[operator]
                 self.add(path, f"must be an integer in [{rng[0]}, {rng[1]}] for {et}")
                 return False
             return True
-        base = path[: path.rfind(".value")]
         op = f.operator
         vt = f.value_type
         relative_ops = {"inTheLast": "relative_past", "inTheNext": "relative_future"}
@@ -382,7 +471,7 @@ class _Checker:
         return False
 
     @staticmethod
-    def after(lo: object, hi: object, f: AttributeFilter | None = None) -> bool:
+    def after(lo: object, hi: object) -> bool:
         """True when lo > hi (both already well-formed)."""
         if isinstance(lo, str) and isinstance(hi, str):
             a, b = parse_iso(lo), parse_iso(hi)

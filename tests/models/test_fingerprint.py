@@ -32,7 +32,7 @@ def _shuffle(node: Any, rng: random.Random) -> Any:
     return node
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(definitions(), st.randoms(use_true_random=False), st.text(min_size=1, max_size=5))
 def test_member_order_and_name_do_not_matter(
     defn: moeseg.SegmentDefinition, rng: random.Random, other_name: str

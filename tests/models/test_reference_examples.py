@@ -134,3 +134,55 @@ def test_dashboard_payload_loads_and_dumps_back_unchanged_json_and_yaml() -> Non
 
 def test_reference_folder_is_found() -> None:
     assert (reference_dir() / OFFICIAL).is_file()
+
+
+def test_load_payload_reads_json_and_yaml_text() -> None:
+    for where, body in openapi_examples(OFFICIAL):
+        if "/v3/custom-segments/post/" not in where:
+            continue
+        assert moeseg.to_payload(moeseg.load_payload(json.dumps(body))) == body, where
+        assert moeseg.to_payload(moeseg.load_payload(yaml.safe_dump(body))) == body, where
+
+
+UNQUOTED_ON = """
+name: signed-up-on-a-day
+included_filters:
+  filter_operator: and
+  filters:
+    - filter_type: user_attributes
+      name: signup_date
+      data_type: datetime
+      operator: on
+      value_type: absolute
+      value: "2024-01-15T00:00:00.000Z"
+      negate: false
+    - filter_type: actions
+      action_name: purchase
+      executed: true
+      execution: {type: atleast, count: 1}
+      primary_time_range: {type: on, value: 0, value_type: relative_past, period_unit: days}
+      attributes: {filter_operator: and, filters: []}
+"""
+
+
+def test_unquoted_on_in_yaml_stays_the_operator_on() -> None:
+    payload = moeseg.to_payload(moeseg.load_payload(UNQUOTED_ON))
+    first, second = payload["included_filters"]["filters"]
+    assert first["operator"] == "on"
+    assert first["negate"] is False
+    assert second["primary_time_range"]["type"] == "on"
+    # PyYAML's safe_load reads YAML 1.1: the error says what happened, at both places
+    with pytest.raises(moeseg.SegmentValidationError) as info:
+        moeseg.from_payload(yaml.safe_load(UNQUOTED_ON))
+    assert [i.path for i in info.value.issues] == [
+        "included_filters.filters[0].operator",
+        "included_filters.filters[1].primary_time_range.type",
+    ]
+    assert all("unquoted on/off" in i.rule for i in info.value.issues)
+
+
+def test_load_payload_rejects_text_that_is_not_a_payload() -> None:
+    with pytest.raises(moeseg.SegmentValidationError, match="neither JSON nor YAML"):
+        moeseg.load_payload("name: [unclosed")
+    with pytest.raises(moeseg.SegmentValidationError, match="must be an object"):
+        moeseg.load_payload("- just\n- a list\n")

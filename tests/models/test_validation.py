@@ -12,12 +12,13 @@ from hypothesis import strategies as st
 
 import moeseg
 from moeseg import SegmentValidationError
+from moeseg._validation import OPERATORS, _Checker, _plainly_valid
 from tests.models.strategies import definitions, names
 
 # -- valid definitions --------------------------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(definitions())
 def test_generated_definitions_validate_and_round_trip(defn: moeseg.SegmentDefinition) -> None:
     moeseg.validate(defn)
@@ -240,7 +241,7 @@ def _with_bad_filter(draw: st.DrawFn, bad: dict[str, Any]) -> tuple[dict[str, An
 
 
 @pytest.mark.parametrize("case", sorted(MUTATIONS))
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(data=st.data())
 def test_invalid_mutation_is_rejected_with_its_path(case: str, data: st.DataObject) -> None:
     bad, field, words = MUTATIONS[case]
@@ -492,6 +493,20 @@ def test_other_data_type_rules(bad: dict[str, Any], where: str) -> None:
     assert f"included_filters.filters[0].{where}" in [i.path for i in info.value.issues]
 
 
+def test_an_issue_shared_by_value_and_value1_is_reported_once() -> None:
+    bad = _ua(
+        data_type="datetime",
+        operator="between",
+        value="2024-01-01T00:00:00.000Z",
+        value1="2024-01-02T00:00:00.000Z",
+    )
+    with pytest.raises(SegmentValidationError) as info:
+        moeseg.from_payload(
+            {"name": "x", "included_filters": {"filter_operator": "and", "filters": [bad]}}
+        )
+    assert [i.path for i in info.value.issues] == ["included_filters.filters[0].value_type"]
+
+
 def test_dynamic_value_and_extract_type_examples_pass() -> None:
     ok = [
         _ua(
@@ -517,5 +532,58 @@ def test_dynamic_value_and_extract_type_examples_pass() -> None:
             value1=2,
             array_filter_type="all_of",
         ),
+        # no documented order for relative days or date parts: both ways are accepted
+        _ua(
+            data_type="datetime", operator="between", value_type="relative_past", value=30, value1=7
+        ),
+        _ua(
+            data_type="datetime",
+            operator="between",
+            extract_type="time_of_the_day",
+            value=22,
+            value1=6,
+        ),
     ]
     moeseg.from_payload({"name": "x", "included_filters": {"filter_operator": "or", "filters": ok}})
+
+
+# -- the shortcut for plain conditions never accepts what the full checks reject -------------
+
+_loose_values = st.one_of(
+    st.none(),
+    st.just(""),
+    st.text(max_size=3),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.lists(st.one_of(st.text(max_size=2), st.integers(-3, 3)), max_size=3).map(tuple),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.builds(
+        moeseg.AttributeFilter,
+        name=st.sampled_from(["", "a"]),
+        data_type=st.sampled_from(["string", "double", "bool", "array_string", "array_double"]),
+        operator=st.sampled_from(sorted({op for ops in OPERATORS.values() for op in ops or ()})),
+        value=_loose_values,
+        value1=_loose_values,
+        array_filter_type=st.sampled_from([None, "any_of", "all_of", "some_of"]),
+        radius=st.sampled_from([None, 1]),
+        is_dynamic_value=st.sampled_from([None, False, True]),
+    )
+)
+def test_plain_shortcut_agrees_with_the_full_checks(f: moeseg.AttributeFilter) -> None:
+    checker = _Checker()
+    checker.attribute(f, "f")
+    if _plainly_valid(f):
+        assert checker.issues == []
+
+
+def test_plain_shortcut_takes_the_common_cases_and_leaves_the_rest() -> None:
+    plain = moeseg.AttributeFilter("Name", "string", "is", "chandan", negate=False)
+    assert _plainly_valid(plain)
+    assert _plainly_valid(attrs.evolve(plain, operator="in", value=("a", "b")))
+    assert not _plainly_valid(attrs.evolve(plain, operator="in"))  # scalar for in
+    assert not _plainly_valid(attrs.evolve(plain, data_type="datetime"))  # always checked fully

@@ -1,0 +1,118 @@
+"""The converter: the generated fast path and the cattrs converter always agree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+
+import moeseg
+from moeseg import _converter
+from moeseg._converter import StructureError, structure, unstructure
+from tests.models.reference import openapi_examples, seed_create_examples
+from tests.models.strategies import definitions
+
+
+def _slow(data: Any, cls: type[Any]) -> Any:
+    return _converter._cattrs.structure(data, cls)
+
+
+def _fast(data: Any, cls: type[Any]) -> Any:
+    return _converter._READERS[cls](data)
+
+
+@settings(max_examples=100, deadline=None)
+@given(definitions())
+def test_fast_and_cattrs_agree_on_valid_definitions(defn: moeseg.SegmentDefinition) -> None:
+    payload = moeseg.to_payload(defn)
+    assert payload == _converter._cattrs.unstructure(defn)
+    assert _fast(payload, moeseg.SegmentDefinition) == _slow(payload, moeseg.SegmentDefinition)
+
+
+def test_fast_and_cattrs_agree_on_every_response_example() -> None:
+    seen = 0
+    examples = openapi_examples("moengage-custom-segments-official-openapi.yaml")
+    for where, body in [*examples, *seed_create_examples()]:
+        if "data" not in body and "error" not in body:
+            continue
+        cls = (
+            moeseg.V3ErrorBody
+            if "error" in body
+            else (
+                moeseg.SegmentListResponse
+                if isinstance(body["data"], list)
+                else moeseg.SegmentResponse
+            )
+        )
+        assert _fast(body, cls) == _slow(body, cls), where
+        assert unstructure(_fast(body, cls)) == _converter._cattrs.unstructure(_slow(body, cls))
+        seen += 1
+    assert seen >= 20
+
+
+# Shape errors: the fast path gives up, cattrs explains. Each entry: (mutation, path in issues).
+BROKEN: list[tuple[str, Any, str]] = [
+    ("negate", "false", "included_filters.filters[0].negate"),
+    ("value", {"a": 1}, "included_filters.filters[0].value"),
+    ("value", [True], "included_filters.filters[0].value"),
+    ("name", 5, "included_filters.filters[0].name"),
+    ("radius", True, "included_filters.filters[0].radius"),
+    ("filter_type", "unknown", "included_filters.filters[0]"),
+    ("filters", "abc", "included_filters.filters[0].filters"),
+]
+
+
+def _group_of_one(**extra: Any) -> dict[str, Any]:
+    """An and-group holding one string condition, with ``extra`` keys set on it."""
+    condition = {
+        "filter_type": "user_attributes",
+        "name": "a",
+        "data_type": "string",
+        "operator": "is",
+        "value": "b",
+    }
+    return {"filter_operator": "and", "filters": [{**condition, **extra}]}
+
+
+@pytest.mark.parametrize(("key", "bad", "path"), BROKEN)
+def test_shape_errors_fail_on_both_paths_and_name_the_field(key: str, bad: Any, path: str) -> None:
+    broken = {"name": "x", "included_filters": _group_of_one(**{key: bad})}
+    with pytest.raises(Exception):  # noqa: B017, PT011 - any failure makes the fast path bail
+        _fast(broken, moeseg.SegmentDefinition)
+    with pytest.raises(StructureError) as info:
+        structure(broken, moeseg.SegmentDefinition)
+    assert path in [i.path for i in info.value.issues]
+
+
+def test_responses_are_lenient() -> None:
+    body = {
+        "data": {
+            "id": "1",
+            "name": "n",
+            "new_field_from_moengage": {"x": 1},
+            "included_filters": _group_of_one(operator="someNewOperator", value1="", unknown=True),
+        },
+        "response_id": "r",
+    }
+    seg = structure(body, moeseg.SegmentResponse).data
+    assert seg.id == "1"
+    assert seg.included_filters is not None
+    assert "unknown" not in unstructure(seg.included_filters)["filters"][0]
+    with pytest.raises(StructureError, match="data"):
+        structure({"response_id": "r"}, moeseg.SegmentResponse)
+
+
+def test_structure_error_is_a_moeseg_value_error() -> None:
+    with pytest.raises(StructureError) as info:
+        structure("<html>", moeseg.V3ErrorBody)
+    assert isinstance(info.value, moeseg.MoesegError)
+    assert isinstance(info.value, ValueError)
+
+
+@settings(max_examples=50, deadline=None)
+@given(definitions())
+def test_unstructure_of_a_list_of_models(defn: moeseg.SegmentDefinition) -> None:
+    groups = [defn.included_filters, defn.excluded_filters]
+    assert unstructure(groups) == [unstructure(g) for g in groups]
+    assert unstructure(groups)[0] == moeseg.to_payload(defn)["included_filters"]
