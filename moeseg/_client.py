@@ -435,9 +435,9 @@ class Client:
         *,
         users: int,
         attribute_name: str,
+        expiry_time: int,
         attribute_type: str = "string",
         emails: tuple[str, ...] | list[str] | None = None,
-        expiry_time: int | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
         max_retries: int | None = None,
         max_wait: float | None = None,
@@ -445,6 +445,7 @@ class Client:
         """Create a file segment from a CSV at ``file_url`` (``POST .../file-segment``).
 
         ``users`` is the number of users in the file: it is spent from the daily users quota.
+        ``expiry_time`` is in days (the segment is archived then); MoEngage requires it.
         Exactly once like :meth:`create_segment`: a 409 "Name already exists" on a retry after
         an unknown outcome is resolved by listing the name (a file segment has no definition to
         compare, so a segment with that name counts as ours); the result then has
@@ -766,10 +767,11 @@ class Client:
                 )  # fmt: skip
         method = endpoint.method
         started = time.perf_counter()
-        refund = False
+        answered = refund = False
         try:
             with anyio.fail_after(opts.timeout):
                 response = await self._http.send(request)
+            answered = True
         except _NOTHING_SENT as exc:
             refund = True
             raise self._transport_error(ConnectError, exc, method, path, attempt, started) from exc
@@ -786,13 +788,15 @@ class Client:
                 TransportError, exc, method, path, attempt, started
             ) from exc
         finally:
-            if lease is not None:
+            if lease is not None and not answered:
                 # Settled even when this task is being cancelled: the slot must not leak.
                 with anyio.CancelScope(shield=True):
                     if refund:
                         await lease.refund()
                     else:
                         await lease.complete()
+        if lease is not None:
+            await lease.complete()  # the answer is complete (httpx read the whole body)
         status = response.status_code
         logger.debug(
             "%s %s -> %d in %.3fs (attempt %d)",

@@ -18,7 +18,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from hashlib import sha256
 from typing import Any, Literal
 from urllib.parse import parse_qs
@@ -171,6 +171,7 @@ class Sandbox:
         self.too_many_requests: Counter[str] = Counter()
         self._faults = self.config.faults
         self._rng = random.Random(self._faults.seed)
+        self._fired: Counter[int] = Counter()
         self._ids = random.Random(f"ids-{self._faults.seed}")
         self._quota = QuotaBook(self.config.quota_groups, self.config.time_scale)
         self._stores: dict[str, WorkspaceStore] = {
@@ -219,6 +220,7 @@ class Sandbox:
         """Replace the fault rules and reseed the fault RNG with ``faults.seed``."""
         self._faults = faults
         self._rng = random.Random(faults.seed)
+        self._fired = Counter()
 
     def now(self) -> float:
         """The sandbox clock (``config.clock`` or the event loop's clock)."""
@@ -264,7 +266,7 @@ class Sandbox:
         while self._pending:  # noqa: ASYNC110
             await anyio.sleep(poll)
 
-    def serve(self, port: int = 0, host: str = "127.0.0.1") -> Any:
+    def serve(self, port: int = 0, host: str = "127.0.0.1") -> AbstractAsyncContextManager[str]:
         """``async with sandbox.serve(port=0) as base_url``: uvicorn on loopback in a thread."""
         from ._serve import serve
 
@@ -290,9 +292,8 @@ class Sandbox:
             await _respond(send, status, msg)
             return
         route, family, params = match
-        for rule in self._draw(LatencyFault, route):
-            if rule.phase == "request":
-                await anyio.sleep(rule.latency.sample(self._rng))
+        for rule in self._draw(LatencyFault, route, "request"):
+            await anyio.sleep(rule.latency.sample(self._rng))
         arrival = self.now()
         call = _Call(
             method=method,
@@ -306,31 +307,35 @@ class Sandbox:
             arrival=arrival,
             response_id=self._response_id(),
         )
-        answer = await self._dispatch(call)
+        # Recorded at arrival, completed below: a request whose client went away (cancelled
+        # mid-way, e.g. a timeout during a latency fault) stays in the log as "abandoned".
+        index = len(self.log)
+        self._record(arrival, method, path, route, None, 0, 0, "abandoned")
+        answer = _Answer(0, None, "abandoned")
         delivered = answer
         dropped = False
-        if answer.processed:
-            for err in self._draw(ServerErrorFault, route):
-                if err.when == "after":
+        finished = False
+        try:
+            answer = delivered = await self._dispatch(call)
+            if answer.processed:
+                for err in self._draw(ServerErrorFault, route, "after"):
                     delivered = self._server_error(call, err, "after")
-            for rule in self._draw(LatencyFault, route):
-                if rule.phase == "response":
+                for rule in self._draw(LatencyFault, route, "response"):
                     await anyio.sleep(rule.latency.sample(self._rng))
-            dropped = bool(self._draw(DropConnection, route))
-        ws = call.workspace.workspace_id if call.workspace else None
-        cause = "dropped" if dropped else delivered.cause
-        detail = answer.cause if delivered is not answer or dropped else answer.detail
-        self._record(
-            arrival,
-            method,
-            path,
-            route,
-            ws,
-            0 if dropped else delivered.status,
-            answer.status,
-            cause,
-            detail,
-        )
+                dropped = bool(self._draw(DropConnection, route))
+            finished = True
+        finally:
+            ws = call.workspace.workspace_id if call.workspace else None
+            if not finished:
+                cause, detail, status = "abandoned", answer.cause, 0
+            elif dropped:
+                cause, detail, status = "dropped", answer.cause, 0
+            else:
+                cause, status = delivered.cause, delivered.status
+                detail = answer.cause if delivered is not answer else answer.detail
+            self._record(
+                arrival, method, path, route, ws, status, answer.status, cause, detail, index
+            )
         if dropped:
             _drop_connection(receive)
             return
@@ -357,13 +362,21 @@ class Sandbox:
                     return route, family, found.groupdict()
         return None
 
-    def _draw(self, kind: type[Any], route: str) -> list[Any]:
-        """The rules of ``kind`` covering ``route`` that fire this time (one draw each)."""
-        return [
-            r
-            for r in self._faults.rules
-            if isinstance(r, kind) and FaultConfig.applies(r, route) and self._fires(r.probability)
-        ]
+    def _draw(self, kind: type[Any], route: str, phase: str | None = None) -> list[Any]:
+        """The rules of ``kind`` (and ``phase``: a server error's ``when``, a latency's
+        ``phase``) covering ``route`` that fire this time (one draw each)."""
+        fired = []
+        for i, r in enumerate(self._faults.rules):
+            if not isinstance(r, kind) or not FaultConfig.applies(r, route):
+                continue
+            if phase is not None and getattr(r, "when", getattr(r, "phase", None)) != phase:
+                continue
+            if r.times is not None and self._fired[i] >= r.times:
+                continue
+            if self._fires(r.probability):
+                self._fired[i] += 1
+                fired.append(r)
+        return fired
 
     def _fires(self, probability: float) -> bool:
         return probability >= 1.0 or (probability > 0.0 and self._rng.random() < probability)
@@ -379,22 +392,16 @@ class Sandbox:
         processed_status: int,
         cause: str,
         detail: str = "",
+        index: int | None = None,
     ) -> None:
         group = self.config.operations.get(route) if route else None
-        self.log.append(
-            RequestRecord(
-                arrival,
-                method,
-                path,
-                route,
-                group,
-                workspace,
-                status,
-                processed_status,
-                cause,
-                detail,
-            )
+        record = RequestRecord(
+            arrival, method, path, route, group, workspace, status, processed_status, cause, detail
         )
+        if index is not None:
+            self.log[index] = record
+        else:
+            self.log.append(record)
         if status == 429:
             self.too_many_requests[cause] += 1
 
@@ -479,9 +486,8 @@ class Sandbox:
             breach = self._quota.admit(ws, group, call.arrival)
             if breach is not None:
                 return self._rate_limited(call, breach)
-        for err in self._draw(ServerErrorFault, call.route):
-            if err.when == "before":
-                return self._server_error(call, err, "before")
+        for err in self._draw(ServerErrorFault, call.route, "before"):
+            return self._server_error(call, err, "before")
         handler = getattr(self, f"_route_{call.route}")
         answer: _Answer = await handler(call)
         return attrs.evolve(answer, processed=True)
@@ -710,7 +716,7 @@ class Sandbox:
         excluded = payload.get("excluded_filters")
         seg.included_filters = echo_group(payload["included_filters"])
         seg.excluded_filters = echo_group(excluded) if excluded is not None else None
-        seg.fingerprint = checked.fingerprint
+        store.set_fingerprint(seg, checked.fingerprint)
         seg.description = checked.description
         seg.updated = self._epoch()
         return self._ok(200, seg.data(), call, "updated")
@@ -838,7 +844,7 @@ class Sandbox:
             limited = self._active_limited(call)
             if limited is not None:
                 return limited
-        seg.archived = archive
+        self._store(call).set_archived(seg, archive)
         verb = "archived" if archive else "unarchived"
         body = {
             "message": f"Successfully {verb} the custom segment",

@@ -1,8 +1,9 @@
 """Fault injection: server errors, latency, dropped connections, another tenant's traffic.
 
 Every rule applies to a set of routes (empty = every route) with a probability, drawn from the
-sandbox's seeded RNG. Route names: ``create``, ``list``, ``get``, ``update``, ``file_create``,
-``file_add``, ``file_remove``, ``file_replace``, ``archive``, ``unarchive``, ``legacy_csv``.
+sandbox's seeded RNG, and fires at most ``times`` times (``None``: no bound). Route names:
+``create``, ``list``, ``get``, ``update``, ``file_create``, ``file_add``, ``file_remove``,
+``file_replace``, ``archive``, ``unarchive``, ``legacy_csv``.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class ServerErrorFault:
     status: int = 500
     probability: float = attrs.field(default=1.0, validator=_probability)
     routes: frozenset[str] = attrs.field(default=frozenset(), converter=_routes)
+    times: int | None = None
     when: Literal["before", "after"] = "before"
     html: bool = False
 
@@ -94,6 +96,7 @@ class LatencyFault:
     latency: Latency
     probability: float = attrs.field(default=1.0, validator=_probability)
     routes: frozenset[str] = attrs.field(default=frozenset(), converter=_routes)
+    times: int | None = None
     phase: Literal["request", "response"] = "request"
 
 
@@ -107,6 +110,7 @@ class DropConnection:
 
     probability: float = attrs.field(default=1.0, validator=_probability)
     routes: frozenset[str] = attrs.field(default=frozenset(), converter=_routes)
+    times: int | None = None
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -119,6 +123,7 @@ class OtherTenant:
     amount: int = 1
     probability: float = attrs.field(default=1.0, validator=_probability)
     routes: frozenset[str] = attrs.field(default=frozenset(), converter=_routes)
+    times: int | None = None
 
 
 FaultRule = ServerErrorFault | LatencyFault | DropConnection | OtherTenant

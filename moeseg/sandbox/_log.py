@@ -19,7 +19,8 @@ class RequestRecord:
     connection was dropped) and ``processed_status`` what processing produced (they differ
     under "after processing" faults); ``cause`` says why (``created``, ``rate_limit``,
     ``rate_limit_other_tenant``, ``active_segment_limit``, ``name_conflict``,
-    ``fault_500_after``, ``dropped``...) and ``detail`` adds specifics.
+    ``fault_500_after``, ``dropped``, ``abandoned`` when the client went away before the
+    answer...) and ``detail`` adds specifics. A request is logged from its arrival on.
     """
 
     arrival: float

@@ -22,18 +22,29 @@ class Breach:
 
 
 class _Log:
-    """Entries (time, weight, other_tenant) sorted by time."""
+    """Entries sorted by time, with running sums of weights and of other-tenant weights (so a
+    window's usage is two bisections and a subtraction)."""
 
-    __slots__ = ("entries", "times")
+    __slots__ = ("cum", "entries", "others", "times")
 
     def __init__(self) -> None:
         self.times: list[float] = []
         self.entries: list[tuple[float, int, bool]] = []
+        self.cum: list[int] = [0]  # cum[i]: total weight of the entries before index i
+        self.others: list[int] = [0]  # the same, for entries another tenant spent
 
     def add(self, t: float, weight: int, other: bool) -> None:
         i = bisect.bisect_right(self.times, t)
         self.times.insert(i, t)
         self.entries.insert(i, (t, weight, other))
+        if i == len(self.times) - 1:
+            self.cum.append(self.cum[-1] + weight)
+            self.others.append(self.others[-1] + (weight if other else 0))
+            return
+        del self.cum[i + 1 :], self.others[i + 1 :]
+        for _t, w, o in self.entries[i:]:
+            self.cum.append(self.cum[-1] + w)
+            self.others.append(self.others[-1] + (w if o else 0))
 
     def used(self, now: float, seconds: float) -> tuple[int, bool]:
         """Units of entries with ``t <= now < t + seconds``, and whether another tenant spent
@@ -41,19 +52,15 @@ class _Log:
         governor computes it, so a request sent exactly then is never counted as too early.)"""
         lo = bisect.bisect_right(self.times, now, key=lambda t: t + seconds)
         hi = bisect.bisect_right(self.times, now)
-        total = 0
-        other = False
-        for _t, w, o in self.entries[lo:hi]:
-            total += w
-            other = other or o
-        return total, other
+        if hi <= lo:
+            return 0, False
+        return self.cum[hi] - self.cum[lo], self.others[hi] > self.others[lo]
 
     def prune(self, now: float, longest: float) -> None:
         """Forget entries that no window holds any more."""
         i = bisect.bisect_right(self.times, now, key=lambda t: t + longest)
         if i:
-            del self.times[:i]
-            del self.entries[:i]
+            del self.times[:i], self.entries[:i], self.cum[:i], self.others[:i]
 
 
 class QuotaBook:

@@ -6,7 +6,7 @@ import socket
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -77,7 +77,9 @@ async def serve_app(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIt
         sock.close()
 
 
-def serve(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> Any:
+def serve(
+    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0
+) -> AbstractAsyncContextManager[str]:
     """``async with serve(sandbox, port=0) as base_url``: the sandbox over real HTTP; its
     lifespan runs the background file jobs."""
     return serve_app(sandbox.app, host, port)

@@ -77,11 +77,13 @@ class StoredSegment:
 
 
 class WorkspaceStore:
-    """Segments of one workspace, by id and by name."""
+    """Segments of one workspace, by id, by name and by definition fingerprint."""
 
     def __init__(self) -> None:
         self._by_id: dict[str, StoredSegment] = {}
         self._by_name: dict[str, str] = {}
+        self._by_fingerprint: dict[str, set[str]] = {}
+        self._active = 0
 
     def __iter__(self) -> Iterator[StoredSegment]:
         return iter(list(self._by_id.values()))
@@ -102,6 +104,9 @@ class WorkspaceStore:
         """Store a new segment (its name and id must be free)."""
         self._by_id[seg.id] = seg
         self._by_name[seg.name] = seg.id
+        if seg.fingerprint is not None:
+            self._by_fingerprint.setdefault(seg.fingerprint, set()).add(seg.id)
+        self._active += not seg.archived
 
     def rename(self, seg: StoredSegment, name: str) -> None:
         """Give ``seg`` a new (free) name."""
@@ -109,13 +114,27 @@ class WorkspaceStore:
         seg.name = name
         self._by_name[name] = seg.id
 
+    def set_fingerprint(self, seg: StoredSegment, fingerprint: str) -> None:
+        """Record ``seg``'s new definition fingerprint."""
+        if seg.fingerprint is not None:
+            self._by_fingerprint.get(seg.fingerprint, set()).discard(seg.id)
+        seg.fingerprint = fingerprint
+        self._by_fingerprint.setdefault(fingerprint, set()).add(seg.id)
+
+    def set_archived(self, seg: StoredSegment, archived: bool) -> None:
+        """Archive or unarchive ``seg``."""
+        if seg.archived != archived:
+            seg.archived = archived
+            self._active += -1 if archived else 1
+
     def active_count(self) -> int:
         """Segments that count toward the active-segment limit (archived ones do not)."""
-        return sum(1 for s in self._by_id.values() if not s.archived)
+        return self._active
 
     def same_definition(self, fingerprint: str, exclude: str | None = None) -> StoredSegment | None:
         """An active filter segment with this definition fingerprint (other than ``exclude``)."""
-        for s in self._by_id.values():
-            if s.fingerprint == fingerprint and not s.archived and s.id != exclude:
+        for sid in sorted(self._by_fingerprint.get(fingerprint, ())):
+            s = self._by_id[sid]
+            if not s.archived and s.id != exclude:
                 return s
         return None

@@ -165,3 +165,27 @@ def test_fault_rules_reject_nonsense() -> None:
     with pytest.raises(ValueError, match="time_scale"):
         SandboxConfig(time_scale=0)
     assert OtherTenant(routes=["create"]).routes == frozenset({"create"})
+
+
+async def test_a_rule_fires_at_most_times_times() -> None:
+    sb = faulty(ServerErrorFault(status=502, routes={"list"}, times=2))
+    async with asgi_client(sb) as c:
+        codes = [(await c.get(PATH, headers=v3_headers(sb))).status_code for _ in range(4)]
+    assert codes == [502, 502, 200, 200]
+
+
+@pytest.mark.virtual_time
+async def test_a_request_abandoned_by_its_client_stays_in_the_log() -> None:
+    sb = faulty(LatencyFault(latency=Latency.fixed(10.0), phase="response", routes={"create"}))
+    async with asgi_client(sb) as c:
+        with anyio.move_on_after(5.0):
+            await c.post(PATH, json=definition("s"), headers=v3_headers(sb))
+    (rec,) = sb.log
+    assert (rec.route, rec.workspace, rec.status, rec.processed_status) == (
+        "create",
+        sb.workspace_id,
+        0,
+        201,
+    )
+    assert sb.find("s") is not None
+    assert sb.max_in_window("segments", 60.0) == 1

@@ -239,3 +239,14 @@ async def test_a_slot_frees_exactly_at_arrival_plus_window() -> None:
         now[0] = 0.1 + 60.0
         assert await lists(c, sb, 2) == [200, 429]
     assert sb.max_in_window("segments", 60.0) == 2
+
+
+def test_users_charged_at_a_past_arrival_count_against_later_windows() -> None:
+    from moeseg.sandbox._quota import QuotaBook
+
+    book = QuotaBook((QuotaGroupSpec("users", (QuotaWindow(4, 1000.0),), weighted=True),), 1.0)
+    book.record("ws", "users", 100.0, 3)
+    # A request that arrived at t=50 is counted later: the window ending at 100 would hold 5.
+    assert book.check("ws", "users", 50.0, 2) is not None
+    assert book.check("ws", "users", 50.0, 1) is None
+    assert book.used("ws", "users", 100.0) == {1000.0: 3}
