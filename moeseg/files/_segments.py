@@ -62,14 +62,15 @@ class FileSegments:
         file_url: str,
         *,
         attribute_name: str,
+        expiry_time: int,
         attribute_type: str = "string",
         users: int | None = None,
         csv_path: StrPath | None = None,
-        expiry_time: int | None = None,
         emails: Sequence[str] | None = None,
         **options: Any,
     ) -> FileSegmentHandle:
-        """Create file segment ``name`` from the CSV at ``file_url``."""
+        """Create file segment ``name`` from the CSV at ``file_url``, archived after
+        ``expiry_time`` days."""
         count = await self._users(file_url, users, csv_path)
         call = partial(
             self.client.create_file_segment,

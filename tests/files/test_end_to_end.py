@@ -185,11 +185,13 @@ async def test_a_bad_csv_is_refused_before_anything_is_sent(
 async def test_users_must_be_known(world: World, tmp_path: Path, file_server: str) -> None:
     csv(tmp_path, "three.csv", "u1", "u2", "u3")
     with pytest.raises(TypeError, match="pass csv_path="):
-        await world.files.create("x", f"{file_server}/three.csv", attribute_name="id")
+        await world.files.create(
+            "x", f"{file_server}/three.csv", attribute_name="id", expiry_time=30
+        )
     with pytest.raises(ValueError, match=r"users=4, but .* holds 3"):
         await world.files.create(
             "x", f"{file_server}/three.csv", attribute_name="id", users=4,
-            csv_path=tmp_path / "three.csv",
+            csv_path=tmp_path / "three.csv", expiry_time=30,
         )  # fmt: skip
     with pytest.raises(ValueError, match="new_users=4 must lie between 0 and 3"):
         await world.files.replace_users(
