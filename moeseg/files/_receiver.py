@@ -9,7 +9,8 @@ the documented shape and no larger than ``max_body_bytes``. A refused callback r
 
 Statuses: 200 accepted; 400 malformed JSON or wrong shape; 403 the body names another segment;
 404 unknown or forged token; 405 not a POST; 409 replay of an accepted callback; 413 body too
-large; 503 the waiting side has stopped.
+large; 503 the waiting side has stopped, or the app runs on another thread's loop than the one
+awaiting the handles without :meth:`CallbackReceiver.serve`'s portal.
 """
 
 from __future__ import annotations
@@ -120,7 +121,9 @@ class CallbackReceiver:
 
     :meth:`expect` registers an operation and returns the handle whose ``callback_url`` goes into
     the request; :class:`FileSegments` does this for you. Handles live in memory: the receiver
-    must run in the process that awaits them.
+    must run in the process, and (mounted) on the event loop, that awaits them; ``serve()`` runs
+    uvicorn in a thread of its own and hands each callback over to that loop. A handle nobody
+    awaits any more should be :meth:`discard`-ed (MoEngage sets no processing deadline).
     """
 
     def __init__(
@@ -136,7 +139,7 @@ class CallbackReceiver:
         self._pending: dict[str, _Entry] = {}
         self._used: OrderedDict[str, bytes] = OrderedDict()
         self._portal: anyio.from_thread.BlockingPortal | None = None
-        self._home_thread: int | None = None
+        self._home_thread: int | None = None  # the thread whose event loop owns the handles
 
     def __repr__(self) -> str:
         return f"<CallbackReceiver {self._public_url or '(no public URL)'} pending={self.pending}>"
@@ -161,11 +164,22 @@ class CallbackReceiver:
             raise ConfigurationError(
                 "CallbackReceiver has no public URL: pass public_url= or use receiver.serve()"
             )
+        self._claim_thread()
         op_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         handle = FileSegmentHandle(operation, segment_name, f"{self._public_url}/{op_id}.{secret}")
         self._pending[op_id] = _Entry(_secret_digest(secret), handle)
         return handle
+
+    def _claim_thread(self) -> None:
+        """Bind the receiver to the calling thread's event loop (the one awaiting handles)."""
+        here = threading.get_ident()
+        if self._home_thread is None:
+            self._home_thread = here
+        elif self._home_thread != here:
+            raise RuntimeError(
+                "a CallbackReceiver serves the event loop of one thread; make one per loop"
+            )
 
     def discard(self, handle: FileSegmentHandle) -> None:
         """Forget a pending handle (its request failed, or nobody waits any more)."""
@@ -225,15 +239,17 @@ class CallbackReceiver:
             return
         token = scope["path"].rstrip("/").rsplit("/", 1)[-1]
         portal = self._portal
-        if portal is None or threading.get_ident() == self._home_thread:
+        if self._home_thread in (None, threading.get_ident()):
             status, message = self._process(token, body)
-        else:
+        elif portal is not None:
             try:
                 status, message = await anyio.to_thread.run_sync(
                     partial(portal.call, self._process, token, body)
                 )
             except RuntimeError:  # the portal stopped: nobody waits any more
                 status, message = 503, "receiver is shutting down"
+        else:  # another thread's loop, and no way to reach the one that waits
+            status, message = 503, "receiver runs outside the event loop that awaits its handles"
         await _respond(send, status, message)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
@@ -276,7 +292,8 @@ class CallbackReceiver:
 
         own_url = self._public_url is None
         async with anyio.from_thread.BlockingPortal() as portal:
-            self._portal, self._home_thread = portal, threading.get_ident()
+            self._claim_thread()
+            self._portal = portal
             try:
                 async with serve_app(self, host, port) as url:
                     if own_url:
@@ -287,7 +304,7 @@ class CallbackReceiver:
                         if own_url:
                             self._public_url = None
             finally:
-                self._portal = self._home_thread = None
+                self._portal = None
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

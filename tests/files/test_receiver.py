@@ -464,3 +464,37 @@ async def test_a_sender_leaving_mid_body_records_nothing(receiver: CallbackRecei
     assert sent == []
     assert not handle.done()
     assert receiver.pending == 1
+
+
+async def test_one_event_loop_thread_per_receiver(receiver: CallbackReceiver) -> None:
+    """Handles belong to one loop: another thread may neither register nor resolve them."""
+    handle = receiver.expect("create", "gaids")
+    path = "/moengage/callbacks/" + handle.callback_url.rsplit("/", 1)[1]
+    sent: list[Any] = []
+
+    async def deliver_from_elsewhere() -> None:
+        async def receive() -> Any:
+            return {"type": "http.request", "body": json.dumps(SUCCESS).encode()}
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": path, "headers": []}
+        await receiver(scope, receive, send)
+
+    def expect_elsewhere() -> None:
+        async def expect() -> None:
+            receiver.expect("create", "other")
+
+        anyio.run(expect)
+
+    await anyio.to_thread.run_sync(anyio.run, deliver_from_elsewhere)
+    assert sent[0]["status"] == 503
+    assert json.loads(sent[1]["body"]) == {
+        "ok": False,
+        "error": "receiver runs outside the event loop that awaits its handles",
+    }
+    assert not handle.done()
+    with pytest.raises(RuntimeError, match="serves the event loop of one thread"):
+        await anyio.to_thread.run_sync(expect_elsewhere)
+    assert receiver.pending == 1
