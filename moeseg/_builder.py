@@ -157,9 +157,12 @@ class Condition:
 def _negate(f: Filter) -> Filter:
     if isinstance(f, AttributeFilter):
         if f.data_type in ("object", "array_object"):
-            sub = [_negate(s) for s in f.filters or ()]
-            flipped = "or" if f.filter_operator == "and" else "and"
-            return attrs.evolve(f, filter_operator=flipped, filters=tuple(sub))  # type: ignore[arg-type]
+            # The API has no negate for these, and "not any element matches" is not the same
+            # as "some element does not match": exclusion says what is meant.
+            raise TypeError(
+                f"cannot negate the {f.data_type} condition on {f.name!r}; "
+                "put it in segment(..., exclude=...)"
+            )
         # Arrays lose array_filter_type when negated (documented for the dashboard form).
         if f.data_type.startswith("array_"):
             return attrs.evolve(f, negate=not f.negate, array_filter_type=None)

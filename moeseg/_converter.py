@@ -423,9 +423,94 @@ def _write_expr(kind: tuple[str, Any], v: str) -> str:
     return v
 
 
+#: after this many optional fields, a reader checks whether every key of the object was used
+_CHECKPOINT = 4
+
+
+def _reader_source(cls: type[Any], fname: str, tagged: bool, env: dict[str, Any]) -> list[str]:
+    """A reader of ``cls`` from a dict. Optional fields are mostly absent, so the reader counts
+    the keys it has used and stops looking once it has used them all (``filter_type`` counts
+    as used in a tagged reader)."""
+    hints = typing.get_type_hints(cls)
+    renames = _RENAMES.get(cls, {})
+    skip = _NOT_WIRE.get(cls, set())
+    n = cls.__name__
+    head = [f"def {fname}(o):", "    if o.__class__ is not dict: raise _Bail"]
+    required: list[str] = []
+    optional: list[str] = []
+    args: list[str] = []
+    presets: list[str] = []
+    n_required = int(tagged)
+    pad = "    "
+    since_checkpoint = 0
+    for i, a in enumerate(attrs.fields(cls)):
+        key = renames.get(a.name, a.name)
+        v = f"v{i}"
+        args.append(v)
+        if a.default is not attrs.NOTHING and a.default is not None:
+            env[f"_D_{n}_{i}"] = a.default
+        if a.name in skip:
+            presets.append(f"    {v} = _D_{n}_{i}")
+            continue
+        kind = _kind(hints[a.name])
+        if a.default is attrs.NOTHING:
+            n_required += 1
+            required.append(f"    {v} = o[{key!r}]")
+            expr = _read_expr(kind, v, required, "    ")
+            if expr != v:
+                required.append(f"    {v} = {expr}")
+            continue
+        if since_checkpoint == _CHECKPOINT:
+            optional.append(f"{pad}if found < n:")
+            pad += "    "
+            since_checkpoint = 0
+        since_checkpoint += 1
+        body: list[str] = [f"{pad}    found += 1"]
+        expr = _read_expr(kind, v, body, pad + "    ")
+        if expr != v:
+            body.append(f"{pad}    {v} = {expr}")
+        skippable = pad != "    "  # behind a checkpoint: needs its value in case it is skipped
+        if a.default is None:
+            if skippable:
+                presets.append(f"    {v} = None")
+            optional.append(f"{pad}{v} = o.get({key!r})")
+            optional.append(f"{pad}if {v} is not None:")
+        else:
+            presets.append(f"    {v} = _D_{n}_{i}")
+            optional.append(f"{pad}_x = o.get({key!r}, _MISSING)")
+            optional.append(f"{pad}if _x is not _MISSING:")
+            optional.append(f"{pad}    {v} = _x")
+        optional.extend(body)
+    checkpoints = any(line.lstrip().startswith("if found < n") for line in optional)
+    counting = ["    n = len(o)", f"    found = {n_required}"] if checkpoints else []
+    if not checkpoints:  # nothing is ever skipped: no need to count
+        optional = [line for line in optional if line.strip() != "found += 1"]
+    tail = [f"    return _C_{n}({', '.join(args)})"]
+    return head + required + presets + counting + optional + tail
+
+
+def _writer_source(cls: type[Any], fname: str, tag: str | None) -> list[str]:
+    """A writer of ``cls`` to a dict: fields that are None are left out."""
+    hints = typing.get_type_hints(cls)
+    renames = _RENAMES.get(cls, {})
+    skip = _NOT_WIRE.get(cls, set())
+    lines = [f"def {fname}(i):", f"    r = {{'filter_type': {tag!r}}}" if tag else "    r = {}"]
+    for i, a in enumerate(attrs.fields(cls)):
+        if a.name in skip:
+            continue
+        key = renames.get(a.name, a.name)
+        kind = _kind(hints[a.name])
+        if a.default is None:
+            lines.append(f"    v{i} = i.{a.name}")
+            lines.append(f"    if v{i} is not None: r[{key!r}] = {_write_expr(kind, f'v{i}')}")
+        else:
+            lines.append(f"    r[{key!r}] = {_write_expr(kind, f'i.{a.name}')}")
+    return [*lines, "    return r"]
+
+
 def _generate(classes: tuple[type[Any], ...]) -> dict[str, Any]:
-    """Source of a reader ``_s_<Class>`` and writers ``_u_<Class>`` (and ``_ut_<Class>``, with the
-    ``filter_type`` tag, for members of the Filter union) per class, compiled together."""
+    """Readers ``_s_<Class>`` and writers ``_u_<Class>`` of every class (and ``_st_``/``_ut_``
+    variants with the ``filter_type`` tag for members of the Filter union), compiled together."""
     src: list[str] = []
     env: dict[str, Any] = {
         "_Bail": _Bail,
@@ -435,65 +520,18 @@ def _generate(classes: tuple[type[Any], ...]) -> dict[str, Any]:
         "_READ_TAGGED": {},
     }
     for cls in classes:
-        hints = typing.get_type_hints(cls)
-        renames = _RENAMES.get(cls, {})
-        skip = _NOT_WIRE.get(cls, set())
         n = cls.__name__
         env[f"_C_{n}"] = cls
-        read = [f"def _s_{n}(o):", "    if o.__class__ is not dict: raise _Bail"]
-        args: list[str] = []
-        write: list[str] = []
-        for i, a in enumerate(attrs.fields(cls)):
-            key = renames.get(a.name, a.name)
-            v = f"v{i}"
-            if a.name in skip:
-                env[f"_D_{n}_{i}"] = a.default
-                args.append(f"_D_{n}_{i}")
-                continue
-            kind = _kind(hints[a.name])
-            if a.default is attrs.NOTHING:
-                read.append(f"    {v} = o[{key!r}]")
-                expr = _read_expr(kind, v, read, "    ")
-                if expr != v:
-                    read.append(f"    {v} = {expr}")
-                write.append(f"    r[{key!r}] = {_write_expr(kind, f'i.{a.name}')}")
-            elif a.default is None:
-                read.append(f"    {v} = o.get({key!r})")
-                body: list[str] = []
-                expr = _read_expr(kind, v, body, "        ")
-                if expr != v:
-                    body.append(f"        {v} = {expr}")
-                if body:
-                    read.append(f"    if {v} is not None:")
-                    read.extend(body)
-                write.append(f"    {v} = i.{a.name}")
-                write.append(f"    if {v} is not None: r[{key!r}] = {_write_expr(kind, v)}")
-            else:
-                env[f"_D_{n}_{i}"] = a.default
-                read.append(f"    {v} = o.get({key!r}, _MISSING)")
-                body = []
-                expr = _read_expr(kind, v, body, "        ")
-                read.append(f"    if {v} is _MISSING: {v} = _D_{n}_{i}")
-                if expr != v:
-                    body.append(f"        {v} = {expr}")
-                if body:
-                    read.append("    else:")
-                    read.extend(body)
-                write.append(f"    r[{key!r}] = {_write_expr(kind, f'i.{a.name}')}")
-            args.append(v)
-        read.append(f"    return _C_{n}({', '.join(args)})")
-        src.extend(read)
-        src.extend([f"def _u_{n}(i):", "    r = {}", *write, "    return r"])
+        src += _reader_source(cls, f"_s_{n}", False, env)
+        src += _writer_source(cls, f"_u_{n}", None)
         if cls in FILTER_TAGS:
-            src.extend(
-                [f"def _ut_{n}(i):", f"    r = {{'filter_type': {FILTER_TAGS[cls]!r}}}", *write]
-            )
-            src.append("    return r")
+            src += _reader_source(cls, f"_st_{n}", True, env)
+            src += _writer_source(cls, f"_ut_{n}", FILTER_TAGS[cls])
     code = "\n".join(src)
     # the source was generated just above from the attrs fields, nothing comes from outside
     exec(compile(code, "<moeseg fast codec>", "exec"), env)
     # Filled after compiling: the functions look these up when they run.
-    env["_READ_TAGGED"].update({tag: env[f"_s_{c.__name__}"] for tag, c in _CLASS_BY_TAG.items()})
+    env["_READ_TAGGED"].update({tag: env[f"_st_{c.__name__}"] for tag, c in _CLASS_BY_TAG.items()})
     writers = {c: env[f"_ut_{c.__name__}"] for c in FILTER_TAGS}
 
     def _u_filter(i: Any) -> Any:

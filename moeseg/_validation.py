@@ -169,9 +169,18 @@ def _is_bool(v: object) -> bool:
     return v is True or v is False
 
 
-#: (data_type, operator) -> (value shape, element check) for the plain cases the shortcut
-#: below accepts; "list", "one", "none" or "range" (between: value <= value1).
-_PLANS: dict[tuple[str, str], tuple[str, Any]] = {}
+def _is_iso(v: object) -> bool:
+    return parse_iso(v) is not None
+
+
+def _is_positive_int(v: object) -> bool:
+    return v.__class__ is int and v > 0
+
+
+#: (data_type, operator) -> (value shape, element check, value_type it needs or None) for the
+#: plain cases the shortcut below accepts; shapes: "list", "one", "none" or "range" (between:
+#: value <= value1; ISO strings of the documented form sort like the dates they name).
+_PLANS: dict[tuple[str, str], tuple[str, Any, str | None]] = {}
 for _dt, _check in (
     ("string", _is_str),
     ("array_string", _is_str),
@@ -190,15 +199,27 @@ for _dt, _check in (
             _shape = "range"
         else:
             _shape = "one"
-        _PLANS[_dt, _op] = (_shape, _check)
+        _PLANS[_dt, _op] = (_shape, _check, None)
+for _op in ("on", "before", "after", "is"):
+    _PLANS["datetime", _op] = ("one", _is_iso, "absolute")
+_PLANS["datetime", "between"] = ("range", _is_iso, "absolute")
+_PLANS["datetime", "inTheLast"] = ("one", _is_positive_int, "relative_past")
+_PLANS["datetime", "inTheNext"] = ("one", _is_positive_int, "relative_future")
+_PLANS["datetime", "exists"] = ("none", None, None)
+_PLANS["datetime", "today"] = ("none", None, None)
 
 
 def _plainly_valid(f: AttributeFilter) -> bool:
     """A shortcut for the common case, run before the full checks: True only when ``f`` is a
-    plain string/double/bool/array condition that breaks no rule. False means "look closely"
-    (the full checks then find the issues, or accept it after all)."""
+    plain condition (string, number, bool, array, whole-date datetime) that breaks no rule.
+    False means "look closely" (the full checks then find the issues, or accept it after all)."""
     plan = _PLANS.get((f.data_type, f.operator))  # type: ignore[arg-type]
     if plan is None or not f.name:
+        return False
+    shape, ok, value_type = plan
+    if value_type is not None and (
+        f.value_type != value_type or f.extract_type not in (None, "default_option_date")
+    ):
         return False
     if (
         f.is_dynamic_value
@@ -212,7 +233,6 @@ def _plainly_valid(f: AttributeFilter) -> bool:
         f.data_type[:6] != "array_" or f.array_filter_type not in ("any_of", "all_of")
     ):
         return False
-    shape, ok = plan
     v, v1 = f.value, f.value1
     if shape == "one":
         return v is not None and ok(v) and (v1 is None or v1 == "")

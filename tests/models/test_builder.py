@@ -158,6 +158,8 @@ def test_negation() -> None:
     assert ev.execution == moeseg.Execution("atmost", 2)
     with pytest.raises(TypeError, match="exclude"):
         ~in_segment("abc")
+    with pytest.raises(TypeError, match="exclude"):
+        ~attr("address", "object").where(attr("city").is_("Berlin"))
     with pytest.raises(TypeError, match="firstTime"):
         ~did("x", first_time=True, in_the_last=days(1))
 

@@ -557,15 +557,22 @@ _loose_values = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.booleans(),
     st.lists(st.one_of(st.text(max_size=2), st.integers(-3, 3)), max_size=3).map(tuple),
+    st.sampled_from(
+        ["2024-01-01T00:00:00.000Z", "2023-12-31T23:59:59.999Z", "2024-02-30T00:00:00.000Z"]
+    ),
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(
     st.builds(
         moeseg.AttributeFilter,
         name=st.sampled_from(["", "a"]),
-        data_type=st.sampled_from(["string", "double", "bool", "array_string", "array_double"]),
+        data_type=st.sampled_from(
+            ["string", "double", "bool", "datetime", "array_string", "array_double"]
+        ),
+        value_type=st.sampled_from([None, "absolute", "relative_past", "relative_future"]),
+        extract_type=st.sampled_from([None, "default_option_date", "time_of_the_day"]),
         operator=st.sampled_from(sorted({op for ops in OPERATORS.values() for op in ops or ()})),
         value=_loose_values,
         value1=_loose_values,
@@ -586,4 +593,7 @@ def test_plain_shortcut_takes_the_common_cases_and_leaves_the_rest() -> None:
     assert _plainly_valid(plain)
     assert _plainly_valid(attrs.evolve(plain, operator="in", value=("a", "b")))
     assert not _plainly_valid(attrs.evolve(plain, operator="in"))  # scalar for in
-    assert not _plainly_valid(attrs.evolve(plain, data_type="datetime"))  # always checked fully
+    assert not _plainly_valid(attrs.evolve(plain, data_type="datetime"))  # not a date
+    day = attrs.evolve(plain, data_type="datetime", operator="on", value_type="absolute")
+    assert _plainly_valid(attrs.evolve(day, value="2024-01-15T00:00:00.000Z"))
+    assert not _plainly_valid(attrs.evolve(day, value="2024-01-15T00:00:00.000Z", value_type=None))
