@@ -6,9 +6,10 @@ counted) answers every request on 127.0.0.1 with a fixed segment body. Both side
 JSON body, moeseg additionally goes through the governor (limits set high: it never waits),
 builds the request from models, logs, and structures the answer into a ``Segment``.
 
-Blocks of calls alternate raw / moeseg so that machine noise hits both sides alike; the figure
-of a side is its median block (CPU seconds of this process per call), the ratio is moeseg's
-median over raw httpx's median.
+Calls alternate one raw, one moeseg, so that machine noise (other processes, frequency changes)
+hits both sides alike; each call's CPU time (this process only) is taken, and a side's figure is
+the median of its calls: robust to the rare call that pays for a context switch or a GC pass.
+The ratio is moeseg's median over raw httpx's median.
 Run: ``.venv/bin/python -m benchmarks bench_client``.
 """
 
@@ -32,8 +33,25 @@ import moeseg
 from moeseg import Client
 from moeseg.governor import Governor, QuotaGroup, QuotaPolicy, Window
 
-BLOCK = int(os.environ.get("BENCH_CLIENT_BLOCK", "100"))
-BLOCKS = int(os.environ.get("BENCH_CLIENT_BLOCKS", "40"))
+CALLS = int(os.environ.get("BENCH_CLIENT_CALLS", "4000"))
+
+PAYLOAD: dict[str, Any] = {
+    "name": "bench_segment",
+    "included_filters": {
+        "filter_operator": "and",
+        "filters": [
+            {
+                "filter_type": "user_attributes",
+                "name": "Name",
+                "data_type": "string",
+                "operator": "is",
+                "value": "chandan",
+                "negate": False,
+                "case_sensitive": False,
+            }
+        ],
+    },
+}
 
 SEGMENT = {
     "data": {
@@ -47,16 +65,7 @@ SEGMENT = {
         "included_filters": {
             "filter_operator": "and",
             "filters": [
-                {
-                    "filter_type": "user_attributes",
-                    "name": "Name",
-                    "data_type": "string",
-                    "operator": "is",
-                    "value": "chandan",
-                    "value1": "",
-                    "negate": False,
-                    "case_sensitive": False,
-                },
+                {**PAYLOAD["included_filters"]["filters"][0], "value1": ""},
                 {
                     "filter_type": "actions",
                     "action_name": "MOE_EMAIL_SENT",
@@ -76,24 +85,6 @@ SEGMENT = {
     },
     "response_id": "cNjnTEJw",
     "type": "custom_segment",
-}
-
-PAYLOAD = {
-    "name": "bench_segment",
-    "included_filters": {
-        "filter_operator": "and",
-        "filters": [
-            {
-                "filter_type": "user_attributes",
-                "name": "Name",
-                "data_type": "string",
-                "operator": "is",
-                "value": "chandan",
-                "negate": False,
-                "case_sensitive": False,
-            }
-        ],
-    },
 }
 
 SERVER = r"""
@@ -151,12 +142,21 @@ def high_policy() -> QuotaPolicy:
     return policy
 
 
-async def cpu_per_call(call: Callable[[], Awaitable[Any]], n: int) -> float:
-    """CPU seconds of this process per call, over ``n`` sequential calls."""
-    start = time.process_time()
+async def cpu_per_call(
+    first: Callable[[], Awaitable[Any]], second: Callable[[], Awaitable[Any]], n: int
+) -> tuple[float, float]:
+    """Median CPU seconds of this process per call of ``first`` and of ``second``, alternated."""
+    clock = time.process_time
+    a: list[float] = []
+    b: list[float] = []
     for _ in range(n):
-        await call()
-    return (time.process_time() - start) / n
+        start = clock()
+        await first()
+        middle = clock()
+        await second()
+        a.append(middle - start)
+        b.append(clock() - middle)
+    return statistics.median(a), statistics.median(b)
 
 
 async def measure(base_url: str) -> dict[str, tuple[float, float]]:
@@ -198,13 +198,8 @@ async def measure(base_url: str) -> dict[str, tuple[float, float]]:
         }
         results: dict[str, tuple[float, float]] = {}
         for name, (raw_call, moeseg_call) in pairs.items():
-            await cpu_per_call(raw_call, 200)  # warm up connections and caches
-            await cpu_per_call(moeseg_call, 200)
-            raw_blocks, moeseg_blocks = [], []
-            for _ in range(BLOCKS):
-                raw_blocks.append(await cpu_per_call(raw_call, BLOCK))
-                moeseg_blocks.append(await cpu_per_call(moeseg_call, BLOCK))
-            results[name] = (statistics.median(raw_blocks), statistics.median(moeseg_blocks))
+            await cpu_per_call(raw_call, moeseg_call, 300)  # warm up connections and caches
+            results[name] = await cpu_per_call(raw_call, moeseg_call, CALLS)
     return results
 
 
@@ -217,7 +212,7 @@ def main() -> None:
             f"{platform.system()} {platform.release()}"
         )
         print(f"date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
-        print(f"{BLOCKS} blocks x {BLOCK} sequential calls per side, median block")
+        print(f"{CALLS} sequential calls per side, alternated; median CPU time per call")
         for backend in ("asyncio", "trio"):
             results = anyio.run(measure, base_url, backend=backend)
             for name, (raw, ours) in results.items():

@@ -79,7 +79,7 @@ ENV_DB_NAME: Final = "MOENGAGE_DB_NAME"
 _LEASE_MARGIN: Final = 5.0
 #: A quota wait shorter than this is not worth an info line.
 _WAIT_WORTH_LOGGING: Final = 0.001
-_RATE_HEADERS: Final = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+_RATE_HEADER_PREFIX: Final = b"x-ratelimit-"
 
 # httpx errors raised before any byte of the request left the client.
 _NOTHING_SENT: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -211,7 +211,8 @@ class Client:
         legacy_api_secret: the legacy API secret (only its signature is ever sent).
         governor: the quota governor; defaults to ``moeseg.governor.get_governor(workspace_id)``,
             shared by every client of the workspace in this process.
-        policy: the quota policy used to price operations; defaults to the governor's.
+        policy: the quota policy of the default governor (``get_governor(workspace_id, policy)``);
+            with ``governor=``, the governor's own policy prices every call.
         transport: an httpx async transport (e.g. ``httpx.ASGITransport(app=sandbox.app)``).
         http_client: your own ``httpx.AsyncClient`` (not closed by this client).
         timeout: seconds one attempt may take, from sending to the last byte of the answer.
@@ -281,8 +282,10 @@ class Client:
             legacy_secret=legacy_api_secret or None,
             user_agent=f"moeseg/{_version()}",
         )
+        if governor is not None and policy is not None and policy != governor.policy:
+            raise ConfigurationError("policy= differs from the governor's: pass one of them")
         self._governor = governor if governor is not None else get_governor(ws, policy=policy)
-        self._policy = policy if policy is not None else self._governor.policy
+        self._policy = self._governor.policy
         self._owns_http = http_client is None
         self._http = (
             http_client if http_client is not None else httpx.AsyncClient(transport=transport)
@@ -390,7 +393,7 @@ class Client:
     ) -> Segment:
         """Fetch one segment, filters included (``GET /v3/custom-segments/{id}``)."""
         opts = self._options(timeout, max_retries, max_wait)
-        path = f"{_V3_SEGMENTS}/{quote(segment_id, safe='')}"
+        path = _segment_path(segment_id)
         response = await self._call(_GET, path, opts)
         return self._read(response, SegmentResponse, _GET, path).data
 
@@ -410,7 +413,7 @@ class Client:
         update and the segment is returned with ``recovered=True``.
         """
         opts = self._options(timeout, max_retries, max_wait)
-        path = f"{_V3_SEGMENTS}/{quote(segment_id, safe='')}"
+        path = _segment_path(segment_id)
         payload = to_payload(update)
         outcome = _Outcome()
         try:
@@ -452,24 +455,13 @@ class Client:
         ``cs_id``/``cs_name`` from the listing.
         """
         opts = self._options(timeout, max_retries, max_wait)
-        request = FileSegmentRequest(
-            name=name,
-            file_url=file_url,
-            callback_url=callback_url,
-            attribute_name=attribute_name,
-            attribute_type=attribute_type,
-            emails=tuple(emails) if emails is not None else None,
-            expiry_time=expiry_time,
+        body = _file_body(
+            name, file_url, callback_url, attribute_name, attribute_type, emails, None, expiry_time
         )
         outcome = _Outcome()
         try:
             response = await self._call(
-                _FILE_CREATE,
-                _V2_FILE,
-                opts,
-                json=unstructure(request),
-                users=users,
-                outcome=outcome,
+                _FILE_CREATE, _V2_FILE, opts, json=body, users=users, outcome=outcome
             )
         except NameConflict:
             if not outcome.unknown:
@@ -569,16 +561,10 @@ class Client:
         emails: tuple[str, ...] | list[str] | None,
         opts: _Options,
     ) -> V2AcceptedBody:
-        request = FileSegmentRequest(
-            name=name,
-            file_url=file_url,
-            callback_url=callback_url,
-            attribute_name=attribute_name,
-            attribute_type=attribute_type,
-            cs_id=cs_id,
-            emails=tuple(emails) if emails is not None else None,
+        body = _file_body(
+            name, file_url, callback_url, attribute_name, attribute_type, emails, cs_id
         )
-        response = await self._call(endpoint, path, opts, json=unstructure(request), users=users)
+        response = await self._call(endpoint, path, opts, json=body, users=users)
         return self._read(response, V2AcceptedBody, endpoint, path)
 
     # -- archive --------------------------------------------------------------------------------
@@ -803,7 +789,7 @@ class Client:
             method, path, status, time.perf_counter() - started, attempt,
         )  # fmt: skip
         headers = response.headers
-        if demand and any(h in headers for h in _RATE_HEADERS):
+        if demand and any(k[:12].lower() == _RATE_HEADER_PREFIX for k, _ in headers.raw):
             for group in self._groups(endpoint):
                 await self._governor.observe_headers(group, headers)
         if endpoint.family == "legacy":
@@ -892,6 +878,38 @@ class Client:
             raise conflict
         logger.info("create %r: recovered segment %s created by an earlier attempt", name, cs_id)
         return attrs.evolve(segment, recovered=True)
+
+
+def _segment_path(segment_id: str) -> str:
+    """``/v3/custom-segments/{id}``, the id quoted; an empty id would address the list."""
+    if not segment_id:
+        raise ValueError("segment_id must not be empty")
+    return f"{_V3_SEGMENTS}/{quote(segment_id, safe='')}"
+
+
+def _file_body(
+    name: str,
+    file_url: str,
+    callback_url: str,
+    attribute_name: str,
+    attribute_type: str,
+    emails: tuple[str, ...] | list[str] | None,
+    cs_id: str | None,
+    expiry_time: int | None = None,
+) -> dict[str, Any]:
+    """The JSON body of a v2 file-segment call (create, add, remove, replace)."""
+    request = FileSegmentRequest(
+        name=name,
+        file_url=file_url,
+        callback_url=callback_url,
+        attribute_name=attribute_name,
+        attribute_type=attribute_type,
+        cs_id=cs_id,
+        emails=tuple(emails) if emails is not None else None,
+        expiry_time=expiry_time,
+    )
+    body: dict[str, Any] = unstructure(request)
+    return body
 
 
 def _overrides(opts: _Options) -> dict[str, Any]:

@@ -156,12 +156,11 @@ def excerpt(content: bytes, redact: Redactor | None = None) -> str:
 
 def decode_json(content: bytes) -> Any:
     """Parse a JSON body; ``BodyError`` for an empty or invalid one."""
-    if not content.strip():
-        raise BodyError("empty body")
     try:
         return json.loads(content)
     except ValueError:
-        raise BodyError("body is not valid JSON") from None
+        why = "body is not valid JSON" if content.strip() else "empty body"
+    raise BodyError(why)
 
 
 def unexpected(

@@ -13,17 +13,21 @@ leaves, or wakes up, when a lease ends or is refunded, and after a pause.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import threading
 import time
 import uuid
+from asyncio import _get_running_loop
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import MappingProxyType
+from typing import Protocol
 
 import anyio
+import anyio.lowlevel
 
 from .._exceptions import ConfigurationError, QuotaWaitTooLong
 from ._clock import AnyioClock, Clock
@@ -38,6 +42,40 @@ Demand = tuple[tuple[QuotaGroup, int], ...]
 DemandLike = Mapping[str, int] | str
 
 _ACTIVE, _COMPLETED, _REFUNDED = 0, 1, 2
+
+
+class _Signal(Protocol):
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
+
+    async def wait(self) -> None: ...
+
+
+class _FutureSignal:
+    """A one-shot wake-up on asyncio: a bare future (an anyio.Event costs three objects)."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._future = loop.create_future()
+
+    def set(self) -> None:
+        if not self._future.done():
+            self._future.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._future.done()  # also once a timed-out wait cancelled it
+
+    async def wait(self) -> None:
+        await self._future
+
+
+def _signal() -> _Signal:
+    loop = _get_running_loop()
+    return anyio.Event() if loop is None else _FutureSignal(loop)
+
+
 _STATES = ("active", "completed", "refunded")
 _NO_RESERVE: Mapping[str, int] = MappingProxyType({})
 
@@ -51,13 +89,14 @@ class Lease:
     inside a cancelled scope. A lease never ended counts as ended at ``expires_at``.
     """
 
-    __slots__ = ("_governor", "_state", "admitted_at", "demand", "expires_at", "lease_id")
+    __slots__ = ("_governor", "_state", "admitted_at", "demand", "expires_at", "lease_id", "names")
 
     def __init__(
         self,
         governor: Governor,
         lease_id: str,
         demand: Demand,
+        names: tuple[str, ...],
         admitted_at: float,
         expires_at: float,
     ) -> None:
@@ -65,6 +104,7 @@ class Lease:
         self._state = _ACTIVE
         self.lease_id = lease_id
         self.demand = demand
+        self.names = names
         self.admitted_at = admitted_at
         self.expires_at = expires_at
 
@@ -80,11 +120,21 @@ class Lease:
 
     async def complete(self) -> None:
         """The request is finished: its slots free one window-length from now."""
-        await self._governor._finish(self, refund=False)
+        if self._state != _ACTIVE:
+            return
+        gov = self._governor
+        local = gov._local
+        if local is not None and not gov._queue:  # the hot path: nothing to wake
+            self._state = _COMPLETED
+            gov._active -= 1
+            local.end_now(self.lease_id, self.names, gov._clock.now())
+            return
+        await gov._finish(self, refund=False)
 
     async def refund(self) -> None:
         """The request was never sent: give its slots back now (ignored once completed)."""
-        await self._governor._finish(self, refund=True)
+        if self._state == _ACTIVE:
+            await self._governor._finish(self, refund=True)
 
     def __repr__(self) -> str:
         return (
@@ -96,14 +146,16 @@ class Lease:
 class _Waiter:
     __slots__ = ("demand", "lease", "lease_id", "lease_timeout", "names", "poke", "seq", "wake_at")
 
-    def __init__(self, seq: int, demand: Demand, lease_id: str, lease_timeout: float) -> None:
+    def __init__(
+        self, seq: int, demand: Demand, names: tuple[str, ...], lease_id: str, lease_timeout: float
+    ) -> None:
         self.seq = seq
         self.demand = demand
-        self.names = tuple(g.name for g, _ in demand)
+        self.names = names
         self.lease_id = lease_id
         self.lease_timeout = lease_timeout
         self.lease: Lease | None = None
-        self.poke = anyio.Event()
+        self.poke: _Signal = _signal()
         self.wake_at = math.inf
 
 
@@ -126,6 +178,7 @@ class Governor:
         "__weakref__",
         "_active",
         "_clock",
+        "_closed_until",
         "_demands",
         "_escalation",
         "_groups",
@@ -137,6 +190,7 @@ class Governor:
         "_queue",
         "_repump",
         "_seq",
+        "_shortest",
         "_waiting",
         "policy",
         "store",
@@ -155,20 +209,26 @@ class Governor:
         self._clock: Clock = clock if clock is not None else AnyioClock()
         self._loop_clock = isinstance(self._clock, AnyioClock)
         self._groups = {g.name: g for g in self.policy.groups}
-        self._demands: dict[object, Demand] = {}
+        self._demands: dict[object, tuple[Demand, tuple[str, ...]]] = {}
         self._queue: OrderedDict[int, _Waiter] = OrderedDict()
         self._waiting: dict[str, int] = {}  # group -> number of waiters needing it
         self._seq = itertools.count()
-        self._prefix = uuid.uuid4().hex[:12]
+        self._prefix = uuid.uuid4().hex[:12] + "-"
         self._ids = itertools.count(1)
         self._pumping = False
         self._repump = False
         self._active = 0
         self._escalation: dict[str, tuple[int, float]] = {}
+        # Per group closed by the last pump: when its first denied waiter could fit. Until then
+        # a newcomer to the group cannot be admitted, and a lease end (which frees a slot one
+        # window later) cannot change anyone's turn unless it frees before that moment.
+        self._closed_until: dict[str, float] = {}
+        self._shortest = {g.name: g.windows[0].seconds for g in self.policy.groups}
 
     # -- demands ---------------------------------------------------------------------------
 
-    def _demand(self, demand: DemandLike) -> Demand:
+    def _demand(self, demand: DemandLike) -> tuple[Demand, tuple[str, ...]]:
+        """The demand as (group, units) pairs sorted by group name, and the names alone."""
         key: object = demand if isinstance(demand, str) else tuple(demand.items())
         cached = self._demands.get(key)
         if cached is not None:
@@ -187,7 +247,7 @@ class Governor:
                 )
             if weight:
                 out.append((group, weight))
-        result = tuple(out)
+        result = (tuple(out), tuple(g.name for g, _ in out))
         if len(self._demands) < 1024:
             self._demands[key] = result
         return result
@@ -209,28 +269,29 @@ class Governor:
         earliest possible admission lies beyond ``max_wait`` seconds, or when ``max_wait``
         passes while waiting.
         """
-        need = self._demand(demand)
+        need, names = self._demand(demand)
         if not lease_timeout > 0:
             raise ConfigurationError(f"lease_timeout must be > 0, got {lease_timeout!r}")
         now = self._clock.now()
-        lease_id = f"{self._prefix}-{next(self._ids)}"
+        lease_id = self._prefix + str(next(self._ids))
         if not need:
-            lease = Lease(self, lease_id, need, now, now)
+            lease = Lease(self, lease_id, need, names, now, now)
             lease._state = _COMPLETED
             return lease
+        local = self._local
         waiting = self._waiting
-        if not waiting or not any(g.name in waiting for g, _ in need):
-            # Nobody waits for these groups: try at once, without yielding when a slot is free.
-            request = Admission(lease_id, need, now, now + lease_timeout)
-            local = self._local
-            if local is not None:
-                denied = local.admit_now(request)
-            else:
-                denied = await self._admit_remote(request)
-            if denied is None:
-                self._active += 1
-                return Lease(self, lease_id, need, now, now + lease_timeout)
-        return await self._wait(need, lease_id, now, max_wait, lease_timeout)
+        # Nobody waits for these groups: try at once, without yielding when a slot is free.
+        # (A remote store yields: callers go through the queue, so they keep their order.)
+        expires = now + lease_timeout
+        if waiting:
+            for n in names:
+                if n in waiting:
+                    local = None  # others wait for this group: queue behind them
+                    break
+        if local is not None and local.take(lease_id, need, now, expires):
+            self._active += 1
+            return Lease(self, lease_id, need, names, now, expires)
+        return await self._wait(need, names, lease_id, now, max_wait, lease_timeout)
 
     @asynccontextmanager
     async def lease(
@@ -248,12 +309,6 @@ class Governor:
         finally:
             await lease.complete()
 
-    async def _admit_remote(self, request: Admission) -> Denied | None:
-        # Shielded: a cancelled caller must not leave an admission recorded but unknown.
-        with anyio.CancelScope(shield=True):
-            denied = await self.store.admit(request)
-        return denied
-
     async def _admit(self, request: Admission) -> Denied | None:
         if self._local is not None:
             return self._local.admit_now(request)
@@ -262,12 +317,13 @@ class Governor:
     async def _wait(
         self,
         need: Demand,
+        names: tuple[str, ...],
         lease_id: str,
         now: float,
         max_wait: float | None,
         lease_timeout: float,
     ) -> Lease:
-        w = _Waiter(next(self._seq), need, lease_id, lease_timeout)
+        w = _Waiter(next(self._seq), need, names, lease_id, lease_timeout)
         self._queue[w.seq] = w
         waiting = self._waiting
         for name in w.names:
@@ -275,12 +331,18 @@ class Governor:
         deadline = math.inf if max_wait is None else now + max_wait
         returned = False
         try:
-            await self._pump()
+            # A newcomer to groups all closed by the last pump cannot be admitted before the
+            # waiter that closed them (which holds the timer): no need to pump.
+            closed = self._closed_until
+            for name in w.names:
+                if closed.get(name, -math.inf) <= now:
+                    await self._pump()
+                    break
             if w.lease is None and max_wait is not None:
                 await self._check_deadline(w, now, max_wait)
             while (lease := w.lease) is None:
                 if w.poke.is_set():
-                    w.poke = anyio.Event()
+                    w.poke = _signal()
                 wake = min(w.wake_at, deadline)
                 if wake == math.inf:
                     await w.poke.wait()
@@ -290,10 +352,12 @@ class Governor:
                 if w.lease is not None:
                     continue
                 now = self._clock.now()
-                if now >= deadline and max_wait is not None:
-                    await self._check_deadline(w, now, max_wait, force=True)
                 if now >= w.wake_at:
                     await self._pump()
+                if w.lease is None and now >= deadline and max_wait is not None:
+                    await self._check_deadline(w, now, max_wait, force=True)
+            # Granted. Cancelled meanwhile (even at this very instant)? Then give it back.
+            await anyio.lowlevel.checkpoint_if_cancelled()
             returned = True
             return lease
         finally:
@@ -352,6 +416,8 @@ class Governor:
                 waiting[name] = left
             else:
                 del waiting[name]
+        if not self._queue:
+            self._closed_until = {}  # nobody left to keep a group closed
 
     async def _pump(self) -> None:
         if self._pumping:
@@ -379,6 +445,8 @@ class Governor:
         reserve: dict[str, int] = {}
         granted: list[_Waiter] = []
         queue = self._queue
+        closed_until: dict[str, float] = {}
+        self._closed_until = closed_until
         for w in queue.values() if local else list(queue.values()):
             if closed.issuperset(pending):
                 break
@@ -391,9 +459,21 @@ class Governor:
                 continue
             held = {n: reserve[n] for n in w.names if n in reserve} if reserve else _NO_RESERVE
             expires = now + w.lease_timeout
-            denied = await self._admit(Admission(w.lease_id, w.demand, now, expires, held))
+            if (
+                local
+                and held is _NO_RESERVE
+                and self._local.take(  # type: ignore[union-attr]
+                    w.lease_id, w.demand, now, expires
+                )
+            ):
+                denied = None  # the hot path: no explanation needed
+            else:
+                denied = await self._admit(Admission(w.lease_id, w.demand, now, expires, held))
             if denied is None:
-                w.lease = Lease(self, w.lease_id, w.demand, now, expires)
+                if w.seq not in queue:  # it left while the remote store answered
+                    await self.store.refund(w.lease_id, w.names)
+                    continue
+                w.lease = Lease(self, w.lease_id, w.demand, w.names, now, expires)
                 self._active += 1
                 granted.append(w)
                 for name in w.names:
@@ -410,6 +490,7 @@ class Governor:
             for name, t in denied.fits.items():
                 if t > now:
                     closed.add(name)
+                    closed_until.setdefault(name, t)
             for g, units in w.demand:
                 reserve[g.name] = reserve.get(g.name, 0) + units
             if wake < w.wake_at:
@@ -425,21 +506,29 @@ class Governor:
             return
         lease._state = _REFUNDED if refund else _COMPLETED
         self._active -= 1
-        names = [g.name for g, _ in lease.demand]
+        names = lease.names
         local = self._local
+        now = self._clock.now()
         if local is not None:
             if refund:
                 local.refund_now(lease.lease_id, names)
             else:
-                local.end_now(lease.lease_id, names, self._clock.now())
+                local.end_now(lease.lease_id, names, now)
         else:
             with anyio.CancelScope(shield=True):
                 if refund:
                     await self.store.refund(lease.lease_id, names)
                 else:
-                    await self.store.end(lease.lease_id, names, self._clock.now())
-        if self._queue:
-            await self._pump()
+                    await self.store.end(lease.lease_id, names, now)
+        if not self._queue:
+            return
+        if not refund:
+            # The slot frees a window from now: it matters only to a group whose first waiter
+            # would otherwise wait longer than that.
+            closed, shortest = self._closed_until, self._shortest
+            if not any(closed.get(n, -math.inf) > now + shortest[n] for n in names):
+                return
+        await self._pump()
 
     # -- server feedback -------------------------------------------------------------------
 
@@ -498,7 +587,7 @@ class Governor:
         units = min(spent, room)
         if units <= 0:  # we already count as much, or another window is already full
             return
-        lease_id = f"{self._prefix}-seen-{next(self._ids)}"
+        lease_id = f"{self._prefix}seen-{next(self._ids)}"
         request = Admission(lease_id, ((g, units),), now, now)
         if await self._admit(request) is None:
             local = self._local
@@ -551,7 +640,7 @@ class Governor:
         The greedy optimum after the current waiters, with leases in flight ending now and
         responses taking no time (add your latency). ``math.inf`` if it can never fit.
         """
-        need = self._demand(demand)
+        need, _ = self._demand(demand)
         plan = await self._plan()
         plan.admit_all([w.demand for w in self._queue.values()])
         t = self._clock.now()

@@ -14,6 +14,7 @@ __all__ = ["MemoryStore"]
 
 # An ended entry: (end, weight, lease_id, admitted_at). Deques are sorted by end.
 _Ended = tuple[float, int, str, float]
+_Demand = tuple[tuple[QuotaGroup, int], ...]
 
 
 class _Window:
@@ -33,7 +34,15 @@ class _Window:
 class _Log:
     """One group: leases in flight, and ended entries per window length (sorted by end)."""
 
-    __slots__ = ("expiry", "inflight", "inflight_total", "longest", "paused_until", "windows")
+    __slots__ = (
+        "checks",
+        "expiry",
+        "inflight",
+        "inflight_total",
+        "longest",
+        "paused_until",
+        "windows",
+    )
 
     def __init__(self) -> None:
         self.inflight: dict[str, tuple[int, float, float]] = {}  # id -> (weight, admitted, expires)
@@ -42,6 +51,17 @@ class _Log:
         self.windows: dict[float, _Window] = {}
         self.longest: _Window | None = None
         self.paused_until = -math.inf
+        self.checks: tuple[QuotaGroup, list[tuple[_Window, int]]] | None = None
+
+    def limits(self, group: QuotaGroup) -> list[tuple[_Window, int]]:
+        """(window state, limit) for each window of ``group`` (cached for the same group)."""
+        checks = self.checks
+        if checks is None or checks[0] is not group:
+            checks = self.checks = (
+                group,
+                [(self.window(w.seconds), w.limit) for w in group.windows],
+            )
+        return checks[1]
 
     def window(self, seconds: float) -> _Window:
         win = self.windows.get(seconds)
@@ -67,18 +87,43 @@ class _Log:
     def close(self, lease_id: str, end: float) -> None:
         weight, admitted, expires = self.inflight.pop(lease_id)
         self.inflight_total -= weight
-        entry = (min(end, expires), weight, lease_id, admitted)
+        end = min(end, expires)
+        entry = (end, weight, lease_id, admitted)
         for win in self.windows.values():
-            win.ended.append(entry)
+            ended = win.ended
+            ended.append(entry)
             win.total += weight
+            if ended[0][0] + win.seconds <= end:
+                win.prune(end)
 
     def add(self, lease_id: str, weight: int, now: float, expires: float) -> None:
         self.inflight[lease_id] = (weight, now, expires)
         self.inflight_total += weight
         heapq.heappush(self.expiry, (expires, lease_id))
-        if len(self.expiry) > 2 * len(self.inflight) + 64:
-            self.expiry = [(e, i) for i, (_, _, e) in self.inflight.items()]
-            heapq.heapify(self.expiry)
+        if len(self.expiry) > 2 * len(self.inflight) + 1024:
+            self.compact()
+
+    def compact(self) -> None:
+        """Rebuild the expiry heap without the leases that have ended since."""
+        self.expiry = [(e, i) for i, (_, _, e) in self.inflight.items()]
+        heapq.heapify(self.expiry)
+
+    def _expiring(self, excess: int) -> float:
+        """When leases in flight of total weight >= ``excess`` have all reached their bound."""
+        expiry, inflight = self.expiry, self.inflight
+        while expiry:  # drop stale heap roots (leases ended or refunded)
+            expires, lease_id = expiry[0]
+            item = inflight.get(lease_id)
+            if item is not None and item[2] == expires:
+                if item[0] >= excess:  # the usual case: the first to expire is enough
+                    return expires
+                break
+            heapq.heappop(expiry)
+        for expires, weight in sorted((e, wt) for wt, _, e in inflight.values()):
+            excess -= weight
+            if excess <= 0:
+                return expires
+        return math.inf
 
     def fit(self, group: QuotaGroup, need: int, now: float) -> tuple[float, float]:
         """(pessimistic, optimistic) earliest time ``need`` more fits every window."""
@@ -98,11 +143,7 @@ class _Log:
                     break
             if excess > 0:
                 best = max(best, now + w.seconds)
-                for expires, weight in sorted((e, wt) for wt, _, e in self.inflight.values()):
-                    excess -= weight
-                    if excess <= 0:
-                        at = expires + w.seconds
-                        break
+                at = self._expiring(excess) + w.seconds
             else:
                 best = max(best, at)
             fit = max(fit, at)
@@ -136,6 +177,41 @@ class MemoryStore:
 
     # -- synchronous twins (never yield) ------------------------------------------------------
 
+    def take(self, lease_id: str, demand: _Demand, now: float, expires: float) -> bool:
+        """``admit_now`` without reserve or explanation, on the hot path: True if admitted."""
+        if now > self._now:
+            self._now = now
+        else:
+            now = self._now
+        logs = self._logs
+        for group, weight in demand:
+            log = logs.get(group.name)
+            if log is None:
+                log = self._log(group.name)
+            if log.paused_until > now:
+                return False
+            expiry = log.expiry
+            if expiry and expiry[0][0] <= now:
+                log.advance(now)
+            base = log.inflight_total + weight
+            checks = log.checks
+            for win, limit in checks[1] if checks and checks[0] is group else log.limits(group):
+                if base + win.total > limit:
+                    win.prune(now)
+                    if base + win.total > limit:
+                        return False
+        item = (expires, lease_id)
+        for group, weight in demand:
+            log = logs[group.name]
+            inflight = log.inflight
+            inflight[lease_id] = (weight, now, expires)
+            log.inflight_total += weight
+            expiry = log.expiry
+            heapq.heappush(expiry, item)
+            if len(expiry) > 2 * len(inflight) + 1024:
+                log.compact()
+        return True
+
     def admit_now(self, request: Admission) -> Denied | None:
         now = self._tick(request.now)
         reserve = request.reserve
@@ -147,8 +223,8 @@ class MemoryStore:
                 blocked = True
                 continue
             base = log.inflight_total + weight + (reserve.get(group.name, 0) if reserve else 0)
-            for w in group.windows:
-                if base + log.window(w.seconds).total > w.limit:
+            for win, limit in log.limits(group):
+                if base + win.total > limit:
                     blocked = True
                     break
         if not blocked:
@@ -166,19 +242,27 @@ class MemoryStore:
         return Denied(frees_at=fits[name], earliest=earliest, group=name, fits=fits)
 
     def end_now(self, lease_id: str, groups: Sequence[str], at: float) -> None:
-        now = self._tick(at)
+        if at > self._now:
+            self._now = now = at
+        else:
+            now = self._now
         for name in groups:
             log = self._logs.get(name)
             if log is None:
                 continue
-            log.advance(now)
+            expiry = log.expiry
+            if expiry and expiry[0][0] <= now:
+                log.advance(now)
             if lease_id in log.inflight:
                 log.close(lease_id, now)
 
     def refund_now(self, lease_id: str, groups: Sequence[str]) -> None:
         for name in groups:
             log = self._logs.get(name)
-            if log is not None and lease_id in log.inflight:
+            if log is None:
+                continue
+            log.advance(self._now)  # a lease past its bound has ended: no refund
+            if lease_id in log.inflight:
                 weight, _, _ = log.inflight.pop(lease_id)
                 log.inflight_total -= weight
 

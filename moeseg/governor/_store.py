@@ -121,7 +121,8 @@ class Store(Protocol):
        lease already ended or unknown are left alone (idempotent). Release times only ever move
        earlier; only admissions and pauses delay anyone.
     4. ``refund(lease_id)`` deletes the entries of a lease still in flight (the request was
-       provably never sent); a lease already ended or unknown is left alone; idempotent.
+       provably never sent); a lease already ended, past its bound (at the latest time the
+       store has seen), or unknown is left alone; idempotent.
     5. ``pause(group, until)`` makes the group admit nothing before ``until``; a later call never
        shortens an existing pause (max).
     6. ``snapshot`` has no side effect on admissions (it may drop entries that occupy no window).

@@ -39,8 +39,13 @@ SAMPLE_PAYLOAD: dict[str, Any] = {
 }
 
 
-def sample_definition(name: str = "segment_example_name") -> SegmentDefinition:
-    return moeseg.from_payload({**SAMPLE_PAYLOAD, "name": name})
+def sample_definition(
+    name: str = "segment_example_name", value: str = "chandan"
+) -> SegmentDefinition:
+    """The sample definition, renamed; another ``value`` makes another definition."""
+    flt = dict(SAMPLE_PAYLOAD["included_filters"]["filters"][0], value=value)
+    filters = {"filter_operator": "and", "filters": [flt]}
+    return moeseg.from_payload({"name": name, "included_filters": filters})
 
 
 def segment_body(

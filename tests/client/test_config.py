@@ -9,6 +9,7 @@ import respx
 import moeseg
 from moeseg import Client, ConfigurationError
 from moeseg._client import _LEASE_MARGIN
+from moeseg.governor import QuotaPolicy
 
 from .conftest import API_KEY, BASE, WORKSPACE, RecordingGovernor
 
@@ -64,6 +65,15 @@ def test_base_url_wins_over_dc(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"workspace_id": WORKSPACE, "api_key": API_KEY, "dc": 1, "timeout": 0}, "timeout"),
         ({"workspace_id": WORKSPACE, "api_key": API_KEY, "dc": 1, "max_retries": -1}, "retries"),
         ({"workspace_id": WORKSPACE, "api_key": API_KEY, "dc": 1, "max_wait": -2}, "max_wait"),
+        (
+            {
+                "workspace_id": WORKSPACE,
+                "api_key": API_KEY,
+                "dc": 1,
+                "policy": QuotaPolicy.moengage().scaled(0.5),
+            },
+            "policy",
+        ),
         (
             {
                 "workspace_id": WORKSPACE,

@@ -57,7 +57,7 @@ async def test_a_burst_runs_at_full_speed_then_waits_for_the_window(
         anyio.create_task_group() as tg,
     ):
         for i in range(60):
-            tg.start_soon(client.create_segment, sample_definition(f"seg_{i}"))
+            tg.start_soon(client.create_segment, sample_definition(f"seg_{i}", f"v{i}"))
     offsets = sorted(t - start for t in times)
     assert len(offsets) == 60
     assert offsets[:50] == [0.0] * 50  # exactly 50 creates in the first minute, at once

@@ -253,7 +253,7 @@ async def test_lease_is_refunded_only_when_nothing_was_sent(
 async def test_rate_limit_headers_are_observed(
     client: Client, router: respx.MockRouter, governor: RecordingGovernor
 ) -> None:
-    headers = {"x-ratelimit-limit": "50", "x-ratelimit-remaining": "12", "x-ratelimit-reset": "30"}
+    headers = {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "12", "X-RateLimit-Reset": "30"}
     router.get(f"{BASE}/v3/custom-segments").respond(200, json={"data": []}, headers=headers)
     await client.list_segments()
     assert len(governor.observed) == 1
@@ -320,3 +320,16 @@ def test_backoff_is_capped_exponential_with_jitter() -> None:
     delays = {backoff.delay(3) for _ in range(50)}
     assert len(delays) > 1
     assert all(1.0 <= d <= 2.0 for d in delays)
+
+
+async def test_other_httpx_errors_are_transport_errors_never_retried(
+    client: Client, router: respx.MockRouter, governor: RecordingGovernor
+) -> None:
+    route = router.get(f"{BASE}/v3/custom-segments/seg-1")
+    route.side_effect = httpx.DecodingError("bad gzip stream")
+    with pytest.raises(moeseg.TransportError) as info:
+        await client.get_segment("seg-1")
+    assert type(info.value) is moeseg.TransportError
+    assert "DecodingError" in str(info.value)
+    assert route.call_count == 1
+    assert governor.settled == ["complete"]

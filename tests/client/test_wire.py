@@ -105,6 +105,16 @@ async def test_get_segment_quotes_the_id(client: Client, router: respx.MockRoute
     assert only_request(route).url.raw_path == b"/v3/custom-segments/a%2Fb"
 
 
+async def test_an_empty_segment_id_is_refused(
+    client: Client, router: respx.MockRouter, governor: RecordingGovernor
+) -> None:
+    with pytest.raises(ValueError, match="segment_id"):
+        await client.get_segment("")
+    with pytest.raises(ValueError, match="segment_id"):
+        await client.update_segment("", SegmentUpdate(sample_definition().included_filters))
+    assert governor.demands == []
+
+
 async def test_update_segment(
     client: Client, router: respx.MockRouter, governor: RecordingGovernor
 ) -> None:
