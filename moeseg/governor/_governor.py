@@ -30,7 +30,7 @@ import anyio
 import anyio.lowlevel
 
 from .._exceptions import ConfigurationError, QuotaWaitTooLong
-from ._clock import AnyioClock, Clock
+from ._clock import AnyioClock, Clock, WallClock
 from ._memory import MemoryStore
 from ._plan import Plan, remaining
 from ._policy import QuotaGroup, QuotaPolicy
@@ -206,7 +206,10 @@ class Governor:
         self.policy = policy if policy is not None else QuotaPolicy.moengage()
         self.store: Store = store if store is not None else MemoryStore()
         self._local = self.store if isinstance(self.store, MemoryStore) else None
-        self._clock: Clock = clock if clock is not None else AnyioClock()
+        if clock is None:
+            # A store shared between processes needs one time base for all: wall-clock time.
+            clock = WallClock() if getattr(self.store, "shared", False) else AnyioClock()
+        self._clock: Clock = clock
         self._loop_clock = isinstance(self._clock, AnyioClock)
         self._groups = {g.name: g for g in self.policy.groups}
         self._demands: dict[object, tuple[Demand, tuple[str, ...]]] = {}

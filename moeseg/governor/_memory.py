@@ -80,14 +80,18 @@ class _Log:
             expires, lease_id = heapq.heappop(expiry)
             item = self.inflight.get(lease_id)
             if item is not None and item[2] == expires:
-                self.close(lease_id, expires)
+                del self.inflight[lease_id]
+                self.close(lease_id, expires, item)
         for win in self.windows.values():
             win.prune(now)
 
-    def close(self, lease_id: str, end: float) -> None:
-        weight, admitted, expires = self.inflight.pop(lease_id)
+    def close(self, lease_id: str, end: float, item: tuple[int, float, float]) -> None:
+        """Record the end of ``lease_id`` (already removed from ``inflight``; ``item`` was its
+        entry there) in every window, at ``end`` but never after its bound."""
+        weight, admitted, expires = item
         self.inflight_total -= weight
-        end = min(end, expires)
+        if end > expires:
+            end = expires
         entry = (end, weight, lease_id, admitted)
         for win in self.windows.values():
             ended = win.ended
@@ -253,8 +257,9 @@ class MemoryStore:
             expiry = log.expiry
             if expiry and expiry[0][0] <= now:
                 log.advance(now)
-            if lease_id in log.inflight:
-                log.close(lease_id, now)
+            item = log.inflight.pop(lease_id, None)
+            if item is not None:
+                log.close(lease_id, now, item)
 
     def refund_now(self, lease_id: str, groups: Sequence[str]) -> None:
         for name in groups:

@@ -131,6 +131,9 @@ class Store(Protocol):
        treated as ``max(now, latest now seen)``.
     8. Entries are dropped only once they occupy no window of their group (``end + longest <=
        now``): a restarted process must still see this morning's requests.
+
+    A store shared between processes sets the class attribute ``shared = True``: a governor
+    built on it then reads :class:`WallClock` time unless given another clock.
     """
 
     async def admit(self, request: Admission) -> Denied | None:

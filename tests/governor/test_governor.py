@@ -11,6 +11,7 @@ import pytest
 from moeseg import ConfigurationError, QuotaWaitTooLong
 from moeseg.governor import (
     Admission,
+    AnyioClock,
     Denied,
     Governor,
     GroupState,
@@ -18,6 +19,7 @@ from moeseg.governor import (
     MemoryStore,
     QuotaGroup,
     QuotaPolicy,
+    WallClock,
     Window,
     get_governor,
 )
@@ -494,3 +496,12 @@ async def test_leases_are_leases() -> None:
     lease = await make().acquire("get")
     assert isinstance(lease, Lease)
     assert lease.expires_at == lease.admitted_at + 120.0
+
+
+def test_a_shared_store_gets_wall_clock_time() -> None:
+    class SharedStore(YieldingStore):
+        shared = True
+
+    assert isinstance(Governor(store=SharedStore()).clock, WallClock)
+    assert isinstance(Governor(store=YieldingStore()).clock, AnyioClock)
+    assert isinstance(Governor().clock, AnyioClock)
