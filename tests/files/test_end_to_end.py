@@ -25,7 +25,7 @@ from moeseg.files import (
     FileSegments,
 )
 from moeseg.governor import Governor, QuotaPolicy
-from moeseg.sandbox import Sandbox
+from moeseg.sandbox import FaultConfig, Sandbox, ServerErrorFault
 
 pytestmark = pytest.mark.anyio
 
@@ -263,3 +263,24 @@ async def test_check_size_refuses_a_file_announced_above_150_mb(
         "small", f"{file_server}/small.csv", attribute_name="id", users=1, expiry_time=30
     )
     assert (await handle.wait(timeout=30)).user_count == 1
+
+
+async def test_exactly_once_create_still_resolves_by_callback(
+    world: World, tmp_path: Path, file_server: str
+) -> None:
+    """The first attempt is processed but answered 500; the client's retry meets 409 and
+    recovers the segment; the callback of the first attempt still resolves the same handle."""
+    world.sandbox.set_faults(
+        FaultConfig(
+            rules=(ServerErrorFault(status=500, when="after", routes={"file_create"}, times=1),)
+        )
+    )
+    csv(tmp_path, "once.csv", "u1", "u2")
+    handle = await world.files.create(
+        "once", f"{file_server}/once.csv", attribute_name="id", users=2, expiry_time=30
+    )
+    assert isinstance(handle.accepted, moeseg.V2AcceptedBody)
+    assert handle.accepted.cs_id == world.sandbox.find("once").id  # type: ignore[union-attr]
+    assert [r.status for r in world.sandbox.log if r.route == "file_create"] == [500, 409]
+    assert (await handle.wait(timeout=30)).user_count == 2
+    assert len(world.sandbox.jobs) == 1
