@@ -24,8 +24,13 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The main job: a batch of examples/segments.yaml against the embedded sandbox, every quota window
+# scaled by 0.05 (60 s -> 3 s) so the governor's pacing shows. The file holds one invalid item and
+# one duplicate on purpose; --accept lets them count as expected for the exit code.
 demo: $(STAMP)
-	$(PY) examples/demo.py
+	$(PY) -m moeseg plan examples/segments.yaml --sandbox --time-scale 0.05
+	$(PY) -m moeseg create examples/segments.yaml --sandbox --time-scale 0.05 \
+		--accept invalid --accept duplicate
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

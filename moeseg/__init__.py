@@ -5,6 +5,16 @@
 # _batch and cli run many creates at once; files/ checks CSVs and receives callbacks.
 """Async client for MoEngage custom-segment APIs with an exact multi-window quota governor."""
 
+from ._batch import (
+    Batch,
+    BatchPlan,
+    BatchProgress,
+    Outcome,
+    OutcomeKind,
+    create_many,
+    load_definitions,
+    plan_batch,
+)
 from ._builder import (
     AttributeRef,
     Condition,
@@ -48,6 +58,7 @@ from ._exceptions import (
     ValidationIssue,
 )
 from ._fingerprint import fingerprint
+from ._journal import Journal, JournalEntry, JournalState
 from ._models import (
     ActionFilter,
     AffinityFilter,
@@ -99,12 +110,16 @@ __all__ = [
     "AuthenticationError",
     "BadRequest",
     "BaseTimeRange",
+    "Batch",
+    "BatchPlan",
+    "BatchProgress",
     "Client",
     "Condition",
     "ConfigurationError",
     "Conflict",
     "ConnectError",
     "ConnectionLost",
+    "create_many",
     "CustomSegmentFilter",
     "CyclicReference",
     "days",
@@ -122,17 +137,24 @@ __all__ = [
     "from_update_payload",
     "hours",
     "in_segment",
+    "Journal",
+    "JournalEntry",
+    "JournalState",
     "LegacyCsvCallback",
     "LegacyCsvRequest",
     "LegacyCsvResponse",
+    "load_definitions",
     "load_payload",
     "MoesegError",
     "months",
     "NameConflict",
     "NestedFilter",
     "NotFound",
+    "Outcome",
+    "OutcomeKind",
     "Period",
     "PermissionDenied",
+    "plan_batch",
     "QueryTooComplex",
     "QuotaWaitTooLong",
     "RateLimited",

@@ -220,7 +220,8 @@ class Client:
         max_wait: the longest one attempt may wait for quota; ``None`` waits as long as needed.
             A slot beyond it raises :class:`moeseg.QuotaWaitTooLong` at once.
 
-    Every method also takes ``timeout=``, ``max_retries=`` and ``max_wait=`` for that call only.
+    Every method also takes ``timeout=``, ``max_retries=`` and ``max_wait=`` for that call only
+    (``None`` keeps the client's setting; ``max_wait=math.inf`` lifts the client's bound).
     """
 
     def __init__(
@@ -475,6 +476,7 @@ class Client:
                 success=True,
                 cs_name=found.name,
                 cs_id=found.id,
+                recovered=True,
             )
         return self._read(response, V2AcceptedBody, _FILE_CREATE, _V2_FILE)
 

@@ -93,7 +93,7 @@ _RENAMES: dict[type[Any], dict[str, str]] = {
     },
 }
 # Fields that are never on the wire.
-_NOT_WIRE: dict[type[Any], set[str]] = {Segment: {"recovered"}}
+_NOT_WIRE: dict[type[Any], set[str]] = {Segment: {"recovered"}, V2AcceptedBody: {"recovered"}}
 
 
 class StructureError(MoesegError, ValueError):
@@ -640,7 +640,8 @@ def from_update_payload(data: Mapping[str, Any]) -> SegmentUpdate:
 
 def _yaml_12_loader() -> type[Any]:
     """PyYAML's safe loader with YAML 1.2 booleans: only true/false, so that ``operator: on``
-    stays the string "on" (YAML 1.1 would read on/off/yes/no as booleans)."""
+    stays the string "on" (YAML 1.1 would read on/off/yes/no as booleans). Timestamps stay
+    strings too: the API wants the ISO text the dashboard wrote, not a ``datetime``."""
     import re
 
     import yaml
@@ -651,6 +652,10 @@ def _yaml_12_loader() -> type[Any]:
     resolvers = {
         first: [(tag, rx) for tag, rx in entries if tag != "tag:yaml.org,2002:bool"]
         for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    resolvers = {
+        first: [(tag, rx) for tag, rx in entries if tag != "tag:yaml.org,2002:timestamp"]
+        for first, entries in resolvers.items()
     }
     Loader.yaml_implicit_resolvers = resolvers
     Loader.add_implicit_resolver(

@@ -95,12 +95,17 @@ class V2ErrorBody:
 
 @attrs.frozen(slots=True)
 class V2AcceptedBody:
-    """A v2 success: file-segment request accepted (202), archive/unarchive done (200)."""
+    """A v2 success: file-segment request accepted (202), archive/unarchive done (200).
+
+    ``recovered`` is never on the wire: the client sets it when a file-segment create whose
+    outcome was unknown is found to have succeeded (exactly-once).
+    """
 
     message: str | None = None
     success: bool | None = None
     cs_name: str | None = None
     cs_id: str | None = None
+    recovered: bool = False
 
 
 @attrs.frozen(slots=True)

@@ -9,6 +9,8 @@ from ._governor import Governor, Lease, get_governor
 from ._memory import MemoryStore
 from ._plan import Plan
 from ._policy import USERS, OperationCost, QuotaGroup, QuotaPolicy, Window
+from ._redis import RedisStore
+from ._sqlite import SQLiteStore, default_sqlite_path
 from ._store import (
     Admission,
     Denied,
@@ -25,6 +27,7 @@ __all__ = [
     "AnyioClock",
     "Clock",
     "decide",
+    "default_sqlite_path",
     "Denied",
     "EntryState",
     "fit_time",
@@ -37,7 +40,9 @@ __all__ = [
     "Plan",
     "QuotaGroup",
     "QuotaPolicy",
+    "RedisStore",
     "release_time",
+    "SQLiteStore",
     "Store",
     "USERS",
     "WallClock",

@@ -177,6 +177,7 @@ async def test_file_segment_create_is_recovered_by_name(
         "files_a", "u", "c", users=5, attribute_name="id", expiry_time=7
     )
     assert (result.cs_id, result.cs_name, result.success) == ("cs-4", "files_a", True)
+    assert result.recovered
     assert result.message is not None
     assert "recovered" in result.message
 

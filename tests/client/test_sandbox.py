@@ -164,6 +164,7 @@ async def test_dropped_file_segment_create_is_recovered() -> None:
     stored = sb.find("files_once")
     assert stored is not None
     assert accepted.cs_id == stored.id
+    assert accepted.recovered
     assert len(sb.segments()) == 1
 
 

@@ -186,3 +186,24 @@ def test_load_payload_rejects_text_that_is_not_a_payload() -> None:
         moeseg.load_payload("name: [unclosed")
     with pytest.raises(moeseg.SegmentValidationError, match="must be an object"):
         moeseg.load_payload("- just\n- a list\n")
+
+
+UNQUOTED_DATES = """\
+name: signed up in March
+included_filters:
+  filter_operator: and
+  filters:
+    - filter_type: user_attributes
+      name: First Seen
+      data_type: datetime
+      operator: between
+      value: 2023-03-01T00:00:00.000Z
+      value1: 2023-03-31T23:59:59.999Z
+      value_type: absolute
+"""
+
+
+def test_unquoted_yaml_timestamps_stay_the_iso_text_written() -> None:
+    payload = moeseg.to_payload(moeseg.load_payload(UNQUOTED_DATES))
+    flt = payload["included_filters"]["filters"][0]
+    assert (flt["value"], flt["value1"]) == ("2023-03-01T00:00:00.000Z", "2023-03-31T23:59:59.999Z")

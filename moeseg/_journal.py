@@ -1,0 +1,211 @@
+"""A resume journal for batch creation, in one SQLite file (stdlib ``sqlite3``).
+
+Every item of a batch is keyed by ``(workspace, name, fingerprint)``. The batch writes:
+
+- ``intent`` before it sends a create: from then on the segment *may* exist on the server;
+- ``done`` with the segment id after a success (created, recovered, or already there with an
+  identical definition): a later run sends nothing for this item;
+- ``rejected`` after an error that proves nothing was created (validation, a 4xx answer, a
+  connect failure, a quota wait beyond the caller's limit): a later run may send it again.
+
+An item left at ``intent`` (the process was killed, the batch cancelled, or the last error left
+the outcome unknown: a timeout or a 5xx) is never resent blindly: the next run first looks the
+segment up by name and compares fingerprints (the exactly-once path).
+
+Each write is one committed transaction, so a kill at any moment leaves every item either fully
+recorded in one state or in the previous one, never half-written. The file holds names, ids and
+fingerprints only: never a credential.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import sqlite3
+import threading
+import time
+from types import TracebackType
+
+import attrs
+
+__all__ = ["Journal", "JournalEntry", "JournalState"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    workspace   TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    kind        TEXT,
+    segment_id  TEXT,
+    error       TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    updated_at  REAL NOT NULL,
+    PRIMARY KEY (workspace, name, fingerprint)
+)
+"""
+
+
+class JournalState(str, enum.Enum):
+    """Where an item stands in the journal."""
+
+    INTENT = "intent"
+    """A create may have been sent; its outcome is unknown."""
+    DONE = "done"
+    """The segment exists with this definition; ``segment_id`` says which."""
+    REJECTED = "rejected"
+    """The last attempt provably created nothing; sending again is safe."""
+
+
+@attrs.frozen(slots=True)
+class JournalEntry:
+    """One recorded item."""
+
+    workspace: str
+    name: str
+    fingerprint: str
+    state: JournalState
+    kind: str | None = None
+    segment_id: str | None = None
+    error: str | None = None
+    attempts: int = 0
+    updated_at: float = 0.0
+
+
+class Journal:
+    """Durable record of a batch's intents and results, so a killed batch can resume.
+
+    Usage::
+
+        with Journal("batch.sqlite") as journal:
+            outcomes = await moeseg.create_many(client, definitions, journal=journal)
+
+    Safe to share between tasks of one event loop and between threads (one lock); several
+    processes may open the same file (SQLite's own locking, WAL mode).
+    """
+
+    __slots__ = ("_conn", "_lock", "path")
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute(_SCHEMA)
+
+    def __repr__(self) -> str:
+        return f"Journal({self.path!r})"
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file; further calls raise ``sqlite3.ProgrammingError``."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise sqlite3.ProgrammingError("journal is closed")
+        return self._conn
+
+    def get(self, workspace: str, name: str, fingerprint: str) -> JournalEntry | None:
+        """The entry for this item, or ``None`` if it was never recorded."""
+        with self._lock:
+            row = (
+                self._db()
+                .execute(
+                    "SELECT workspace, name, fingerprint, state, kind, segment_id, error, "
+                    "attempts, updated_at FROM items "
+                    "WHERE workspace = ? AND name = ? AND fingerprint = ?",
+                    (workspace, name, fingerprint),
+                )
+                .fetchone()
+            )
+        return None if row is None else _entry(row)
+
+    def entries(self) -> list[JournalEntry]:
+        """Every entry, oldest update first."""
+        with self._lock:
+            rows = (
+                self._db()
+                .execute(
+                    "SELECT workspace, name, fingerprint, state, kind, segment_id, error, "
+                    "attempts, updated_at FROM items ORDER BY updated_at, rowid"
+                )
+                .fetchall()
+            )
+        return [_entry(r) for r in rows]
+
+    def record_intent(self, workspace: str, name: str, fingerprint: str) -> None:
+        """Commit, before sending, that a create for this item is about to go out."""
+        with self._lock:
+            self._db().execute(
+                "INSERT INTO items (workspace, name, fingerprint, state, attempts, updated_at) "
+                "VALUES (?, ?, ?, ?, 1, ?) "
+                "ON CONFLICT (workspace, name, fingerprint) DO UPDATE SET "
+                "state = excluded.state, kind = NULL, error = NULL, "
+                "attempts = attempts + 1, updated_at = excluded.updated_at",
+                (workspace, name, fingerprint, JournalState.INTENT.value, time.time()),
+            )
+
+    def record_done(
+        self, workspace: str, name: str, fingerprint: str, *, kind: str, segment_id: str
+    ) -> None:
+        """Commit that the segment exists with this definition (created, recovered, existing)."""
+        self._record(workspace, name, fingerprint, JournalState.DONE, kind, segment_id, None)
+
+    def record_rejected(
+        self, workspace: str, name: str, fingerprint: str, *, kind: str, error: str
+    ) -> None:
+        """Commit that the last attempt provably created nothing (safe to send again)."""
+        self._record(workspace, name, fingerprint, JournalState.REJECTED, kind, None, error)
+
+    def _record(
+        self,
+        workspace: str,
+        name: str,
+        fingerprint: str,
+        state: JournalState,
+        kind: str,
+        segment_id: str | None,
+        error: str | None,
+    ) -> None:
+        with self._lock:
+            self._db().execute(
+                "INSERT INTO items (workspace, name, fingerprint, state, kind, segment_id, "
+                "error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (workspace, name, fingerprint) DO UPDATE SET "
+                "state = excluded.state, kind = excluded.kind, "
+                "segment_id = excluded.segment_id, error = excluded.error, "
+                "updated_at = excluded.updated_at",
+                (workspace, name, fingerprint, state.value, kind, segment_id, error, time.time()),
+            )
+
+
+def _entry(row: tuple[object, ...]) -> JournalEntry:
+    ws, name, fp, state, kind, seg_id, error, attempts, updated = row
+    return JournalEntry(
+        workspace=str(ws),
+        name=str(name),
+        fingerprint=str(fp),
+        state=JournalState(state),
+        kind=None if kind is None else str(kind),
+        segment_id=None if seg_id is None else str(seg_id),
+        error=None if error is None else str(error),
+        attempts=int(attempts),  # type: ignore[call-overload]
+        updated_at=float(updated),  # type: ignore[arg-type]
+    )
