@@ -6,7 +6,7 @@ import socket
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -77,12 +77,19 @@ async def serve_app(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIt
         sock.close()
 
 
-def serve(
-    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0
-) -> AbstractAsyncContextManager[str]:
+@asynccontextmanager
+async def serve(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """``async with serve(sandbox, port=0) as base_url``: the sandbox over real HTTP; its
-    lifespan runs the background file jobs."""
-    return serve_app(sandbox.app, host, port)
+    lifespan runs the background file jobs. The sandbox reads ``time.monotonic()`` meanwhile
+    (uvicorn's asyncio clock, the same from every thread)."""
+    if sandbox.served:
+        raise RuntimeError("this Sandbox is already being served")
+    sandbox.served = True
+    try:
+        async with serve_app(sandbox.app, host, port) as base_url:
+            yield base_url
+    finally:
+        sandbox.served = False
 
 
 def banner(sandbox: Sandbox, base_url: str) -> str:
@@ -111,6 +118,7 @@ def serve_forever(
     from ._app import Sandbox
 
     sandbox = Sandbox(config)
+    sandbox.served = True
     sock = _bind(host, port)
     say = announce or (lambda text: print(text, file=sys.stdout, flush=True))
     say(banner(sandbox, _base_url(host, sock)))
