@@ -280,6 +280,7 @@ async def test_exactly_once_create_still_resolves_by_callback(
         "once", f"{file_server}/once.csv", attribute_name="id", users=2, expiry_time=30
     )
     assert isinstance(handle.accepted, moeseg.V2AcceptedBody)
+    assert handle.accepted.recovered
     assert handle.accepted.cs_id == world.sandbox.find("once").id  # type: ignore[union-attr]
     assert [r.status for r in world.sandbox.log if r.route == "file_create"] == [500, 409]
     assert (await handle.wait(timeout=30)).user_count == 2
