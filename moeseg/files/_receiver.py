@@ -281,14 +281,14 @@ class CallbackReceiver:
     async def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
         """Serve this receiver with uvicorn on ``host:port`` (0: any free port); yield its URL.
 
-        uvicorn runs on asyncio in a thread of its own (``moeseg.sandbox.serve_app``), so this
+        uvicorn runs on asyncio in a thread of its own (``moeseg._asgi_server.serve_app``), so this
         works whichever loop (asyncio or trio) the caller runs; callbacks are handed to the
         caller's loop through a portal. When the receiver has no public URL, the served URL
         becomes it for the duration. Needs uvicorn (the ``sandbox`` extra).
         """
         if self._portal is not None:
             raise RuntimeError("this CallbackReceiver is already being served")
-        from ..sandbox import serve_app
+        from .._asgi_server import serve_app
 
         own_url = self._public_url is None
         async with anyio.from_thread.BlockingPortal() as portal:
