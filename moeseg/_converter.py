@@ -485,7 +485,12 @@ def _reader_source(cls: type[Any], fname: str, tagged: bool, env: dict[str, Any]
     counting = ["    n = len(o)", f"    found = {n_required}"] if checkpoints else []
     if not checkpoints:  # nothing is ever skipped: no need to count
         optional = [line for line in optional if line.strip() != "found += 1"]
-    tail = [f"    return _C_{n}({', '.join(args)})"]
+    if n in env.get("_BUILDERS", ()):  # see _builder_class: no __init__ call
+        tail = [f"    s = _new(_B_{n})"]
+        tail += [f"    s.{a.name} = {v}" for a, v in zip(attrs.fields(cls), args, strict=True)]
+        tail += [f"    s.__class__ = _C_{n}", "    return s"]
+    else:
+        tail = [f"    return _C_{n}({', '.join(args)})"]
     return head + required + presets + counting + optional + tail
 
 
@@ -508,6 +513,43 @@ def _writer_source(cls: type[Any], fname: str, tag: str | None) -> list[str]:
     return [*lines, "    return r"]
 
 
+def _builder_class(cls: type[Any]) -> type[Any] | None:
+    """A subclass of ``cls`` that can be filled in with plain attribute stores, or None.
+
+    A frozen attrs ``__init__`` stores each field through ``object.__setattr__``, which costs
+    more than reading the field from the dict. A reader instead creates an instance of this
+    subclass (no ``__setattr__`` of its own, no slots of its own), stores the fields, then makes
+    it a ``cls``: an object indistinguishable from one ``cls(...)`` builds. Only for classes whose
+    ``__init__`` does nothing but store its arguments."""
+    if (
+        hasattr(cls, "__attrs_pre_init__")
+        or hasattr(cls, "__attrs_post_init__")
+        or "__slots__" not in cls.__dict__
+        or any(
+            a.validator is not None or a.converter is not None or not a.init
+            for a in attrs.fields(cls)
+        )
+    ):
+        return None
+    builder = type(
+        f"_Building{cls.__name__}",
+        (cls,),
+        {
+            "__slots__": (),
+            # both, so that attribute stores take the interpreter's fast path
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+            "__module__": __name__,
+        },
+    )
+    try:
+        probe: Any = object.__new__(builder)
+        probe.__class__ = cls
+    except TypeError:  # pragma: no cover - an interpreter that refuses: call __init__
+        return None
+    return builder
+
+
 def _generate(classes: tuple[type[Any], ...]) -> dict[str, Any]:
     """Readers ``_s_<Class>`` and writers ``_u_<Class>`` of every class (and ``_st_``/``_ut_``
     variants with the ``filter_type`` tag for members of the Filter union), compiled together."""
@@ -518,10 +560,16 @@ def _generate(classes: tuple[type[Any], ...]) -> dict[str, Any]:
         "_SCALARS": _SCALARS,
         "_MISSING": attrs.NOTHING,
         "_READ_TAGGED": {},
+        "_new": object.__new__,
+        "_BUILDERS": set(),
     }
     for cls in classes:
         n = cls.__name__
         env[f"_C_{n}"] = cls
+        builder = _builder_class(cls)
+        if builder is not None:
+            env[f"_B_{n}"] = builder
+            env["_BUILDERS"].add(n)
         src += _reader_source(cls, f"_s_{n}", False, env)
         src += _writer_source(cls, f"_u_{n}", None)
         if cls in FILTER_TAGS:
