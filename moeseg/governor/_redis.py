@@ -552,11 +552,9 @@ class RedisStore:
         import trio
 
         try:
-            await trio.sleep(self.end_delay)
-        except trio.Cancelled:  # the run is ending: aclose() flushes, if called
+            await trio.sleep(self.end_delay)  # cancelled when the run ends: aclose() flushes
+        finally:
             self._timer = None
-            return
-        self._timer = None
         await self._flush_quietly()
 
     async def _flush_quietly(self) -> None:
