@@ -21,7 +21,7 @@ import time
 import uuid
 from asyncio import _get_running_loop
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import MappingProxyType
 from typing import Protocol
@@ -34,7 +34,7 @@ from ._clock import AnyioClock, Clock, WallClock
 from ._memory import MemoryStore
 from ._plan import Plan, remaining
 from ._policy import QuotaGroup, QuotaPolicy
-from ._store import Admission, Denied, GroupState, Store
+from ._store import Admission, GroupState, Store
 
 __all__ = ["Governor", "Lease", "get_governor"]
 
@@ -49,7 +49,7 @@ class _Signal(Protocol):
 
     def is_set(self) -> bool: ...
 
-    async def wait(self) -> None: ...
+    def wait(self) -> Awaitable[None]: ...
 
 
 class _FutureSignal:
@@ -67,8 +67,8 @@ class _FutureSignal:
     def is_set(self) -> bool:
         return self._future.done()  # also once a timed-out wait cancelled it
 
-    async def wait(self) -> None:
-        await self._future
+    def wait(self) -> Awaitable[None]:
+        return self._future  # awaited directly: one coroutine frame less per wake-up
 
 
 def _signal() -> _Signal:
@@ -89,12 +89,12 @@ class Lease:
     inside a cancelled scope. A lease never ended counts as ended at ``expires_at``.
     """
 
-    __slots__ = ("_governor", "_state", "admitted_at", "demand", "expires_at", "lease_id", "names")
+    __slots__ = ("_governor", "_key", "_state", "admitted_at", "demand", "expires_at", "names")
 
     def __init__(
         self,
         governor: Governor,
-        lease_id: str,
+        key: int | str,
         demand: Demand,
         names: tuple[str, ...],
         admitted_at: float,
@@ -102,11 +102,17 @@ class Lease:
     ) -> None:
         self._governor = governor
         self._state = _ACTIVE
-        self.lease_id = lease_id
+        self._key = key  # the store's key: the lease number in memory, else the lease id
         self.demand = demand
         self.names = names
         self.admitted_at = admitted_at
         self.expires_at = expires_at
+
+    @property
+    def lease_id(self) -> str:
+        """This lease's id, unique across processes sharing a store."""
+        key = self._key
+        return key if isinstance(key, str) else self._governor._prefix + str(key)
 
     @property
     def state(self) -> str:
@@ -120,14 +126,14 @@ class Lease:
 
     async def complete(self) -> None:
         """The request is finished: its slots free one window-length from now."""
-        if self._state != _ACTIVE:
+        if self._state:  # not active
             return
         gov = self._governor
         local = gov._local
         if local is not None and not gov._queue:  # the hot path: nothing to wake
             self._state = _COMPLETED
             gov._active -= 1
-            local.end_now(self.lease_id, self.names, gov._clock.now())
+            local.end_now(self._key, self.names, gov._now())
             return
         await gov._finish(self, refund=False)
 
@@ -144,15 +150,15 @@ class Lease:
 
 
 class _Waiter:
-    __slots__ = ("demand", "lease", "lease_id", "lease_timeout", "names", "poke", "seq", "wake_at")
+    __slots__ = ("demand", "key", "lease", "lease_timeout", "names", "poke", "seq", "wake_at")
 
     def __init__(
-        self, seq: int, demand: Demand, names: tuple[str, ...], lease_id: str, lease_timeout: float
+        self, seq: int, demand: Demand, names: tuple[str, ...], key: int | str, lease_timeout: float
     ) -> None:
         self.seq = seq
         self.demand = demand
         self.names = names
-        self.lease_id = lease_id
+        self.key = key
         self.lease_timeout = lease_timeout
         self.lease: Lease | None = None
         self.poke: _Signal = _signal()
@@ -177,6 +183,7 @@ class Governor:
     __slots__ = (
         "__weakref__",
         "_active",
+        "_bound",
         "_clock",
         "_closed_until",
         "_demands",
@@ -185,12 +192,14 @@ class Governor:
         "_ids",
         "_local",
         "_loop_clock",
+        "_memo",
         "_prefix",
         "_pumping",
         "_queue",
         "_repump",
         "_seq",
         "_shortest",
+        "_time",
         "_waiting",
         "policy",
         "store",
@@ -211,6 +220,10 @@ class Governor:
             clock = WallClock() if getattr(self.store, "shared", False) else AnyioClock()
         self._clock: Clock = clock
         self._loop_clock = isinstance(self._clock, AnyioClock)
+        self._bound: asyncio.AbstractEventLoop | None = None
+        self._time: Callable[[], float] = self._clock.now
+        self._bind(None)
+        self._memo: tuple[object, object, tuple[Demand, tuple[str, ...]]] = (None, None, ((), ()))
         self._groups = {g.name: g for g in self.policy.groups}
         self._demands: dict[object, tuple[Demand, tuple[str, ...]]] = {}
         self._queue: OrderedDict[int, _Waiter] = OrderedDict()
@@ -272,16 +285,27 @@ class Governor:
         earliest possible admission lies beyond ``max_wait`` seconds, or when ``max_wait``
         passes while waiting.
         """
-        need, names = self._demand(demand)
+        memo = self._memo  # the last demand seen, checked for equality (it may be mutated)
+        if demand is memo[0] and demand == memo[1]:
+            need, names = memo[2]
+        else:
+            need, names = self._demand(demand)
+            copy = demand if isinstance(demand, str) else dict(demand)
+            self._memo = (demand, copy, (need, names))
+        if max_wait is not None and max_wait == math.inf:
+            max_wait = None  # no bound
         if not lease_timeout > 0:
             raise ConfigurationError(f"lease_timeout must be > 0, got {lease_timeout!r}")
-        now = self._clock.now()
-        lease_id = self._prefix + str(next(self._ids))
+        now = self._now()
+        local = self._local
+        # In memory a lease is known by its number; a shared store needs a unique string.
+        key: int | str = next(self._ids)
+        if local is None:
+            key = self._prefix + str(key)
         if not need:
-            lease = Lease(self, lease_id, need, names, now, now)
+            lease = Lease(self, key, need, names, now, now)
             lease._state = _COMPLETED
             return lease
-        local = self._local
         waiting = self._waiting
         # Nobody waits for these groups: try at once, without yielding when a slot is free.
         # (A remote store yields: callers go through the queue, so they keep their order.)
@@ -291,10 +315,28 @@ class Governor:
                 if n in waiting:
                     local = None  # others wait for this group: queue behind them
                     break
-        if local is not None and local.take(lease_id, need, now, expires):
+        if local is not None and local.take(key, need, now, expires):
             self._active += 1
-            return Lease(self, lease_id, need, names, now, expires)
-        return await self._wait(need, names, lease_id, now, max_wait, lease_timeout)
+            return Lease(self, key, need, names, now, expires)
+        return await self._wait(need, names, key, now, max_wait, lease_timeout)
+
+    def _now(self) -> float:
+        """``clock.now()``, through the loop's own time function when the clock is the loop's."""
+        loop = _get_running_loop()
+        if loop is not self._bound:
+            self._bind(loop)
+        return self._time()
+
+    def _bind(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self._bound = loop
+        if not self._loop_clock:
+            self._time = self._clock.now
+        elif loop is None:  # trio
+            self._time = anyio.current_time
+        elif type(loop).time is asyncio.BaseEventLoop.time:
+            self._time = time.monotonic  # what loop.time() returns, without its frame
+        else:
+            self._time = loop.time
 
     @asynccontextmanager
     async def lease(
@@ -312,21 +354,16 @@ class Governor:
         finally:
             await lease.complete()
 
-    async def _admit(self, request: Admission) -> Denied | None:
-        if self._local is not None:
-            return self._local.admit_now(request)
-        return await self.store.admit(request)
-
     async def _wait(
         self,
         need: Demand,
         names: tuple[str, ...],
-        lease_id: str,
+        key: int | str,
         now: float,
         max_wait: float | None,
         lease_timeout: float,
     ) -> Lease:
-        w = _Waiter(next(self._seq), need, names, lease_id, lease_timeout)
+        w = _Waiter(next(self._seq), need, names, key, lease_timeout)
         self._queue[w.seq] = w
         waiting = self._waiting
         for name in w.names:
@@ -463,20 +500,21 @@ class Governor:
             held = {n: reserve[n] for n in w.names if n in reserve} if reserve else _NO_RESERVE
             expires = now + w.lease_timeout
             if (
-                local
-                and held is _NO_RESERVE
-                and self._local.take(  # type: ignore[union-attr]
-                    w.lease_id, w.demand, now, expires
-                )
+                local and held is _NO_RESERVE and self._local.take(w.key, w.demand, now, expires)  # type: ignore[union-attr]
             ):
                 denied = None  # the hot path: no explanation needed
+            elif local:
+                denied = self._local.admit_key(  # type: ignore[union-attr]
+                    w.key, w.demand, now, expires, held
+                )
             else:
-                denied = await self._admit(Admission(w.lease_id, w.demand, now, expires, held))
+                assert isinstance(w.key, str)
+                denied = await self.store.admit(Admission(w.key, w.demand, now, expires, held))
             if denied is None:
                 if w.seq not in queue:  # it left while the remote store answered
-                    await self.store.refund(w.lease_id, w.names)
+                    await self.store.refund(str(w.key), w.names)
                     continue
-                w.lease = Lease(self, w.lease_id, w.demand, w.names, now, expires)
+                w.lease = Lease(self, w.key, w.demand, w.names, now, expires)
                 self._active += 1
                 granted.append(w)
                 for name in w.names:
@@ -511,18 +549,19 @@ class Governor:
         self._active -= 1
         names = lease.names
         local = self._local
-        now = self._clock.now()
+        now = self._now()
         if local is not None:
             if refund:
-                local.refund_now(lease.lease_id, names)
+                local.refund_now(lease._key, names)
             else:
-                local.end_now(lease.lease_id, names, now)
+                local.end_now(lease._key, names, now)
         else:
+            lease_id = lease.lease_id
             with anyio.CancelScope(shield=True):
                 if refund:
-                    await self.store.refund(lease.lease_id, names)
+                    await self.store.refund(lease_id, names)
                 else:
-                    await self.store.end(lease.lease_id, names, now)
+                    await self.store.end(lease_id, names, now)
         if not self._queue:
             return
         if not refund:
@@ -590,14 +629,15 @@ class Governor:
         units = min(spent, room)
         if units <= 0:  # we already count as much, or another window is already full
             return
+        local = self._local
+        if local is not None:  # keys of one kind in memory: they are compared in its heaps
+            key = next(self._ids)
+            if local.admit_key(key, ((g, units),), now, now, _NO_RESERVE) is None:
+                local.end_now(key, [group], now)
+            return
         lease_id = f"{self._prefix}seen-{next(self._ids)}"
-        request = Admission(lease_id, ((g, units),), now, now)
-        if await self._admit(request) is None:
-            local = self._local
-            if local is not None:
-                local.end_now(lease_id, [group], now)
-            else:
-                await self.store.end(lease_id, [group], now)
+        if await self.store.admit(Admission(lease_id, ((g, units),), now, now)) is None:
+            await self.store.end(lease_id, [group], now)
 
     async def _pause(self, group: str, until: float) -> None:
         local = self._local

@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 from ._policy import QuotaGroup
 from ._store import Admission, Denied, EntryState, GroupState
@@ -13,7 +13,7 @@ from ._store import Admission, Denied, EntryState, GroupState
 __all__ = ["MemoryStore"]
 
 # An ended entry: (end, weight, lease_id, admitted_at). Deques are sorted by end.
-_Ended = tuple[float, int, str, float]
+_Ended = tuple[float, int, Hashable, float]
 _Demand = tuple[tuple[QuotaGroup, int], ...]
 
 
@@ -45,9 +45,10 @@ class _Log:
     )
 
     def __init__(self) -> None:
-        self.inflight: dict[str, tuple[int, float, float]] = {}  # id -> (weight, admitted, expires)
+        # lease key -> (weight, admitted, expires)
+        self.inflight: dict[Hashable, tuple[int, float, float]] = {}
         self.inflight_total = 0
-        self.expiry: list[tuple[float, str]] = []  # heap; stale items skipped lazily
+        self.expiry: list[tuple[float, Hashable]] = []  # heap; stale items skipped lazily
         self.windows: dict[float, _Window] = {}
         self.longest: _Window | None = None
         self.paused_until = -math.inf
@@ -85,7 +86,7 @@ class _Log:
         for win in self.windows.values():
             win.prune(now)
 
-    def close(self, lease_id: str, end: float, item: tuple[int, float, float]) -> None:
+    def close(self, lease_id: Hashable, end: float, item: tuple[int, float, float]) -> None:
         """Record the end of ``lease_id`` (already removed from ``inflight``; ``item`` was its
         entry there) in every window, at ``end`` but never after its bound."""
         weight, admitted, expires = item
@@ -94,13 +95,14 @@ class _Log:
             end = expires
         entry = (end, weight, lease_id, admitted)
         for win in self.windows.values():
-            ended = win.ended
+            ended, seconds = win.ended, win.seconds
             ended.append(entry)
-            win.total += weight
-            if ended[0][0] + win.seconds <= end:
-                win.prune(end)
+            total = win.total + weight
+            while ended[0][0] + seconds <= end:  # (prune inline: it runs on most lease ends)
+                total -= ended.popleft()[1]
+            win.total = total
 
-    def add(self, lease_id: str, weight: int, now: float, expires: float) -> None:
+    def add(self, lease_id: Hashable, weight: int, now: float, expires: float) -> None:
         self.inflight[lease_id] = (weight, now, expires)
         self.inflight_total += weight
         heapq.heappush(self.expiry, (expires, lease_id))
@@ -181,7 +183,7 @@ class MemoryStore:
 
     # -- synchronous twins (never yield) ------------------------------------------------------
 
-    def take(self, lease_id: str, demand: _Demand, now: float, expires: float) -> bool:
+    def take(self, lease_id: Hashable, demand: _Demand, now: float, expires: float) -> bool:
         """``admit_now`` without reserve or explanation, on the hot path: True if admitted."""
         if now > self._now:
             self._now = now
@@ -217,10 +219,22 @@ class MemoryStore:
         return True
 
     def admit_now(self, request: Admission) -> Denied | None:
-        now = self._tick(request.now)
-        reserve = request.reserve
+        return self.admit_key(
+            request.lease_id, request.demand, request.now, request.expires_at, request.reserve
+        )
+
+    def admit_key(
+        self,
+        key: Hashable,
+        demand: _Demand,
+        now: float,
+        expires: float,
+        reserve: Mapping[str, int],
+    ) -> Denied | None:
+        """``admit_now`` with the lease known by any hashable ``key`` (the governor's number)."""
+        now = self._tick(now)
         blocked = False
-        for group, weight in request.demand:
+        for group, weight in demand:
             log = self._log(group.name)
             log.advance(now)
             if log.paused_until > now:
@@ -232,12 +246,12 @@ class MemoryStore:
                     blocked = True
                     break
         if not blocked:
-            for group, weight in request.demand:
-                self._logs[group.name].add(request.lease_id, weight, now, request.expires_at)
+            for group, weight in demand:
+                self._logs[group.name].add(key, weight, now, expires)
             return None
         fits: dict[str, float] = {}
         earliest = now
-        for group, weight in request.demand:
+        for group, weight in demand:
             need = weight + reserve.get(group.name, 0)
             fit, best = self._logs[group.name].fit(group, need, now)
             fits[group.name] = fit
@@ -245,7 +259,7 @@ class MemoryStore:
         name = max(fits, key=fits.__getitem__)
         return Denied(frees_at=fits[name], earliest=earliest, group=name, fits=fits)
 
-    def end_now(self, lease_id: str, groups: Sequence[str], at: float) -> None:
+    def end_now(self, lease_id: Hashable, groups: Sequence[str], at: float) -> None:
         if at > self._now:
             self._now = now = at
         else:
@@ -261,7 +275,7 @@ class MemoryStore:
             if item is not None:
                 log.close(lease_id, now, item)
 
-    def refund_now(self, lease_id: str, groups: Sequence[str]) -> None:
+    def refund_now(self, lease_id: Hashable, groups: Sequence[str]) -> None:
         for name in groups:
             log = self._logs.get(name)
             if log is None:
@@ -284,12 +298,12 @@ class MemoryStore:
                 continue
             ended = log.longest.ended if log.longest is not None else ()
             entries = [
-                EntryState(lease_id, weight, admitted, expires_at=end, ended_at=end)
+                EntryState(str(lease_id), weight, admitted, expires_at=end, ended_at=end)
                 for end, weight, lease_id, admitted in ended
                 if end + group.longest > now
             ]
             entries += [
-                EntryState(lease_id, weight, admitted, expires_at=expires)
+                EntryState(str(lease_id), weight, admitted, expires_at=expires)
                 for lease_id, (weight, admitted, expires) in log.inflight.items()
             ]
             entries.sort(key=lambda e: e.admitted_at)

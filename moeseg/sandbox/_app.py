@@ -182,6 +182,8 @@ class Sandbox:
         self._tg: anyio.abc.TaskGroup | None = None
         self._pending = 0
         self._epoch0 = time.time()
+        #: True while ``serve()`` runs this sandbox on uvicorn (see ``now``).
+        self.served = False
         self._t0: float | None = None
 
     def __repr__(self) -> str:
@@ -223,9 +225,13 @@ class Sandbox:
         self._fired = Counter()
 
     def now(self) -> float:
-        """The sandbox clock (``config.clock`` or the event loop's clock)."""
+        """The sandbox clock: ``config.clock``, else the event loop's clock in process, or
+        ``time.monotonic()`` while served by uvicorn (its asyncio loop's clock, readable from
+        any thread, so ``spend()`` from a test's trio loop agrees with the server)."""
         clock = self.config.clock
-        return clock() if clock is not None else anyio.current_time()
+        if clock is not None:
+            return clock()
+        return time.monotonic() if self.served else anyio.current_time()
 
     def segments(self, workspace_id: str | None = None) -> list[StoredSegment]:
         """The segments a workspace holds (live records: read, do not modify)."""

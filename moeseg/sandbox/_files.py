@@ -7,6 +7,9 @@ Downloads and callbacks use httpx. Without a configured transport only loopback 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import cast
 from urllib.parse import urlsplit
 
 import attrs
@@ -67,11 +70,14 @@ async def fetch_file(
                 raise FileRejected(too_big)
             chunks: list[bytes] = []
             size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise FileRejected(too_big)
-                chunks.append(chunk)
+            # aclosing: leaving the loop early must close the stream's generators at once.
+            chunk_stream = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
+            async with aclosing(chunk_stream) as stream:
+                async for chunk in stream:
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise FileRejected(too_big)
+                    chunks.append(chunk)
     except httpx.HTTPError as exc:
         raise FileRejected(failed) from exc
     return b"".join(chunks)

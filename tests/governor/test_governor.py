@@ -505,3 +505,13 @@ def test_a_shared_store_gets_wall_clock_time() -> None:
     assert isinstance(Governor(store=SharedStore()).clock, WallClock)
     assert isinstance(Governor(store=YieldingStore()).clock, AnyioClock)
     assert isinstance(Governor().clock, AnyioClock)
+
+
+async def test_an_infinite_max_wait_is_no_bound() -> None:
+    gov = make(ONE)
+    t0 = anyio.current_time()
+    await (await gov.acquire("a")).complete()
+    lease = await gov.acquire("a", max_wait=math.inf)
+    assert lease.admitted_at == t0 + 10
+    with pytest.raises(QuotaWaitTooLong):
+        await gov.acquire("a", max_wait=0)

@@ -86,33 +86,47 @@ async def test_real_http_file_segment_runs_in_the_server_lifespan(
 
 
 def test_cli_prints_the_base_url_and_credentials() -> None:
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "moeseg.sandbox", "--port", "0", "--time-scale", "0.01"],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(6)]
-        text = "".join(lines)
-        sb = Sandbox()
-        assert sb.workspace_id in text
-        assert sb.api_key in text
-        assert sb.db_name in text
-        base_url = lines[0].split()[-1]
-        assert base_url.startswith("http://127.0.0.1:")
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                r = httpx.get(f"{base_url}{PATH}", headers=v3_headers(sb))
-                break
-            except httpx.ConnectError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-        assert r.status_code == 200
-        assert r.json()["data"] == []
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            lines = [proc.stdout.readline() for _ in range(6)]
+            text = "".join(lines)
+            sb = Sandbox()
+            assert sb.workspace_id in text
+            assert sb.api_key in text
+            assert sb.db_name in text
+            base_url = lines[0].split()[-1]
+            assert base_url.startswith("http://127.0.0.1:")
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    r = httpx.get(f"{base_url}{PATH}", headers=v3_headers(sb))
+                    break
+                except httpx.ConnectError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+            assert r.status_code == 200
+            assert r.json()["data"] == []
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
     assert banner(sb, "http://x").splitlines()[0] == "moeseg sandbox listening on http://x"
+
+
+@pytest.mark.anyio
+async def test_spending_from_the_test_loop_agrees_with_the_server_clock() -> None:
+    sb = Sandbox()
+    async with sb.serve(port=0) as base_url, httpx.AsyncClient(base_url=base_url) as c:
+        assert sb.spend("segments", 49) == 49  # read on this loop, trio or asyncio
+        codes = [(await c.get(PATH, headers=v3_headers(sb))).status_code for _ in range(2)]
+        with pytest.raises(RuntimeError, match="already being served"):
+            async with sb.serve(port=0):
+                pass
+    assert codes == [200, 429]
+    assert sb.too_many_requests == {"rate_limit_other_tenant": 1}
+    assert not sb.served
