@@ -2,8 +2,9 @@
 
 Two payloads: the founding document's sample request (one filter) and a 50-filter definition
 mixing every common filter kind. The pydantic models are an equivalent description of the same
-wire format (discriminated union on ``filter_type``, optional fields omitted when None), measured
-in the same run so that the ratio means something on a noisy machine.
+wire format (the same five-member discriminated union on ``filter_type``, strict types, optional
+fields omitted when None), measured in the same run so that the ratio means something on a noisy
+machine.
 
 moeseg's parse is ``from_payload`` and includes the full rule validation (pydantic's does only
 types); the shape-only parse (``structure`` of the filter group) is printed too.
@@ -34,7 +35,8 @@ Value = Scalar | list[str | int | float]
 
 
 class _M(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # strict like moeseg's reader: "false" is not a bool, 18 is not a string
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
 
 
 class PAttr(_M):
@@ -71,7 +73,7 @@ class PExecution(_M):
 
 
 class PTimeRange(_M):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=True, populate_by_name=True)
     type: str
     value_type: str | None = None
     value: Scalar | None = None
@@ -83,6 +85,30 @@ class PTimeRange(_M):
     to: str | None = None
 
 
+class PBaseTimeRange(_M):
+    type: str
+    value: str | None = None
+    value1: str | None = None
+
+
+class PAggregation(_M):
+    attribute_name: str
+    aggregation_type: str
+    operator: str
+    value: Value
+    data_type: str = "double"
+    value1: Value | None = None
+    negate: bool | None = None
+    is_dynamic_value: bool | None = None
+    comparator: str | None = None
+    base_time_range: PBaseTimeRange | None = None
+
+
+class PAggregationGroup(_M):
+    filter_operator: str
+    filters: list[PAggregation]
+
+
 class PAction(_M):
     filter_type: Literal["actions"]
     action_name: str
@@ -90,7 +116,21 @@ class PAction(_M):
     execution: PExecution
     primary_time_range: PTimeRange
     attributes: PAttrGroup = PAttrGroup()
+    aggregation_attributes: PAggregationGroup | None = None
     project_name: str | None = None
+
+
+class PAffinity(_M):
+    filter_type: Literal["psychographic_event"]
+    action_name: str
+    execution: PExecution
+    operator_type: str
+    psychographic_attributes: PAttrGroup
+    primary_time_range: PTimeRange
+    executed: bool | None = None
+    percent_of_times: int | None = None
+    percent_of_users: int | None = None
+    attributes: PAttrGroup | None = None
 
 
 class PSegmentRef(_M):
@@ -105,7 +145,10 @@ class PNested(_M):
     filters: list[PFilter]
 
 
-PFilter = Annotated[PUserAttr | PAction | PSegmentRef | PNested, Field(discriminator="filter_type")]
+# the same five members as moeseg.Filter
+PFilter = Annotated[
+    PUserAttr | PAction | PNested | PSegmentRef | PAffinity, Field(discriminator="filter_type")
+]
 
 
 class PGroup(_M):

@@ -4,7 +4,9 @@ One run, one machine, one throwaway ``redis-server`` on loopback (started here).
 admits ``N`` requests into one sliding window whose limit is never reached (the cost of the
 check-and-record itself), sequentially (latency) and from 16 concurrent tasks (throughput).
 moeseg's figure is per admission *with* its end (``admit`` + ``end``: the lease is what makes
-the in-flight time count); the peers record a timestamp only and have nothing to end.
+the in-flight time count); the peers record a timestamp only and have nothing to end. The Redis
+store buffers ends and sends each with the next admission (one round trip for both); the row
+``end_delay=0`` sends each end at once (two round trips), as the store did before.
 
 Round trips to Redis are counted on the wire (a counting connection class). Besides wall-clock
 figures (noisy on a shared machine) it reports the client's CPU time per operation (this
@@ -133,19 +135,26 @@ async def systems(url: str, tmp: Path) -> list[tuple[str, Factory]]:
 
         return make
 
-    def redis_store(groups: tuple[QuotaGroup, ...], *, admit_only: bool = False) -> Factory:
+    def redis_store(
+        groups: tuple[QuotaGroup, ...], *, admit_only: bool = False, end_delay: float = 0.05
+    ) -> Factory:
         async def make(key: str) -> tuple[Op, Callable[[], Awaitable[None]]]:
             client = counting_client(url)
-            store = RedisStore(workspace=key, client=client)
+            store = RedisStore(workspace=key, client=client, end_delay=end_delay)
+
+            async def close() -> None:
+                await store.aclose()
+                await client.aclose()
+
             if not admit_only:
-                return moeseg_op(store, groups), client.aclose
+                return moeseg_op(store, groups), close
 
             async def op() -> None:
                 now = time.time()
                 request = Admission(uuid.uuid4().hex, ((groups[0], 1),), now, now)  # ended
                 assert await store.admit(request) is None
 
-            return op, client.aclose
+            return op, close
 
         return make
 
@@ -195,6 +204,7 @@ async def systems(url: str, tmp: Path) -> list[tuple[str, Factory]]:
         ("moeseg SQLiteStore, 3 windows", sqlite(three)),
         ("pyrate-limiter SQLiteBucket", pyrate_sqlite),
         ("moeseg RedisStore (admit+end)", redis_store(one)),
+        ("moeseg RedisStore, end_delay=0", redis_store(one, end_delay=0)),
         ("moeseg RedisStore, 3 windows", redis_store(three)),
         ("moeseg RedisStore admit only", redis_store(one, admit_only=True)),
         ("pyrate-limiter RedisBucket", pyrate_redis),

@@ -67,6 +67,7 @@ from ._responses import (
     V3Error,
     V3ErrorBody,
 )
+from ._validation import SHORTCUT_ENV, SHORTCUT_RULES
 
 __all__ = ["from_payload", "from_update_payload", "load_payload", "to_payload"]
 
@@ -328,6 +329,12 @@ _cattrs = _make_converter()
 # inline type checks, positional construction, ``is not None`` omission. Any problem makes the
 # fast reader give up, and the cattrs converter reads the data again to name every problem with
 # its path: results never depend on which path ran (tests check both agree).
+#
+# Two more things keep parsing ahead of pydantic: instances are filled with plain slot stores
+# (see _builder_class) instead of a frozen __init__'s object.__setattr__ per field, and a
+# definition is validated while it is read: each node's shortcut rule (_validation.SHORTCUT_RULES)
+# runs on the values just read, and only when one is in doubt does SegmentDefinition.__init__ run
+# the full checks (property tests check the rules never accept what the full checks reject).
 
 
 class _Bail(Exception):
@@ -385,8 +392,12 @@ def _kind(t: Any) -> tuple[str, Any]:
     raise TypeError(f"no fast path for {t!r}")
 
 
-def _read_expr(kind: tuple[str, Any], v: str, lines: list[str], indent: str) -> str:
-    """Append checks of variable ``v`` to ``lines``; return the expression of its value."""
+def _read_expr(
+    kind: tuple[str, Any], v: str, lines: list[str], indent: str, checked: bool = False
+) -> str:
+    """Append checks of variable ``v`` to ``lines``; return the expression of its value.
+
+    ``checked``: in the reader of a definition, read members through the checking readers."""
     name, arg = kind
     if name in _CHECKS:
         lines.append(f"{indent}if {_CHECKS[name].format(v=v)}: raise _Bail")
@@ -396,8 +407,12 @@ def _read_expr(kind: tuple[str, Any], v: str, lines: list[str], indent: str) -> 
         return f"({v} if {v}.__class__ in _SCALARS else _value_fast({v}))"
     if name == "filter":
         # a missing or unknown filter_type, or a non-object, raises: cattrs then explains
+        if checked:
+            return f"_READ_TAGGED_CHECKED[{v}['filter_type']]({v}, bad)"
         return f"_READ_TAGGED[{v}['filter_type']]({v})"
     if name == "cls":
+        if checked and arg in SHORTCUT_RULES:
+            return f"_sv_{arg.__name__}({v}, bad)"
         return f"_s_{arg.__name__}({v})"
     # a homogeneous tuple
     not_list = f"{v}.__class__ is not list and {v}.__class__ is not tuple"
@@ -406,7 +421,7 @@ def _read_expr(kind: tuple[str, Any], v: str, lines: list[str], indent: str) -> 
         lines.append(f"{indent}for _e in {v}:")
         lines.append(f"{indent}    if {_CHECKS[arg[0]].format(v='_e')}: raise _Bail")
         return f"tuple({v})"
-    inner = _read_expr(arg, "_e", [], "")
+    inner = _read_expr(arg, "_e", [], "", checked)
     return f"tuple([{inner} for _e in {v}])"
 
 
@@ -425,28 +440,47 @@ def _write_expr(kind: tuple[str, Any], v: str) -> str:
 
 #: after this many optional fields, a reader checks whether every key of the object was used
 _CHECKPOINT = 4
+#: optional fields a reader looks for first (the dashboard writes negate and case_sensitive on
+#: every condition): the sooner every key is used, the fewer lookups of absent keys
+_LIKELY_FIRST: dict[type[Any], tuple[str, ...]] = {
+    AttributeFilter: ("operator", "value", "negate", "case_sensitive", "value_type", "value1"),
+}
 
 
-def _reader_source(cls: type[Any], fname: str, tagged: bool, env: dict[str, Any]) -> list[str]:
+def _reader_source(
+    cls: type[Any], fname: str, tagged: bool, env: dict[str, Any], checked: bool = False
+) -> list[str]:
     """A reader of ``cls`` from a dict. Optional fields are mostly absent, so the reader counts
     the keys it has used and stops looking once it has used them all (``filter_type`` counts
-    as used in a tagged reader)."""
+    as used in a tagged reader).
+
+    A ``checked`` reader (the parts of a definition) also runs the node's shortcut rule from
+    ``_validation`` on the values it has read, and notes in the list ``bad`` that the node needs
+    the full checks. The root (a class validated by its ``__init__``) starts that list; when it
+    stays empty the root is built without ``__init__``, else ``__init__`` runs the full checks."""
     hints = typing.get_type_hints(cls)
     renames = _RENAMES.get(cls, {})
     skip = _NOT_WIRE.get(cls, set())
     n = cls.__name__
-    head = [f"def {fname}(o):", "    if o.__class__ is not dict: raise _Bail"]
+    root = checked and hasattr(cls, "__attrs_post_init__")
+    head = [f"def {fname}(o{'' if root or not checked else ', bad'}):"]
+    head.append("    if o.__class__ is not dict: raise _Bail")
+    if root:
+        head.append("    bad = []")
     required: list[str] = []
     optional: list[str] = []
-    args: list[str] = []
     presets: list[str] = []
     n_required = int(tagged)
     pad = "    "
     since_checkpoint = 0
-    for i, a in enumerate(attrs.fields(cls)):
+    fields = list(enumerate(attrs.fields(cls)))
+    args = [f"v{i}" for i, _ in fields]
+    likely = _LIKELY_FIRST.get(cls, ())
+    # a stable sort: the likely fields first, the others in their order
+    fields.sort(key=lambda f: likely.index(f[1].name) if f[1].name in likely else len(likely))
+    for i, a in fields:
         key = renames.get(a.name, a.name)
         v = f"v{i}"
-        args.append(v)
         if a.default is not attrs.NOTHING and a.default is not None:
             env[f"_D_{n}_{i}"] = a.default
         if a.name in skip:
@@ -456,7 +490,7 @@ def _reader_source(cls: type[Any], fname: str, tagged: bool, env: dict[str, Any]
         if a.default is attrs.NOTHING:
             n_required += 1
             required.append(f"    {v} = o[{key!r}]")
-            expr = _read_expr(kind, v, required, "    ")
+            expr = _read_expr(kind, v, required, "    ", checked)
             if expr != v:
                 required.append(f"    {v} = {expr}")
             continue
@@ -466,7 +500,7 @@ def _reader_source(cls: type[Any], fname: str, tagged: bool, env: dict[str, Any]
             since_checkpoint = 0
         since_checkpoint += 1
         body: list[str] = [f"{pad}    found += 1"]
-        expr = _read_expr(kind, v, body, pad + "    ")
+        expr = _read_expr(kind, v, body, pad + "    ", checked)
         if expr != v:
             body.append(f"{pad}    {v} = {expr}")
         skippable = pad != "    "  # behind a checkpoint: needs its value in case it is skipped
@@ -485,7 +519,18 @@ def _reader_source(cls: type[Any], fname: str, tagged: bool, env: dict[str, Any]
     counting = ["    n = len(o)", f"    found = {n_required}"] if checkpoints else []
     if not checkpoints:  # nothing is ever skipped: no need to count
         optional = [line for line in optional if line.strip() != "found += 1"]
-    tail = [f"    return _C_{n}({', '.join(args)})"]
+    call = [f"    return _C_{n}({', '.join(args)})"]
+    build = [f"    s = _new(_B_{n})"]  # see _builder_class: no __init__ call
+    build += [f"    s.{a.name} = {v}" for a, v in zip(attrs.fields(cls), args, strict=True)]
+    build += [f"    s.__class__ = _C_{n}", "    return s"]
+    tail = build if f"_B_{n}" in env else call
+    if checked:
+        by_name = {a.name: v for a, v in zip(attrs.fields(cls), args, strict=True)}
+        rule = SHORTCUT_RULES[cls].format(**by_name)
+        if root:  # anything in doubt: __init__ runs the full checks
+            tail = [f"    if bad or not ({rule}):", "    " + call[0], *build]
+        else:
+            tail = [f"    if not ({rule}): bad.append(None)", *tail]
     return head + required + presets + counting + optional + tail
 
 
@@ -508,6 +553,44 @@ def _writer_source(cls: type[Any], fname: str, tag: str | None) -> list[str]:
     return [*lines, "    return r"]
 
 
+def _builder_class(cls: type[Any], validated: bool = False) -> type[Any] | None:
+    """A subclass of ``cls`` that can be filled in with plain attribute stores, or None.
+
+    A frozen attrs ``__init__`` stores each field through ``object.__setattr__``, which costs
+    more than reading the field from the dict. A reader instead creates an instance of this
+    subclass (no ``__setattr__`` of its own, no slots of its own), stores the fields, then makes
+    it a ``cls``: an object indistinguishable from one ``cls(...)`` builds. Only for classes whose
+    ``__init__`` does nothing but store its arguments, or (``validated``) whose post-init hook
+    only validates, for a reader that has validated the values itself."""
+    if (
+        hasattr(cls, "__attrs_pre_init__")
+        or (hasattr(cls, "__attrs_post_init__") and not validated)
+        or "__slots__" not in cls.__dict__
+        or any(
+            a.validator is not None or a.converter is not None or not a.init
+            for a in attrs.fields(cls)
+        )
+    ):
+        return None
+    builder = type(
+        f"_Building{cls.__name__}",
+        (cls,),
+        {
+            "__slots__": (),
+            # both, so that attribute stores take the interpreter's fast path
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+            "__module__": __name__,
+        },
+    )
+    try:
+        probe: Any = object.__new__(builder)
+        probe.__class__ = cls
+    except TypeError:  # pragma: no cover - an interpreter that refuses: call __init__
+        return None
+    return builder
+
+
 def _generate(classes: tuple[type[Any], ...]) -> dict[str, Any]:
     """Readers ``_s_<Class>`` and writers ``_u_<Class>`` of every class (and ``_st_``/``_ut_``
     variants with the ``filter_type`` tag for members of the Filter union), compiled together."""
@@ -518,20 +601,33 @@ def _generate(classes: tuple[type[Any], ...]) -> dict[str, Any]:
         "_SCALARS": _SCALARS,
         "_MISSING": attrs.NOTHING,
         "_READ_TAGGED": {},
+        "_READ_TAGGED_CHECKED": {},
+        "_new": object.__new__,
+        **SHORTCUT_ENV,
     }
     for cls in classes:
         n = cls.__name__
         env[f"_C_{n}"] = cls
-        src += _reader_source(cls, f"_s_{n}", False, env)
+        root = hasattr(cls, "__attrs_post_init__") and cls in SHORTCUT_RULES
+        builder = _builder_class(cls, validated=root)
+        if builder is not None:
+            env[f"_B_{n}"] = builder
+        # a definition's root has only the checking reader: it is what its __init__ would do
+        src += _reader_source(cls, f"_s_{n}", False, env, checked=root)
         src += _writer_source(cls, f"_u_{n}", None)
+        if cls in SHORTCUT_RULES and not root:
+            src += _reader_source(cls, f"_sv_{n}", False, env, checked=True)
         if cls in FILTER_TAGS:
             src += _reader_source(cls, f"_st_{n}", True, env)
+            src += _reader_source(cls, f"_svt_{n}", True, env, checked=True)
             src += _writer_source(cls, f"_ut_{n}", FILTER_TAGS[cls])
     code = "\n".join(src)
     # the source was generated just above from the attrs fields, nothing comes from outside
     exec(compile(code, "<moeseg fast codec>", "exec"), env)
     # Filled after compiling: the functions look these up when they run.
-    env["_READ_TAGGED"].update({tag: env[f"_st_{c.__name__}"] for tag, c in _CLASS_BY_TAG.items()})
+    for tag, c in _CLASS_BY_TAG.items():
+        env["_READ_TAGGED"][tag] = env[f"_st_{c.__name__}"]
+        env["_READ_TAGGED_CHECKED"][tag] = env[f"_svt_{c.__name__}"]
     writers = {c: env[f"_ut_{c.__name__}"] for c in FILTER_TAGS}
 
     def _u_filter(i: Any) -> Any:

@@ -9,6 +9,9 @@
     │   ├── RequestTimeout                  sent, no answer in time (outcome unknown)
     │   └── ConnectionLost                  connection broke after sending (outcome unknown)
     ├── UnexpectedResponse              HTML, empty, invalid JSON, wrong shape; .status .excerpt
+    ├── moeseg.files.CsvCheckError      a CSV breaks the upload rules (a ValueError); .violations
+    ├── moeseg.files.FileSegmentFailed  the callback reported a failure; .status .error_message
+    ├── moeseg.files.CallbackTimeout    no callback within wait(timeout=...) (also a TimeoutError)
     └── APIError                        an error status; .status .code .message .response_id
         ├── BadRequest                      400: invalid format, invalid name, unknown workspace
         ├── AuthenticationError             401

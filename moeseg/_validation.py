@@ -13,8 +13,11 @@ Paths read like the payload: ``included_filters.filters[2].value1``,
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+
+import attrs
 
 from ._exceptions import SegmentValidationError, ValidationIssue
 from ._models import (
@@ -161,91 +164,197 @@ def parse_iso(v: object) -> datetime | None:
         return None
 
 
-def _is_str(v: object) -> bool:
-    return v.__class__ is str
-
-
-def _is_bool(v: object) -> bool:
-    return v is True or v is False
+# Fields in range (ASCII digits; year 0 is not a date): only days 29 to 31 need a calendar.
+_ISO_IN_RANGE = re.compile(
+    r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$"
+)
 
 
 def _is_iso(v: object) -> bool:
-    return parse_iso(v) is not None
+    """``parse_iso(v) is not None``, without building the datetime in the common case."""
+    if isinstance(v, str) and _ISO_IN_RANGE.match(v) and (v[8:10] <= "28" and v[:4] != "0000"):
+        return True
+    return parse_iso(v) is not None  # an unusual form or day: the slow test decides
 
 
-def _is_positive_int(v: object) -> bool:
-    return v.__class__ is int and v > 0
+# -- shortcuts ------------------------------------------------------------------------------------
+#
+# Most conditions are plain (a string ``is``, an ``in`` list, a number range, an absolute date, an
+# event in the last N days) and break no rule. The shortcuts below say "breaks no rule" quickly;
+# False only means "look closely": the full checks then find the issues (or accept it after all).
+# Property tests check that a shortcut never accepts what the full checks reject.
+
+#: how one value ``x`` of a plain condition is checked, by element kind (exact classes: a
+#: subclass of int or str is left to the full checks)
+_ELEMENT = {
+    "str": "x.__class__ is str",
+    "num": "(x.__class__ is int or x.__class__ is float)",
+    "bool": "(x is True or x is False)",
+    "iso": "_is_iso(x)",
+    "posint": "(x.__class__ is int and x > 0)",
+}
 
 
-#: (data_type, operator) -> (value shape, element check, value_type it needs or None) for the
-#: plain cases the shortcut below accepts; shapes: "list", "one", "none" or "range" (between:
-#: value <= value1; ISO strings of the documented form sort like the dates they name).
-_PLANS: dict[tuple[str, str], tuple[str, Any, str | None]] = {}
-for _dt, _check in (
-    ("string", _is_str),
-    ("array_string", _is_str),
-    ("double", _is_number),
-    ("array_double", _is_number),
-    ("bool", _is_bool),
-):
-    for _op in OPERATORS[_dt] or ():
-        if _op in NO_VALUE_OPERATORS:
-            _shape = "none"
-        elif _op in LIST_OPERATORS or (
-            _dt == "array_string" and _op in ARRAY_STRING_LIST_OPERATORS
-        ):
-            _shape = "list"
-        elif _op == "between":
-            _shape = "range"
-        else:
-            _shape = "one"
-        _PLANS[_dt, _op] = (_shape, _check, None)
-for _op in ("on", "before", "after", "is"):
-    _PLANS["datetime", _op] = ("one", _is_iso, "absolute")
-_PLANS["datetime", "between"] = ("range", _is_iso, "absolute")
-_PLANS["datetime", "inTheLast"] = ("one", _is_positive_int, "relative_past")
-_PLANS["datetime", "inTheNext"] = ("one", _is_positive_int, "relative_future")
-_PLANS["datetime", "exists"] = ("none", None, None)
-_PLANS["datetime", "today"] = ("none", None, None)
-
-
-def _plainly_valid(f: AttributeFilter) -> bool:
-    """A shortcut for the common case, run before the full checks: True only when ``f`` is a
-    plain condition (string, number, bool, array, whole-date datetime) that breaks no rule.
-    False means "look closely" (the full checks then find the issues, or accept it after all)."""
-    plan = _PLANS.get((f.data_type, f.operator))  # type: ignore[arg-type]
-    if plan is None or not f.name:
-        return False
-    shape, ok, value_type = plan
-    if value_type is not None and (
-        f.value_type != value_type or f.extract_type not in (None, "default_option_date")
-    ):
-        return False
-    if (
-        f.is_dynamic_value
-        or f.dynamic_attribute_type is not None
-        or f.filters is not None
-        or f.filter_operator is not None
-        or f.radius is not None
-    ):
-        return False
-    if f.array_filter_type is not None and (
-        f.data_type[:6] != "array_" or f.array_filter_type not in ("any_of", "all_of")
-    ):
-        return False
-    v, v1 = f.value, f.value1
+def _plan_source(fname: str, data_type: str, shape: str, element: str, vt: str | None) -> str:
+    """A function ``(name, value, value1, value_type, extract_type, array_filter_type) -> bool``
+    for one (data type, operator). Shapes: "one" value, a non-empty "list", "none", or a
+    "range" (between: value <= value1; ISO strings of the documented form sort like their
+    dates)."""
+    ok = _ELEMENT[element]
+    lines = [f"def {fname}(name, v, v1, vt, et, aft):", "    if not name: return False"]
+    if data_type.startswith("array_"):
+        lines.append("    if aft is not None and aft != 'any_of' and aft != 'all_of': return False")
+    else:
+        lines.append("    if aft is not None: return False")
+    if vt is not None:
+        lines.append(f"    if vt != {vt!r}: return False")
+        lines.append("    if et is not None and et != 'default_option_date': return False")
+    if shape != "range":
+        lines.append("    if not (v1 is None or v1 == ''): return False")
     if shape == "one":
-        return v is not None and ok(v) and (v1 is None or v1 == "")
-    if shape == "list":
-        return (
-            v.__class__ is tuple
-            and len(v) > 0
-            and all(ok(x) for x in v)
-            and (v1 is None or v1 == "")
-        )
-    if shape == "none":
-        return v is None and (v1 is None or v1 == "")
-    return v is not None and v1 is not None and ok(v) and ok(v1) and not v > v1  # type: ignore[operator]
+        lines.append(f"    x = v\n    return {ok}")
+    elif shape == "list":
+        lines.append("    if v.__class__ is not tuple or not v: return False")
+        lines.append(f"    for x in v:\n        if not {ok}: return False\n    return True")
+    elif shape == "none":
+        lines.append("    return v is None")
+    else:
+        lines.append("    if v is None or v1 is None: return False")
+        lines.append(f"    x = v\n    if not {ok}: return False")
+        lines.append(f"    x = v1\n    if not {ok}: return False")
+        lines.append("    return not v > v1")
+    return "\n".join(lines)
+
+
+def _attribute_plans() -> dict[tuple[str, str], Any]:
+    """(data_type, operator) -> the plain check of that kind of condition (absent: no shortcut)."""
+    plans: dict[tuple[str, str], tuple[str, str, str | None]] = {}
+    for dt, element in (
+        ("string", "str"),
+        ("array_string", "str"),
+        ("double", "num"),
+        ("array_double", "num"),
+        ("bool", "bool"),
+    ):
+        for op in OPERATORS[dt] or ():
+            if op in NO_VALUE_OPERATORS:
+                shape = "none"
+            elif op in LIST_OPERATORS or (
+                dt == "array_string" and op in ARRAY_STRING_LIST_OPERATORS
+            ):
+                shape = "list"
+            elif op == "between":
+                shape = "range"
+            else:
+                shape = "one"
+            plans[dt, op] = (shape, element, None)
+    for op in ("on", "before", "after", "is"):
+        plans["datetime", op] = ("one", "iso", "absolute")
+    plans["datetime", "between"] = ("range", "iso", "absolute")
+    plans["datetime", "inTheLast"] = ("one", "posint", "relative_past")
+    plans["datetime", "inTheNext"] = ("one", "posint", "relative_future")
+    plans["datetime", "exists"] = ("none", "str", None)
+    plans["datetime", "today"] = ("none", "str", None)
+    env: dict[str, Any] = {"_is_iso": _is_iso}
+    names = {}
+    src = []
+    for i, ((dt, op), (shape, element, vt)) in enumerate(sorted(plans.items())):
+        names[dt, op] = f"_plan_{i}"
+        src.append(_plan_source(f"_plan_{i}", dt, shape, element, vt))
+    # generated just above from the tables of this module, nothing comes from outside
+    exec(compile("\n".join(src), "<moeseg validation plans>", "exec"), env)
+    return {key: env[fname] for key, fname in names.items()}
+
+
+def _plain_name(name: str) -> bool:
+    return (
+        bool(name)
+        and bool(name.strip())
+        and len(name) <= MAX_NAME_LENGTH
+        and ("<" not in name and ">" not in name)
+    )
+
+
+_PERIOD_UNITS = frozenset({"hours", "days", "weeks", "months"})
+
+
+def _plain_event(executed: bool, e: Execution, t: TimeRange) -> bool:
+    """An event's execution and time range break no rule (plain: "in the last N units")."""
+    kind: object = e.type  # typed as Literals, but read leniently from JSON
+    n: Any = e.count
+    if kind == "atleast":
+        if n.__class__ is not int or n < 1:
+            return False
+    elif kind == "exactly" or kind == "atmost":
+        if n.__class__ is not int or n < 0:
+            return False
+    elif kind == "firstTime" or kind == "lastTime":
+        if n is not None:
+            return False
+    else:
+        return False
+    if executed is False and (kind != "exactly" or n != 0):
+        return False
+    v: Any = t.value
+    return (
+        t.type == "inTheLast"
+        and t.value_type == "relative_past"
+        and t.days is None
+        and t.from_ is None
+        and v.__class__ is int
+        and v > 0
+        and (t.value1 is None or t.value1 == "")
+        and t.period_unit in _PERIOD_UNITS
+    )
+
+
+#: The shortcut rule of each node of a definition, over its own fields (``{field}`` stands for
+#: the field's value, already of the right JSON type): True only when the node breaks no rule
+#: of its own. Its children have their own rules (Execution and TimeRange are checked by the
+#: action's rule). The fast reader of a definition runs them on the values it has just read and
+#: runs the full checks only when one says False. Rules only hold together: a group's rule does
+#: not check that its members are plain.
+SHORTCUT_RULES: dict[type[Any], str] = {
+    SegmentDefinition: "_plain_name({name}) and len({included_filters}.filters) > 0",
+    SegmentUpdate: (
+        "({name} is None or _plain_name({name})) and len({included_filters}.filters) > 0"
+    ),
+    FilterGroup: "{filter_operator} in _GROUP_OPERATORS",
+    NestedFilter: "{filter_operator} in _GROUP_OPERATORS and len({filters}) > 0",
+    CustomSegmentFilter: "{id} != ''",
+    AffinityFilter: "False",  # rare: always the full checks
+    ActionFilter: (
+        "{action_name} != '' and {aggregation_attributes} is None"
+        " and _plain_event({executed}, {execution}, {primary_time_range})"
+    ),
+    AttributeGroup: "{filter_operator} in _GROUP_OPERATORS",
+    AttributeFilter: (
+        "(_p := _ATTRIBUTE_PLANS.get(({data_type}, {operator}))) is not None"
+        " and {radius} is None and {filter_operator} is None and {filters} is None"
+        " and not {is_dynamic_value} and {dynamic_attribute_type} is None"
+        " and _p({name}, {value}, {value1}, {value_type}, {extract_type}, {array_filter_type})"
+    ),
+}
+#: the names the rules use
+SHORTCUT_ENV: dict[str, Any] = {
+    "_ATTRIBUTE_PLANS": _attribute_plans(),
+    "_GROUP_OPERATORS": GROUP_OPERATORS,
+    "_plain_name": _plain_name,
+    "_plain_event": _plain_event,
+}
+
+
+def _attribute_shortcut() -> Any:
+    fields = [a.name for a in attrs.fields(AttributeFilter)]
+    rule = SHORTCUT_RULES[AttributeFilter].format(**{n: f"f.{n}" for n in fields})
+    env = dict(SHORTCUT_ENV)
+    # generated from the rule just above, nothing comes from outside
+    exec(compile(f"def _plainly_valid(f):\n    return {rule}", "<moeseg shortcut>", "exec"), env)
+    return env["_plainly_valid"]
+
+
+#: True only when an attribute condition ``f`` breaks no rule (the same rule as the reader's)
+_plainly_valid: Callable[[AttributeFilter], bool] = _attribute_shortcut()
 
 
 class _Checker:

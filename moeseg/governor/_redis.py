@@ -11,8 +11,9 @@ key of a workspace lives in one slot, so one script may touch them all)::
 One entry per request (a 2,000,000-user upload is one member). The score is the pessimistic end
 of the lease: its bound (``expires``) while in flight, its end once ended; an entry occupies a
 window of ``W`` seconds at ``now`` exactly when ``score + W > now``, so the usual check is one
-``ZCOUNT`` per window. Entries that occupy no window are deleted by the next admission in the
-group, and every key expires soon after its newest entry can occupy nothing (at most a second
+``ZCOUNT`` per window. Entries that occupy no window are deleted by an admission in the group
+that renews its keys' expiry (about once every max(1 s, longest window / 64) while it is busy), and
+every key expires soon after its newest entry can occupy nothing (at most a second
 plus two steps of max(1 s, longest window / 64) later): memory stays bounded, and an idle
 workspace leaves no key behind.
 
@@ -22,6 +23,22 @@ relative to the caller's ``now`` and returns times relative to the server's, whi
 adds back to the caller's ``now``. For ``end`` and ``pause``, which carry no ``now``, the store
 uses the caller's clock as learned at the last ``admit``/``snapshot`` (wall-clock time before
 any): any real-time clock works, the governor's default loop clock included.
+
+Lease ends are buffered. ``end`` sends nothing by itself: the end rides with this store's next
+call (admit, snapshot or flush: the script applies the ends first, at the times given), or is
+sent on its own ``end_delay`` seconds (0.05 by default) after it was buffered if no call came
+sooner, at once when 64 are waiting, and by ``aclose``. So a process that admits and ends
+requests in a stream pays ONE round trip per admission *with* its end. The Store protocol allows
+it: an end only ever makes a slot free sooner, so recording it late is conservative -- until it
+is sent, other processes count the lease as in flight (occupying up to its bound); no window can
+be exceeded by it. What other processes see is delayed by at most ``end_delay`` plus a round
+trip; the end is then recorded at the time it happened, not when it was sent, so the slot frees
+exactly as if it had been sent at once. This process's own next admission or snapshot always
+sees it. A refund of a lease whose end is buffered does nothing (the lease ended). A call that
+fails or is cancelled keeps the ends it carried for the next one (sending an end twice changes
+nothing). A process that dies with ends buffered (without ``aclose``) loses them, as a crash
+does: those leases free at their bound. ``end_delay=0`` sends each end at once (two round trips
+per admission and end).
 """
 
 from __future__ import annotations
@@ -32,6 +49,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import anyio
 import anyio.to_thread
 
 from .._exceptions import ConfigurationError
@@ -54,10 +72,37 @@ local function parse(v)
   local w, a, e, d = string.match(v, '^(%S+) (%S+) (%S+) (%S+)$')
   return w, a, e, d
 end
+-- Record a lease's end at min(at, bound) if it is still in flight (unknown, ended: left alone).
+local function finish(u, wz, h, lease, at)
+  local v = redis.call('HGET', h, lease)
+  if v then
+    local w, a, e, d = parse(v)
+    if d == '-' then
+      local stop = math.min(at, tonumber(e))
+      redis.call('HSET', h, lease, w .. ' ' .. a .. ' ' .. e .. ' ' .. fmt(stop))
+      redis.call('ZADD', w == '1' and u or wz, fmt(stop), lease)
+    end
+  end
+end
+-- Ends buffered by the caller, applied before anything else: from ARGV[ab] on, per lease:
+-- lease id, end (relative to the caller's now), n, then n indexes (0-based) of groups whose
+-- u, w, h keys are KEYS[kb + 3 * index ...].
+local function apply_ends(kb, ab)
+  local i = ab
+  while i <= #ARGV do
+    local lease, at, n = ARGV[i], now + tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+    for j = 1, n do
+      local k = kb + 3 * tonumber(ARGV[i + 2 + j])
+      finish(KEYS[k], KEYS[k + 1], KEYS[k + 2], lease, at)
+    end
+    i = i + 3 + n
+  end
+end
 """
 
-# KEYS: u, w, h, p per group. ARGV: lease_id, expires_in, and the demand as one string of
-# numbers, per group: weight, reserve, number of windows, (limit, seconds) per window.
+# KEYS: u, w, h, p per group of the demand, then u, w, h per group of the buffered ends.
+# ARGV: lease_id, expires_in, the demand as one string of numbers (per group: weight, reserve,
+# number of windows, (limit, seconds) per window), the number of groups, then buffered ends.
 _ADMIT = (
     _PRELUDE
     + r"""
@@ -65,7 +110,8 @@ local lease = ARGV[1]
 local expires = now + tonumber(ARGV[2])
 local spec = {}
 for x in string.gmatch(ARGV[3], '%S+') do spec[#spec + 1] = tonumber(x) end
-local ng = #KEYS / 4
+local ng = tonumber(ARGV[4])
+apply_ends(4 * ng + 1, 5)
 local groups = {}
 local i = 1
 for g = 1, ng do
@@ -79,9 +125,9 @@ for g = 1, ng do
   groups[g] = grp
 end
 
--- Drop entries that occupy no window of their group any more.
+-- Drop entries that occupy no window of their group any more (memory only: every count below
+-- looks at live scores, so stale entries change no decision; done when renewing key TTLs).
 local function prune(grp)
-  grp.heavy = redis.call('EXISTS', grp.w) == 1
   for _, z in ipairs(grp.heavy and {grp.u, grp.w} or {grp.u}) do
     local old = redis.call('ZRANGEBYSCORE', z, '-inf', fmt(now - grp.longest), 'WITHSCORES')
     for j = 1, #old, 2 do
@@ -182,7 +228,7 @@ end
 
 local room = true
 for _, grp in ipairs(groups) do
-  prune(grp)
+  grp.heavy = redis.call('EXISTS', grp.w) == 1
   if room and not has_room(grp) then room = false end
 end
 if not room then
@@ -195,35 +241,27 @@ for _, grp in ipairs(groups) do
   redis.call('HSET', grp.h, lease, grp.weight .. ' ' .. fmt(now) .. ' ' .. fmt(expires) .. ' -')
   redis.call('ZADD', z, fmt(expires), lease)
   -- Keys live until their newest entry can occupy nothing (only the written ones changed),
-  -- rounded up to a grid so that most admissions find the deadline already far enough.
+  -- rounded up to a grid so that most admissions find the deadline already far enough. The
+  -- hash always lives at least as long as both sorted sets (it is extended whenever one is),
+  -- so checking the written set alone is enough; stale entries are pruned at the same moments.
   local step = math.max(1000, math.ceil(grp.longest * 1000 / 64))
   local need = math.ceil((keep + grp.longest) * 1000) + 1000
-  local ttl = math.ceil(need / step) * step + step
-  for _, k in ipairs({z, grp.h}) do
-    if redis.call('PTTL', k) < need then redis.call('PEXPIRE', k, ttl) end
+  if redis.call('PTTL', z) < need then
+    local ttl = math.ceil(need / step) * step + step
+    redis.call('PEXPIRE', z, ttl)
+    if redis.call('PTTL', grp.h) < ttl then redis.call('PEXPIRE', grp.h, ttl) end
+    prune(grp)
   end
 end
 return false
 """
 )
 
-# KEYS: u, w, h per group. ARGV: lease_id, at (relative to the caller's now).
+# KEYS: u, w, h per group of the buffered ends. ARGV: the buffered ends.
 _END = (
     _PRELUDE
     + r"""
-local lease = ARGV[1]
-local at = now + tonumber(ARGV[2])
-for k = 1, #KEYS, 3 do
-  local v = redis.call('HGET', KEYS[k + 2], lease)
-  if v then
-    local w, a, e, d = parse(v)
-    if d == '-' then
-      local stop = math.min(at, tonumber(e))
-      redis.call('HSET', KEYS[k + 2], lease, w .. ' ' .. a .. ' ' .. e .. ' ' .. fmt(stop))
-      redis.call('ZADD', w == '1' and KEYS[k] or KEYS[k + 1], fmt(stop), lease)
-    end
-  end
-end
+apply_ends(1, 1)
 return false
 """
 )
@@ -260,17 +298,20 @@ return false
 """
 )
 
-# KEYS: u, w, h, p per group. ARGV: longest window per group.
+# KEYS: u, w, h, p per group, then u, w, h per group of the buffered ends.
+# ARGV: the number of groups, the longest window per group, then the buffered ends.
 # Returns per group: pause (relative to now, or ''), count, then per entry
 # lease, weight, admitted, expires, ended ('' in flight), all times relative to now.
 _SNAPSHOT = (
     _PRELUDE
     + r"""
 local function rel(x) return fmt(tonumber(x) - now) end
+local ng = tonumber(ARGV[1])
+apply_ends(4 * ng + 1, ng + 2)
 local out = {}
-for g = 1, #ARGV do
+for g = 1, ng do
   local k = (g - 1) * 4
-  local longest = tonumber(ARGV[g])
+  local longest = tonumber(ARGV[g + 1])
   local p = redis.call('GET', KEYS[k + 4])
   out[#out + 1] = p and rel(p) or ''
   local rows = {}
@@ -292,6 +333,8 @@ end
 return out
 """
 )
+
+_MAX_PENDING = 64  # buffered ends that make ``end`` send them at once
 
 _SCRIPTS = {"admit": _ADMIT, "end": _END, "refund": _REFUND, "pause": _PAUSE, "snapshot": _SNAPSHOT}
 
@@ -315,9 +358,12 @@ class RedisStore:
     >>> gov = Governor(policy, store=store)  # doctest: +SKIP
 
     Each call is ONE round trip: a Lua script (``EVALSHA``) that reads the server's clock and
-    checks and records atomically. On asyncio it uses redis-py's asyncio client (pass your own as
-    ``client``); on trio, redis-py's blocking client in worker threads. Needs the ``redis``
-    extra. Every user of a workspace must use the same quota groups (by name).
+    checks and records atomically. Lease ends are buffered and ride with the next call, or are
+    sent within ``end_delay`` seconds (see the module's documentation): an admission and its end
+    cost one round trip together. Close the store (``aclose``) to send buffered ends. On
+    asyncio it uses redis-py's asyncio client (pass your own as ``client``); on trio, redis-py's
+    blocking client in worker threads. Needs the ``redis`` extra. Every user of a workspace
+    must use the same quota groups (by name).
 
     Guarantees: every admission is linearizable across all processes (the server runs one
     script at a time); a crashed process's leases free at their bound; times are the server's.
@@ -332,10 +378,15 @@ class RedisStore:
         "_async",
         "_base",
         "_demands",
+        "_flushing",
         "_keycache",
         "_owns",
+        "_pending",
         "_scripts",
         "_sync",
+        "_tasks",
+        "_timer",
+        "end_delay",
         "prefix",
         "url",
         "workspace",
@@ -348,8 +399,12 @@ class RedisStore:
         workspace: str = "default",
         prefix: str = "moeseg",
         client: redis.asyncio.Redis | None = None,
+        end_delay: float = 0.05,
     ) -> None:
+        if not end_delay >= 0:
+            raise ConfigurationError(f"end_delay must be >= 0, got {end_delay!r}")
         self.url = url
+        self.end_delay = end_delay
         self.workspace = workspace
         self.prefix = prefix
         self._async: redis.asyncio.Redis | None = client
@@ -361,6 +416,11 @@ class RedisStore:
         self._demands: dict[
             tuple[int, tuple[tuple[str, int], ...]], tuple[Any, list[str], str]
         ] = {}
+        # Ends not yet sent: lease id -> (groups, end in the caller's base). First end wins.
+        self._pending: dict[str, tuple[Sequence[str], float]] = {}
+        self._timer: object | None = None  # the armed flush (asyncio handle, or True on trio)
+        self._tasks: set[asyncio.Task[None]] = set()  # timer flushes (kept referenced)
+        self._flushing: anyio.Event | None = None  # set when the timer's flush is done
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -423,8 +483,105 @@ class RedisStore:
             script = self._scripts[(name, False)] = self._sync.register_script(_SCRIPTS[name])
         return await anyio.to_thread.run_sync(lambda: script(keys=keys, args=args))
 
+    def _take_ends(
+        self, keys: list[str], args: list[str | int | float], now: float
+    ) -> dict[str, tuple[Sequence[str], float]]:
+        """Move the buffered ends into a script call's ``keys`` and ``args`` (times relative to
+        the caller's ``now``); return them, to put back with :meth:`_restore` if the call
+        fails."""
+        taken = self._pending
+        if not taken:
+            return taken
+        self._pending = {}
+        index: dict[str, int] = {}
+        for lease_id, (groups, at) in taken.items():
+            args += (lease_id, repr(at - now), len(groups))
+            for group in groups:
+                i = index.get(group)
+                if i is None:
+                    i = index[group] = len(index)
+                    keys += self._keys(group, "uwh")
+                args.append(i)
+        return taken
+
+    def _restore(self, taken: dict[str, tuple[Sequence[str], float]]) -> None:
+        """Put back ends whose call failed or was cancelled (re-sending them is harmless: an
+        end of a lease already ended is ignored); they keep precedence over later ones."""
+        if taken:
+            self._pending = {**self._pending, **taken}
+            self._arm()
+
+    async def _with_ends(
+        self, name: str, keys: list[str], args: list[str | int | float], now: float
+    ) -> Any:
+        taken = self._take_ends(keys, args, now)
+        try:
+            return await self._call(name, keys, args)
+        except BaseException:
+            self._restore(taken)
+            raise
+
+    async def flush(self) -> None:
+        """Send the buffered lease ends now (one round trip; none if nothing is buffered)."""
+        timer, self._timer = self._timer, None
+        if isinstance(timer, asyncio.TimerHandle):
+            timer.cancel()
+        if self._pending:
+            await self._with_ends("end", [], [], self._caller_now())
+
+    def _arm(self) -> None:
+        """Make sure buffered ends are sent within ``end_delay`` even if nothing else is."""
+        if self._timer is not None or not self._pending:
+            return
+        if _in_asyncio():
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.end_delay, self._fire)
+        else:
+            import trio
+
+            self._timer = True
+            trio.lowlevel.spawn_system_task(self._flush_later)
+
+    def _fire(self) -> None:
+        self._timer = None
+        task = asyncio.get_running_loop().create_task(self._flush_quietly())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush_later(self) -> None:
+        import trio
+
+        try:
+            await trio.sleep(self.end_delay)  # cancelled when the run ends: aclose() flushes
+        finally:
+            self._timer = None
+        await self._flush_quietly()
+
+    async def _flush_quietly(self) -> None:
+        """The timer's flush: a failure leaves the ends buffered (the next call carries them;
+        the timer is re-armed)."""
+        done = self._flushing = anyio.Event()
+        try:
+            await self.flush()
+        except Exception:  # retried later (re-armed); no caller is waiting on this
+            pass
+        finally:
+            done.set()
+            if self._flushing is done:
+                self._flushing = None
+
     async def aclose(self) -> None:
-        """Close the connections this store opened (not a ``client`` given to it)."""
+        """Send the buffered lease ends, then close the connections this store opened (not a
+        ``client`` given to it)."""
+        try:
+            running = self._flushing
+            if running is not None:
+                await running.wait()
+            await self.flush()
+        finally:
+            await self._close()
+
+    async def _close(self) -> None:
         if self._async is not None and self._owns:
             await self._async.aclose()
             self._async = None
@@ -447,8 +604,17 @@ class RedisStore:
         now = request.now
         self._learn(now)
         keys, spec = self._demand(request)
-        args: list[str | int | float] = [request.lease_id, repr(request.expires_at - now), spec]
-        reply = await self._call("admit", keys, args)
+        args: list[str | int | float] = [
+            request.lease_id,
+            repr(request.expires_at - now),
+            spec,
+            len(request.demand),
+        ]
+        if self._pending:
+            keys = keys.copy()  # the cached list stays as it is
+            reply = await self._with_ends("admit", keys, args, now)
+        else:
+            reply = await self._call("admit", keys, args)
         if reply is None:
             return None
         fields = [_text(x) for x in reply]
@@ -462,14 +628,24 @@ class RedisStore:
         )
 
     async def end(self, lease_id: str, groups: Sequence[str], at: float) -> None:
-        """The lease's request finished at ``at`` (its bound, if earlier)."""
-        keys = [k for g in groups for k in self._keys(g, "uwh")]
-        if keys:
-            await self._call("end", keys, [lease_id, repr(at - self._caller_now())])
+        """The lease's request finished at ``at`` (its bound, if earlier).
+
+        Buffered: sent with this store's next call, or after ``end_delay`` at the latest (at
+        once when ``end_delay`` is 0 or many ends are waiting)."""
+        if not groups or lease_id in self._pending:
+            return
+        self._pending[lease_id] = (tuple(groups), at)
+        if self.end_delay == 0 or len(self._pending) >= _MAX_PENDING:
+            await self.flush()
+        else:
+            self._arm()
 
     async def refund(self, lease_id: str, groups: Sequence[str]) -> None:
         """The lease's request was never sent: delete its entries if still in flight (not
-        ended, bound not passed by the server's clock)."""
+        ended, bound not passed by the server's clock). A lease whose end is buffered has
+        ended: left alone."""
+        if lease_id in self._pending:
+            return
         keys = [k for g in groups for k in self._keys(g, "uwh")]
         if keys:
             await self._call("refund", keys, [lease_id])
@@ -484,7 +660,8 @@ class RedisStore:
         if not groups:
             return {}
         keys = [k for g in groups for k in self._keys(g.name, "uwhp")]
-        reply = await self._call("snapshot", keys, [repr(g.longest) for g in groups])
+        args: list[str | int | float] = [len(groups), *(repr(g.longest) for g in groups)]
+        reply = await self._with_ends("snapshot", keys, args, now)
         fields = [_text(x) for x in reply]
         out: dict[str, GroupState] = {}
         i = 0

@@ -119,7 +119,9 @@ class Store(Protocol):
        wherever in [admission, end] each request arrives.
     3. ``end(lease_id, at)`` records the lease's end at ``min(at, expires_at)``; entries of a
        lease already ended or unknown are left alone (idempotent). Release times only ever move
-       earlier; only admissions and pauses delay anyone.
+       earlier; only admissions and pauses delay anyone. A store may record an end later than
+       it is reported (e.g. batched into its next call, as ``RedisStore`` does): until then the
+       lease counts as in flight, which is conservative, and once recorded it counts from ``at``.
     4. ``refund(lease_id)`` deletes the entries of a lease still in flight (the request was
        provably never sent); a lease already ended, past its bound (at the latest time the
        store has seen), or unknown is left alone; idempotent.

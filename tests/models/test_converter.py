@@ -116,3 +116,16 @@ def test_unstructure_of_a_list_of_models(defn: moeseg.SegmentDefinition) -> None
     groups = [defn.included_filters, defn.excluded_filters]
     assert unstructure(groups) == [unstructure(g) for g in groups]
     assert unstructure(groups)[0] == moeseg.to_payload(defn)["included_filters"]
+
+
+def test_read_objects_are_the_model_classes_and_stay_frozen() -> None:
+    payload = {"name": "x", "included_filters": _group_of_one(negate=False)}
+    defn = structure(payload, moeseg.SegmentDefinition)
+    f = defn.included_filters.filters[0]
+    assert type(f) is moeseg.AttributeFilter
+    assert type(defn.included_filters) is moeseg.FilterGroup
+    assert hash(f) == hash(moeseg.AttributeFilter("a", "string", "is", "b", negate=False))
+    with pytest.raises(AttributeError):
+        f.name = "y"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        del f.name  # type: ignore[misc]

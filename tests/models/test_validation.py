@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from functools import partial
 from typing import Any
 
 import attrs
@@ -11,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import moeseg
-from moeseg import SegmentValidationError
-from moeseg._validation import OPERATORS, _Checker, _plainly_valid
+from moeseg import SegmentValidationError, _converter, _validation
+from moeseg._validation import OPERATORS, _Checker, _plainly_valid, check
 from tests.models.strategies import definitions, names
 
 # -- valid definitions --------------------------------------------------------------------
@@ -563,7 +564,7 @@ _loose_values = st.one_of(
 )
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
     st.builds(
         moeseg.AttributeFilter,
@@ -597,3 +598,113 @@ def test_plain_shortcut_takes_the_common_cases_and_leaves_the_rest() -> None:
     day = attrs.evolve(plain, data_type="datetime", operator="on", value_type="absolute")
     assert _plainly_valid(attrs.evolve(day, value="2024-01-15T00:00:00.000Z"))
     assert not _plainly_valid(attrs.evolve(day, value="2024-01-15T00:00:00.000Z", value_type=None))
+
+
+# -- the reader's shortcut rules (from_payload skips the full checks when every rule holds) ----
+
+# Values a mutation may put under a key: mostly plausible, often breaking a rule.
+_MUTATIONS: dict[str, list[Any]] = {
+    "name": ["", " ", "a<b", "x" * 201, "ok"],
+    "action_name": ["", "e"],
+    "id": ["", "abc"],
+    "filter_operator": ["and", "or", "xor"],
+    "filters": [[]],
+    "data_type": ["string", "double", "bool", "datetime", "array_string", "geopoint", "nope"],
+    "operator": ["is", "in", "between", "inTheLast", "exists", "after", "contains", "x"],
+    "value": ["a", "", 0, 3, -1, 2.5, True, ["a"], [], [1, 2], "2024-01-15T00:00:00.000Z"],
+    "value1": ["", "b", 0, 1, 100, "2023-01-15T00:00:00.000Z"],
+    "value_type": ["absolute", "relative_past", "relative_future", "x"],
+    "extract_type": ["default_option_date", "time_of_the_day"],
+    "array_filter_type": ["any_of", "some_of"],
+    "is_dynamic_value": [False, True],
+    "radius": [1],
+    "executed": [True, False],
+    "count": [0, 1, -1, 5],
+    "type": ["atleast", "exactly", "firstTime", "inTheLast", "between", "after", "x"],
+    "period_unit": ["days", "years"],
+    "days": [0, -1, 7],
+    "from": ["2024-01-15T00:00:00.000Z", "x"],
+    "aggregation_attributes": [{"filter_operator": "and", "filters": []}],
+}
+
+
+def _nodes(data: Any) -> list[dict[str, Any]]:
+    """Every object in a payload."""
+    if isinstance(data, dict):
+        return [data, *(n for v in data.values() for n in _nodes(v))]
+    if isinstance(data, list):
+        return [n for v in data for n in _nodes(v)]
+    return []
+
+
+@st.composite
+def mutated_payloads(draw: st.DrawFn) -> dict[str, Any]:
+    payload = copy.deepcopy(moeseg.to_payload(draw(definitions())))
+    for _ in range(draw(st.integers(1, 4))):
+        node = draw(st.sampled_from(_nodes(payload)))
+        present = sorted(k for k in node if k in _MUTATIONS)
+        # mostly a field the object has; sometimes one it does not
+        key = draw(st.sampled_from(present or sorted(_MUTATIONS)))
+        if draw(st.integers(0, 4)) == 0:
+            key = draw(st.sampled_from(sorted(_MUTATIONS)))
+        node[key] = copy.deepcopy(draw(st.sampled_from(_MUTATIONS[key])))
+    return payload
+
+
+def _read_outcome(read: Any, payload: Any) -> Any:
+    """What reading ``payload`` gives: the definition, the issues, or the kind of failure."""
+    try:
+        return read(payload)
+    except SegmentValidationError as exc:
+        return exc.issues
+    except Exception as exc:  # cattrs' shape errors
+        return type(exc)
+
+
+@settings(max_examples=500, deadline=None)
+@given(mutated_payloads())
+def test_reader_shortcut_never_accepts_what_the_full_checks_reject(payload: Any) -> None:
+    fast = _read_outcome(moeseg.from_payload, payload)
+    # through __init__, which runs the full checks
+    cattrs_read = partial(_converter._cattrs.structure, cl=moeseg.SegmentDefinition)
+    slow = _read_outcome(cattrs_read, payload)
+    if isinstance(fast, moeseg.SegmentDefinition):
+        assert check(fast) == []
+        assert fast == slow
+    else:
+        assert isinstance(fast, tuple)
+        assert fast == slow or isinstance(slow, type)  # a shape error: cattrs' own exception
+
+
+def test_reader_shortcut_takes_plain_definitions_without_the_full_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks.bench_models import fifty_filter_definition, seed_payload
+
+    fifty = moeseg.to_payload(fifty_filter_definition())
+
+    ran: list[object] = []
+    monkeypatch.setattr(_validation, "validate", ran.append)
+    assert moeseg.from_payload(seed_payload()).name == "segment_example_name"
+    assert len(moeseg.from_payload(fifty).included_filters.filters) == 50
+    update = {"included_filters": seed_payload()["included_filters"]}
+    assert moeseg.from_update_payload(update).name is None
+    assert ran == []
+    doubtful = copy.deepcopy(fifty)
+    doubtful["included_filters"]["filters"][3]["execution"]["count"] = 0
+    moeseg.from_payload(doubtful)
+    assert len(ran) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.from_regex(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\n?\Z"),
+        st.builds(
+            "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z".format,
+            *(st.integers(0, n) for n in (9999, 13, 32, 24, 60, 60, 999)),
+        ),
+    )
+)
+def test_quick_iso_test_agrees_with_parse_iso(text: str) -> None:
+    assert _validation._is_iso(text) == (_validation.parse_iso(text) is not None)

@@ -160,12 +160,8 @@ async def test_redis_admission_is_one_script_call(redis_url: str) -> None:
         probe.close()
 
 
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_redis_round_trips_per_call(redis_url: str) -> None:
-    """Counted on the wire: one command sent per admit, end, refund, pause and snapshot."""
+def _counting_client(redis_url: str, sent: list[int]) -> redis.asyncio.Redis:
     import redis.asyncio
-
-    sent: list[int] = []
 
     class Counting(redis.asyncio.Connection):
         async def send_packed_command(self, command: object, check_health: bool = True) -> None:
@@ -173,8 +169,16 @@ async def test_redis_round_trips_per_call(redis_url: str) -> None:
             await super().send_packed_command(command, check_health)  # type: ignore[arg-type]
 
     pool = redis.asyncio.ConnectionPool.from_url(redis_url, connection_class=Counting)
-    client = redis.asyncio.Redis(connection_pool=pool)
-    store = RedisStore(workspace=uuid.uuid4().hex, client=client)
+    return redis.asyncio.Redis(connection_pool=pool)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_redis_round_trips_per_call(redis_url: str) -> None:
+    """Counted on the wire: one command sent per admit, refund, pause and snapshot; none per
+    end (buffered, carried by the next call), one per flush of buffered ends."""
+    sent: list[int] = []
+    client = _counting_client(redis_url, sent)
+    store = RedisStore(workspace=uuid.uuid4().hex, client=client, end_delay=60.0)
     group = g("segments", (1, 60.0))
     try:
         await store.snapshot([group], time.time())  # connect, load a script
@@ -182,6 +186,7 @@ async def test_redis_round_trips_per_call(redis_url: str) -> None:
         await store.admit(first)  # loads the admit script (NOSCRIPT, SCRIPT LOAD, EVALSHA)
         await store.refund(first.lease_id, ["segments"])
         await store.end("x", ["segments"], time.time())
+        await store.flush()  # loads the end script
         await store.pause("other", time.time())
         sent.clear()
         req = request(group, time.time())
@@ -190,11 +195,57 @@ async def test_redis_round_trips_per_call(redis_url: str) -> None:
         assert await store.admit(request(group, time.time())) is not None  # denied: also one
         assert len(sent) == 2
         await store.end(req.lease_id, ["segments"], time.time())
-        await store.refund(req.lease_id, ["segments"])
+        assert len(sent) == 2  # buffered
+        await store.refund(req.lease_id, ["segments"])  # ended (buffered): nothing to do
+        assert len(sent) == 2
         await store.pause("segments", time.time() + 1)
-        await store.snapshot([group], time.time())
-        assert len(sent) == 6
+        await store.snapshot([group], time.time())  # carries the end
+        assert len(sent) == 4
+        assert (await store.snapshot([group], time.time()))["segments"].entries[0].ended_at
+        other = request(g("reads", (10, 60.0)), time.time())
+        assert await store.admit(other) is None
+        await store.refund(other.lease_id, ["reads"])  # in flight: one round trip
+        assert len(sent) == 7
+        await store.flush()  # nothing buffered: nothing sent
+        assert len(sent) == 7
     finally:
+        await store.aclose()
+        await client.aclose()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_redis_admission_and_end_take_one_round_trip(redis_url: str) -> None:
+    """The goal of the buffered end: admit + end, over and over, costs one round trip each
+    (the end rides with the next admission); with ``end_delay=0`` an end is sent at once."""
+    sent: list[int] = []
+    client = _counting_client(redis_url, sent)
+    group = g("segments", (10**6, 60.0), (10**6, 3600.0))
+    hold = RedisStore(workspace=uuid.uuid4().hex, client=client, end_delay=60.0)
+    at_once = RedisStore(workspace=uuid.uuid4().hex, client=client, end_delay=0)
+    try:
+        for store in (hold, at_once):
+            warm = request(group, time.time())
+            await store.admit(warm)
+            await store.end(warm.lease_id, ["segments"], time.time())
+            await store.flush()
+        sent.clear()
+        for _ in range(20):
+            req = request(group, time.time())
+            assert await hold.admit(req) is None
+            await hold.end(req.lease_id, ["segments"], time.time())
+        assert len(sent) == 20
+        sent.clear()
+        for _ in range(5):
+            req = request(group, time.time())
+            assert await at_once.admit(req) is None
+            await at_once.end(req.lease_id, ["segments"], time.time())
+        assert len(sent) == 10
+        state = (await hold.snapshot([group], time.time()))["segments"]
+        assert len(state.entries) == 21
+        assert all(e.ended_at is not None for e in state.entries)
+    finally:
+        await hold.aclose()
+        await at_once.aclose()
         await client.aclose()
 
 
@@ -240,6 +291,7 @@ async def test_redis_uses_the_server_clock(redis_url: str) -> None:
         first = request(group, time.time() + 3600.0)  # clock an hour fast
         assert await skewed.admit(first) is None
         await skewed.end(first.lease_id, ["segments"], first.now)
+        await skewed.flush()  # for the other store to see it now (not within end_delay)
         now = time.time()
         denied = await right.admit(request(group, now))
         assert denied is not None

@@ -1,0 +1,326 @@
+"""An ASGI app that receives MoEngage's processing callbacks and resolves the waiting handles.
+
+MoEngage does not sign callbacks. Every callback URL handed out here ends in
+``/<op_id>.<secret>``: ``op_id`` names the pending operation, ``secret`` is
+``secrets.token_urlsafe(32)`` (256 bits). The receiver keeps only the secret's SHA-256 digest and
+compares digests with :func:`hmac.compare_digest`. A callback is accepted once per token (a replay
+is refused), only for the segment the token was issued for, only when its body is a JSON object of
+the documented shape and no larger than ``max_body_bytes``. A refused callback records nothing.
+
+Statuses: 200 accepted; 400 malformed JSON or wrong shape; 403 the body names another segment;
+404 unknown or forged token; 405 not a POST; 409 replay of an accepted callback; 413 body too
+large; 503 the waiting side has stopped, or the app runs on another thread's loop than the one
+awaiting the handles without :meth:`CallbackReceiver.serve`'s portal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+
+from .._converter import StructureError, structure
+from .._exceptions import ConfigurationError
+from .._responses import FileSegmentCallback, LegacyCsvCallback
+from ._results import FileSegmentHandle, FileSegmentOutcome
+
+__all__ = ["CallbackReceiver"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _Disconnected(Exception):
+    pass
+
+
+def _secret_digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def _parse_callback(body: bytes, operation: str) -> FileSegmentOutcome:
+    """Parse a callback body (v2 file segment or legacy CSV) or raise ``_Refused(400, why)``.
+
+    Read through the models' converter (:class:`moeseg._responses.FileSegmentCallback`, or
+    ``LegacyCsvCallback`` for the legacy API): ``status`` is required and every known field must
+    have its documented type; unknown fields are ignored. ``segment_name`` is required here too,
+    since the receiver checks it against the token's segment.
+    """
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _Refused(400, f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise _Refused(400, f"callback body must be a JSON object, not {type(data).__name__}")
+    issues: list[str] = []
+    cb: FileSegmentCallback | LegacyCsvCallback | None = None
+    try:
+        if operation == "legacy_csv":
+            cb = structure(data, LegacyCsvCallback)
+        else:
+            cb = structure(data, FileSegmentCallback)
+    except StructureError as exc:
+        issues = [str(issue) for issue in exc.issues]
+    if data.get("segment_name") is None:
+        issues.append("segment_name: required field missing")
+    if cb is None or cb.segment_name is None:
+        raise _Refused(400, "invalid callback body: " + "; ".join(issues))
+    return FileSegmentOutcome(
+        operation=operation,
+        segment_name=cb.segment_name,
+        status=cb.status,
+        values_found=cb.values_found,
+        values_processed=cb.values_processed,
+        user_count=cb.user_count,
+        request_id=cb.request_id,
+        db_name=getattr(cb, "db_name", None),
+        error_message=cb.error_message,
+    )
+
+
+class _Entry:
+    __slots__ = ("digest", "handle")
+
+    def __init__(self, digest: bytes, handle: FileSegmentHandle) -> None:
+        self.digest = digest
+        self.handle = handle
+
+
+class CallbackReceiver:
+    """ASGI app receiving MoEngage's file-segment (and legacy CSV) callbacks.
+
+    Mount it in Starlette or FastAPI and tell it the public URL it is reachable at::
+
+        receiver = CallbackReceiver(public_url="https://example.com/moengage/callbacks")
+        app.mount("/moengage/callbacks", receiver)
+
+    or run it on loopback for scripts and tests (uvicorn, in a thread of its own)::
+
+        async with receiver.serve(port=0) as url:
+            ...
+
+    :meth:`expect` registers an operation and returns the handle whose ``callback_url`` goes into
+    the request; :class:`FileSegments` does this for you. Handles live in memory: the receiver
+    must run in the process, and (mounted) on the event loop, that awaits them; ``serve()`` runs
+    uvicorn in a thread of its own and hands each callback over to that loop. A handle nobody
+    awaits any more should be :meth:`discard`-ed (MoEngage sets no processing deadline).
+    """
+
+    def __init__(
+        self,
+        public_url: str | None = None,
+        *,
+        max_body_bytes: int = 64 * 1024,
+        remembered_tokens: int = 10_000,
+    ) -> None:
+        self._public_url = public_url.rstrip("/") if public_url else None
+        self.max_body_bytes = max_body_bytes
+        self._remembered = remembered_tokens
+        self._pending: dict[str, _Entry] = {}
+        self._used: OrderedDict[str, bytes] = OrderedDict()
+        self._portal: anyio.from_thread.BlockingPortal | None = None
+        self._home_thread: int | None = None  # the thread whose event loop owns the handles
+
+    def __repr__(self) -> str:
+        return f"<CallbackReceiver {self._public_url or '(no public URL)'} pending={self.pending}>"
+
+    @property
+    def public_url(self) -> str | None:
+        """The base URL MoEngage posts to (set by :meth:`serve` when not given)."""
+        return self._public_url
+
+    @property
+    def pending(self) -> int:
+        """How many operations still wait for their callback."""
+        return len(self._pending)
+
+    def expect(self, operation: str, segment_name: str) -> FileSegmentHandle:
+        """Register an operation and return its handle, with a fresh single-use callback URL.
+
+        Call it in the event loop that will await the handle, before sending the request (the
+        callback may arrive before the request returns).
+        """
+        if self._public_url is None:
+            raise ConfigurationError(
+                "CallbackReceiver has no public URL: pass public_url= or use receiver.serve()"
+            )
+        self._claim_thread()
+        op_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        handle = FileSegmentHandle(operation, segment_name, f"{self._public_url}/{op_id}.{secret}")
+        self._pending[op_id] = _Entry(_secret_digest(secret), handle)
+        return handle
+
+    def _claim_thread(self) -> None:
+        """Bind the receiver to the calling thread's event loop (the one awaiting handles)."""
+        here = threading.get_ident()
+        if self._home_thread is None:
+            self._home_thread = here
+        elif self._home_thread != here:
+            raise RuntimeError(
+                "a CallbackReceiver serves the event loop of one thread; make one per loop"
+            )
+
+    def discard(self, handle: FileSegmentHandle) -> None:
+        """Forget a pending handle (its request failed, or nobody waits any more)."""
+        op_id = handle.callback_url.rsplit("/", 1)[-1].partition(".")[0]
+        entry = self._pending.get(op_id)
+        if entry is not None and entry.handle is handle:
+            del self._pending[op_id]
+
+    # -- the decision, always taken in the event loop that owns the handles ---------------------
+
+    def _process(self, token: str, body: bytes) -> tuple[int, str]:
+        try:
+            return 200, self._accept(token, body)
+        except _Refused as refused:
+            return refused.status, refused.message
+
+    def _accept(self, token: str, body: bytes) -> str:
+        op_id, _, secret = token.partition(".")
+        digest = _secret_digest(secret)
+        entry = self._pending.get(op_id)
+        if entry is None:
+            used = self._used.get(op_id)
+            if used is not None and hmac.compare_digest(used, digest):
+                raise _Refused(409, "callback already received (replay refused)")
+            raise _Refused(404, "unknown callback token")
+        if not hmac.compare_digest(entry.digest, digest):
+            raise _Refused(404, "unknown callback token")
+        handle = entry.handle
+        outcome = _parse_callback(body, handle.operation)
+        if outcome.segment_name != handle.segment_name:
+            raise _Refused(403, "callback names a segment this token was not issued for")
+        del self._pending[op_id]
+        self._used[op_id] = digest
+        while len(self._used) > self._remembered:
+            self._used.popitem(last=False)
+        handle._resolve(outcome)
+        return "callback received"
+
+    # -- ASGI -----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            raise RuntimeError(f"CallbackReceiver serves HTTP only, not {scope['type']!r}")
+        if scope["method"] != "POST":
+            await _respond(send, 405, "callbacks are POST requests", allow="POST")
+            return
+        try:
+            body = await self._read_body(scope, receive)
+        except _Disconnected:
+            return  # the sender left before the whole body arrived: nothing to decide
+        if body is None:
+            await _respond(send, 413, f"callback body above {self.max_body_bytes} bytes")
+            return
+        token = scope["path"].rstrip("/").rsplit("/", 1)[-1]
+        portal = self._portal
+        if self._home_thread in (None, threading.get_ident()):
+            status, message = self._process(token, body)
+        elif portal is not None:
+            try:
+                status, message = await anyio.to_thread.run_sync(
+                    partial(portal.call, self._process, token, body)
+                )
+            except RuntimeError:  # the portal stopped: nobody waits any more
+                status, message = 503, "receiver is shutting down"
+        else:  # another thread's loop, and no way to reach the one that waits
+            status, message = 503, "receiver runs outside the event loop that awaits its handles"
+        await _respond(send, status, message)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The request body, or None when it is larger than allowed (not read any further).
+
+        Raises ``_Disconnected`` when the client leaves mid-body (a partial body is never used).
+        """
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
+                return None
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+    # -- standalone server ----------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+        """Serve this receiver with uvicorn on ``host:port`` (0: any free port); yield its URL.
+
+        uvicorn runs on asyncio in a thread of its own (``moeseg._asgi_server.serve_app``), so this
+        works whichever loop (asyncio or trio) the caller runs; callbacks are handed to the
+        caller's loop through a portal. When the receiver has no public URL, the served URL
+        becomes it for the duration. Needs uvicorn (the ``sandbox`` extra).
+        """
+        if self._portal is not None:
+            raise RuntimeError("this CallbackReceiver is already being served")
+        from .._asgi_server import serve_app
+
+        own_url = self._public_url is None
+        async with anyio.from_thread.BlockingPortal() as portal:
+            self._claim_thread()
+            self._portal = portal
+            try:
+                async with serve_app(self, host, port) as url:
+                    if own_url:
+                        self._public_url = url
+                    try:
+                        yield url
+                    finally:
+                        if own_url:
+                            self._public_url = None
+            finally:
+                self._portal = None
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _respond(send: Send, status: int, message: str, **headers: str) -> None:
+    ok = status == 200
+    body = json.dumps({"ok": ok, "message" if ok else "error": message}).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,244 @@
+"""``FileSegments``: send a file-segment operation and get a handle that awaits its callback."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any
+
+import anyio.to_thread
+import httpx
+
+from .._client import Client
+from .._responses import LegacyCsvResponse, V2AcceptedBody
+from ._csv import CsvReport, check_csv, check_csv_url
+from ._receiver import CallbackReceiver
+from ._results import FileSegmentHandle
+
+__all__ = ["FileSegments"]
+
+StrPath = str | os.PathLike[str]
+
+
+class FileSegments:
+    """File-segment operations whose outcome you ``await`` instead of handling webhooks.
+
+    Each method checks the CSV first when you pass ``csv_path`` (the local copy of the file at
+    ``file_url``: every rule, before anything is sent or any quota spent), counts its users for
+    the 2,000,000-users-a-day quota (or takes ``users=``), registers a single-use callback URL
+    with the ``receiver``, sends the request through the ``client`` (governed, retried), and
+    returns a :class:`FileSegmentHandle`::
+
+        files = FileSegments(client, receiver)
+        handle = await files.create("vip", url, attribute_name="id", csv_path="vip.csv",
+                                    expiry_time=30)
+        outcome = await handle.wait(timeout=3600)   # FileSegmentOutcome, or FileSegmentFailed
+
+    With ``check_size=True`` a HEAD request to ``file_url`` (through ``http_client`` if given)
+    refuses a file announced above 150 MB. ``**options`` are the client's per-call
+    ``timeout=``, ``max_retries=``, ``max_wait=``.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        receiver: CallbackReceiver,
+        *,
+        check_size: bool = False,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.client = client
+        self.receiver = receiver
+        self.check_size = check_size
+        self._http = http_client
+
+    def __repr__(self) -> str:
+        return f"<FileSegments {self.client!r} {self.receiver!r}>"
+
+    async def create(
+        self,
+        name: str,
+        file_url: str,
+        *,
+        attribute_name: str,
+        expiry_time: int,
+        attribute_type: str = "string",
+        users: int | None = None,
+        csv_path: StrPath | None = None,
+        emails: Sequence[str] | None = None,
+        **options: Any,
+    ) -> FileSegmentHandle:
+        """Create file segment ``name`` from the CSV at ``file_url``, archived after
+        ``expiry_time`` days."""
+        count = await self._users(file_url, users, csv_path)
+        call = partial(
+            self.client.create_file_segment,
+            name,
+            file_url,
+            users=count,
+            attribute_name=attribute_name,
+            attribute_type=attribute_type,
+            expiry_time=expiry_time,
+            emails=list(emails) if emails is not None else None,
+            **options,
+        )
+        return await self._send("create", name, call)
+
+    async def add_users(
+        self,
+        name: str,
+        file_url: str,
+        *,
+        attribute_name: str,
+        attribute_type: str = "string",
+        users: int | None = None,
+        csv_path: StrPath | None = None,
+        cs_id: str | None = None,
+        emails: Sequence[str] | None = None,
+        **options: Any,
+    ) -> FileSegmentHandle:
+        """Add the CSV's users to file segment ``name`` (``cs_id`` wins on the server)."""
+        return await self._update(
+            "add_users", self.client.add_users, name, file_url, users, None, csv_path,
+            attribute_name, attribute_type, cs_id, emails, options,
+        )  # fmt: skip
+
+    async def remove_users(
+        self,
+        name: str,
+        file_url: str,
+        *,
+        attribute_name: str,
+        attribute_type: str = "string",
+        users: int | None = None,
+        csv_path: StrPath | None = None,
+        cs_id: str | None = None,
+        emails: Sequence[str] | None = None,
+        **options: Any,
+    ) -> FileSegmentHandle:
+        """Remove the CSV's users from file segment ``name``."""
+        return await self._update(
+            "remove_users", self.client.remove_users, name, file_url, users, None, csv_path,
+            attribute_name, attribute_type, cs_id, emails, options,
+        )  # fmt: skip
+
+    async def replace_users(
+        self,
+        name: str,
+        file_url: str,
+        *,
+        attribute_name: str,
+        attribute_type: str = "string",
+        users: int | None = None,
+        new_users: int | None = None,
+        csv_path: StrPath | None = None,
+        cs_id: str | None = None,
+        emails: Sequence[str] | None = None,
+        **options: Any,
+    ) -> FileSegmentHandle:
+        """Replace every user of file segment ``name`` with the CSV's.
+
+        MoEngage counts only the newly added users against the daily users quota: pass
+        ``new_users=`` when you know how many of the file's users are not in the segment yet;
+        otherwise the whole file is counted (safe, never over the quota).
+        """
+        return await self._update(
+            "replace_users", self.client.replace_users, name, file_url, users, new_users,
+            csv_path, attribute_name, attribute_type, cs_id, emails, options,
+        )  # fmt: skip
+
+    async def legacy_csv_segment(
+        self,
+        name: str,
+        csv_url: str,
+        *,
+        attribute: str,
+        attribute_type: str = "string",
+        csv_path: StrPath | None = None,
+        emails: Sequence[str] | None = None,
+        **options: Any,
+    ) -> FileSegmentHandle:
+        """Create a segment with MoEngage's deprecated CSV API (it spends file ops only).
+
+        Deprecated by MoEngage (the client warns): prefer :meth:`create`.
+        """
+        if csv_path is not None:
+            await self._check_local(csv_path)
+        await self._check_remote(csv_url)
+        call = partial(
+            self.client.legacy_csv_segment,
+            name,
+            csv_url,
+            attribute=attribute,
+            attribute_type=attribute_type,
+            emails=list(emails) if emails is not None else None,
+            **options,
+        )
+        return await self._send("legacy_csv", name, call)
+
+    async def _update(
+        self,
+        operation: str,
+        method: Callable[..., Awaitable[V2AcceptedBody]],
+        name: str,
+        file_url: str,
+        users: int | None,
+        new_users: int | None,
+        csv_path: StrPath | None,
+        attribute_name: str,
+        attribute_type: str,
+        cs_id: str | None,
+        emails: Sequence[str] | None,
+        options: dict[str, Any],
+    ) -> FileSegmentHandle:
+        """Add, remove or replace users: the weight is the file's users, or ``new_users``."""
+        count = await self._users(file_url, users, csv_path)
+        if new_users is not None:
+            if not 0 <= new_users <= count:
+                raise ValueError(f"new_users={new_users} must lie between 0 and {count} (users)")
+            count = new_users
+        call = partial(
+            method, name, file_url, users=count, attribute_name=attribute_name,
+            attribute_type=attribute_type, cs_id=cs_id,
+            emails=list(emails) if emails is not None else None, **options,
+        )  # fmt: skip
+        return await self._send(operation, name, call)
+
+    async def _users(self, file_url: str, users: int | None, csv_path: StrPath | None) -> int:
+        """The users quota weight: from the checked CSV, or as given. Raises before any send."""
+        if csv_path is not None:
+            report = await self._check_local(csv_path)
+            if users is not None and users != report.users:
+                raise ValueError(f"users={users}, but {report.source} holds {report.users}")
+            users = report.users
+        elif users is None:
+            raise TypeError("pass csv_path= (checked and counted) or users= (rows in the file)")
+        await self._check_remote(file_url)
+        return users
+
+    @staticmethod
+    async def _check_local(csv_path: StrPath) -> CsvReport:
+        report = await anyio.to_thread.run_sync(partial(check_csv, csv_path))
+        return report.raise_for_violations()
+
+    async def _check_remote(self, file_url: str) -> None:
+        if self.check_size:
+            await check_csv_url(file_url, http_client=self._http)
+
+    async def _send(
+        self,
+        operation: str,
+        name: str,
+        call: Callable[[str], Awaitable[V2AcceptedBody | LegacyCsvResponse]],
+    ) -> FileSegmentHandle:
+        """Register the callback first (it may arrive before the answer), then send."""
+        handle = self.receiver.expect(operation, name)
+        sent = False
+        try:
+            handle.accepted = await call(handle.callback_url)
+            sent = True
+        finally:
+            if not sent:
+                self.receiver.discard(handle)
+        return handle
