@@ -27,6 +27,7 @@ from ._models import (
     AttributeFilter,
     AttributeGroup,
     CustomSegmentFilter,
+    DataType,
     Execution,
     Filter,
     FilterGroup,
@@ -340,18 +341,7 @@ def _as_days(period: Period | int) -> int:
 
 def attr(
     name: str,
-    data_type: Literal[
-        "string",
-        "double",
-        "bool",
-        "datetime",
-        "geopoint",
-        "array_string",
-        "array_double",
-        "object",
-        "array_object",
-    ]
-    | None = None,
+    data_type: DataType | None = None,
     *,
     case_sensitive: bool = False,
     category: str | None = None,
