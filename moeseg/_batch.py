@@ -51,7 +51,6 @@ from ._fingerprint import fingerprint
 from ._journal import Journal, JournalState
 from ._models import SegmentDefinition
 from ._responses import Segment
-from ._validation import validate
 from .governor import Governor
 
 __all__ = [
@@ -441,8 +440,7 @@ def _prepare(
 
 
 def _definition(raw: SegmentDefinition | Mapping[str, Any]) -> SegmentDefinition:
-    if isinstance(raw, SegmentDefinition):
-        validate(raw)
+    if isinstance(raw, SegmentDefinition):  # validated when it was built (frozen)
         return raw
     if isinstance(raw, Mapping):
         return from_payload(raw)

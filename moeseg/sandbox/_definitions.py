@@ -1,7 +1,7 @@
 """The bridge to the models: parse and validate a request's definition, fingerprint it.
 
-The models are the one authority on what a valid definition is (``from_payload`` then
-``validate``), on when two definitions are the same (``fingerprint``) and on how one reads
+The models are the one authority on what a valid definition is (``from_payload`` validates
+as it builds), on when two definitions are the same (``fingerprint``) and on how one reads
 (``describe``, the ``description`` field of responses).
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from .. import SegmentDefinition, describe, fingerprint, from_payload, validate
+from .. import SegmentDefinition, describe, fingerprint, from_payload
 
 __all__ = ["Checked", "check_definition"]
 
@@ -29,5 +29,4 @@ class Checked:
 def check_definition(payload: Mapping[str, Any]) -> Checked:
     """Parse and validate ``payload``; raises ``SegmentValidationError`` listing every issue."""
     definition = from_payload(payload)
-    validate(definition)
     return Checked(definition, fingerprint(definition), describe(definition))
