@@ -21,6 +21,7 @@ wrong shape; the client turns that into ``UnexpectedResponse``, ``from_payload``
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -383,7 +384,7 @@ def _kind(t: Any) -> tuple[str, Any]:
     if attrs.has(t):
         return ("cls", t)
     args = typing.get_args(t)
-    if typing.get_origin(t) is tuple and len(args) == 2 and args[1] is Ellipsis:
+    if _is_homogeneous_tuple(t):
         return ("tuple", _kind(args[0]))
     if typing.get_origin(t) in (typing.Union, types.UnionType) and type(None) in args:
         rest = tuple(a for a in args if a is not type(None))
@@ -716,24 +717,24 @@ def from_payload(data: Mapping[str, Any]) -> SegmentDefinition:
 
     Raises :class:`moeseg.SegmentValidationError` carrying every issue, each with its path.
     """
-    if data.__class__ is not dict and not isinstance(data, Mapping):
-        raise SegmentValidationError([_not_an_object(data)])
-    try:
-        return structure(data, SegmentDefinition)
-    except StructureError as exc:
-        raise SegmentValidationError(exc.issues) from None
+    return _read_payload(data, SegmentDefinition)
 
 
 def from_update_payload(data: Mapping[str, Any]) -> SegmentUpdate:
     """Parse an update (PATCH) payload; like :func:`from_payload`."""
-    if not isinstance(data, Mapping):
+    return _read_payload(data, SegmentUpdate)
+
+
+def _read_payload(data: Mapping[str, Any], cls: type[T]) -> T:
+    if data.__class__ is not dict and not isinstance(data, Mapping):
         raise SegmentValidationError([_not_an_object(data)])
     try:
-        return structure(data, SegmentUpdate)
+        return structure(data, cls)
     except StructureError as exc:
         raise SegmentValidationError(exc.issues) from None
 
 
+@functools.cache
 def _yaml_12_loader() -> type[Any]:
     """PyYAML's safe loader with YAML 1.2 booleans: only true/false, so that ``operator: on``
     stays the string "on" (YAML 1.1 would read on/off/yes/no as booleans). Timestamps stay
@@ -745,15 +746,11 @@ def _yaml_12_loader() -> type[Any]:
     class Loader(yaml.SafeLoader):
         pass
 
-    resolvers = {
-        first: [(tag, rx) for tag, rx in entries if tag != "tag:yaml.org,2002:bool"]
+    dropped = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"}
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in entries if tag not in dropped]
         for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
-    resolvers = {
-        first: [(tag, rx) for tag, rx in entries if tag != "tag:yaml.org,2002:timestamp"]
-        for first, entries in resolvers.items()
-    }
-    Loader.yaml_implicit_resolvers = resolvers
     Loader.add_implicit_resolver(
         "tag:yaml.org,2002:bool",
         re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),

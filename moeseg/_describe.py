@@ -105,7 +105,7 @@ def _date(v: str) -> str | None:
 
 def _attribute(f: AttributeFilter) -> str:
     if f.data_type in ("object", "array_object"):
-        inner = _attr_group(AttributeGroup(f.filter_operator or "and", f.filters or ()))
+        inner = _group(f.filter_operator or "and", f.filters or (), nested=True)
         return f"{f.name} has {inner}"
     if f.data_type == "geopoint":
         return (
@@ -128,9 +128,7 @@ def _attribute(f: AttributeFilter) -> str:
 
 
 def _attr_group(g: AttributeGroup) -> str:
-    parts = [_attribute(a) for a in g.filters]
-    text = f" {g.filter_operator.upper()} ".join(parts)
-    return f"({text})" if len(parts) > 1 else text
+    return _group(g.filter_operator, g.filters, nested=True)
 
 
 def _time(t: TimeRange) -> str:

@@ -23,14 +23,12 @@ from typing import Any
 from ._converter import to_payload, unstructure
 from ._models import FilterGroup, SegmentDefinition, SegmentUpdate
 from ._responses import Segment
+from ._validation import LIST_OPERATORS
 
 __all__ = ["fingerprint"]
 
 _DEFAULT_FALSE = ("negate", "case_sensitive", "is_dynamic_value")
 _LABELS = ("category",)
-_LIST_OPERATORS = frozenset(
-    {"in", "containsInTheFollowing", "startsWithInTheFollowing", "endsWithInTheFollowing"}
-)
 
 
 def fingerprint(
@@ -104,11 +102,7 @@ def _node(node: Any) -> Any:
     if node.get("filter_type") == "custom_segments":
         out.pop("name", None)
     value = out.get("value")
-    if (
-        node.get("operator") in _LIST_OPERATORS
-        and value is not None
-        and not isinstance(value, list)
-    ):
+    if node.get("operator") in LIST_OPERATORS and value is not None and not isinstance(value, list):
         value = out["value"] = [value]
     if isinstance(value, list):
         # in-style lists are sets: order and repetition do not change who is selected

@@ -127,13 +127,6 @@ def check(defn: SegmentDefinition | SegmentUpdate) -> list[ValidationIssue]:
     return list(dict.fromkeys(c.issues))
 
 
-def name_issues(name: object, path: str = "name") -> list[ValidationIssue]:
-    """Issues with a segment name (the rules MoEngage applies: non-blank, no HTML, length)."""
-    c = _Checker()
-    c.name(name, path)
-    return c.issues
-
-
 # The exact-class test first is only a shortcut for the common case (it runs per value).
 def _is_int(v: object) -> bool:
     return v.__class__ is int or (isinstance(v, int) and not isinstance(v, bool))
