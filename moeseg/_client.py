@@ -61,7 +61,7 @@ from ._responses import (
     V2AcceptedBody,
 )
 from ._retry import Backoff, outcome_unknown, retryable
-from .governor import QuotaPolicy, get_governor
+from .governor import USERS, QuotaPolicy, get_governor
 
 __all__ = ["Client"]
 
@@ -287,6 +287,13 @@ class Client:
             raise ConfigurationError("policy= differs from the governor's: pass one of them")
         self._governor = governor if governor is not None else get_governor(ws, policy=policy)
         self._policy = self._governor.policy
+        # Built once: the governor recognises a demand it saw last by identity (a fresh dict per
+        # call would cost it a lookup and a copy), and a 429 names the request-counted groups.
+        ops = self._policy.operations
+        self._demands = {op: self._policy.demand(op) for op in ops}
+        self._counted = {
+            op: tuple(g for g, units in cost.items() if units != USERS) for op, cost in ops.items()
+        }
         self._owns_http = http_client is None
         self._http = (
             http_client if http_client is not None else httpx.AsyncClient(transport=transport)
@@ -673,8 +680,7 @@ class Client:
 
     def _groups(self, endpoint: _Endpoint) -> tuple[str, ...]:
         """The request-counting (not weighted) quota groups an operation spends."""
-        cost = self._policy.operations.get(endpoint.operation, {})
-        return tuple(group for group, units in cost.items() if units != "users")
+        return self._counted.get(endpoint.operation, ())
 
     async def _call(
         self,
@@ -692,7 +698,9 @@ class Client:
             raise ConfigurationError(
                 f"{endpoint.operation} is a v2 call: pass db_name= or set {ENV_DB_NAME}"
             )
-        demand = self._policy.demand(endpoint.operation, users=users)
+        demand = None if users else self._demands.get(endpoint.operation)
+        if demand is None:  # weighted, or an operation the policy lacks (it raises)
+            demand = self._policy.demand(endpoint.operation, users=users)
         root = self._legacy_base_url if endpoint.family == "legacy" else self._base_url
         request = self._http.build_request(
             endpoint.method,
@@ -717,11 +725,11 @@ class Client:
                     outcome.unknown = True
                 retries += 1
                 what = _describe(exc)
-                if isinstance(exc, RateLimited) and self._groups(endpoint):
+                if isinstance(exc, RateLimited) and (groups := self._groups(endpoint)):
                     logger.info(
                         "%s %s: %s; retry %d/%d once the governor frees %s",
                         endpoint.method, path, what, retries, opts.max_retries,
-                        ", ".join(self._groups(endpoint)),
+                        ", ".join(groups),
                     )  # fmt: skip
                     continue
                 delay = self._backoff.delay(retries)
