@@ -132,13 +132,7 @@ class Lease:
             await gov._finish(self, refund=False)
             return
         # In memory: done synchronously (no yield), unless the end lets a waiter in earlier.
-        self._state = _COMPLETED
-        gov._active -= 1
-        loop = _get_running_loop()  # gov._now(), inline
-        if loop is not gov._bound:
-            gov._bind(loop)
-        now = gov._time()
-        local.end_now(self._key, self.names, now)
+        now = gov._end_local(local, self, refund=False)
         if gov._queue and gov._end_matters(self.names, now):
             await gov._pump()
 
@@ -261,9 +255,7 @@ class Governor:
         units = self.policy.demand(demand) if isinstance(demand, str) else demand
         out = []
         for name, weight in sorted(units.items()):
-            group = self._groups.get(name)
-            if group is None:
-                raise ConfigurationError(f"no quota group named {name!r}")
+            group = self._group(name)
             if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
                 raise ConfigurationError(f"units for {name!r} must be an int >= 0, got {weight!r}")
             if weight > min(w.limit for w in group.windows):
@@ -524,12 +516,21 @@ class Governor:
                 for g, units in w.demand:
                     reserve[g.name] = reserve.get(g.name, 0) + units
                 continue
-            held = {n: reserve[n] for n in w.names if n in reserve} if reserve else _NO_RESERVE
+            held = (
+                {n: reserve[n] for n in w.names if n in reserve} or _NO_RESERVE
+                if reserve
+                else _NO_RESERVE
+            )
             expires = now + w.lease_timeout
-            if (
-                local and held is _NO_RESERVE and self._local.take(w.key, w.demand, now, expires)  # type: ignore[union-attr]
-            ):
-                denied = None  # the hot path: no explanation needed
+            if local and held is _NO_RESERVE:
+                store = self._local
+                assert store is not None
+                # the hot path: the explanation is worked out only when the check fails
+                denied = (
+                    None
+                    if store.take(w.key, w.demand, now, expires)
+                    else store.deny(w.demand, now, held)
+                )
             elif local:
                 denied = self._local.admit_key(  # type: ignore[union-attr]
                     w.key, w.demand, now, expires, held
@@ -607,17 +608,14 @@ class Governor:
     async def _finish(self, lease: Lease, *, refund: bool) -> None:
         if lease._state != _ACTIVE:
             return
-        lease._state = _REFUNDED if refund else _COMPLETED
-        self._active -= 1
         names = lease.names
         local = self._local
-        now = self._now()
         if local is not None:
-            if refund:
-                local.refund_now(lease._key, names)
-            else:
-                local.end_now(lease._key, names, now)
+            now = self._end_local(local, lease, refund=refund)
         else:
+            lease._state = _REFUNDED if refund else _COMPLETED
+            self._active -= 1
+            now = self._now()
             lease_id = lease.lease_id
             with anyio.CancelScope(shield=True):
                 if refund:
@@ -628,6 +626,20 @@ class Governor:
             return
         if refund or self._end_matters(names, now):
             await self._pump()
+
+    def _end_local(self, local: MemoryStore, lease: Lease, *, refund: bool) -> float:
+        """End an active in-memory lease now, without yielding; return that moment."""
+        lease._state = _REFUNDED if refund else _COMPLETED
+        self._active -= 1
+        loop = _get_running_loop()  # self._now(), inline: this is the hot path
+        if loop is not self._bound:
+            self._bind(loop)
+        now = self._time()
+        if refund:
+            local.refund_now(lease._key, lease.names)
+        else:
+            local.end_now(lease._key, lease.names, now)
+        return now
 
     def _end_matters(self, names: tuple[str, ...], now: float) -> bool:
         """Whether a lease of ``names`` ending at ``now`` can change anyone's turn: its slot
@@ -699,7 +711,7 @@ class Governor:
         local = self._local
         if local is not None:  # keys of one kind in memory: they are compared in its heaps
             key = next(self._ids)
-            if local.admit_key(key, ((g, units),), now, now, _NO_RESERVE) is None:
+            if local.take(key, ((g, units),), now, now):
                 local.end_now(key, [group], now)
             return
         lease_id = f"{self._prefix}seen-{next(self._ids)}"

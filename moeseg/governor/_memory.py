@@ -249,6 +249,14 @@ class MemoryStore:
             for group, weight in demand:
                 self._logs[group.name].add(key, weight, now, expires)
             return None
+        return self.deny(demand, now, reserve)
+
+    def deny(self, demand: _Demand, now: float, reserve: Mapping[str, int]) -> Denied:
+        """Why ``demand`` (plus ``reserve``) cannot be admitted at ``now``, and until when:
+        the explanation of a failed :meth:`take` or :meth:`admit_key` check."""
+        now = self._tick(now)
+        for group, _ in demand:
+            self._log(group.name).advance(now)  # fit() reads pruned windows
         fits: dict[str, float] = {}
         earliest = now
         for group, weight in demand:
