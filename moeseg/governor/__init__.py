@@ -19,7 +19,6 @@ from ._store import (
     Store,
     decide,
     fit_time,
-    release_time,
 )
 
 __all__ = [
@@ -41,7 +40,6 @@ __all__ = [
     "QuotaGroup",
     "QuotaPolicy",
     "RedisStore",
-    "release_time",
     "SQLiteStore",
     "Store",
     "USERS",

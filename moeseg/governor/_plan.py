@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
 from ._policy import QuotaGroup, Window
-from ._store import GroupState
+from ._store import GroupState, releases
 
 __all__ = ["Plan", "remaining"]
 
@@ -16,14 +16,7 @@ Demand = tuple[tuple[QuotaGroup, int], ...]
 
 def _releases(state: GroupState, seconds: float, now: float) -> deque[tuple[float, int]]:
     """(release, weight) of entries still occupying at ``now``, leases in flight ending now."""
-    out = []
-    for e in state.entries:
-        end = e.end(now)
-        release = (now if end is None else end) + seconds
-        if release > now:
-            out.append((release, e.weight))
-    out.sort()
-    return deque(out)
+    return deque(sorted(releases(state, seconds, now, optimistic=True)))
 
 
 def remaining(
@@ -36,14 +29,10 @@ def remaining(
         paused = state.paused_until > now
         per: dict[float, int] = {}
         for w in group.windows:
-            used = sum(e.weight for e in state.entries if _occupies(e.end(now), w, now))
+            used = sum(wt for _, wt in releases(state, w.seconds, now, optimistic=True))
             per[w.seconds] = 0 if paused else max(0, w.limit - used)
         out[group.name] = per
     return out
-
-
-def _occupies(end: float | None, window: Window, now: float) -> bool:
-    return end is None or end + window.seconds > now
 
 
 class Plan:

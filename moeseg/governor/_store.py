@@ -29,7 +29,6 @@ __all__ = [
     "Store",
     "decide",
     "fit_time",
-    "release_time",
 ]
 
 _NO_RESERVE: Mapping[str, int] = MappingProxyType({})
@@ -159,18 +158,22 @@ class Store(Protocol):
         ...
 
 
-def release_time(entry: EntryState, seconds: float) -> float:
-    """Pessimistic moment ``entry`` stops occupying a window of ``seconds``."""
-    end = entry.ended_at if entry.ended_at is not None else entry.expires_at
-    return end + seconds
+def releases(
+    state: GroupState, seconds: float, now: float, *, optimistic: bool
+) -> list[tuple[float, int]]:
+    """``(release, weight)`` of the entries occupying a window of ``seconds`` at ``now``, unsorted.
 
-
-def _occupying(state: GroupState, seconds: float, now: float) -> list[EntryState]:
+    An ended entry releases ``seconds`` after its end; a lease in flight after ``now``
+    (optimistic: it ends now) or after its bound (pessimistic).
+    """
     out = []
     for e in state.entries:
         end = e.end(now)
-        if end is None or end + seconds > now:
-            out.append(e)
+        if end is None:
+            end = now if optimistic else e.expires_at
+        elif end + seconds <= now:
+            continue
+        out.append((end + seconds, e.weight))
     return out
 
 
@@ -184,17 +187,11 @@ def fit_time(
     """
     if weight > limit:
         return math.inf
-    live = _occupying(state, seconds, now)
-    excess = sum(e.weight for e in live) + weight - limit
+    live = releases(state, seconds, now, optimistic=optimistic)
+    excess = sum(w for _, w in live) + weight - limit
     if excess <= 0:
         return now
-    releases = []
-    for e in live:
-        end = e.end(now)
-        if end is None:
-            end = now if optimistic else e.expires_at
-        releases.append((end + seconds, e.weight))
-    for at, w in sorted(releases):
+    for at, w in sorted(live):
         excess -= w
         if excess <= 0:
             return at
