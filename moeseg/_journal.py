@@ -128,9 +128,7 @@ class Journal:
             row = (
                 self._db()
                 .execute(
-                    "SELECT workspace, name, fingerprint, state, kind, segment_id, error, "
-                    "attempts, updated_at FROM items "
-                    "WHERE workspace = ? AND name = ? AND fingerprint = ?",
+                    _SELECT + " WHERE workspace = ? AND name = ? AND fingerprint = ?",
                     (workspace, name, fingerprint),
                 )
                 .fetchone()
@@ -140,14 +138,7 @@ class Journal:
     def entries(self) -> list[JournalEntry]:
         """Every entry, oldest update first."""
         with self._lock:
-            rows = (
-                self._db()
-                .execute(
-                    "SELECT workspace, name, fingerprint, state, kind, segment_id, error, "
-                    "attempts, updated_at FROM items ORDER BY updated_at, rowid"
-                )
-                .fetchall()
-            )
+            rows = self._db().execute(_SELECT + " ORDER BY updated_at, rowid").fetchall()
         return [_entry(r) for r in rows]
 
     def record_intent(self, workspace: str, name: str, fingerprint: str) -> None:
@@ -194,6 +185,13 @@ class Journal:
                 "updated_at = excluded.updated_at",
                 (workspace, name, fingerprint, state.value, kind, segment_id, error, time.time()),
             )
+
+
+# The columns _entry() unpacks, in its order.
+_SELECT = (
+    "SELECT workspace, name, fingerprint, state, kind, segment_id, error, attempts, updated_at "
+    "FROM items"
+)
 
 
 def _entry(row: tuple[object, ...]) -> JournalEntry:

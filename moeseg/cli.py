@@ -18,7 +18,6 @@ import contextlib
 import functools
 import inspect
 import json
-import os
 import signal
 import sqlite3
 import sys
@@ -26,7 +25,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, cast
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import anyio
 import attrs
@@ -49,14 +48,11 @@ from ._batch import (
     load_definitions,
     plan_batch,
 )
-from ._client import Client
+from ._client import ENV_WORKSPACE_ID, Client, _env
 from ._describe import describe
 from ._journal import Journal
 from ._responses import Segment
 from .governor import Governor, QuotaPolicy, SQLiteStore, WallClock
-
-if TYPE_CHECKING:
-    from ._client import GovernorLike
 
 __all__ = ["app", "main"]
 
@@ -224,12 +220,12 @@ class Connection:
                 base_url="http://sandbox.invalid",
                 db_name=self.db_name or box.db_name,
                 # a fresh sandbox has fresh quota: its own governor, not the workspace's shared one
-                governor=cast("GovernorLike", Governor(self.policy())),
+                governor=Governor(self.policy()),
                 transport=httpx.ASGITransport(app=box.app),
             ) as client:
                 yield client
             return
-        workspace = self.workspace_id or os.environ.get("MOENGAGE_WORKSPACE_ID")
+        workspace = _env(self.workspace_id, ENV_WORKSPACE_ID)  # as the client resolves it
         async with contextlib.AsyncExitStack() as stack:
             governor: Governor | None = None
             if workspace and self.quota_db == "memory":
@@ -246,7 +242,7 @@ class Connection:
                     base_url=self.base_url,
                     db_name=self.db_name,
                     app_key=self.app_key,
-                    governor=cast("GovernorLike | None", governor),
+                    governor=governor,
                 )
             )
             yield client
@@ -386,7 +382,7 @@ def plan(
 
     async def go() -> BatchPlan:
         async with conn.client() as client:
-            with _open_journal(journal) as j:
+            with Journal(journal) if journal else contextlib.nullcontext() as j:
                 return await plan_batch(client, defs, journal=j)
 
     result = _run(go)
@@ -405,15 +401,6 @@ def plan(
         extra.append(f"{result.to_resolve} to look up first (sent by an interrupted run)")
     if extra:
         out.print("not sent: " + ", ".join(extra))
-
-
-@contextlib.contextmanager
-def _open_journal(path: Path | None) -> Any:
-    if path is None:
-        yield None
-        return
-    with Journal(path) as j:
-        yield j
 
 
 @app.command()
@@ -457,7 +444,7 @@ def create(
 
     async def go() -> Batch:
         async with conn.client() as client:
-            with _open_journal(journal) as j:
+            with Journal(journal) if journal else contextlib.nullcontext() as j:
                 batch = Batch(
                     client,
                     defs,

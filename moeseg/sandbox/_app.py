@@ -85,8 +85,6 @@ class _Answer:
 
 @attrs.define(slots=True)
 class _Call:
-    method: str
-    path: str
     route: str
     family: Family
     params: dict[str, str]
@@ -302,8 +300,6 @@ class Sandbox:
             await anyio.sleep(rule.latency.sample(self._rng))
         arrival = self.now()
         call = _Call(
-            method=method,
-            path=path,
             route=route,
             family=family,
             params=params,
@@ -987,13 +983,9 @@ class Sandbox:
         else:
             weight = len(values)
         ws = job.workspace.workspace_id
-        group = "file_users"
-        if weight and self.config.group(group) is not None:
-            breach = self._quota.check(ws, group, job.arrival, weight)
-            if breach is not None:
-                message = "File segment users limit breached. Please retry after some time."
-                return 400, {"error_message": message + suffix}
-            self._quota.record(ws, group, job.arrival, weight)
+        if weight and self._quota.admit(ws, "file_users", job.arrival, weight) is not None:
+            message = "File segment users limit breached. Please retry after some time."
+            return 400, {"error_message": message + suffix}
         if creating or job.route == "file_replace":
             user_count = len(values)
             seg.users = values

@@ -88,9 +88,6 @@ class WorkspaceStore:
     def __iter__(self) -> Iterator[StoredSegment]:
         return iter(list(self._by_id.values()))
 
-    def __len__(self) -> int:
-        return len(self._by_id)
-
     def get(self, segment_id: str) -> StoredSegment | None:
         """The segment with this id."""
         return self._by_id.get(segment_id)
