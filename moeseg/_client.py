@@ -111,31 +111,34 @@ class GovernorLike(Protocol):
     async def observe_headers(self, group: str, headers: Mapping[str, str]) -> None: ...
 
 
+_V3_SEGMENTS: Final = "/v3/custom-segments"
+_V2_FILE: Final = "/v2/custom-segments/file-segment"
+
+
 @attrs.frozen(slots=True)
 class _Endpoint:
-    """One API operation: quota operation name, HTTP method, header family, retry rule."""
+    """One API operation: quota operation name, HTTP method, header family, fixed path (empty
+    where it names a segment id), retry rule."""
 
     operation: str
     method: str
     family: Family
+    path: str = ""
     retry_unknown: bool = True
 
 
-_CREATE = _Endpoint("create", "POST", "v3")
-_LIST = _Endpoint("list", "GET", "v3")
+_CREATE = _Endpoint("create", "POST", "v3", _V3_SEGMENTS)
+_LIST = _Endpoint("list", "GET", "v3", _V3_SEGMENTS)
 _GET = _Endpoint("get", "GET", "v3")
 _UPDATE = _Endpoint("update", "PATCH", "v3")
-_FILE_CREATE = _Endpoint("file_create", "POST", "v2")
-_FILE_ADD = _Endpoint("file_add", "PUT", "v2")
-_FILE_REMOVE = _Endpoint("file_remove", "PUT", "v2")
-_FILE_REPLACE = _Endpoint("file_replace", "PUT", "v2")
-_ARCHIVE = _Endpoint("archive", "PATCH", "v2")
-_UNARCHIVE = _Endpoint("unarchive", "PATCH", "v2")
+_FILE_CREATE = _Endpoint("file_create", "POST", "v2", _V2_FILE)
+_FILE_ADD = _Endpoint("file_add", "PUT", "v2", f"{_V2_FILE}/add-users")
+_FILE_REMOVE = _Endpoint("file_remove", "PUT", "v2", f"{_V2_FILE}/remove-users")
+_FILE_REPLACE = _Endpoint("file_replace", "PUT", "v2", f"{_V2_FILE}/replace")
+_ARCHIVE = _Endpoint("archive", "PATCH", "v2", "/v2/custom-segments/archive")
+_UNARCHIVE = _Endpoint("unarchive", "PATCH", "v2", "/v2/custom-segments/unarchive")
 # A duplicate legacy upload cannot be told from someone else's: retry only known outcomes.
-_LEGACY = _Endpoint("legacy_csv", "POST", "legacy", retry_unknown=False)
-
-_V3_SEGMENTS: Final = "/v3/custom-segments"
-_V2_FILE: Final = "/v2/custom-segments/file-segment"
+_LEGACY = _Endpoint("legacy_csv", "POST", "legacy", "/csv_segment", retry_unknown=False)
 
 
 @attrs.frozen(slots=True)
@@ -507,7 +510,7 @@ class Client:
         The segment is named by ``name``; ``cs_id`` takes priority on the server when given.
         """
         return await self._file_users(
-            _FILE_ADD, f"{_V2_FILE}/add-users", name, file_url, callback_url, users,
+            _FILE_ADD, name, file_url, callback_url, users,
             attribute_name, attribute_type, cs_id, emails,
             self._options(timeout, max_retries, max_wait),
         )  # fmt: skip
@@ -529,7 +532,7 @@ class Client:
     ) -> V2AcceptedBody:
         """Remove the users of a CSV from a file segment (``PUT .../file-segment/remove-users``)."""
         return await self._file_users(
-            _FILE_REMOVE, f"{_V2_FILE}/remove-users", name, file_url, callback_url, users,
+            _FILE_REMOVE, name, file_url, callback_url, users,
             attribute_name, attribute_type, cs_id, emails,
             self._options(timeout, max_retries, max_wait),
         )  # fmt: skip
@@ -551,7 +554,7 @@ class Client:
     ) -> V2AcceptedBody:
         """Replace every user of a file segment with a CSV's (``PUT .../file-segment/replace``)."""
         return await self._file_users(
-            _FILE_REPLACE, f"{_V2_FILE}/replace", name, file_url, callback_url, users,
+            _FILE_REPLACE, name, file_url, callback_url, users,
             attribute_name, attribute_type, cs_id, emails,
             self._options(timeout, max_retries, max_wait),
         )  # fmt: skip
@@ -559,7 +562,6 @@ class Client:
     async def _file_users(
         self,
         endpoint: _Endpoint,
-        path: str,
         name: str,
         file_url: str,
         callback_url: str,
@@ -573,8 +575,8 @@ class Client:
         body = _file_body(
             name, file_url, callback_url, attribute_name, attribute_type, emails, cs_id
         )
-        response = await self._call(endpoint, path, opts, json=body, users=users)
-        return self._read(response, V2AcceptedBody, endpoint, path)
+        response = await self._call(endpoint, endpoint.path, opts, json=body, users=users)
+        return self._read(response, V2AcceptedBody, endpoint, endpoint.path)
 
     # -- archive --------------------------------------------------------------------------------
 
@@ -614,7 +616,7 @@ class Client:
         if not name and not cs_id:
             raise TypeError(f"{endpoint.operation}() needs name= or cs_id=")
         opts = self._options(timeout, max_retries, max_wait)
-        path = f"/v2/custom-segments/{endpoint.operation}"
+        path = endpoint.path
         body = unstructure(ArchiveRequest(name=name, cs_id=cs_id))
         response = await self._call(endpoint, path, opts, json=body)
         return self._read(response, V2AcceptedBody, endpoint, path)
@@ -660,7 +662,7 @@ class Client:
             signature=signature,
             emails=tuple(emails) if emails is not None else None,
         )
-        path = "/csv_segment"
+        path = _LEGACY.path
         response = await self._call(_LEGACY, path, opts, json=unstructure(request))
         return self._read(response, LegacyCsvResponse, _LEGACY, path)
 
