@@ -363,18 +363,16 @@ class Client:
         """
         opts = self._options(timeout, max_retries, max_wait)
         outcome = _Outcome()
+        payload = to_payload(definition)
         try:
-            response = await self._call(
-                _CREATE, _V3_SEGMENTS, opts, json=to_payload(definition), outcome=outcome
+            response = await self._call(_CREATE, _V3_SEGMENTS, opts, json=payload, outcome=outcome)
+        except (NameConflict, DefinitionConflict) as exc:
+            ours = (
+                not isinstance(exc, DefinitionConflict) or exc.existing_cs_name == definition.name
             )
-        except NameConflict as exc:
-            if not outcome.unknown:
+            if not outcome.unknown or not ours:
                 raise
-            return await self._recover_created(definition, exc, opts)
-        except DefinitionConflict as exc:
-            if not outcome.unknown or exc.existing_cs_name != definition.name:
-                raise
-            return await self._recover_created(definition, exc, opts)
+            return await self._recover_created(definition.name, payload, exc, opts)
         return self._read(response, SegmentResponse, _CREATE, _V3_SEGMENTS).data
 
     async def list_segments(
@@ -872,21 +870,20 @@ class Client:
         return fingerprint(segment) == fingerprint(payload)
 
     async def _recover_created(
-        self, definition: SegmentDefinition, conflict: Conflict, opts: _Options
+        self, name: str, payload: dict[str, Any], conflict: Conflict, opts: _Options
     ) -> Segment:
         """After an unknown outcome and a 409: is the segment that exists our first attempt?"""
-        name = definition.name
         logger.info("create %r: unknown outcome, then %s; looking it up", name, _describe(conflict))
-        # A definition conflict naming our segment is the server saying "yours exists already".
-        trusted = isinstance(conflict, DefinitionConflict) and conflict.existing_cs_id is not None
         cs_id = conflict.existing_cs_id if isinstance(conflict, DefinitionConflict) else None
+        # A definition conflict naming our segment is the server saying "yours exists already".
+        trusted = cs_id is not None
         if cs_id is None:
             found = await self._find_by_name(name, opts)
             if found is None:
                 raise conflict
             cs_id = found.id
         segment = await self.get_segment(cs_id, **_overrides(opts))
-        if not trusted and not self._same_definition(segment, to_payload(definition), name):
+        if not trusted and not self._same_definition(segment, payload, name):
             raise conflict
         logger.info("create %r: recovered segment %s created by an earlier attempt", name, cs_id)
         return attrs.evolve(segment, recovered=True)
