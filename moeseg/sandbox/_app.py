@@ -773,9 +773,11 @@ class Sandbox:
             return self._error(call, 429, V2.ACTIVE_LIMIT, "active_segment_limit")
         return self._error(call, 429, V2.ACTIVE_LIMIT, "active_segment_limit", f"{active}/{limit}")
 
-    def _accepted(self, call: _Call, message: str, seg: StoredSegment, cause: str) -> _Answer:
+    @staticmethod
+    def _accepted(message: str, seg: StoredSegment, cause: str, status: int = 202) -> _Answer:
+        """The v2 success body (202 for file requests, 200 for archive/unarchive)."""
         body = {"message": message, "success": True, "cs_name": seg.name, "cs_id": seg.id}
-        return _Answer(202, body, cause)
+        return _Answer(status, body, cause)
 
     async def _route_file_create(self, call: _Call) -> _Answer:
         required = ("name", "attribute_name", "attribute_type", "file_url", "expiry_time")
@@ -794,7 +796,7 @@ class Sandbox:
             return limited
         seg = self._new_file_segment(call, name, data["attribute_name"])
         self._schedule(call, seg, data["file_url"], data.get("callback_url"))
-        return self._accepted(call, "File-segment creation request accepted", seg, "accepted")
+        return self._accepted("File-segment creation request accepted", seg, "accepted")
 
     def _new_file_segment(self, call: _Call, name: str, attribute: str) -> StoredSegment:
         now = self._epoch()
@@ -824,7 +826,7 @@ class Sandbox:
             what = V2.invalid(f"Segment is archived: {seg.name}")
             return self._error(call, 400, what, "archived")
         self._schedule(call, seg, data["file_url"], data.get("callback_url"))
-        return self._accepted(call, f"File-segment user-{verb} request accepted", seg, "accepted")
+        return self._accepted(f"File-segment user-{verb} request accepted", seg, "accepted")
 
     async def _route_file_add(self, call: _Call) -> _Answer:
         return await self._file_update(call, "add")
@@ -848,13 +850,7 @@ class Sandbox:
                 return limited
         self._store(call).set_archived(seg, archive)
         verb = "archived" if archive else "unarchived"
-        body = {
-            "message": f"Successfully {verb} the custom segment",
-            "success": True,
-            "cs_name": seg.name,
-            "cs_id": seg.id,
-        }
-        return _Answer(200, body, verb)
+        return self._accepted(f"Successfully {verb} the custom segment", seg, verb, 200)
 
     async def _route_archive(self, call: _Call) -> _Answer:
         return await self._archive(call, True)
