@@ -26,7 +26,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 import moeseg
-from moeseg._converter import structure
+from moeseg.segments._converter import structure
 
 # -- the equivalent pydantic v2 models ---------------------------------------------------------
 

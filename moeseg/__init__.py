@@ -5,33 +5,6 @@
 # _batch and cli run many creates at once; files/ checks CSVs and receives callbacks.
 """Async client for MoEngage custom-segment APIs with an exact multi-window quota governor."""
 
-from ._batch import (
-    Batch,
-    BatchPlan,
-    BatchProgress,
-    Outcome,
-    OutcomeKind,
-    create_many,
-    load_definitions,
-    plan_batch,
-)
-from ._builder import (
-    AttributeRef,
-    Condition,
-    Period,
-    attr,
-    days,
-    did,
-    did_not,
-    hours,
-    in_segment,
-    months,
-    segment,
-    weeks,
-)
-from ._client import Client
-from ._converter import from_payload, from_update_payload, load_payload, to_payload
-from ._describe import describe
 from ._exceptions import (
     ActiveSegmentLimit,
     APIError,
@@ -57,9 +30,21 @@ from ._exceptions import (
     UnexpectedResponse,
     ValidationIssue,
 )
-from ._fingerprint import fingerprint
-from ._journal import Journal, JournalEntry, JournalState
-from ._models import (
+from .batch import (
+    Batch,
+    BatchPlan,
+    BatchProgress,
+    Journal,
+    JournalEntry,
+    JournalState,
+    Outcome,
+    OutcomeKind,
+    create_many,
+    load_definitions,
+    plan_batch,
+)
+from .client import Client
+from .segments import (
     ActionFilter,
     AffinityFilter,
     AggregationFilter,
@@ -67,31 +52,47 @@ from ._models import (
     ArchiveRequest,
     AttributeFilter,
     AttributeGroup,
+    AttributeRef,
     BaseTimeRange,
+    Condition,
     CustomSegmentFilter,
     Execution,
+    FileSegmentCallback,
     FileSegmentRequest,
     Filter,
     FilterGroup,
-    LegacyCsvRequest,
-    NestedFilter,
-    SegmentDefinition,
-    SegmentUpdate,
-    TimeRange,
-)
-from ._responses import (
-    FileSegmentCallback,
     LegacyCsvCallback,
+    LegacyCsvRequest,
     LegacyCsvResponse,
+    NestedFilter,
+    Period,
     Segment,
+    SegmentDefinition,
     SegmentListResponse,
     SegmentResponse,
+    SegmentUpdate,
+    TimeRange,
     V2AcceptedBody,
     V2ErrorBody,
     V3Error,
     V3ErrorBody,
+    attr,
+    days,
+    describe,
+    did,
+    did_not,
+    fingerprint,
+    from_payload,
+    from_update_payload,
+    hours,
+    in_segment,
+    load_payload,
+    months,
+    segment,
+    to_payload,
+    validate,
+    weeks,
 )
-from ._validation import validate
 
 __version__ = "0.1.0.dev0"
 

@@ -30,9 +30,8 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
-from .._converter import StructureError, structure
 from .._exceptions import ConfigurationError
-from .._responses import FileSegmentCallback, LegacyCsvCallback
+from ..segments import FileSegmentCallback, LegacyCsvCallback, StructureError, structure
 from ._results import FileSegmentHandle, FileSegmentOutcome
 
 __all__ = ["CallbackReceiver"]
@@ -61,7 +60,7 @@ def _secret_digest(secret: str) -> bytes:
 def _parse_callback(body: bytes, operation: str) -> FileSegmentOutcome:
     """Parse a callback body (v2 file segment or legacy CSV) or raise ``_Refused(400, why)``.
 
-    Read through the models' converter (:class:`moeseg._responses.FileSegmentCallback`, or
+    Read through the models' converter (:class:`moeseg.segments._responses.FileSegmentCallback`, or
     ``LegacyCsvCallback`` for the legacy API): ``status`` is required and every known field must
     have its documented type; unknown fields are ignored. ``segment_name`` is required here too,
     since the receiver checks it against the token's segment.

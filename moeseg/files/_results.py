@@ -7,7 +7,7 @@ import math
 import anyio
 import attrs
 
-from .._responses import LegacyCsvResponse, V2AcceptedBody
+from ..segments import LegacyCsvResponse, V2AcceptedBody
 from ._errors import CallbackTimeout, FileSegmentFailed
 
 __all__ = ["FileSegmentHandle", "FileSegmentOutcome"]

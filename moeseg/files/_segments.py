@@ -10,8 +10,8 @@ from typing import Any
 import anyio.to_thread
 import httpx
 
-from .._client import Client
-from .._responses import LegacyCsvResponse, V2AcceptedBody
+from ..client import Client
+from ..segments import LegacyCsvResponse, V2AcceptedBody
 from ._csv import CsvReport, check_csv, check_csv_url
 from ._receiver import CallbackReceiver
 from ._results import FileSegmentHandle

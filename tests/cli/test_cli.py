@@ -14,7 +14,7 @@ import anyio
 import pytest
 from typer.testing import CliRunner
 
-from moeseg.cli import app
+from moeseg.cli._app import app
 from moeseg.governor import Governor, QuotaPolicy, SQLiteStore, WallClock
 from moeseg.sandbox import WorkspaceCredentials
 

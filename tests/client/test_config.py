@@ -8,7 +8,7 @@ import respx
 
 import moeseg
 from moeseg import Client, ConfigurationError
-from moeseg._client import _LEASE_MARGIN
+from moeseg.client._client import _LEASE_MARGIN
 from moeseg.governor import QuotaPolicy
 
 from .conftest import API_KEY, BASE, WORKSPACE, RecordingGovernor

@@ -31,7 +31,7 @@ from moeseg import (
     ServerError,
     UnexpectedResponse,
 )
-from moeseg._http import (
+from moeseg.client._http import (
     Credentials,
     Redactor,
     base_url_for_dc,

@@ -14,7 +14,7 @@ import pytest
 
 import moeseg
 from moeseg import Client
-from moeseg._retry import Backoff
+from moeseg.client._retry import Backoff
 from moeseg.governor import Governor, QuotaGroup, QuotaPolicy, Window
 
 from .conftest import API_KEY, LEGACY_SECRET, list_body, sample_definition, segment_body

@@ -1,6 +1,6 @@
 """Every error example of the reference documents, read at test time, maps to its error class.
 
-The documents are read by the models area's helper (tests/models/reference.py): both OpenAPI
+The documents are read by the models area's helper (tests/segments/reference.py): both OpenAPI
 files (each example under a 4xx/5xx response, its status from the response it belongs to), the
 seed create document's sample error responses (status from the documented code), and the legacy
 CSV document's error responses.
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 import moeseg
-from moeseg._http import error_from_response
-from tests.models.reference import openapi_examples, seed_create_examples, seed_legacy_examples
+from moeseg.client._http import error_from_response
+from tests.segments.reference import openapi_examples, seed_create_examples, seed_legacy_examples
 
 BY_STATUS: dict[int, type[moeseg.APIError]] = {
     400: moeseg.BadRequest,

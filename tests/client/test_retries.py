@@ -12,7 +12,7 @@ import respx
 
 import moeseg
 from moeseg import Client
-from moeseg._retry import Backoff
+from moeseg.client._retry import Backoff
 
 from .conftest import (
     BASE,

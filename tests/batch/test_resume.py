@@ -20,8 +20,7 @@ import anyio
 import pytest
 
 from moeseg.sandbox import FaultConfig, Latency, LatencyFault, Sandbox, SandboxConfig
-
-from ._helpers import invalid_payload, payload
+from tests.cli._helpers import invalid_payload, payload
 
 SCALE = 0.02  # a 60 s window lasts 1.2 s
 N = 120

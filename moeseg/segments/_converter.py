@@ -32,7 +32,7 @@ import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from ._exceptions import MoesegError, SegmentValidationError, ValidationIssue
+from .._exceptions import MoesegError, SegmentValidationError, ValidationIssue
 from ._models import (
     ActionFilter,
     AffinityFilter,

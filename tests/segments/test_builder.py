@@ -8,7 +8,7 @@ import pytest
 
 import moeseg
 from moeseg import attr, days, did, did_not, in_segment, months, segment, weeks
-from tests.models.reference import openapi_examples, seed_create_examples
+from tests.segments.reference import openapi_examples, seed_create_examples
 
 OFFICIAL = "moengage-custom-segments-official-openapi.yaml"
 

@@ -37,7 +37,8 @@ from rich.table import Table
 
 import moeseg
 
-from ._batch import (
+from ..batch import Journal
+from ..batch._batch import (
     Batch,
     BatchPlan,
     BatchProgress,
@@ -48,11 +49,9 @@ from ._batch import (
     load_definitions,
     plan_batch,
 )
-from ._client import ENV_WORKSPACE_ID, Client, _env
-from ._describe import describe
-from ._journal import Journal
-from ._responses import Segment
-from .governor import Governor, QuotaPolicy, SQLiteStore, WallClock
+from ..client._client import ENV_WORKSPACE_ID, Client, _env
+from ..governor import Governor, QuotaPolicy, SQLiteStore, WallClock
+from ..segments import Segment, describe
 
 __all__ = ["app", "main"]
 
@@ -211,7 +210,7 @@ class Connection:
     async def client(self) -> AsyncIterator[Client]:
         """An open client for these options (with its embedded sandbox, if asked for)."""
         if self.sandbox:
-            from .sandbox import Sandbox, SandboxConfig
+            from ..sandbox import Sandbox, SandboxConfig
 
             box = Sandbox(SandboxConfig(time_scale=self.time_scale))
             async with Client(
@@ -657,7 +656,7 @@ def list_(
 
 
 def _segment_json(s: Segment) -> dict[str, Any]:
-    from ._converter import unstructure
+    from ..segments import unstructure
 
     data: dict[str, Any] = unstructure(s)
     data.pop("recovered", None)
@@ -744,7 +743,7 @@ def sandbox_serve(
     ] = 1.0,
 ) -> None:
     """Serve a sandbox over HTTP until interrupted; prints its URL and sandbox credentials."""
-    from .sandbox import SandboxConfig, serve_forever
+    from ..sandbox import SandboxConfig, serve_forever
 
     with contextlib.suppress(KeyboardInterrupt):
         serve_forever(host, port, SandboxConfig(time_scale=time_scale))

@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from ._exceptions import SegmentValidationError, ValidationIssue
+from .._exceptions import SegmentValidationError, ValidationIssue
 from ._models import (
     ActionFilter,
     AffinityFilter,

@@ -11,8 +11,7 @@ import pytest
 import moeseg
 from moeseg import Batch, BatchProgress, Journal, JournalState, OutcomeKind, create_many
 from moeseg.sandbox import FaultConfig, ServerErrorFault
-
-from ._helpers import client_for, creates, invalid_payload, payload, sandbox
+from tests.cli._helpers import client_for, creates, invalid_payload, payload, sandbox
 
 pytestmark = [pytest.mark.anyio, pytest.mark.virtual_time]
 

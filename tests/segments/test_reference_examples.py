@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 import moeseg
-from moeseg._converter import structure, unstructure
-from tests.models.reference import (
+from moeseg.segments._converter import structure, unstructure
+from tests.segments.reference import (
     openapi_examples,
     reference_dir,
     seed_create_examples,

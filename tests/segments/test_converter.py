@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 
 import moeseg
-from moeseg import _converter
-from moeseg._converter import StructureError, structure, unstructure
-from tests.models.reference import openapi_examples, seed_create_examples
-from tests.models.strategies import definitions
+from moeseg.segments import _converter
+from moeseg.segments._converter import StructureError, structure, unstructure
+from tests.segments.reference import openapi_examples, seed_create_examples
+from tests.segments.strategies import definitions
 
 
 def _slow(data: Any, cls: type[Any]) -> Any:

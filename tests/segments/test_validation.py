@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import moeseg
-from moeseg import SegmentValidationError, _converter, _validation
-from moeseg._validation import OPERATORS, _Checker, _plainly_valid, check
-from tests.models.strategies import definitions, names
+from moeseg import SegmentValidationError
+from moeseg.segments import _converter, _validation
+from moeseg.segments._validation import OPERATORS, _Checker, _plainly_valid, check
+from tests.segments.strategies import definitions, names
 
 # -- valid definitions --------------------------------------------------------------------
 

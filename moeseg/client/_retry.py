@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import attrs
 
-from ._exceptions import (
+from .._exceptions import (
     ConnectError,
     ConnectionLost,
     RateLimited,

@@ -1,6 +1,6 @@
 """Bodies MoEngage sends back (and the callback bodies it posts), as frozen attrs classes.
 
-Read leniently through ``moeseg._converter.structure``: unknown fields are ignored (MoEngage adds
+Read leniently through the converter's ``structure``: unknown fields are ignored (MoEngage adds
 fields), almost everything is optional, and a segment's filters are not validated (the server
 echoes noise such as ``"value1": ""`` or a scalar where a list was sent).
 """

@@ -34,9 +34,7 @@ from typing import Any
 import anyio
 import attrs
 
-from ._client import Client
-from ._converter import _yaml_12_loader, from_payload
-from ._exceptions import (
+from .._exceptions import (
     APIError,
     ConfigurationError,
     ConnectError,
@@ -47,11 +45,10 @@ from ._exceptions import (
     ServerError,
     ValidationIssue,
 )
-from ._fingerprint import fingerprint
+from ..client import Client
+from ..governor import Governor
+from ..segments import Segment, SegmentDefinition, _yaml_12_loader, fingerprint, from_payload
 from ._journal import Journal, JournalState
-from ._models import SegmentDefinition
-from ._responses import Segment
-from .governor import Governor
 
 __all__ = [
     "Batch",

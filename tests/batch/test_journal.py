@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from moeseg._journal import Journal, JournalState
+from moeseg.batch._journal import Journal, JournalState
 
 
 def test_intent_then_done_survives_reopen(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ import pytest
 
 import moeseg
 from moeseg import attr, days, describe, did, in_segment, segment
-from moeseg._converter import structure
-from tests.models.reference import openapi_examples, seed_create_examples
+from moeseg.segments._converter import structure
+from tests.segments.reference import openapi_examples, seed_create_examples
 
 
 def test_seed_response_description_is_matched_in_spirit() -> None:

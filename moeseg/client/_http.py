@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
-from ._exceptions import (
+from .._exceptions import (
     ActiveSegmentLimit,
     APIError,
     AuthenticationError,

@@ -23,8 +23,7 @@ import anyio
 import attrs
 import httpx
 
-from ._converter import structure, to_payload, unstructure
-from ._exceptions import (
+from .._exceptions import (
     ConfigurationError,
     Conflict,
     ConnectError,
@@ -36,7 +35,23 @@ from ._exceptions import (
     RequestTimeout,
     TransportError,
 )
-from ._fingerprint import fingerprint
+from ..governor import USERS, QuotaPolicy, get_governor
+from ..segments import (
+    ArchiveRequest,
+    FileSegmentRequest,
+    LegacyCsvRequest,
+    LegacyCsvResponse,
+    Segment,
+    SegmentDefinition,
+    SegmentListResponse,
+    SegmentResponse,
+    SegmentUpdate,
+    V2AcceptedBody,
+    fingerprint,
+    structure,
+    to_payload,
+    unstructure,
+)
 from ._http import (
     BodyError,
     Credentials,
@@ -46,22 +61,7 @@ from ._http import (
     error_from_response,
     unexpected,
 )
-from ._models import (
-    ArchiveRequest,
-    FileSegmentRequest,
-    LegacyCsvRequest,
-    SegmentDefinition,
-    SegmentUpdate,
-)
-from ._responses import (
-    LegacyCsvResponse,
-    Segment,
-    SegmentListResponse,
-    SegmentResponse,
-    V2AcceptedBody,
-)
 from ._retry import Backoff, outcome_unknown, retryable
-from .governor import USERS, QuotaPolicy, get_governor
 
 __all__ = ["Client"]
 
@@ -219,7 +219,7 @@ class Client:
         transport: an httpx async transport (e.g. ``httpx.ASGITransport(app=sandbox.app)``).
         http_client: your own ``httpx.AsyncClient`` (not closed by this client).
         timeout: seconds one attempt may take, from sending to the last byte of the answer.
-        max_retries: retries after the first attempt (see ``moeseg._retry``).
+        max_retries: retries after the first attempt (see ``moeseg.client._retry``).
         max_wait: the longest one attempt may wait for quota; ``None`` waits as long as needed.
             A slot beyond it raises :class:`moeseg.QuotaWaitTooLong` at once.
 
@@ -951,6 +951,6 @@ def _legacy_status(response: httpx.Response) -> int:
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__

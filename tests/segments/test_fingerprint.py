@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import moeseg
-from moeseg._converter import structure
-from tests.models.reference import seed_create_examples
-from tests.models.strategies import definitions
+from moeseg.segments._converter import structure
+from tests.segments.reference import seed_create_examples
+from tests.segments.strategies import definitions
 
 
 def _shuffle(node: Any, rng: random.Random) -> Any:
