@@ -74,6 +74,7 @@ ENV_WORKSPACE_ID: Final = "MOENGAGE_WORKSPACE_ID"
 ENV_API_KEY: Final = "MOENGAGE_API_KEY"
 ENV_DC: Final = "MOENGAGE_DC"
 ENV_DB_NAME: Final = "MOENGAGE_DB_NAME"
+ENV_BASE_URL: Final = "MOENGAGE_BASE_URL"
 
 #: A lease outlives its request timeout by this much before the governor reclaims it.
 _LEASE_MARGIN: Final = 5.0
@@ -197,9 +198,10 @@ class Client:
     archive/unarchive, and the deprecated CSV API), governed by the workspace's quota governor.
 
     Use it as ``async with moeseg.Client(...) as client:``. Credentials come from the arguments
-    or the environment (``MOENGAGE_WORKSPACE_ID``, ``MOENGAGE_API_KEY``, ``MOENGAGE_DC``,
-    ``MOENGAGE_DB_NAME``); a missing one raises :class:`moeseg.ConfigurationError` here, not at
-    the first call. ``db_name`` is needed only by the v2 calls (file segments, archive).
+    or the environment (``MOENGAGE_WORKSPACE_ID``, ``MOENGAGE_API_KEY``, ``MOENGAGE_DC`` or
+    ``MOENGAGE_BASE_URL``, ``MOENGAGE_DB_NAME``); a missing one raises
+    :class:`moeseg.ConfigurationError` here, not at the first call. ``db_name`` is needed only
+    by the v2 calls (file segments, archive).
 
     Args:
         workspace_id: the workspace id (Basic auth user name; also ``MOE-APPKEY`` by default).
@@ -257,6 +259,8 @@ class Client:
             raise ConfigurationError(
                 f"no MoEngage data API key: pass api_key= or set {ENV_API_KEY}"
             )
+        if not base_url and (dc is None or dc == ""):
+            base_url = _env(None, ENV_BASE_URL)
         if base_url:
             root = _check_base_url(base_url, "base_url")
         else:
