@@ -14,7 +14,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import quote
@@ -355,6 +355,7 @@ class Client:
         timeout: float | None = None,  # noqa: ASYNC109
         max_retries: int | None = None,
         max_wait: float | None = None,
+        on_send: Callable[[], None] | None = None,
     ) -> Segment:
         """Create a filter segment (``POST /v3/custom-segments``), exactly once.
 
@@ -364,12 +365,19 @@ class Client:
         it was our first attempt, and it is returned with ``recovered=True``; otherwise the
         :class:`moeseg.NameConflict` is raised. A :class:`moeseg.DefinitionConflict` on a
         retry naming our own segment is resolved the same way.
+
+        ``on_send`` is called (synchronously) each time an attempt has been admitted by the
+        governor, just before its request may leave: from then on the segment may exist (the
+        batch journal records "sent" there, so an item still waiting for quota needs no lookup
+        on resume).
         """
         opts = self._options(timeout, max_retries, max_wait)
         outcome = _Outcome()
         payload = to_payload(definition)
         try:
-            response = await self._call(_CREATE, _V3_SEGMENTS, opts, json=payload, outcome=outcome)
+            response = await self._call(
+                _CREATE, _V3_SEGMENTS, opts, json=payload, outcome=outcome, on_send=on_send
+            )
         except (NameConflict, DefinitionConflict) as exc:
             ours = (
                 not isinstance(exc, DefinitionConflict) or exc.existing_cs_name == definition.name
@@ -696,6 +704,7 @@ class Client:
         params: Mapping[str, str] | None = None,
         users: int = 0,
         outcome: _Outcome | None = None,
+        on_send: Callable[[], None] | None = None,
     ) -> httpx.Response:
         """Send with retries; return a 2xx response or raise the last attempt's typed error."""
         if endpoint.family == "v2" and not self._credentials.db_name:
@@ -717,7 +726,9 @@ class Client:
         retries = 0
         while True:
             try:
-                return await self._attempt(endpoint, request, path, demand, opts, retries + 1)
+                return await self._attempt(
+                    endpoint, request, path, demand, opts, retries + 1, on_send
+                )
             except MoesegError as exc:
                 if isinstance(exc, RateLimited):
                     await self._report_rate_limited(endpoint, exc)
@@ -751,6 +762,7 @@ class Client:
         demand: Mapping[str, int],
         opts: _Options,
         attempt: int,
+        on_send: Callable[[], None] | None = None,
     ) -> httpx.Response:
         """One governed attempt: acquire, send, settle the lease, map the answer."""
         lease = None
@@ -765,6 +777,14 @@ class Client:
                     "%s %s: waited %.3fs for quota (%s)",
                     endpoint.method, path, waited, ", ".join(demand),
                 )  # fmt: skip
+        if on_send is not None:
+            try:
+                on_send()
+            except BaseException:
+                if lease is not None:  # nothing left: the slot goes back
+                    with anyio.CancelScope(shield=True):
+                        await lease.refund()
+                raise
         method = endpoint.method
         started = time.perf_counter()
         answered = refund = False
