@@ -1,5 +1,29 @@
-"""The ``moeseg`` command line."""
+"""The ``moeseg`` command line (needs the ``cli`` extra: ``pip install 'moeseg[cli]'``).
 
-from ._app import main
+Layout: ``_app`` builds the typer application from the command groups (``_batch_commands``:
+validate, plan, create; ``_segment_commands``: list, get, archive, unarchive, quota; and
+``sandbox serve``); ``_options`` holds the connection options they share and ``_output`` the
+consoles, exit codes, error handling and tables.
+"""
+
+import sys
 
 __all__ = ["main"]
+
+# The third-party modules the command line needs beyond the library's own dependencies.
+_CLI_MODULES = frozenset({"typer", "click", "rich", "yaml", "shellingham"})
+
+
+def main() -> None:
+    """Entry point of the ``moeseg`` script and ``python -m moeseg``."""
+    try:
+        from ._app import app
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in _CLI_MODULES:
+            raise
+        sys.stderr.write(
+            f"moeseg: the command line needs the 'cli' extra ({exc.name} is not installed): "
+            "pip install 'moeseg[cli]'\n"
+        )
+        raise SystemExit(2) from None
+    app()

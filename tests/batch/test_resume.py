@@ -159,11 +159,19 @@ def test_sigterm_stops_cleanly_with_partial_outcomes(tmp_path: Path) -> None:
     assert proc.returncode == 130, stderr
     data = json.loads(stdout)
     assert data["interrupted"] is True
+    assert data["stopped"] == "batch stopped"
     assert data["ok"] is False
-    finished = data["outcomes"]
+    # graceful: what was sent finished, every other item is reported as not sent
+    assert [o["index"] for o in data["outcomes"]] == list(range(N))
+    finished = [o for o in data["outcomes"] if o["kind"] != "not_sent"]
     assert 50 <= len(finished) < N
-    assert data["summary"]["not_finished"] == N - len(finished)
+    assert data["summary"]["not_sent"] == N - len(finished)
     states = _journal_states(journal)
-    for o in finished:
-        assert o["kind"] == "created"
-        assert states[o["name"]] == "done"
+    for o in data["outcomes"]:
+        if o["kind"] == "not_sent":
+            assert o["name"] not in states  # never admitted, never journaled
+            assert o["attempts"] == 0
+        else:
+            assert o["kind"] == "created"
+            assert states[o["name"]] == "done"
+            assert o["attempts"] == 1

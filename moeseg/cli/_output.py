@@ -1,0 +1,180 @@
+"""What every command shares on the way out: consoles, exit codes, errors, JSON and tables."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import anyio
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .._exceptions import ConfigurationError, MoesegError
+from ..batch import Outcome, OutcomeKind, governor_of, load_definitions
+from ..client import Client
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "QUOTA_NOTE",
+    "err",
+    "load",
+    "out",
+    "print_json",
+    "run",
+    "usage",
+]
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+"""Everything asked for was done."""
+EXIT_FAILED = 1
+"""Something failed (an item, or the request); a message or summary says what."""
+EXIT_USAGE = 2
+"""Bad usage or input: options, files, credentials, configuration."""
+EXIT_CHANGES = 3
+"""Reserved for ``plan``/``diff --exit-code``: changes are present."""
+EXIT_INTERRUPTED = 130
+"""Interrupted (SIGINT/SIGTERM); what finished is still reported."""
+
+QUOTA_NOTE = (
+    "Quota state is kept in a SQLite file shared by every moeseg process on this machine "
+    "(--quota-db, default ~/.cache/moeseg/quota.sqlite3), so a new run knows the requests of "
+    "earlier runs in the last 24 h; --sandbox keeps it in memory (a fresh sandbox has fresh "
+    "quota)."
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+def usage(message: str) -> NoReturn:
+    """Print ``error: message`` on stderr and exit 2."""
+    err.print(f"[red]error:[/red] {escape(message)}")
+    raise typer.Exit(EXIT_USAGE)
+
+
+def run(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run ``fn`` on an event loop; library errors become a message and an exit code."""
+    try:
+        return anyio.run(fn)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except ConfigurationError as exc:  # credentials, options, an unusable --journal
+        usage(str(exc))
+    except (OSError, sqlite3.Error) as exc:  # an unusable --quota-db file
+        usage(f"{type(exc).__name__}: {exc}")
+    except MoesegError as exc:
+        err.print(f"[red]error:[/red] {type(exc).__name__}: {escape(str(exc))}")
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def load(file: Path) -> list[dict[str, Any]]:
+    """The batch file's definitions; a usage error (exit 2) when it cannot be read as one."""
+    try:
+        return load_definitions(file)
+    except MoesegError as exc:
+        usage(str(exc))
+    except UnicodeDecodeError as exc:
+        usage(f"{file}: not UTF-8 text (byte {exc.start}: {exc.reason})")
+    except (OSError, ValueError) as exc:
+        usage(f"{file}: {type(exc).__name__}: {exc}")
+
+
+def print_json(data: Any) -> None:
+    """``data`` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+_STYLE = {
+    OutcomeKind.CREATED: "green",
+    OutcomeKind.RECOVERED: "green",
+    OutcomeKind.EXISTS: "cyan",
+    OutcomeKind.DUPLICATE: "yellow",
+    OutcomeKind.NOT_SENT: "yellow",
+    OutcomeKind.CONFLICT: "red",
+    OutcomeKind.INVALID: "red",
+    OutcomeKind.FAILED: "red",
+}
+
+
+def outcome_table(outcomes: Sequence[Outcome | None]) -> None:
+    """One row per item: name, outcome, detail."""
+    table = Table(title="Outcomes")
+    for col in ("#", "name", "outcome", "detail"):
+        table.add_column(col, overflow="fold")
+    for index, o in enumerate(outcomes):
+        if o is None:
+            table.add_row(str(index), "", "[dim]not finished[/]", "")
+            continue
+        table.add_row(str(index), o.name, f"[{_STYLE[o.kind]}]{o.kind.value}[/]", o.detail)
+    out.print(table)
+
+
+def summary(outcomes: Sequence[Outcome | None]) -> dict[str, int]:
+    """How many items ended in each kind (``not_finished``: no outcome)."""
+    counts = Counter("not_finished" if o is None else o.kind.value for o in outcomes)
+    return dict(sorted(counts.items()))
+
+
+def summary_line(
+    outcomes: Sequence[Outcome | None], interrupted: bool, accepted: set[OutcomeKind]
+) -> str:
+    """E.g. ``3 items: 2 created, 1 invalid — 1 not succeeded (accepted: invalid)``."""
+    counts = summary(outcomes)
+    ok = sum(1 for o in outcomes if o is not None and o.ok)
+    parts = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items())
+    head = "interrupted: " if interrupted else ""
+    verdict = "all succeeded" if ok == len(outcomes) else f"{len(outcomes) - ok} not succeeded"
+    if accepted and ok < len(outcomes):
+        verdict += " (accepted: " + ", ".join(sorted(k.value for k in accepted)) + ")"
+    return f"{head}{len(outcomes)} items: {parts} — {verdict}"
+
+
+async def quota_rows(client: Client) -> list[dict[str, Any]]:
+    """What is left now in every window of every quota group."""
+    gov = governor_of(client)
+    remaining = await gov.remaining()
+    rows = []
+    for group in gov.policy.groups:
+        left = remaining.get(group.name, {})
+        for window in group.windows:
+            rows.append(
+                {
+                    "group": group.name,
+                    "window_seconds": window.seconds,
+                    "limit": window.limit,
+                    "remaining": left.get(window.seconds, window.limit),
+                }
+            )
+    return rows
+
+
+def quota_table(rows: Sequence[dict[str, Any]]) -> None:
+    """The quota rows as a table on stdout."""
+    table = Table(title="Quota left now")
+    for col in ("group", "window", "left", "limit"):
+        table.add_column(col, justify="right" if col in ("left", "limit") else "left")
+    for row in rows:
+        table.add_row(
+            row["group"], _seconds(row["window_seconds"]), str(row["remaining"]), str(row["limit"])
+        )
+    out.print(table)
+
+
+def _seconds(s: float) -> str:
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if s >= size and s % size == 0:
+            return f"{s / size:g} {unit}"
+    return f"{s:g} s"
