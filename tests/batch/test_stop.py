@@ -1,0 +1,126 @@
+"""A batch that stops: at the active-segment limit, or on request; outcomes carry attempts and
+timings. Virtual time over the in-process sandbox, on asyncio and trio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import moeseg
+from moeseg.batch import LIMIT_REACHED, STOPPED, Batch, BatchProgress, Journal, OutcomeKind
+from tests.cli._helpers import client_for, creates, payload, sandbox
+
+pytestmark = [pytest.mark.anyio, pytest.mark.virtual_time]
+
+SCALE = 0.01  # a 60 s window lasts 0.6 s (virtual anyway)
+
+
+async def test_active_segment_limit_ends_the_rest_at_once_spending_nothing() -> None:
+    box = sandbox(time_scale=SCALE, active_segment_limit=10)
+    defs = [payload(f"s{i}", f"c{i}") for i in range(120)]  # 120 creates: beyond the minute
+    async with client_for(box, time_scale=SCALE) as client:
+        batch = Batch(client, defs, concurrency=5)
+        outcomes = await batch.run()
+        left = await client.governor.remaining()  # type: ignore[attr-defined]
+    kinds = [o.kind for o in outcomes]
+    assert kinds.count(OutcomeKind.CREATED) == 10
+    failed = [o for o in outcomes if o.kind is OutcomeKind.FAILED]
+    # the first 429 and the creates already sent beside it (at most concurrency - 1 more)
+    assert 1 <= len(failed) <= 5
+    assert all(isinstance(o.error, moeseg.ActiveSegmentLimit) for o in failed)
+    not_sent = [o for o in outcomes if o.kind is OutcomeKind.NOT_SENT]
+    assert len(not_sent) == 120 - 10 - len(failed)
+    assert {o.reason for o in not_sent} == {LIMIT_REACHED}
+    assert all(o.attempts == 0 and not o.ok for o in not_sent)
+    assert not_sent[0].detail == "not sent: active-segment limit"
+    assert batch.stopped == LIMIT_REACHED
+    # spent: one list call and the creates that were sent, nothing for the rest
+    sent = len(creates(box))
+    assert sent == 10 + len(failed)
+    assert 50 - left["segments"][60 * SCALE] == sent + 1
+
+
+async def test_plan_warns_when_the_batch_would_cross_the_limit() -> None:
+    box = sandbox(time_scale=SCALE)
+    async with client_for(box, time_scale=SCALE) as client:
+        await moeseg.create_many(client, [payload(f"old{i}", f"o{i}") for i in range(4)])
+        defs = [payload(f"s{i}", f"c{i}") for i in range(8)]
+        quiet = await moeseg.plan_batch(client, defs, active_limit=10)
+        counted = await moeseg.plan_batch(client, defs, count_active=True, active_limit=10)
+        huge = [payload(f"h{i}", f"h{i}") for i in range(1001)]
+        alone = await moeseg.plan_batch(client, huge)
+    assert quiet.warnings == ()  # 8 new ones alone fit, and nothing was listed
+    assert quiet.active_estimate is None
+    assert counted.active_estimate == 4
+    [warning] = counted.warnings
+    assert "up to 4 segments" in warning
+    assert "perhaps only 6 can be created" in warning
+    assert counted.to_json()["warnings"] == [warning]
+    [warning] = alone.warnings
+    assert "1001 new segments cannot all be active" in warning
+
+
+async def test_stop_finishes_what_was_sent_and_reports_the_rest_not_sent(tmp_path: Path) -> None:
+    box = sandbox(time_scale=SCALE)
+    defs = [payload(f"s{i}", f"c{i}") for i in range(80)]
+    with Journal(tmp_path / "j.sqlite") as journal:
+        async with client_for(box, time_scale=SCALE) as client:
+            batch: Batch
+
+            def stop_at_55(p: BatchProgress) -> None:
+                if p.done >= 55:
+                    batch.stop()
+
+            batch = Batch(client, defs, concurrency=10, journal=journal, progress=stop_at_55)
+            outcomes = await batch.run()
+        states = {e.name: e.state for e in journal.entries()}
+    assert batch.stopped == STOPPED
+    assert [o.index for o in outcomes] == list(range(80))
+    created = [o for o in outcomes if o.kind is OutcomeKind.CREATED]
+    not_sent = [o for o in outcomes if o.kind is OutcomeKind.NOT_SENT]
+    assert len(created) + len(not_sent) == 80
+    assert 55 <= len(created) < 80
+    assert len(creates(box)) == len(created)  # whatever was sent finished
+    assert {o.reason for o in not_sent} == {STOPPED}
+    assert all(o.name not in states for o in not_sent)  # never admitted: no lookup on resume
+    assert all(states[o.name] is moeseg.JournalState.DONE for o in created)
+
+
+async def test_outcomes_carry_attempts_and_timings() -> None:
+    box = sandbox(time_scale=SCALE)
+    defs = [payload(f"s{i}", f"c{i}") for i in range(60)]
+    async with client_for(box, time_scale=SCALE) as client:
+        outcomes = await moeseg.create_many(client, defs, concurrency=20)
+    assert all(o.attempts == 1 for o in outcomes)
+    assert all(0 <= o.waited <= o.elapsed for o in outcomes)
+    # 50 fit the minute window at once; the last 10 waited for it to slide (0.6 s scaled)
+    waits = sorted(o.waited for o in outcomes)
+    assert waits[0] < 0.01
+    assert waits[-1] >= 0.5
+    data = outcomes[-1].to_json()
+    assert data["attempts"] == 1
+    assert data["elapsed_seconds"] >= data["waited_seconds"]
+
+
+async def test_async_progress_callback_is_awaited() -> None:
+    box = sandbox()
+    seen: list[int] = []
+
+    async def progress(p: BatchProgress) -> None:
+        seen.append(p.done)
+
+    async with client_for(box) as client:
+        outcomes = await moeseg.create_many(
+            client, [payload("a", "A"), payload("b", "B")], progress=progress
+        )
+    assert [o.kind for o in outcomes] == [OutcomeKind.CREATED, OutcomeKind.CREATED]
+    assert seen[-1] == 2
+    assert sorted(set(seen)) == [0, 1, 2]
+
+
+async def test_progress_must_be_callable() -> None:
+    box = sandbox()
+    async with client_for(box) as client:
+        with pytest.raises(TypeError, match="progress must be callable"):
+            Batch(client, [], progress="print")  # type: ignore[arg-type]
