@@ -60,7 +60,7 @@ err = Console(stderr=True, highlight=False)
 
 def usage(message: str) -> NoReturn:
     """Print ``error: message`` on stderr and exit 2."""
-    err.print(f"[red]error:[/red] {escape(message)}")
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(EXIT_USAGE)
 
 
@@ -76,7 +76,7 @@ def run(fn: Callable[[], Awaitable[T]]) -> T:
     except (OSError, sqlite3.Error) as exc:  # an unusable --quota-db file
         usage(f"{type(exc).__name__}: {exc}")
     except MoesegError as exc:
-        err.print(f"[red]error:[/red] {type(exc).__name__}: {escape(str(exc))}")
+        err.print(f"[red]error:[/red] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
 
 
