@@ -55,6 +55,7 @@ def _journal_states(path: Path) -> dict[str, str]:
         return {}
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # the subprocess is what is under test
 async def test_killed_batch_resumes_without_sending_twice(tmp_path: Path) -> None:
@@ -114,6 +115,7 @@ async def test_killed_batch_resumes_without_sending_twice(tmp_path: Path) -> Non
     assert set(_journal_states(journal).values()) == {"done"}
 
 
+@pytest.mark.slow
 def test_subprocess_exit_codes_and_json(tmp_path: Path) -> None:
     batch = tmp_path / "batch.json"
     batch.write_text(json.dumps([payload("a", "Pune"), invalid_payload("b")]))

@@ -217,6 +217,7 @@ def test_quota_state_persists_in_the_sqlite_store(tmp_path: Path) -> None:
     assert plan["milestones"][0]["count"] == 47
 
 
+@pytest.mark.slow
 def test_commands_against_a_served_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`moeseg sandbox serve` in a subprocess; create, list, get, archive through --base-url."""
     creds = WorkspaceCredentials()
