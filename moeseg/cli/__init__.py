@@ -19,10 +19,11 @@ def main() -> None:
     try:
         from ._app import app
     except ModuleNotFoundError as exc:
-        if (exc.name or "").partition(".")[0] not in _CLI_MODULES:
+        missing = (exc.name or "").partition(".")[0]
+        if missing not in _CLI_MODULES:
             raise
         sys.stderr.write(
-            f"moeseg: the command line needs the 'cli' extra ({exc.name} is not installed): "
+            f"moeseg: the command line needs the 'cli' extra ({missing} is not installed): "
             "pip install 'moeseg[cli]'\n"
         )
         raise SystemExit(2) from None
