@@ -162,7 +162,8 @@ class Batch:
             else:
                 resolve = entry is not None and entry.state is JournalState.INTENT
                 pending.append(_Pending(item, resolve))
-        if pending and (self.journal is None or any(p.resolve_first for p in pending)):
+        wanted = self.journal is None or any(p.resolve_first for p in pending)
+        if pending and wanted and self._stop_reason is None:
             self._existing = await self._list_existing()
         await self._report(None)
         async with anyio.create_task_group() as tg:

@@ -124,3 +124,13 @@ async def test_progress_must_be_callable() -> None:
     async with client_for(box) as client:
         with pytest.raises(TypeError, match="progress must be callable"):
             Batch(client, [], progress="print")  # type: ignore[arg-type]
+
+
+async def test_a_batch_stopped_before_it_runs_sends_nothing() -> None:
+    box = sandbox()
+    async with client_for(box) as client:
+        batch = Batch(client, [payload("a", "A"), payload("b", "B")])
+        batch.stop()
+        outcomes = await batch.run()
+    assert [o.kind for o in outcomes] == [OutcomeKind.NOT_SENT] * 2
+    assert box.log == []
