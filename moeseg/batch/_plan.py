@@ -22,7 +22,15 @@ from ._journal import Journal, JournalState
 from ._outcomes import OutcomeKind
 from ._prepare import prepare_batch
 
-__all__ = ["ACTIVE_SEGMENT_LIMIT", "BatchPlan", "Milestone", "governor_of", "plan_batch"]
+__all__ = [
+    "ACTIVE_SEGMENT_LIMIT",
+    "BatchPlan",
+    "Milestone",
+    "governor_of",
+    "plan_batch",
+    "seconds_until",
+    "wall_clock_in",
+]
 
 ACTIVE_SEGMENT_LIMIT = 1000
 """MoEngage's documented maximum of active segments per workspace (all kinds together)."""
@@ -188,7 +196,7 @@ async def plan_batch(
     if n:
         now = gov.clock.now()
         for count in await _milestone_counts(gov, n):
-            wait = _seconds_until(await gov.eta(demand, count), now)
+            wait = seconds_until(await gov.eta(demand, count), now)
             milestones.append(_milestone(count, wait))
     kinds = [o.kind for o in prepared.rejected]
     return BatchPlan(
@@ -265,7 +273,7 @@ def wall_clock_in(seconds: float) -> datetime:
     return datetime.fromtimestamp(time.time() + seconds).astimezone()
 
 
-def _seconds_until(eta: object, now: float) -> float:
+def seconds_until(eta: object, now: float) -> float:
     """Seconds from now until ``eta``, whatever form the governor gives it in: a time on its
     clock (a float), a duration (``timedelta``), a wall-clock ``datetime``, or an object holding
     one of those (``wait``/``duration``/``delay`` or ``at``/``when``)."""
@@ -276,8 +284,10 @@ def _seconds_until(eta: object, now: float) -> float:
         return (eta - ref).total_seconds()
     if isinstance(eta, (int, float)):
         return float(eta) - now
-    for attr in ("wait", "duration", "delay", "in_", "after", "at", "when", "wall"):
+    for attr in ("wait", "duration", "delay", "at", "when", "wall"):
         value = getattr(eta, attr, None)
         if isinstance(value, (timedelta, datetime)):
-            return _seconds_until(value, now)
+            return seconds_until(value, now)
+        if attr in ("wait", "duration", "delay") and isinstance(value, (int, float)):
+            return float(value)  # a duration in seconds
     raise TypeError(f"cannot read an ETA from {type(eta).__name__}")

@@ -47,7 +47,7 @@ from ..governor import Governor
 from ..segments import Segment, SegmentDefinition, fingerprint
 from ._journal import Journal, JournalState
 from ._outcomes import BatchProgress, Outcome, OutcomeKind, ProgressCallback
-from ._plan import _seconds_until, wall_clock_in
+from ._plan import seconds_until, wall_clock_in
 from ._prepare import BatchItem, prepare_batch
 
 __all__ = ["Batch", "create_many"]
@@ -428,5 +428,5 @@ async def _quota_free_at(client: Client) -> datetime | None:
     gov: object = client.governor
     if not isinstance(gov, Governor):
         return None
-    wait = _seconds_until(await gov.next_free(gov.policy.demand("create")), gov.clock.now())
+    wait = seconds_until(await gov.next_free(gov.policy.demand("create")), gov.clock.now())
     return None if wait <= _NO_WAIT else wall_clock_in(wait)

@@ -16,7 +16,7 @@ import httpx
 import typer
 
 from ..client import Client
-from ..governor import Governor, QuotaPolicy, SQLiteStore, WallClock
+from ..governor import Governor, QuotaPolicy, SQLiteStore
 from ._output import usage
 
 __all__ = [
@@ -200,7 +200,7 @@ class Connection:
             elif workspace:
                 store = SQLiteStore(self.quota_db or None, workspace=workspace)
                 await stack.enter_async_context(store)
-                governor = Governor(self.policy(), store=store, clock=WallClock())
+                governor = Governor(self.policy(), store=store)  # a shared store: wall clock
             client = await stack.enter_async_context(
                 Client(
                     workspace,

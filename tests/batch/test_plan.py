@@ -43,8 +43,9 @@ async def test_plan_reads_the_governor_eta_in_any_form(
     loop_eta = Governor.eta
 
     async def eta(self: Governor, demand: Any, n: int) -> object:
-        wait = await loop_eta(self, demand, n) - self.clock.now()
-        duration = timedelta(seconds=wait)
+        eta = await loop_eta(self, demand, n)
+        # a time on the governor's clock, or already an object with a duration
+        duration = timedelta(seconds=eta - self.clock.now()) if isinstance(eta, float) else eta.wait
         wall = datetime.now().astimezone() + duration
         return {
             "duration": duration,

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from moeseg.cli._app import app
-from moeseg.governor import Governor, QuotaPolicy, SQLiteStore, WallClock
+from moeseg.governor import Governor, QuotaPolicy, SQLiteStore
 from moeseg.sandbox import WorkspaceCredentials
 
 from ._helpers import invalid_payload, payload
@@ -190,7 +190,7 @@ def test_quota_state_persists_in_the_sqlite_store(tmp_path: Path) -> None:
 
     async def spend() -> None:
         async with SQLiteStore(db, workspace="ws-1") as store:
-            gov = Governor(policy, store=store, clock=WallClock())
+            gov = Governor(policy, store=store)
             for _ in range(3):
                 lease = await gov.acquire(policy.demand("create"))
                 await lease.complete()
