@@ -290,7 +290,12 @@ class Batch:
         return None
 
     async def _note_quota_wait(self) -> None:
-        until = await _quota_free_at(self.client)
+        # This item's turn comes after the items of this batch that passed here but have not
+        # been admitted yet; those already queued in the governor it counts itself.
+        gov: object = self.client.governor
+        queued = gov.waiting if isinstance(gov, Governor) else 0
+        ahead = sum(1 for s in self._slots if s.first_sent is None) - queued
+        until = await _quota_free_at(self.client, max(1, ahead))
         if until != self._waiting_until:
             self._waiting_until = until
             await self._report(None)
@@ -422,11 +427,11 @@ def _nothing_created(exc: Exception) -> bool:
     return isinstance(exc, APIError) and not isinstance(exc, ServerError)
 
 
-async def _quota_free_at(client: Client) -> datetime | None:
-    """Wall-clock time the next create can start; None when a slot is free now (or when the
-    client's governor is not a :class:`~moeseg.governor.Governor` that can be asked)."""
+async def _quota_free_at(client: Client, n: int) -> datetime | None:
+    """Wall-clock time the ``n``-th next create can start; None when it could start now (or
+    when the client's governor is not a :class:`~moeseg.governor.Governor` that can be asked)."""
     gov: object = client.governor
     if not isinstance(gov, Governor):
         return None
-    wait = seconds_until(await gov.next_free(gov.policy.demand("create")), gov.clock.now())
+    wait = seconds_until(await gov.eta(gov.policy.demand("create"), n), gov.clock.now())
     return None if wait <= _NO_WAIT else wall_clock_in(wait)
