@@ -61,6 +61,10 @@ _NO_WAIT = 0.001
 """A quota wait shorter than this (seconds) is not reported as one."""
 
 
+class _Stopped(Exception):
+    """Raised by a create's ``on_send`` when the batch stopped before the request left."""
+
+
 @attrs.frozen(slots=True)
 class _Pending:
     item: BatchItem
@@ -230,6 +234,8 @@ class Batch:
         item = slot.item
 
         def on_send() -> None:
+            if slot.scope.cancel_called:  # stopped while the governor admitted it: don't send
+                raise _Stopped
             # admitted: from now on the request may reach the server
             slot.attempts += 1
             if slot.first_sent is None:
@@ -242,6 +248,8 @@ class Batch:
             seg = await self.client.create_segment(
                 item.definition, max_wait=self.max_wait, on_send=on_send
             )
+        except _Stopped:
+            return self._not_sent(slot)
         except ActiveSegmentLimit as exc:
             self._halt(LIMIT_REACHED)
             return self._rejected(slot, OutcomeKind.FAILED, exc)

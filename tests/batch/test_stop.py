@@ -4,11 +4,13 @@ timings. Virtual time over the in-process sandbox, on asyncio and trio."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import moeseg
 from moeseg.batch import LIMIT_REACHED, STOPPED, Batch, BatchProgress, Journal, OutcomeKind
+from moeseg.governor import Governor, QuotaPolicy
 from tests.cli._helpers import client_for, creates, payload, sandbox
 
 pytestmark = [pytest.mark.anyio, pytest.mark.virtual_time]
@@ -134,3 +136,50 @@ async def test_a_batch_stopped_before_it_runs_sends_nothing() -> None:
         outcomes = await batch.run()
     assert [o.kind for o in outcomes] == [OutcomeKind.NOT_SENT] * 2
     assert box.log == []
+
+
+class _StopOnSecondAdmission:
+    """A governor that admits, then has the batch stopped before the request can leave."""
+
+    def __init__(self, governor: Governor) -> None:
+        self.governor = governor
+        self.batch: Batch | None = None
+        self.admitted = 0
+
+    @property
+    def policy(self) -> QuotaPolicy:
+        return self.governor.policy
+
+    async def acquire(self, demand: Any, **kw: Any) -> Any:
+        lease = await self.governor.acquire(demand, **kw)
+        self.admitted += 1
+        if self.admitted == 2 and self.batch is not None:
+            self.batch.stop()
+        return lease
+
+    async def report_rate_limited(self, group: str, window_seconds: float | None = None) -> object:
+        return await self.governor.report_rate_limited(group, window_seconds)
+
+    async def observe_headers(self, group: str, headers: Any) -> None:
+        await self.governor.observe_headers(group, headers)
+
+
+async def test_a_stop_during_admission_sends_nothing_more(tmp_path: Path) -> None:
+    box = sandbox()
+    governor = Governor(QuotaPolicy.moengage())
+    racing = _StopOnSecondAdmission(governor)
+    defs = [payload("a", "A"), payload("b", "B"), payload("c", "C")]
+    with Journal(tmp_path / "j.sqlite") as journal:
+        async with client_for(box, governor=racing) as client:
+            racing.batch = Batch(client, defs, concurrency=1, journal=journal)
+            outcomes = await racing.batch.run()
+        names = {e.name for e in journal.entries()}
+    assert [o.kind for o in outcomes] == [
+        OutcomeKind.CREATED,
+        OutcomeKind.NOT_SENT,
+        OutcomeKind.NOT_SENT,
+    ]
+    assert len(creates(box)) == 1
+    assert names == {"a"}  # "b" was admitted, never journaled as sent
+    left = await governor.remaining()
+    assert 50 - left["segments"][60.0] == 1  # b's slot went back
