@@ -2,7 +2,9 @@
 
 Every item of a batch is keyed by ``(workspace, name, fingerprint)``. The batch writes:
 
-- ``intent`` before it sends a create: from then on the segment *may* exist on the server;
+- ``intent`` ("sent") the moment a create is admitted by the quota governor, just before its
+  request may leave: from then on the segment *may* exist on the server. An item still waiting
+  for quota is not recorded, so a stopped or killed batch leaves nothing to look up for it;
 - ``done`` with the segment id after a success (created, recovered, or already there with an
   identical definition): a later run sends nothing for this item;
 - ``rejected`` after an error that proves nothing was created (validation, a 4xx answer, a
@@ -10,7 +12,8 @@ Every item of a batch is keyed by ``(workspace, name, fingerprint)``. The batch 
 
 An item left at ``intent`` (the process was killed, the batch cancelled, or the last error left
 the outcome unknown: a timeout or a 5xx) is never resent blindly: the next run first looks the
-segment up by name and compares fingerprints (the exactly-once path).
+segment up (one list call for the whole batch, then a get per matching name) and compares
+fingerprints.
 
 Each write is one committed transaction, so a kill at any moment leaves every item either fully
 recorded in one state or in the previous one, never half-written. The file holds names, ids and
@@ -73,7 +76,7 @@ class JournalState(str, enum.Enum):
     """Where an item stands in the journal."""
 
     INTENT = "intent"
-    """A create may have been sent; its outcome is unknown."""
+    """A create was admitted and may have been sent; its outcome is unknown."""
     DONE = "done"
     """The segment exists with this definition; ``segment_id`` says which."""
     REJECTED = "rejected"
