@@ -12,7 +12,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..batch import Batch, BatchPlan, BatchProgress, Journal, OutcomeKind, plan_batch, prepare_batch
+from ..batch import (
+    LIMIT_REACHED,
+    Batch,
+    BatchPlan,
+    BatchProgress,
+    Journal,
+    OutcomeKind,
+    plan_batch,
+    prepare_batch,
+)
 from ..segments import describe
 from ._options import Connection, FileArg, JournalOpt, JsonOpt, connected
 from ._output import (
@@ -110,6 +119,11 @@ def plan(
         extra.append(f"{result.to_resolve} to look up first (sent by an interrupted run)")
     if extra:
         out.print("not sent: " + ", ".join(extra))
+    if result.active_estimate is not None:
+        out.print(
+            f"workspace: up to {result.active_estimate} segments of {result.active_limit} active "
+            "allowed (one list call; archived segments are counted too)"
+        )
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
 
@@ -196,6 +210,11 @@ def create(
         outcome_table(outcomes)
         if state["quota"] is not None:
             quota_table(state["quota"])
+        if batch.stopped == LIMIT_REACHED:
+            err.print(
+                "[yellow]stopped:[/] the workspace holds its maximum of active segments; "
+                "the items not sent spent nothing (archive segments, then run again)"
+            )
         out.print(summary_line(outcomes, state["interrupted"], accepted))
     if state["interrupted"]:
         raise typer.Exit(EXIT_INTERRUPTED)

@@ -259,3 +259,32 @@ def test_commands_against_a_served_sandbox(tmp_path: Path, monkeypatch: pytest.M
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
+
+
+def test_create_stops_at_the_active_segment_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functools
+
+    import moeseg.sandbox
+
+    limited = functools.partial(moeseg.sandbox.SandboxConfig, active_segment_limit=3)
+    monkeypatch.setattr(moeseg.sandbox, "SandboxConfig", limited)
+    path = write(tmp_path, [payload(f"s{i}", f"c{i}") for i in range(10)])
+    result = run("create", str(path), *SCALE, "--concurrency", "1")
+    assert result.exit_code == 1
+    assert "stopped: the workspace holds its maximum of active segments" in result.stderr
+    assert "3 created, 1 failed, 6 not sent" in result.stdout
+    data = json.loads(run("create", str(path), *SCALE, "--concurrency", "1", "--json").stdout)
+    assert data["stopped"] == "active-segment limit"
+    assert [o["kind"] for o in data["outcomes"]] == ["created"] * 3 + ["failed"] + ["not_sent"] * 6
+    assert {o["reason"] for o in data["outcomes"][4:]} == {"active-segment limit"}
+
+
+def test_plan_count_active_reports_the_workspace(tmp_path: Path) -> None:
+    path = write(tmp_path, [payload(f"s{i}", f"c{i}") for i in range(3)])
+    result = run("plan", str(path), *SCALE, "--count-active")
+    assert result.exit_code == 0
+    assert "workspace: up to 0 segments of 1000 active allowed" in " ".join(result.stdout.split())
+    data = json.loads(run("plan", str(path), *SCALE, "--count-active", "--json").stdout)
+    assert (data["active_estimate"], data["active_limit"], data["warnings"]) == (0, 1000, [])
