@@ -6,7 +6,9 @@ validate, plan, create; ``_segment_commands``: list, get, archive, unarchive, qu
 consoles, exit codes, error handling and tables.
 """
 
+import signal
 import sys
+from types import FrameType
 
 __all__ = ["main"]
 
@@ -27,4 +29,21 @@ def main() -> None:
             "pip install 'moeseg[cli]'\n"
         )
         raise SystemExit(2) from None
-    app()
+    # SIGTERM interrupts like Ctrl-C. Inside the event loop each command listens for both; a
+    # signal outside it ends the command with click's "Aborted!", and then with 130, not 1.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        app()
+    except SystemExit as exc:
+        if _signals and exc.code == 1:
+            raise SystemExit(130) from None
+        raise
+
+
+_signals: list[int] = []
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    _signals.append(signum)
+    raise KeyboardInterrupt

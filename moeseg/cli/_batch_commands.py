@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import signal
 from datetime import datetime
 from typing import Annotated, Any
 
-import anyio
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -28,6 +26,7 @@ from ._output import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    Interrupt,
     err,
     load,
     out,
@@ -36,6 +35,7 @@ from ._output import (
     quota_rows,
     quota_table,
     run,
+    run_interruptible,
     summary,
     summary_line,
 )
@@ -171,12 +171,20 @@ def create(
     """
     defs = load(file)
     view = _ProgressView(enabled=not as_json, total=len(defs))
-    state: dict[str, Any] = {"interrupted": False, "quota": None}
+    interrupt = Interrupt()
+    state: dict[str, Any] = {"batch": None, "quota": None}
+
+    def stop() -> None:
+        err.print("stopping: requests already sent finish, the rest is not sent")
+        if state["batch"] is not None:
+            state["batch"].stop()
+
+    interrupt.graceful = stop
 
     async def go() -> Batch:
         async with conn.client() as client:
             with Journal(journal) if journal else contextlib.nullcontext() as j:
-                batch = Batch(
+                batch = state["batch"] = Batch(
                     client,
                     defs,
                     concurrency=concurrency,
@@ -184,22 +192,26 @@ def create(
                     progress=view.update,
                     max_wait=max_wait,
                 )
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(_stop_on_signal, batch, tg.cancel_scope, state)
-                    with view:
-                        await batch.run()
-                    tg.cancel_scope.cancel()
+                if interrupt.received:  # a signal came while the client was opening
+                    batch.stop()
+                with view:
+                    await batch.run()
                 state["quota"] = await quota_rows(client)
                 return batch
 
-    batch = run(go)
+    run_interruptible(go, interrupt)
+    batch = state["batch"]
+    if batch is None:  # interrupted before the batch existed
+        err.print("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    interrupted = interrupt.received > 0
     outcomes = batch.outcomes
     accepted = set(accept or ())
     if as_json:
         print_json(
             {
                 "ok": all(o is not None and o.ok for o in outcomes),
-                "interrupted": state["interrupted"],
+                "interrupted": interrupted,
                 "stopped": batch.stopped,
                 "summary": summary(outcomes),
                 "outcomes": [o.to_json() for o in outcomes if o is not None],
@@ -215,23 +227,11 @@ def create(
                 "[yellow]stopped:[/] the workspace holds its maximum of active segments; "
                 "the items not sent spent nothing (archive segments, then run again)"
             )
-        out.print(summary_line(outcomes, state["interrupted"], accepted))
-    if state["interrupted"]:
+        out.print(summary_line(outcomes, interrupted, accepted))
+    if interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     good = all(o is not None and (o.ok or o.kind in accepted) for o in outcomes)
     raise typer.Exit(EXIT_OK if good else EXIT_FAILED)
-
-
-async def _stop_on_signal(batch: Batch, scope: anyio.CancelScope, state: dict[str, Any]) -> None:
-    """First SIGINT/SIGTERM: stop the batch gracefully; a second one: abandon it."""
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
-            if state["interrupted"]:
-                scope.cancel()
-                return
-            state["interrupted"] = True
-            err.print("stopping: requests already sent finish, the rest is not sent")
-            batch.stop()
 
 
 class _ProgressView:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import anyio
+import attrs
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -30,7 +32,9 @@ __all__ = [
     "load",
     "out",
     "print_json",
+    "Interrupt",
     "run",
+    "run_interruptible",
     "usage",
 ]
 
@@ -64,11 +68,32 @@ def usage(message: str) -> NoReturn:
     raise typer.Exit(EXIT_USAGE)
 
 
+@attrs.define
+class Interrupt:
+    """How a command meets SIGINT/SIGTERM: the first signal calls ``graceful`` when it is set
+    (else it cancels the command), a second one cancels it; ``received`` counts them."""
+
+    graceful: Callable[[], None] | None = None
+    received: int = 0
+    cancelled: bool = False
+
+
 def run(fn: Callable[[], Awaitable[T]]) -> T:
-    """Run ``fn`` on an event loop; library errors become a message and an exit code."""
+    """Run ``fn`` on an event loop; errors and interrupts become a message and an exit code."""
+    interrupt = Interrupt()
+    result = run_interruptible(fn, interrupt)
+    if interrupt.cancelled:
+        err.print("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    return cast(T, result)
+
+
+def run_interruptible(fn: Callable[[], Awaitable[T]], interrupt: Interrupt) -> T | None:
+    """Like :func:`run`, but ``None`` when a signal cancelled ``fn`` (``interrupt.cancelled``)."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return anyio.run(fn)
-    except KeyboardInterrupt:
+        return anyio.run(_until_signalled, fn, interrupt)
+    except KeyboardInterrupt:  # before the loop listened for signals
         err.print("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except ConfigurationError as exc:  # credentials, options, an unusable --journal
@@ -78,6 +103,37 @@ def run(fn: Callable[[], Awaitable[T]]) -> T:
     except MoesegError as exc:
         err.print(f"[red]error:[/red] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
+    finally:
+        for sig, handler in previous.items():  # the event loop resets what it replaced
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
+async def _until_signalled(fn: Callable[[], Awaitable[T]], interrupt: Interrupt) -> T | None:
+    result: T | None = None
+    error: Exception | KeyboardInterrupt | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_on_signals, tg.cancel_scope, interrupt)
+        try:
+            result = await fn()
+        except (Exception, KeyboardInterrupt) as exc:  # raised below as itself, not grouped
+            error = exc
+        tg.cancel_scope.cancel()
+    if error is not None:
+        raise error
+    return result
+
+
+async def _on_signals(scope: anyio.CancelScope, interrupt: Interrupt) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            interrupt.received += 1
+            if interrupt.received == 1 and interrupt.graceful is not None:
+                interrupt.graceful()
+                continue
+            interrupt.cancelled = True
+            scope.cancel()
+            return
 
 
 def load(file: Path) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -54,3 +55,25 @@ def test_sigint_stops_gracefully_prints_the_summary_and_exits_130(tmp_path: Path
     assert summary.startswith(f"interrupted: {N} items: ")
     assert "not sent" in summary
     assert "Traceback" not in stderr
+
+
+@pytest.mark.slow
+def test_sigterm_interrupts_any_command_with_130() -> None:
+    """``moeseg list`` waiting on a server that never answers: SIGTERM, then exit 130."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(60)
+        port = server.getsockname()[1]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moeseg", "list", "--workspace-id", "ws", "--api-key", "k",
+             "--base-url", f"http://127.0.0.1:{port}", "--quota-db", "memory"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            conn, _ = server.accept()  # the command is running and waits for an answer
+            with conn:
+                proc.send_signal(signal.SIGTERM)
+                _, stderr = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert stderr.strip() == "interrupted"
