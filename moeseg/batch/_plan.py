@@ -49,13 +49,16 @@ class Milestone:
 class BatchPlan:
     """How a batch would run now, computed without sending a create.
 
-    ``to_send`` creates will be sent (valid, not duplicated, not already done per the journal);
-    ``to_resolve`` items need a lookup first (sent by an earlier run without a recorded result;
-    a list spends a slot of the same quota group as a create). ``milestones`` count creates and
-    lookups: the first is what starts at once, the next ones follow the longest quota window,
-    the last is all. ``active_estimate`` is the workspace's segment count from one list call
-    when the plan was asked to count (an upper bound of the active ones: listed items carry no
-    status, so archived segments are counted too). ``warnings`` say what cannot succeed.
+    ``to_send`` creates will be sent at most (valid, not duplicated, not already done per the
+    journal); ``to_resolve`` items were sent by an earlier run without a recorded result.
+    ``list_calls`` is 1 when the batch will list the workspace first (without a journal, or to
+    resolve those items; a list spends a slot of the same quota group as a create, and each
+    name it finds costs a get, of the reads quota, instead of a create). ``milestones`` count
+    creates and the list call: the first is what starts at once, the next ones follow the
+    longest quota window, the last is all. ``active_estimate`` is the workspace's segment count
+    from one list call when the plan was asked to count (an upper bound of the active ones:
+    listed items carry no status, so archived segments are counted too). ``warnings`` say what
+    cannot succeed.
     """
 
     total: int
@@ -65,6 +68,7 @@ class BatchPlan:
     to_send: int
     to_resolve: int
     milestones: tuple[Milestone, ...]
+    list_calls: int = 0
     active_estimate: int | None = None
     active_limit: int = ACTIVE_SEGMENT_LIMIT
     warnings: tuple[str, ...] = ()
@@ -84,8 +88,8 @@ class BatchPlan:
         now = now or datetime.now().astimezone()
         n = self.to_send
         head = f"{n} create{'s' if n != 1 else ''}"
-        if self.to_resolve:
-            head += f" and {self.to_resolve} lookup{'s' if self.to_resolve != 1 else ''}"
+        if self.list_calls:
+            head += " and 1 list call"
         if not self.milestones:
             return f"{head}: nothing to send"
         parts = []
@@ -107,6 +111,7 @@ class BatchPlan:
             "already_done": self.already_done,
             "to_send": self.to_send,
             "to_resolve": self.to_resolve,
+            "list_calls": self.list_calls,
             "milestones": [
                 {
                     "count": m.count,
@@ -189,9 +194,10 @@ async def plan_batch(
         active = len(listed)
         names = {s.name for s in listed}
         new = sum(1 for item in prepared.items if item.name not in names)
-    # a lookup (list by name) spends a slot of the same group as a create
+    # the list call spends a slot of the same group as a create
     demand = gov.policy.demand("create")
-    n = to_send + resolve
+    lists = 1 if (to_send or resolve) and (journal is None or resolve) else 0
+    n = to_send + lists
     milestones: list[Milestone] = []
     if n:
         now = gov.clock.now()
@@ -206,6 +212,7 @@ async def plan_batch(
         already_done=done,
         to_send=to_send,
         to_resolve=resolve,
+        list_calls=lists,
         milestones=tuple(milestones),
         active_estimate=active,
         active_limit=active_limit,

@@ -250,7 +250,8 @@ async def test_plan_milestones_follow_the_governor(tmp_path: Path) -> None:
         all_done = _wait(await gov.eta("create", 1200), now)
     assert (plan.total, plan.invalid, plan.duplicates) == (1202, 1, 1)
     assert (plan.already_done, plan.to_send, plan.to_resolve) == (1, 1199, 1)
-    assert [m.count for m in plan.milestones] == [50, 1000, 1200]  # 1199 creates + 1 lookup
+    assert plan.list_calls == 1  # to resolve s1
+    assert [m.count for m in plan.milestones] == [50, 1000, 1200]  # 1199 creates + 1 list
     first, day, last = (m.at for m in plan.milestones)
     assert plan.milestones[0].wait.total_seconds() == 0
     assert abs(plan.milestones[2].wait.total_seconds() - all_done) < 1e-6
@@ -259,7 +260,7 @@ async def test_plan_milestones_follow_the_governor(tmp_path: Path) -> None:
     assert 86400 <= all_done < 86400 + 3600  # the last 200 wait for the day window
     assert len(creates(box)) == 0  # planning sends nothing
     text = plan.describe(now=first)
-    assert text.startswith("1199 creates and 1 lookup: 50 now, 1000 by ")
+    assert text.startswith("1199 creates and 1 list call: 50 now, 1000 by ")
     assert "all by " in text
     assert "tomorrow" in text or " on " in text
 

@@ -20,8 +20,8 @@ DEFS = [payload(f"s{i}", f"c{i}") for i in range(120)]
 async def test_plan_gives_durations_and_wall_clock_times() -> None:
     async with client_for(sandbox()) as client:
         plan = await moeseg.plan_batch(client, DEFS)
-    # 50 per minute: 50 now, the 120th two minutes from now
-    assert [m.count for m in plan.milestones] == [50, 120]
+    # 50 per minute: 50 now, the 121st request (120 creates, 1 list) two minutes from now
+    assert [m.count for m in plan.milestones] == [50, 121]
     assert [m.wait for m in plan.milestones] == [timedelta(0), timedelta(minutes=2)]
     assert plan.finishes_in == timedelta(minutes=2)
     assert plan.finishes_at is not None
@@ -29,7 +29,9 @@ async def test_plan_gives_durations_and_wall_clock_times() -> None:
     off = plan.finishes_at - datetime.now().astimezone() - timedelta(minutes=2)
     assert abs(off) < timedelta(seconds=5)
     text = plan.describe()
-    assert re.fullmatch(r"120 creates: 50 now, all by \d\d:\d\d:\d\d \w+ \(in 2 min\)", text), text
+    assert re.fullmatch(
+        r"120 creates and 1 list call: 50 now, all by \d\d:\d\d:\d\d \w+ \(in 2 min\)", text
+    ), text
     data = plan.to_json()
     assert [m["in_seconds"] for m in data["milestones"]] == [0, 120]
     assert data["finishes_in_seconds"] == 120
@@ -57,6 +59,6 @@ async def test_plan_reads_the_governor_eta_in_any_form(
     async with client_for(sandbox()) as client:
         plan = await moeseg.plan_batch(client, DEFS)
         outcomes = await moeseg.create_many(client, DEFS[:2])  # the progress path reads it too
-    assert [m.count for m in plan.milestones] == [50, 120]
+    assert [m.count for m in plan.milestones] == [50, 121]
     assert abs(plan.milestones[1].wait - timedelta(minutes=2)) < timedelta(seconds=1)
     assert all(o.ok for o in outcomes)

@@ -132,10 +132,11 @@ def test_plan_json(tmp_path: Path) -> None:
     assert data["to_send"] == 120
     assert data["invalid"] == 1
     assert data["milestones"][0]["count"] == 50
-    assert data["milestones"][-1]["count"] == 120
-    assert data["summary"].startswith("120 creates: 50 now")
+    assert data["list_calls"] == 1  # no journal: the batch lists the workspace first
+    assert data["milestones"][-1]["count"] == 121
+    assert data["summary"].startswith("120 creates and 1 list call: 50 now")
     human = run("plan", str(path), *SCALE)
-    assert "120 creates: 50 now" in human.stdout
+    assert "120 creates and 1 list call: 50 now" in human.stdout
     assert "1 invalid" in human.stdout
 
 
