@@ -45,7 +45,7 @@ from .._exceptions import (
 from ..client import Client
 from ..governor import Governor
 from ..segments import Segment, SegmentDefinition, fingerprint
-from ._journal import Journal, JournalState
+from ._journal import Journal, JournalError, JournalState
 from ._outcomes import BatchProgress, Outcome, OutcomeKind, ProgressCallback
 from ._plan import seconds_until, wall_clock_in
 from ._prepare import BatchItem, prepare_batch
@@ -122,6 +122,7 @@ class Batch:
         self._slots: set[_Slot] = set()
         self._stop_reason: str | None = None
         self._existing: dict[str, list[Segment]] | None = None
+        self._fatal: Exception | None = None
 
     def __repr__(self) -> str:
         return f"<Batch {self.done}/{len(self.outcomes)} done, concurrency={self.concurrency}>"
@@ -173,6 +174,8 @@ class Batch:
         async with anyio.create_task_group() as tg:
             for _ in range(min(self.concurrency, len(pending))):
                 tg.start_soon(self._worker, pending)
+        if self._fatal is not None:
+            raise self._fatal
         if self._waiting_until is not None:
             self._waiting_until = None
             await self._report(None)
@@ -192,6 +195,14 @@ class Batch:
         return existing
 
     async def _worker(self, pending: deque[_Pending]) -> None:
+        try:
+            await self._work(pending)
+        except Exception as exc:  # the journal failed (or a bug): stop, raise it from run()
+            if self._fatal is None:
+                self._fatal = exc
+            self._halt(f"stopped by {type(exc).__name__}")
+
+    async def _work(self, pending: deque[_Pending]) -> None:
         while pending:
             p = pending.popleft()
             slot = _Slot(p.item, anyio.current_time())
@@ -250,6 +261,8 @@ class Batch:
             )
         except _Stopped:
             return self._not_sent(slot)
+        except JournalError:
+            raise  # stops the batch: every further item would fail the same way
         except ActiveSegmentLimit as exc:
             self._halt(LIMIT_REACHED)
             return self._rejected(slot, OutcomeKind.FAILED, exc)

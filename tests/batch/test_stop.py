@@ -3,13 +3,23 @@ timings. Virtual time over the in-process sandbox, on asyncio and trio."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import moeseg
-from moeseg.batch import LIMIT_REACHED, STOPPED, Batch, BatchProgress, Journal, OutcomeKind
+from moeseg.batch import (
+    LIMIT_REACHED,
+    STOPPED,
+    Batch,
+    BatchProgress,
+    Journal,
+    JournalError,
+    OutcomeKind,
+)
 from moeseg.governor import Governor, QuotaPolicy
 from tests.cli._helpers import client_for, creates, payload, sandbox
 
@@ -183,3 +193,26 @@ async def test_a_stop_during_admission_sends_nothing_more(tmp_path: Path) -> Non
     assert names == {"a"}  # "b" was admitted, never journaled as sent
     left = await governor.remaining()
     assert 50 - left["segments"][60.0] == 1  # b's slot went back
+
+
+async def test_a_journal_that_fails_mid_batch_stops_it_with_the_typed_error(
+    tmp_path: Path,
+) -> None:
+    box = sandbox(time_scale=SCALE)
+    defs = [payload(f"s{i}", f"c{i}") for i in range(80)]
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as journal:
+        async with client_for(box, time_scale=SCALE) as client:
+
+            def break_the_journal(p: BatchProgress) -> None:
+                if p.done == 10:
+                    with contextlib.closing(sqlite3.connect(path)) as db:
+                        db.execute("ALTER TABLE items RENAME TO gone")
+                        db.commit()
+
+            batch = Batch(client, defs, journal=journal, progress=break_the_journal)
+            with pytest.raises(JournalError) as caught:
+                await batch.run()
+    assert str(path) in str(caught.value)
+    assert batch.stopped == "stopped by JournalError"
+    assert len(creates(box)) < 80
