@@ -57,7 +57,7 @@ def _check_text(field: str, value: object) -> str:
     if not isinstance(value, str):
         raise CohortValidationError(field, f"must be a string, got {type(value).__name__}")
     if not value.strip():
-        raise CohortValidationError(field, "must not be empty")
+        raise CohortValidationError(field, "must not be empty or only whitespace")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
