@@ -15,6 +15,7 @@ from typing import Final, Literal, TypeAlias
 
 import attrs
 
+from .._exceptions import ConfigurationError
 from ..governor import GroupState, QuotaGroup, QuotaPolicy, Window
 from ..governor import Plan as QuotaPlan
 from ._request import MAX_BODY_BYTES, Cohort, CohortAction, chunk_members, encode_member
@@ -204,13 +205,19 @@ def plan_sync(
     means unknown (first sync): add/remove can only add; replace would make the segment exact.
     ``states``/``now`` are the governor's quota state (default: idle).
     """
+    if replace not in ("auto", "never", "always"):
+        raise ConfigurationError(f"replace must be 'auto', 'never' or 'always', got {replace!r}")
+    for label, size in (("adds", adds), ("removes", removes)):
+        n = _uids(size)
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+            raise ConfigurationError(f"{label} must be a count >= 0, got {n!r}")
     policy = cohort_policy(policy)
     states = states if states is not None else {}
     if route == "cohort":
         return _plan_cohort(policy, adds, removes, states, now)
     if route == "file":
         return _plan_file(policy, _uids(adds), _uids(removes), states, now, replace)
-    raise ValueError(f"route must be 'cohort' or 'file', got {route!r}")
+    raise ConfigurationError(f"route must be 'cohort' or 'file', got {route!r}")
 
 
 def _uids(size: ActionSize | int | None) -> int | None:
@@ -230,7 +237,9 @@ def _plan_cohort(
         if size is None:
             continue
         if not isinstance(size, ActionSize):
-            raise TypeError("the cohort route needs ActionSize (chunk counts), see measure_action")
+            raise ConfigurationError(
+                "the cohort route needs ActionSize (chunk counts) from measure_action"
+            )
         if size.requests == 0:
             continue
         one = _demand(policy, "cohort_sync", 0)
@@ -295,7 +304,7 @@ def _plan_file(
     replace: ReplaceChoice,
 ) -> SyncPlan:
     if adds is None:
-        raise ValueError("adds must be a count (or an ActionSize)")
+        raise ConfigurationError("adds must be a count (or an ActionSize)")
     known = removes is not None
     parts: list[tuple[str, CohortAction | Literal["replace"], int]] = []
     if adds:
