@@ -80,14 +80,6 @@ class MembershipDiff:
         return UidFile(target, self.desired.count)
 
 
-def _load_snapshot(snapshot: str | os.PathLike[str] | None) -> UidFile | None:
-    if snapshot is None or not Path(snapshot).exists():
-        return None
-    path = Path(snapshot)
-    count = sum(1 for _ in iter_uid_file(path))  # checks the whole format before any use
-    return UidFile(path, count)
-
-
 @contextmanager
 def membership_diff(
     desired: Iterable[str],
@@ -102,7 +94,7 @@ def membership_diff(
     directory under ``workdir`` (default: the system's) removed when the block ends. Blocking
     file I/O: from async code, run it in a worker thread.
     """
-    before = _load_snapshot(snapshot)
+    before = None if snapshot is None or not Path(snapshot).exists() else Path(snapshot)
     with tempfile.TemporaryDirectory(prefix="moeseg-diff-", dir=workdir) as tmp:
         directory = Path(tmp)
         sorted_desired = sort_uids(desired, directory, "desired", run_size=run_size)
@@ -111,12 +103,13 @@ def membership_diff(
             adds = UidFile(want.path, want.count)
             removes = None
         else:
-            adds, removes = _split(diff_sorted(before, want), directory)
+            # The walk reads the whole snapshot, so a damaged one fails here, before any plan.
+            adds, removes = _split(diff_sorted(iter_uid_file(before), want), directory)
         yield MembershipDiff(
             desired=want,
             adds=adds,
             removes=removes,
-            previous=None if before is None else before.count,
+            previous=None if removes is None else want.count - adds.count + removes.count,
             duplicates=sorted_desired.duplicates,
         )
 

@@ -56,12 +56,13 @@ def opposite(action: CohortAction) -> CohortAction:
 def _check_text(field: str, value: object) -> str:
     if not isinstance(value, str):
         raise CohortValidationError(field, f"must be a string, got {type(value).__name__}")
-    if not value.strip():
+    if not value or value.isspace():
         raise CohortValidationError(field, "must not be empty or only whitespace")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise CohortValidationError(field, "is not valid Unicode (a lone surrogate)") from None
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise CohortValidationError(field, "is not valid Unicode (a lone surrogate)") from None
     return value
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moeseg.cohorts import diff_sorted, membership_diff, write_uid_file
+from moeseg.cohorts import HEADER, SnapshotError, diff_sorted, membership_diff, write_uid_file
 
 uid = st.text(alphabet="abcé😀", min_size=1, max_size=3)
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -91,3 +92,12 @@ def test_a_killed_sync_reruns_the_same_deltas(tmp_path: Path) -> None:
         again.commit_snapshot(snap)
     with membership_diff(["b", "c", "d"], snap, workdir=tmp_path) as done:
         assert done.empty
+
+
+def test_a_damaged_snapshot_fails_before_any_plan(tmp_path: Path) -> None:
+    snap = tmp_path / "snap"
+    snap.write_text(HEADER + "\na\nc\nb\n", encoding="utf-8")
+    diff = membership_diff(["a"], snap, workdir=tmp_path)
+    with pytest.raises(SnapshotError, match="line 4 'b' is out of order"), diff:
+        pass  # pragma: no cover
+    assert [p.name for p in tmp_path.iterdir()] == ["snap"]
