@@ -24,6 +24,7 @@ __all__ = [
     "COHORT_SYNC_GROUP",
     "ActionSize",
     "PlanStep",
+    "ReplaceChoice",
     "Route",
     "SyncPlan",
     "cohort_policy",

@@ -6,6 +6,7 @@ they fail instead.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,14 @@ def cohort_document() -> dict[str, Any]:
         if os.environ.get("MOESEG_REQUIRE_SHARED") == "1":
             pytest.fail(reason + " and MOESEG_REQUIRE_SHARED=1")
         pytest.skip(reason)
+    return _parse(COHORT_DOC)
+
+
+@functools.lru_cache(maxsize=2)
+def _parse(path: Path) -> dict[str, Any]:
+    # Parsed once per run: the document does not change while the tests read it.
     yaml = pytest.importorskip("yaml")
-    doc = yaml.safe_load(COHORT_DOC.read_text(encoding="utf-8"))
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(doc, dict)
     return doc
 

@@ -134,7 +134,7 @@ def test_bad_uids_stop_the_stream_before_their_body() -> None:
 
 
 uid_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"),
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\n\r"),
     min_size=1,
     max_size=12,
 ).filter(lambda s: s.strip() != "")

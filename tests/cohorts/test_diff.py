@@ -27,9 +27,9 @@ def test_merge_walk() -> None:
 @SETTINGS
 @given(before=st.lists(uid, max_size=25), after=st.lists(uid, max_size=25))
 def test_applying_the_diff_to_before_gives_after(
-    tmp_path_factory: object, before: list[str], after: list[str]
+    tmp_path_factory: pytest.TempPathFactory, before: list[str], after: list[str]
 ) -> None:
-    work = tmp_path_factory.mktemp("diff")  # type: ignore[attr-defined]
+    work = tmp_path_factory.mktemp("diff")
     snapshot = write_uid_file(work / "snapshot", sorted(set(before)))
     with membership_diff(after, snapshot.path, workdir=work, run_size=4) as diff:
         adds, removes = list(diff.adds), list(diff.removes or ())
@@ -50,9 +50,9 @@ def test_applying_the_diff_to_before_gives_after(
 @SETTINGS
 @given(after=st.lists(uid, max_size=25))
 def test_first_sync_adds_everything_and_removes_are_unknown(
-    tmp_path_factory: object, after: list[str]
+    tmp_path_factory: pytest.TempPathFactory, after: list[str]
 ) -> None:
-    work = tmp_path_factory.mktemp("first")  # type: ignore[attr-defined]
+    work = tmp_path_factory.mktemp("first")
     with membership_diff(after, work / "missing", workdir=work, run_size=3) as diff:
         assert diff.removes is None
         assert not diff.removes_known

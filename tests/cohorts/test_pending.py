@@ -157,7 +157,7 @@ intents = st.lists(
 )
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plan=intents, initial=st.sets(st.sampled_from(UIDS)), data=st.data())
 def test_random_interleavings_never_reorder_opposite_actions(
     plan: list[tuple[CohortAction, set[str]]], initial: set[str], data: st.DataObject
