@@ -68,14 +68,17 @@ class MembershipDiff:
         return self.adds.count == 0 and self.removes is not None and self.removes.count == 0
 
     def commit_snapshot(self, path: str | os.PathLike[str]) -> UidFile:
-        """Install ``desired`` as the snapshot at ``path`` (copied, then renamed: atomic).
+        """Install ``desired`` as the snapshot at ``path`` (copied, synced, renamed: atomic).
 
         Call it only when every add and remove of this diff is resolved; until then the old
         snapshot stays, and a rerun computes the same deltas again.
         """
         target = Path(path)
         partial = target.with_name(target.name + ".partial")
-        shutil.copyfile(self.desired.path, partial)
+        with open(self.desired.path, "rb") as src, open(partial, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+            dst.flush()
+            os.fsync(dst.fileno())  # on disk before the rename makes it the snapshot
         os.replace(partial, target)
         return UidFile(target, self.desired.count)
 

@@ -234,13 +234,15 @@ def _plan_cohort(
 ) -> SyncPlan:
     steps: list[PlanStep] = []
     demands: list[_Demand] = []
-    for size in (adds, removes):
+    for expected, size in (("add_members", adds), ("remove_members", removes)):
         if size is None:
             continue
         if not isinstance(size, ActionSize):
             raise ConfigurationError(
                 "the cohort route needs ActionSize (chunk counts) from measure_action"
             )
+        if size.action != expected:
+            raise ConfigurationError(f"{expected} planned with the size of {size.action}")
         if size.requests == 0:
             continue
         one = _demand(policy, "cohort_sync", 0)

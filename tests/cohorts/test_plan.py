@@ -91,6 +91,8 @@ def test_the_eta_counts_quota_already_spent() -> None:
 def test_cohort_route_needs_measured_sizes() -> None:
     with pytest.raises(moeseg.ConfigurationError, match="ActionSize"):
         plan_sync("cohort", 5, 3)
+    with pytest.raises(moeseg.ConfigurationError, match="add_members planned with"):
+        plan_sync("cohort", size("remove_members", 1), None)
 
 
 @pytest.mark.parametrize(
