@@ -30,11 +30,11 @@ from ._log import max_in_window
 from ._pipeline import (
     Admit,
     Authenticate,
+    Endpoint,
     Handler,
     InjectFaults,
     RequestLog,
     Transit,
-    endpoint,
     record_unrouted,
 )
 from ._state import SandboxState
@@ -62,16 +62,6 @@ _ROUTES: tuple[tuple[str, str, str, Family, Handler], ...] = (
     ("POST", "/csv_segment", "legacy_csv", "legacy", v2.legacy_csv),
 )
 _LAYERS = (Transit, RequestLog, Authenticate, Admit, InjectFaults)
-
-
-class _Endpoint:
-    """An ASGI endpoint (a class, so Starlette passes it scope/receive/send as they are)."""
-
-    def __init__(self, sandbox: SandboxState, handler: Handler) -> None:
-        self._app = endpoint(sandbox, handler)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self._app(scope, receive, send)
 
 
 class _EveryAnswer:
@@ -114,7 +104,7 @@ class Sandbox(SandboxState):
         routes = [
             Route(
                 path,
-                _Endpoint(self, handler),
+                Endpoint(self, handler),
                 methods=[method],
                 name=name,
                 middleware=[Middleware(layer, self, name, family) for layer in _LAYERS],

@@ -27,11 +27,11 @@ from ._state import SandboxState
 __all__ = [
     "Admit",
     "Authenticate",
+    "Endpoint",
     "Handler",
     "InjectFaults",
     "RequestLog",
     "Transit",
-    "endpoint",
     "record_unrouted",
 ]
 
@@ -195,14 +195,17 @@ class InjectFaults(_Layer):
                 await send(message)
 
 
-def endpoint(sandbox: SandboxState, handler: Handler) -> ASGIApp:
-    """The ASGI endpoint of a route: run ``handler`` on the call and answer."""
+class Endpoint:
+    """The ASGI endpoint of a route: run its handler on the call and answer. (A class, so
+    Starlette hands it scope, receive and send as they are.)"""
 
-    async def app(scope: Scope, receive: Any, send: Any) -> None:
+    def __init__(self, sandbox: SandboxState, handler: Handler) -> None:
+        self.sb = sandbox
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         call: Call = scope[_CALL]
-        await respond(call, handler(sandbox, call), scope, receive, send)
-
-    return app
+        await respond(call, self.handler(self.sb, call), scope, receive, send)
 
 
 def record_unrouted(sb: SandboxState, method: str, path: str, status: int) -> None:
