@@ -8,7 +8,7 @@ in the background in a task group opened by ``Sandbox.running()`` or by the app'
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -25,6 +25,7 @@ from . import _v2 as v2
 from . import _v3 as v3
 from ._answers import Family
 from ._config import SandboxConfig
+from ._definitions import check_definition
 from ._faults import FaultConfig, FaultDice
 from ._log import max_in_window
 from ._pipeline import (
@@ -162,6 +163,31 @@ class Sandbox(SandboxState):
     def find(self, name: str, workspace_id: str | None = None) -> StoredSegment | None:
         """The segment called ``name``."""
         return self.stores[workspace_id or self.workspace_id].by_name(name)
+
+    def seed_segment(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        source: str = "DASHBOARD",
+        archived: bool = False,
+        workspace_id: str | None = None,
+    ) -> StoredSegment:
+        """Put a filter segment straight into a workspace, as if made elsewhere: on the
+        dashboard by default, which makes it read-only to the API (update answers 403, as for
+        MoEngage's internally made segments); ``source="API"`` makes an ordinary one. No request
+        is logged and no quota is spent; the timestamps come from the sandbox clock (call it in
+        the event loop, or give ``SandboxConfig(clock=...)``). Raises ``SegmentValidationError``
+        for an invalid definition and ``ValueError`` when the name or the definition is taken."""
+        checked = check_definition(payload)
+        store = self.stores[workspace_id or self.workspace_id]
+        if store.by_name(payload["name"]) is not None:
+            raise ValueError(f"a segment is already called {payload['name']!r}")
+        if store.same_definition(checked.fingerprint) is not None:
+            raise ValueError(f"another segment has the definition of {payload['name']!r}")
+        seg = v3.filter_segment(self, payload, checked, source)
+        store.add(seg)
+        store.set_archived(seg, archived)
+        return seg
 
     def spend(self, group: str, amount: int = 1, workspace_id: str | None = None) -> int:
         """Another tenant spends up to ``amount`` free units of ``group`` now; how many."""

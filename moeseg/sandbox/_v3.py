@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from .._exceptions import SegmentValidationError
@@ -13,9 +14,10 @@ from ._filters import CyclicQuery, UnknownSegment, echo_group, invalid_name, mea
 from ._state import SandboxState
 from ._store import StoredSegment
 
-__all__ = ["create", "get", "list_segments", "update"]
+__all__ = ["create", "filter_segment", "get", "list_segments", "update"]
 
 _OBJECT_ID = re.compile(r"[0-9a-f]{24}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def create(sb: SandboxState, call: Call) -> Answer:
@@ -36,9 +38,18 @@ def create(sb: SandboxState, call: Call) -> Answer:
         what = V3.ACTIVE_LIMIT
         cause = "active_segment_limit"
         return error(call, 429, what, cause, actual_count=active, limit=limit)
+    seg = filter_segment(sb, payload, checked)
+    store.add(seg)
+    return ok(call, 201, seg.data(), "created")
+
+
+def filter_segment(
+    sb: SandboxState, payload: Mapping[str, Any], checked: Checked, source: str = "API"
+) -> StoredSegment:
+    """A new filter segment holding the (checked) definition in ``payload``, as echoed."""
     now = sb.epoch()
     excluded = payload.get("excluded_filters")
-    seg = StoredSegment(
+    return StoredSegment(
         id=sb.new_id(),
         name=payload["name"],
         kind="filter",
@@ -48,9 +59,8 @@ def create(sb: SandboxState, call: Call) -> Answer:
         included_filters=echo_group(payload["included_filters"]),
         excluded_filters=echo_group(excluded) if excluded is not None else None,
         fingerprint=checked.fingerprint,
+        source=source,
     )
-    store.add(seg)
-    return ok(call, 201, seg.data(), "created")
 
 
 def list_segments(sb: SandboxState, call: Call) -> Answer:
@@ -69,15 +79,21 @@ def get(sb: SandboxState, call: Call) -> Answer:
 
 
 def update(sb: SandboxState, call: Call) -> Answer:
-    """``PATCH /v3/custom-segments/{id}`` (filter segments that are not archived)."""
+    """``PATCH /v3/custom-segments/{id}``: filter segments made through the API, not archived.
+    ``updated_by``, when given, must be an email."""
     seg = _segment(sb, call)
     if isinstance(seg, Answer):
         return seg
-    if seg.kind != "filter" or seg.archived:
+    if seg.kind != "filter" or seg.archived or seg.source != "API":
         return error(call, 403, V3.FORBIDDEN, "forbidden")
     data = json_object(call.body)
     if data is None:
         return error(call, 400, V3.INVALID_FORMAT, "invalid_format")
+    updated_by = data.get("updated_by")
+    if updated_by is not None and not (
+        isinstance(updated_by, str) and _EMAIL.fullmatch(updated_by)
+    ):
+        return error(call, 400, V3.INVALID_FORMAT, "invalid_format", "updated_by")
     payload = _payload(call, data.get("name", seg.name), data)
     if isinstance(payload, Answer):
         return payload
@@ -93,6 +109,8 @@ def update(sb: SandboxState, call: Call) -> Answer:
     store.set_fingerprint(seg, checked.fingerprint)
     seg.description = checked.description
     seg.updated = sb.epoch()
+    if updated_by is not None:
+        seg.updated_by = updated_by
     return ok(call, 200, seg.data(), "updated")
 
 
