@@ -19,7 +19,7 @@ Over real HTTP: ``async with sandbox.serve(port=0) as base_url: ...``, or from a
 """
 
 from .._asgi_server import serve_app
-from ._app import TIME_SCALE_HEADER, Sandbox
+from ._app import Sandbox
 from ._config import (
     DEFAULT_OPERATIONS,
     QuotaGroupSpec,
@@ -57,7 +57,6 @@ __all__ = [
     "SandboxConfig",
     "ServerErrorFault",
     "StoredSegment",
-    "TIME_SCALE_HEADER",
     "WorkspaceCredentials",
     "banner",
     "default_quota_groups",
