@@ -107,7 +107,9 @@ class DropConnection:
     """Process the request fully, then drop the connection without an answer.
 
     In process (ASGI) the app raises ``httpx.RemoteProtocolError`` after processing, so the
-    client sees a transport error; over real HTTP the socket is closed without a response.
+    client sees a transport error; served by moeseg (``sandbox.serve()``, ``moeseg sandbox
+    serve``) the socket is closed without a response. (Under another ASGI server the raised
+    error becomes that server's 500.)
     """
 
     probability: float = attrs.field(default=1.0, validator=_probability)
