@@ -147,6 +147,8 @@ def _definition(
         checked = check_definition(payload)
     except SegmentValidationError as exc:
         return error(call, 400, V3.INVALID_NAME, "invalid_filters", str(exc))
+    except RecursionError:  # nested far beyond any limit: refused as too deep, never a crash
+        return error(call, 413, V3.too_deep(sb.config.max_nesting), "too_deep")
     store = sb.store(call.workspace)
     other = store.by_name(payload["name"])
     if other is not None and other.id != own_id:
