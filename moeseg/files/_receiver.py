@@ -242,16 +242,17 @@ class CallbackReceiver:
     async def _callback(self, request: Request) -> Response:
         """``POST .../<op_id>.<secret>``: decide on the callback in the loop that owns it."""
         try:
-            with anyio.move_on_after(self.read_timeout):
+            with anyio.fail_after(self.read_timeout):
                 body = await self._read_body(request)
-                token = request.url.path.rstrip("/").rsplit("/", 1)[-1]
-                status, message = await self._decide(token, body)
-                return _reply(status, message)
+        except TimeoutError:
             return _reply(408, f"callback body not received within {self.read_timeout:g} s")
         except _Refused as refused:
             return _reply(refused.status, refused.message)
         except ClientDisconnect:
             return _NoAnswer()  # the sender left before the whole body arrived: nothing to decide
+        token = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+        status, message = await self._decide(token, body)
+        return _reply(status, message)
 
     async def _read_body(self, request: Request) -> bytes:
         """The whole body; ``_Refused(413)`` as soon as it is larger than allowed (not read any
