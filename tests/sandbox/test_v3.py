@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -370,3 +371,21 @@ async def test_unknown_path_and_method() -> None:
         wrong_method = await c.delete(PATH, headers=v3_headers(sb))
     assert nowhere.status_code == 404
     assert wrong_method.status_code == 405
+
+
+async def test_bodies_nested_past_the_parsers_limits_are_refused_not_crashed() -> None:
+    sb = Sandbox()
+    deep = attr_filter()
+    for _ in range(400):
+        deep = nested(deep)
+    async with asgi_client(sb) as c:
+        brackets = await c.post(PATH, content=b"[" * 50_000, headers=v3_headers(sb))
+        too_deep = await c.post(
+            PATH, content=json.dumps(definition("d", deep)), headers=v3_headers(sb)
+        )
+        still_up = await create(c, sb, definition("fine"))
+    assert brackets.status_code == 400
+    assert error(brackets)["code"] == "Invalid request"
+    assert too_deep.status_code == 413
+    assert error(too_deep)["code"] == "Query has too many nesting levels"
+    assert still_up.status_code == 201
