@@ -8,7 +8,7 @@ import pytest
 
 import moeseg
 from moeseg import attr, days, describe, did, in_segment, segment
-from moeseg.segments._converter import structure
+from moeseg.segments import structure
 from tests.segments.reference import openapi_examples, seed_create_examples
 
 
