@@ -111,7 +111,7 @@ class StructureError(MoesegError, ValueError):
         self.issues = tuple(issues)
         shown = "; ".join(str(i) for i in self.issues[:5])
         more = f" (+{len(self.issues) - 5} more)" if len(self.issues) > 5 else ""
-        super().__init__(f"cannot read {cls.__name__}: {shown}{more}")
+        super().__init__(f"cannot read {getattr(cls, '__name__', cls)}: {shown}{more}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.cls, self.issues))
@@ -440,22 +440,30 @@ def _read_payload(data: object, cls: type[T], limits: Limits) -> T:
     return result
 
 
+#: the wire fields of each root class: name, type, required
+_ROOT_FIELDS: dict[type[Any], list[tuple[str, Any, bool]]] = {
+    cls: [
+        (a.name, typing.get_type_hints(cls)[a.name], a.default is attrs.NOTHING)
+        for a in attrs.fields(cls)
+        if a.name not in _NOT_WIRE[cls]
+    ]
+    for cls in (SegmentDefinition, SegmentUpdate)
+}
+
+
 def _read_root(data: Mapping[str, Any], cls: type[Any], limits: Limits) -> Any:
     """A definition or update from its fields, built (so validated) against ``limits``."""
     kwargs: dict[str, Any] = {}
     issues: list[ValidationIssue] = []
-    hints = typing.get_type_hints(cls)
-    for a in attrs.fields(cls):
-        if a.name in _NOT_WIRE[cls]:
-            continue
-        if a.name not in data:
-            if a.default is attrs.NOTHING:
-                issues.append(ValidationIssue(a.name, "required field missing"))
+    for name, field_type, required in _ROOT_FIELDS[cls]:
+        if name not in data:
+            if required:
+                issues.append(ValidationIssue(name, "required field missing"))
             continue
         try:
-            kwargs[a.name] = structure(data[a.name], hints[a.name])
+            kwargs[name] = structure(data[name], field_type)
         except StructureError as exc:
-            issues += [ValidationIssue(_join(a.name, i.path), i.rule) for i in exc.issues]
+            issues += [ValidationIssue(_join(name, i.path), i.rule) for i in exc.issues]
     if issues:
         raise SegmentValidationError(issues)
     return cls(**kwargs, limits=limits)

@@ -266,6 +266,24 @@ _MUTATIONS: dict[str, list[Any]] = {
 }
 
 
+# Values of the wrong shape or that no API field can hold.
+_HOSTILE: list[Any] = [
+    None,
+    "garbage",
+    [],
+    {},
+    [{}],
+    float("nan"),
+    float("inf"),
+    10**5000,
+    2**63,
+    -(2**64),
+    True,
+    {"filter_operator": "and"},
+    [[[]]],
+]
+
+
 def _nodes(data: Any) -> list[dict[str, Any]]:
     """Every object in a payload."""
     if isinstance(data, dict):
@@ -285,5 +303,8 @@ def mutated_payloads(draw: st.DrawFn) -> dict[str, Any]:
         key = draw(st.sampled_from(present or sorted(_MUTATIONS)))
         if draw(st.integers(0, 4)) == 0:
             key = draw(st.sampled_from(sorted(_MUTATIONS)))
-        node[key] = copy.deepcopy(draw(st.sampled_from(_MUTATIONS[key])))
+        value = draw(st.sampled_from(_MUTATIONS[key]))
+        if draw(st.integers(0, 5)) == 0:  # sometimes a value of the wrong shape altogether
+            value = draw(st.sampled_from(_HOSTILE))
+        node[key] = copy.deepcopy(value)
     return payload
