@@ -106,7 +106,7 @@ def test_mutated_valid_payloads_are_read_or_refused(payload: dict[str, Any]) -> 
     _read_or_refuse(payload)
 
 
-@settings(max_examples=100, deadline=timedelta(seconds=10))
+@settings(max_examples=50, deadline=timedelta(seconds=10))
 @given(text_trees)
 def test_random_text_is_loaded_or_refused(tree: Any) -> None:
     for text in (json.dumps(tree), repr(tree)):

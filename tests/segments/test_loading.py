@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +26,12 @@ def _alias_bomb(levels: int = 9, fan: int = 8) -> str:
 def test_yaml_alias_bomb_is_refused_while_reading(tmp_path: Path) -> None:
     text = _alias_bomb()
     assert len(text) < 1200
-    start = time.process_time()
     with pytest.raises(SegmentValidationError, match="anchors and aliases"):
         load_payload(text)
     path = tmp_path / "bomb.yaml"
     path.write_text(text.replace("name: *a9", "segments: [{name: x, bomb: *a9}]"))
     with pytest.raises(SegmentValidationError, match="anchors and aliases"):
         load_definitions(path)
-    assert time.process_time() - start < 30  # a bound against hanging, not a benchmark
 
 
 def test_anchors_and_aliases_still_work(sample_payload: dict[str, Any]) -> None:
