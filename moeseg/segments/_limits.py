@@ -26,6 +26,8 @@ NODES_PER_FILTER = 500
 #: levels of JSON objects and lists per allowed nesting level, plus the fixed levels around them
 CONTAINERS_PER_LEVEL = 2
 FIXED_CONTAINERS = 16
+#: issues reported at most by one walk (a file of a million NaNs needs no million lines)
+MAX_ISSUES = 100
 
 
 def _positive(_: object, a: attrs.Attribute[int], value: int) -> None:
@@ -102,7 +104,7 @@ def payload_issues(data: object, limits: Limits = DEFAULT_LIMITS) -> list[Valida
         problem = number_problem(value)
         if problem is not None:
             issues.append(ValidationIssue(path, problem))
-    return issues
+    return issues[:MAX_ISSUES]
 
 
 def number_problem(value: object) -> str | None:
