@@ -46,12 +46,11 @@ from ..batch._batch import (
     OutcomeKind,
     _prepare,
     governor_of,
-    load_definitions,
     plan_batch,
 )
 from ..client._client import ENV_WORKSPACE_ID, Client, _env
 from ..governor import Governor, QuotaPolicy, SQLiteStore, WallClock
-from ..segments import Segment, describe
+from ..segments import Segment, describe, load_definitions
 
 __all__ = ["app", "main"]
 
