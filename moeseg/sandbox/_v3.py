@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .. import Limits
 from .._exceptions import SegmentValidationError
 from ._answers import Answer, Call, error, json_object, ok
 from ._bodies import V3
@@ -144,8 +145,16 @@ def _definition(
 ) -> Checked | Answer:
     """Validate, check the name, the query's shape, and look for a duplicate definition."""
     try:
-        checked = check_definition(payload)
+        checked = check_definition(payload, _reading_limits(sb))
     except SegmentValidationError as exc:
+        # A query past the sandbox's size limits is a 413 even when the models refuse to read
+        # it (their caps bound the work of reading, at ten times the sandbox's limits).
+        try:
+            too_big = _query_problem(sb, call, payload, own_id)
+        except RecursionError:  # nested far beyond any limit: too deep, never a crash
+            return error(call, 413, V3.too_deep(sb.config.max_nesting), "too_deep")
+        if too_big is not None and too_big.status == 413:
+            return too_big
         return error(call, 400, V3.INVALID_NAME, "invalid_filters", str(exc))
     except RecursionError:  # nested far beyond any limit: refused as too deep, never a crash
         return error(call, 413, V3.too_deep(sb.config.max_nesting), "too_deep")
@@ -162,6 +171,16 @@ def _definition(
         cause = "definition_conflict"
         return error(call, 409, what, cause, existing_cs_name=same.name, existing_cs_id=same.id)
     return checked
+
+
+def _reading_limits(sb: SandboxState) -> Limits:
+    """Caps for reading a request, ten times the 413 limits the sandbox enforces itself."""
+    c = sb.config
+    return Limits(
+        max_depth=10 * c.max_nesting,
+        max_segment_refs=10 * c.max_segments_per_query,
+        max_filters=10 * c.max_filters_per_query,
+    )
 
 
 def _query_problem(

@@ -331,6 +331,17 @@ async def test_too_many_segments_referenced_is_413() -> None:
     }
 
 
+async def test_a_sandbox_configured_above_the_default_limits_accepts_up_to_its_own() -> None:
+    # The models' default caps (200 filters) must not turn a raised sandbox limit into a 400.
+    sb = Sandbox(SandboxConfig(max_filters_per_query=250))
+    filters = [attr_filter(value=str(i)) for i in range(251)]
+    async with asgi_client(sb) as c:
+        fits = await create(c, sb, definition("fits", *filters[:250]))
+        r = await create(c, sb, definition("long", *filters))
+    assert fits.status_code == 201
+    assert r.status_code == 413
+
+
 async def test_query_too_long_is_413() -> None:
     sb = Sandbox(SandboxConfig(max_filters_per_query=3))
     filters = [attr_filter(value=str(i)) for i in range(4)]
