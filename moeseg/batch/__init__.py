@@ -1,6 +1,7 @@
 """Many creates at once: the batch runner, its quota plan and the journal that resumes it."""
 
-from ._batch import load_definitions
+# Reading batch files lives with the definitions; kept here too for ``moeseg.batch`` users.
+from ..segments import load_definitions
 from ._journal import Journal, JournalEntry, JournalError, JournalState
 from ._outcomes import BatchProgress, Outcome, OutcomeKind, ProgressCallback
 from ._plan import ACTIVE_SEGMENT_LIMIT, BatchPlan, Milestone, governor_of, plan_batch

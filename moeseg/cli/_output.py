@@ -19,8 +19,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._exceptions import ConfigurationError, MoesegError
-from ..batch import Outcome, OutcomeKind, governor_of, load_definitions
+from ..batch import Outcome, OutcomeKind, governor_of
 from ..client import Client
+from ..segments import load_definitions
 
 __all__ = [
     "EXIT_FAILED",

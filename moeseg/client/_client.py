@@ -48,8 +48,8 @@ from ..segments import (
     SegmentUpdate,
     V2AcceptedBody,
     fingerprint,
+    request_body,
     structure,
-    to_payload,
     unstructure,
 )
 from ._http import (
@@ -373,7 +373,7 @@ class Client:
         """
         opts = self._options(timeout, max_retries, max_wait)
         outcome = _Outcome()
-        payload = to_payload(definition)
+        payload = request_body(definition)
         try:
             response = await self._call(
                 _CREATE, _V3_SEGMENTS, opts, json=payload, outcome=outcome, on_send=on_send
@@ -435,7 +435,7 @@ class Client:
         """
         opts = self._options(timeout, max_retries, max_wait)
         path = _segment_path(segment_id)
-        payload = to_payload(update)
+        payload = request_body(update)
         outcome = _Outcome()
         try:
             response = await self._call(_UPDATE, path, opts, json=payload, outcome=outcome)

@@ -122,7 +122,9 @@ async def test_v2_call_without_db_name_sends_nothing() -> None:
         with pytest.raises(ConfigurationError, match="MOENGAGE_DB_NAME"):
             await c.archive(name="x")
         with pytest.raises(ConfigurationError, match="db_name"):
-            await c.create_file_segment("f", "u", "c", users=1, attribute_name="id", expiry_time=7)
+            await c.create_file_segment(
+                "f", "http://u.test", "http://c.test", users=1, attribute_name="id", expiry_time=7
+            )
     assert route.call_count == 0
     assert governor.demands == []
 

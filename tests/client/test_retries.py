@@ -203,7 +203,13 @@ async def test_rate_limit_on_file_ops_pauses_the_request_group_only(
     route = router.post(f"{BASE}/v2/custom-segments/file-segment").respond(429, json=limited)
     with pytest.raises(moeseg.RateLimited) as info:
         await client.create_file_segment(
-            "f", "u", "c", users=10, attribute_name="id", expiry_time=7, max_retries=2
+            "f",
+            "http://u.test",
+            "http://c.test",
+            users=10,
+            attribute_name="id",
+            expiry_time=7,
+            max_retries=2,
         )
     assert route.call_count == 3
     assert governor.rate_limited == [("file_ops", None)] * 3
