@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import moeseg
@@ -216,3 +217,20 @@ async def test_a_journal_that_fails_mid_batch_stops_it_with_the_typed_error(
     assert str(path) in str(caught.value)
     assert batch.stopped == "stopped by JournalError"
     assert len(creates(box)) < 80
+
+
+async def test_1100_creates_on_a_workspace_at_950_active_segments() -> None:
+    """The issue's scenario: room for 50. It used to send all 1100 creates (1050 answered 429)
+    over more than a day of quota; now 51 creates and 1 list call, within the first minute."""
+    box = sandbox(active_segment_limit=50)  # 950 of MoEngage's 1000 already active
+    defs = [payload(f"s{i}", f"c{i}") for i in range(1100)]
+    async with client_for(box) as client:
+        start = anyio.current_time()
+        outcomes = await moeseg.create_many(client, defs, concurrency=10)
+        makespan = anyio.current_time() - start
+    kinds = [o.kind for o in outcomes]
+    assert kinds.count(OutcomeKind.CREATED) == 50
+    assert kinds.count(OutcomeKind.NOT_SENT) == 1100 - 50 - kinds.count(OutcomeKind.FAILED)
+    assert len(box.log) <= 1 + 50 + 10  # one list, 50 creates, the 429s of what was in flight
+    assert sum(r.status == 429 for r in box.log) <= 10
+    assert makespan <= 61  # the 51st request waits for the minute window, then the batch ends
