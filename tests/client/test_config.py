@@ -8,7 +8,7 @@ import respx
 
 import moeseg
 from moeseg import Client, ConfigurationError
-from moeseg.client._client import _LEASE_MARGIN
+from moeseg.client._send import _LEASE_MARGIN
 from moeseg.governor import QuotaPolicy
 
 from .conftest import API_KEY, BASE, WORKSPACE, RecordingGovernor
@@ -35,7 +35,7 @@ def test_credentials_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     c = make()
     assert c.workspace_id == "ENVWS"
     assert c.base_url == "https://api-03.moengage.com"
-    assert c._credentials.db_name == "envdb"
+    assert c._sender.credentials.db_name == "envdb"
 
 
 def test_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -156,14 +156,36 @@ async def test_unknown_outcome_then_definition_conflict_naming_another_is_raised
     assert (info.value.existing_cs_id, info.value.existing_cs_name) == ("seg-2", "older_twin")
 
 
-async def test_unknown_outcomes_until_exhausted_raise_the_last_one(
+async def test_unknown_outcomes_until_exhausted_are_looked_up_then_outcome_unknown(
     client: Client, router: respx.MockRouter
 ) -> None:
     create = router.post(CREATE)
     create.side_effect = httpx.ReadTimeout("slow")
-    with pytest.raises(moeseg.RequestTimeout):
-        await client.create_segment(sample_definition(), max_retries=2)
+    lookup = router.get(LIST, params={"name": "segment_example_name"}).respond(
+        200, json={"data": []}
+    )
+    with pytest.raises(moeseg.OutcomeUnknown) as caught:
+        await client.with_options(max_retries=2).create_segment(sample_definition())
     assert create.call_count == 3
+    assert lookup.call_count == 1
+    err = caught.value
+    assert isinstance(err.last_error, moeseg.RequestTimeout)
+    assert (err.name, err.fingerprint) == (
+        "segment_example_name",
+        moeseg.fingerprint(sample_definition()),
+    )
+
+
+async def test_unknown_last_attempt_is_resolved_by_the_lookup(
+    client: Client, router: respx.MockRouter
+) -> None:
+    router.post(CREATE).side_effect = httpx.ReadTimeout("slow")
+    router.get(LIST, params={"name": "segment_example_name"}).respond(
+        200, json=list_body(("segment_example_name", "seg-1"))
+    )
+    router.get(f"{CREATE}/seg-1").respond(200, json=segment_body())
+    seg = await client.with_options(max_retries=0).create_segment(sample_definition())
+    assert (seg.id, seg.recovered) == ("seg-1", True)
 
 
 async def test_file_segment_create_is_recovered_by_name(

@@ -237,7 +237,7 @@ async def test_over_real_loopback_http() -> None:
         ) as client,
     ):
         assert base_url.startswith("http://127.0.0.1:")
-        client._backoff = moeseg.client._retry.Backoff(base=0.02, cap=0.05)
+        client._sender._backoff = moeseg.client._retry.Backoff(base=0.02, cap=0.05)
         created = await client.create_segment(sample_definition("over_http"))
         assert created.recovered is True
         assert (await client.get_segment(created.id)).name == "over_http"

@@ -222,8 +222,7 @@ async def test_file_segment_users(
     ("kwargs", "body"),
     [
         ({"name": "old_seg"}, {"name": "old_seg"}),
-        ({"cs_id": "cs-3"}, {"cs_id": "cs-3"}),
-        ({"name": "old_seg", "cs_id": "cs-3"}, {"name": "old_seg", "cs_id": "cs-3"}),
+        ({"name": "old_seg", "segment_id": "cs-3"}, {"name": "old_seg", "cs_id": "cs-3"}),
     ],
 )
 async def test_archive_and_unarchive(
@@ -244,8 +243,27 @@ async def test_archive_and_unarchive(
     assert governor.demands == []  # no published quota: never governed, never delayed
 
 
+@pytest.mark.parametrize("action", ["archive", "unarchive"])
+async def test_archive_by_id_alone_looks_the_required_name_up(
+    client: Client, router: respx.MockRouter, governor: RecordingGovernor, action: str
+) -> None:
+    """Issue 12 §2: MoEngage's spec requires ``name``; one get by id (charged) finds it."""
+    reply = {"message": f"Successfully {action}d the custom segment", "success": True}
+    route = router.patch(f"{BASE}/v2/custom-segments/{action}").respond(200, json=reply)
+    got = router.get(f"{BASE}/v3/custom-segments/cs-3").respond(
+        200, json={"data": {"id": "cs-3", "name": "old_seg"}}
+    )
+    result = await getattr(client, action)(segment_id="cs-3")
+    assert json.loads(only_request(route).content) == {"name": "old_seg", "cs_id": "cs-3"}
+    assert got.call_count == 1
+    assert governor.demands == [{"get": 1}] or len(governor.demands) == 1
+    assert result.success is True
+    with pytest.warns(DeprecationWarning, match="segment_id"):
+        await getattr(client, action)(cs_id="cs-3")
+
+
 async def test_archive_needs_a_name_or_id(client: Client) -> None:
-    with pytest.raises(TypeError, match="name= or cs_id="):
+    with pytest.raises(TypeError, match="name= or segment_id="):
         await client.archive()
 
 
@@ -385,4 +403,4 @@ async def test_own_http_client_is_closed_on_exit(router: respx.MockRouter) -> No
     )
     async with c:
         pass
-    assert c._http.is_closed
+    assert c._sender.http.is_closed
