@@ -17,11 +17,15 @@ import attrs
 import httpx
 
 from .._exceptions import (
+    APIError,
     ConfigurationError,
     Conflict,
     DefinitionConflict,
     MoesegError,
     NameConflict,
+    RateLimited,
+    ServerError,
+    UnexpectedResponse,
 )
 from ..governor import QuotaPolicy, get_governor
 from ..segments import (
@@ -220,7 +224,8 @@ class Client(Calls):
         retry naming our own segment is resolved the same way. When the last attempt itself
         ends with an unknown outcome, the same lookup runs (within this call's options): it
         returns our segment, or raises :class:`moeseg.OutcomeUnknown` with the name and
-        fingerprint that :meth:`find_created` needs to settle it later.
+        fingerprint that :meth:`find_created` needs to settle it later. So do a 2xx whose body
+        cannot be read, and any local failure (a quota wait too long) after an unknown attempt.
         """
         client = self._using(deprecated)
         outcome = Unknown()
@@ -230,6 +235,7 @@ class Client(Calls):
             answer = await client._sender.call(
                 _CREATE, _V3_SEGMENTS, client._opts, json=payload, outcome=outcome
             )
+            return client._read(answer, SegmentResponse).data
         except (NameConflict, DefinitionConflict) as exc:
             ours = (
                 not isinstance(exc, DefinitionConflict) or exc.existing_cs_name == definition.name
@@ -238,10 +244,9 @@ class Client(Calls):
                 raise
             return await recover_conflict(client, definition.name, fp, exc)
         except MoesegError as exc:
-            if not outcome_unknown(exc):
+            if not _maybe_created(exc, outcome):
                 raise
             return await resolve_unknown(client, definition.name, fp, exc)
-        return client._read(answer, SegmentResponse).data
 
     async def find_created(self, name: str, fp: str) -> Segment | None:
         """The segment named ``name`` whose definition has fingerprint ``fp``
@@ -301,6 +306,15 @@ class Client(Calls):
             logger.info("update %s: recovered after an unknown outcome", path)
             return attrs.evolve(current, recovered=True)
         return client._read(answer, SegmentResponse).data
+
+
+def _maybe_created(exc: MoesegError, outcome: Unknown) -> bool:
+    """Whether a create that failed with ``exc`` may still have created the segment."""
+    if isinstance(exc, UnexpectedResponse) and 200 <= exc.status < 300:
+        return True  # the server said yes in a body we cannot read
+    if isinstance(exc, APIError) and not isinstance(exc, (ServerError, RateLimited)):
+        return False  # a definite refusal of this very request (and so of any earlier one)
+    return outcome.unknown or outcome_unknown(exc)
 
 
 def _segment_path(segment_id: str) -> str:

@@ -243,3 +243,36 @@ async def test_update_conflict_with_another_definition_is_raised(
     update = SegmentUpdate(included_filters=sample_definition().included_filters)
     with pytest.raises(moeseg.DefinitionConflict):
         await client.update_segment("seg-7", update)
+
+
+async def test_unreadable_2xx_create_is_settled_by_the_lookup(
+    client: Client, router: respx.MockRouter
+) -> None:
+    """A create answered 200 with an error-shaped body may have happened: looked up, not lost."""
+    router.post(CREATE).respond(200, json={"error": {"code": "x", "message": "oops"}})
+    router.get(LIST, params={"name": NAME}).respond(200, json=list_body((NAME, "seg-1")))
+    router.get(f"{CREATE}/seg-1").respond(200, json=segment_body())
+    seg = await client.create_segment(sample_definition())
+    assert (seg.id, seg.recovered) == ("seg-1", True)
+
+
+async def test_quota_wait_too_long_after_an_unknown_attempt_is_outcome_unknown(
+    router: respx.MockRouter,
+) -> None:
+    class Tight(RecordingGovernor):
+        async def acquire(self, demand: Any, **kw: Any) -> Any:
+            if self.demands:
+                raise moeseg.QuotaWaitTooLong("create", 10.0, 10.0, 1.0)
+            return await super().acquire(demand, **kw)
+
+    router.post(CREATE).side_effect = httpx.ReadTimeout("slow")
+    async with Client(
+        "WS1",
+        "k" * 8,
+        dc="01",
+        governor=Tight(),
+        transport=httpx.MockTransport(router.async_handler),
+    ) as client:
+        with pytest.raises(moeseg.OutcomeUnknown) as caught:
+            await client.with_options(max_retries=2).create_segment(sample_definition())
+    assert isinstance(caught.value.last_error, moeseg.QuotaWaitTooLong)

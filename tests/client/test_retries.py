@@ -146,11 +146,15 @@ async def test_never_retried(
 async def test_success_with_an_unreadable_body_is_not_retried(
     client: Client, router: respx.MockRouter
 ) -> None:
+    """Not resent: the create did happen; the lookup settles it (here it finds nothing)."""
     route = router.post(CREATE).respond(201, text="<html>Created</html>")
-    with pytest.raises(moeseg.UnexpectedResponse) as info:
+    router.get(CREATE, params={"name": "segment_example_name"}).respond(200, json={"data": []})
+    with pytest.raises(moeseg.OutcomeUnknown) as info:
         await client.create_segment(sample_definition())
     assert route.call_count == 1
-    assert info.value.status == 201
+    last = info.value.last_error
+    assert isinstance(last, moeseg.UnexpectedResponse)
+    assert last.status == 201
 
 
 @pytest.mark.parametrize(
@@ -166,10 +170,10 @@ async def test_success_with_an_unreadable_body_is_not_retried(
 async def test_success_in_a_wrong_shape_is_unexpected_not_a_key_error(
     client: Client, router: respx.MockRouter, body: Any
 ) -> None:
-    router.post(CREATE).respond(201, json=body)
+    router.get(f"{CREATE}/s1").respond(200, json=body)
     with pytest.raises(moeseg.UnexpectedResponse) as info:
-        await client.create_segment(sample_definition())
-    assert info.value.status == 201
+        await client.get_segment("s1")
+    assert info.value.status == 200
     assert info.value.excerpt == json.dumps(body, separators=(",", ":"))[:200]
     assert info.value.__cause__ is None
     assert info.value.__context__ is None  # no converter traceback chained
