@@ -122,7 +122,9 @@ async def test_v2_call_without_db_name_sends_nothing() -> None:
         with pytest.raises(ConfigurationError, match="MOENGAGE_DB_NAME"):
             await c.archive(name="x")
         with pytest.raises(ConfigurationError, match="db_name"):
-            await c.create_file_segment("f", "u", "c", users=1, attribute_name="id", expiry_time=7)
+            await c.create_file_segment(
+                "f", "u", "c", users=1, file=moeseg.FileOptions("id"), expiry_time=7
+            )
     assert route.call_count == 0
     assert governor.demands == []
 
@@ -143,15 +145,18 @@ async def test_per_call_overrides_do_not_change_the_client() -> None:
         transport=httpx.MockTransport(router.async_handler),
     ) as c:
         with pytest.raises(moeseg.UnexpectedResponse):
-            await c.list_segments(max_retries=0, max_wait=1.5, timeout=2.0)
+            await c.with_options(max_wait=1.5, timeout=2.0).list_segments()
         assert governor.max_waits == [1.5]
         assert route.calls.last.request.extensions["timeout"]["read"] == 2.0
         with pytest.raises(moeseg.UnexpectedResponse):
             await c.list_segments()
         assert governor.max_waits[-1] == 5.0
         assert route.calls.last.request.extensions["timeout"]["read"] == 7.0
-        with pytest.raises(moeseg.UnexpectedResponse):
-            await c.list_segments(max_wait=float("inf"))
+        with (
+            pytest.raises(moeseg.UnexpectedResponse),
+            pytest.warns(DeprecationWarning, match="with_options"),
+        ):
+            await c.list_segments(max_wait=float("inf"))  # the old per-call keyword
         assert governor.max_waits[-1] is None
     assert governor.lease_timeouts == [
         2.0 + _LEASE_MARGIN,

@@ -196,7 +196,7 @@ async def test_file_segment_create_is_recovered_by_name(
     create.side_effect = [httpx.ReadTimeout("slow"), httpx.Response(409, json=conflict)]
     router.get(LIST, params={"name": "files_a"}).respond(200, json=list_body(("files_a", "cs-4")))
     result = await client.create_file_segment(
-        "files_a", "u", "c", users=5, attribute_name="id", expiry_time=7
+        "files_a", "u", "c", users=5, file=moeseg.FileOptions("id"), expiry_time=7
     )
     assert (result.cs_id, result.cs_name, result.success) == ("cs-4", "files_a", True)
     assert result.recovered
@@ -211,7 +211,7 @@ async def test_file_segment_name_conflict_first_time_is_raised(
     router.post(f"{BASE}/v2/custom-segments/file-segment").respond(409, json=conflict)
     with pytest.raises(moeseg.NameConflict) as info:
         await client.create_file_segment(
-            "files_a", "u", "c", users=5, attribute_name="id", expiry_time=7
+            "files_a", "u", "c", users=5, file=moeseg.FileOptions("id"), expiry_time=7
         )
     assert info.value.code == "Resource not created"
 

@@ -99,11 +99,16 @@ async def test_every_endpoint(recwarn: pytest.WarningsRecorder) -> None:
             created.id, SegmentUpdate(included_filters=other_filters(), name="parisians")
         )
         assert updated.name == "parisians"
-        assert (await client.archive(cs_id=created.id)).success is True
+        assert (await client.archive(segment_id=created.id)).success is True
         assert (await client.unarchive(name="parisians")).success is True
 
         accepted = await client.create_file_segment(
-            "from_file", f"{FILES}/a.csv", HOOK, users=3, attribute_name="id", expiry_time=7
+            "from_file",
+            f"{FILES}/a.csv",
+            HOOK,
+            users=3,
+            file=moeseg.FileOptions("id"),
+            expiry_time=7,
         )
         assert accepted.cs_id is not None
         for method in (client.add_users, client.remove_users, client.replace_users):
@@ -112,12 +117,12 @@ async def test_every_endpoint(recwarn: pytest.WarningsRecorder) -> None:
                 f"{FILES}/b.csv",
                 HOOK,
                 users=3,
-                attribute_name="id",
-                cs_id=accepted.cs_id,
+                file=moeseg.FileOptions("id"),
+                segment_id=accepted.cs_id,
             )
             assert again.cs_id == accepted.cs_id
         legacy = await client.legacy_csv_segment(
-            "legacy_seg", f"{FILES}/l.csv", HOOK, attribute="email"
+            "legacy_seg", f"{FILES}/l.csv", HOOK, file=moeseg.FileOptions("email")
         )
         assert legacy.status == 200
     assert any(w.category is DeprecationWarning for w in recwarn)
@@ -159,7 +164,12 @@ async def test_dropped_file_segment_create_is_recovered() -> None:
     sb = make_sandbox(DropConnection(routes={"file_create"}, times=1))
     async with in_process(sb) as client:
         accepted = await client.create_file_segment(
-            "files_once", f"{FILES}/a.csv", HOOK, users=3, attribute_name="id", expiry_time=7
+            "files_once",
+            f"{FILES}/a.csv",
+            HOOK,
+            users=3,
+            file=moeseg.FileOptions("id"),
+            expiry_time=7,
         )
     stored = sb.find("files_once")
     assert stored is not None

@@ -11,7 +11,8 @@ import pytest
 import respx
 
 import moeseg
-from moeseg import Client, Segment, SegmentUpdate, V2AcceptedBody
+from moeseg import Client, Segment, SegmentUpdate
+from moeseg.segments import V2AcceptedBody
 
 from .conftest import (
     API_KEY,
@@ -155,8 +156,7 @@ async def test_create_file_segment(
         "https://files.example/users.csv",
         "https://hooks.example/cb",
         users=1500,
-        attribute_name="uid",
-        emails=["ops@example.com"],
+        file=moeseg.FileOptions("uid", emails=["ops@example.com"]),
         expiry_time=30,
     )
     request = only_request(route)
@@ -197,9 +197,8 @@ async def test_file_segment_users(
         "https://files.example/more.csv",
         "https://hooks.example/cb",
         users=20,
-        attribute_name="email",
-        attribute_type="string",
-        cs_id="cs-9",
+        file=moeseg.FileOptions("email", attribute_type="string"),
+        segment_id="cs-9",
     )
     request = only_request(route)
     assert request.method == "PUT"
@@ -276,8 +275,7 @@ async def test_legacy_csv_segment(client: Client, router: respx.MockRouter) -> N
             "TEST",
             "https://files.example/users.csv",
             "http://localhost:12345",
-            attribute="email",
-            emails=["ops@example.com"],
+            file=moeseg.FileOptions("email", emails=["ops@example.com"]),
         )
     request = only_request(route)
     assert request.headers["Authorization"] == BASIC
@@ -307,7 +305,7 @@ async def test_legacy_error_in_a_200_body_is_raised(
         pytest.warns(DeprecationWarning, match="deprecated"),
         pytest.raises(moeseg.NameConflict) as info,
     ):
-        await client.legacy_csv_segment("TEST", "u", "c", attribute="email")
+        await client.legacy_csv_segment("TEST", "u", "c", file=moeseg.FileOptions("email"))
     assert info.value.status == 409
     assert info.value.response_id == "d5a2"
 
@@ -324,7 +322,7 @@ async def test_legacy_needs_the_secret(router: respx.MockRouter) -> None:
             pytest.warns(DeprecationWarning, match="deprecated"),
             pytest.raises(moeseg.ConfigurationError),
         ):
-            await c.legacy_csv_segment("TEST", "u", "c", attribute="email")
+            await c.legacy_csv_segment("TEST", "u", "c", file=moeseg.FileOptions("email"))
 
 
 async def test_explicit_app_key_and_legacy_app_id(router: respx.MockRouter) -> None:
@@ -343,7 +341,7 @@ async def test_explicit_app_key_and_legacy_app_id(router: respx.MockRouter) -> N
     ) as c:
         await c.list_segments()
         with pytest.warns(DeprecationWarning, match="deprecated"):
-            await c.legacy_csv_segment("S", "u", "c", attribute="email")
+            await c.legacy_csv_segment("S", "u", "c", file=moeseg.FileOptions("email"))
     assert only_request(v3).headers["MOE-APPKEY"] == "APPKEY"
     sent = json.loads(only_request(legacy).content)
     assert sent["appId"] == "LEGACYAPP"
@@ -362,7 +360,7 @@ async def test_base_url_serves_the_legacy_api_too(router: respx.MockRouter) -> N
     ) as c:
         assert c.base_url == "http://sandbox.invalid"
         with pytest.warns(DeprecationWarning, match="deprecated"):
-            await c.legacy_csv_segment("S", "u", "c", attribute="email")
+            await c.legacy_csv_segment("S", "u", "c", file=moeseg.FileOptions("email"))
     assert route.call_count == 1
 
 
