@@ -136,7 +136,9 @@ async def test_unreadable_rate_headers_never_lose_a_created_segment(value: str) 
     from moeseg.governor import Governor, QuotaPolicy
 
     with respx.mock(assert_all_called=False) as router:
-        headers = {"x-ratelimit-remaining": value, "x-ratelimit-limit": value}
+        headers = {
+            k: value for k in ("x-ratelimit-remaining", "x-ratelimit-limit", "x-ratelimit-reset")
+        }
         router.post(SEGMENTS).respond(200, json=segment_body(), headers=headers)
         governor = Governor(QuotaPolicy.moengage())
         async with make_client(router, governor=governor) as client:
