@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,6 +81,8 @@ def reachable(root: object) -> Iterator[object]:
 
 
 def assert_no_secret(err: BaseException) -> None:
+    printed = "".join(traceback.format_exception(err)) + repr(err) + str(err)
+    assert not any(secret in printed for secret in SECRETS)
     for obj in reachable(err):
         assert not isinstance(obj, httpx.Request), "an httpx request is reachable"
         text = obj.decode("latin-1") if isinstance(obj, bytes) else obj
