@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import pickle
 import pkgutil
 
 import pytest
@@ -88,3 +89,12 @@ def test_version_comes_from_package_metadata() -> None:
     except PackageNotFoundError:
         expected = "0.0.0+unknown"
     assert moeseg.__version__ == expected
+
+
+def test_file_segment_classes_show_their_public_package() -> None:
+    import moeseg.files
+
+    for cls in (moeseg.files.FileSegments, moeseg.files.FileSegmentHandle):
+        assert cls.__module__ == "moeseg.files"
+    outcome = moeseg.files.FileSegmentOutcome("create", "s", 201)
+    assert pickle.loads(pickle.dumps(outcome)) == outcome

@@ -221,3 +221,6 @@ class FileSegments:
             if not sent:
                 self.receiver.discard(handle)
         return handle
+
+
+FileSegments.__module__ = "moeseg.files"  # reprs and tracebacks name the public place
