@@ -259,7 +259,7 @@ class Batch:
             await self._note_quota_wait()
             if self.journal is not None:
                 self.journal.record_intent(self._workspace, item.name, item.fp)
-            seg = await self.client.create_segment(item.defn, max_wait=self.max_wait)
+            seg = await self.client.with_options(max_wait=self.max_wait).create_segment(item.defn)
         except NameConflict as exc:
             return await self._after_name_conflict(item, exc)
         except DefinitionConflict as exc:
@@ -283,16 +283,8 @@ class Batch:
         return self._rejected(item, OutcomeKind.CONFLICT, exc)
 
     async def _find(self, item: _Item) -> Segment | None:
-        """The segment named like ``item`` with the same fingerprint, if there is one."""
-        for listed in await self.client.list_segments(name=item.name):
-            if listed.name != item.name:
-                continue
-            seg = listed
-            if seg.included_filters is None:
-                seg = await self.client.get_segment(listed.id)
-            if fingerprint(seg) == item.fp:
-                return seg
-        return None
+        """The segment named like ``item`` with the same fingerprint (the client's lookup)."""
+        return await self.client.find_created(item.name, item.fp)
 
     async def _note_quota_wait(self) -> None:
         until = await _quota_free_at(self.client)

@@ -48,7 +48,8 @@ from ..batch._batch import (
     governor_of,
     plan_batch,
 )
-from ..client._client import ENV_WORKSPACE_ID, Client, _env
+from ..client import ENV_WORKSPACE_ID, Client
+from ..client import env as _env
 from ..governor import Governor, QuotaPolicy, SQLiteStore, WallClock
 from ..segments import Segment, describe, load_definitions
 
