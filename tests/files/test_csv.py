@@ -258,7 +258,7 @@ def test_false_maybes_of_the_filter_never_become_duplicates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Even a filter that answers "maybe seen" for every row reports only true duplicates."""
-    monkeypatch.setattr(_csv._SeenFilter, "add", lambda self, digest: True)
+    monkeypatch.setattr(_csv._SeenFilter, "add_all", lambda self, hashes: list(hashes))
     assert check_csv(write(tmp_path, b"u1\nu2\nu3\n")).ok
     assert rules(write(tmp_path, b"u1\nu2\nu1\nu3\nu2\n", "dup.csv")) == [
         (3, "duplicate of line 1"),
