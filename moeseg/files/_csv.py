@@ -116,14 +116,14 @@ def _row_rule(row: bytes) -> str | None:
         return "not valid UTF-8"
 
 
-def _rows(f: BinaryIO) -> Iterator[tuple[list[bytes], bool]]:
+def _rows(f: BinaryIO, check: bool = True) -> Iterator[tuple[list[bytes], bool]]:
     """Yield the rows of ``f`` in batches (one per chunk read), each with whether it is clean.
 
     A row ends at ``\n``, ``\r\n`` or a lone ``\r``; its line end is not kept. A row longer than
     :data:`MAX_VALUE_BYTES` is never held whole: its bytes are dropped as they come and
     ``_OVERLONG`` stands for it. Clean means that every row of the batch is non-empty, short
     enough and made of :data:`ALLOWED_CHARACTERS` only: one regular expression over the whole
-    chunk, so a clean file costs no rule check per row.
+    chunk, so a clean file costs no rule check per row. With ``check=False`` no batch is clean.
     """
     tail = b""  # the row still open at the end of the chunks read so far
     cr = False  # the last chunk ended in \r: a line end, or the first half of \r\n
@@ -143,7 +143,7 @@ def _rows(f: BinaryIO) -> Iterator[tuple[list[bytes], bool]]:
             complete = data if data.endswith(b"\n") or not (data or skipping) else data + b"\n"
             tail = b""
         rows = complete.split(b"\n")[:-1]
-        clean = _CLEAN_ROWS.fullmatch(complete) is not None
+        clean = check and _CLEAN_ROWS.fullmatch(complete) is not None
         if skipping and rows:
             rows[0], skipping, clean = _OVERLONG, False, False
         if len(tail) > MAX_VALUE_BYTES:
@@ -301,11 +301,11 @@ def _find_duplicates(f: BinaryIO, repeated: set[int], out: _Collector) -> None:
     """Second pass: report each row equal to an earlier one, naming the first occurrence."""
     first_line: dict[bytes, int] = {}
     lineno = 0
-    for batch, clean in _rows(f):
+    for batch, _ in _rows(f, check=False):
         hits = [i for i, h in enumerate(map(hash, batch)) if h in repeated]
         for i in hits:
             row = batch[i]
-            if not clean and _row_rule(row) in (_TOO_LONG, _EMPTY):
+            if _row_rule(row) in (_TOO_LONG, _EMPTY):
                 continue
             first = first_line.setdefault(row, lineno + 1 + i)
             if first != lineno + 1 + i:
