@@ -68,7 +68,10 @@ def test_the_docs_have_snippets_and_every_marker_sits_on_a_python_fence() -> Non
     for page in PAGES:
         lines = page.read_text(encoding="utf-8").splitlines()
         for n, line in enumerate(lines):
-            if NOT_RUN.match(line.strip()):
+            if line.strip().startswith("<!-- not-run"):
+                assert NOT_RUN.match(line.strip()), (
+                    f"{page.name}:{n + 1}: say why: <!-- not-run: reason -->"
+                )
                 following = lines[n + 1].strip() if n + 1 < len(lines) else ""
                 assert following == "```python", f"{page.name}:{n + 1}: marker before no fence"
             assert not re.match(r"^\s*```(py|python3|pycon)\s*$", line), (
