@@ -85,7 +85,6 @@ class FileHost(httpx.AsyncBaseTransport):
 
     def __init__(self) -> None:
         self.root = ROOT
-        self.http = httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.host == FILES_HOST:
@@ -95,7 +94,10 @@ class FileHost(httpx.AsyncBaseTransport):
             return httpx.Response(404)
         if request.url.host not in ("127.0.0.1", "localhost", "::1"):
             return httpx.Response(502)
-        return await self.http.handle_async_request(request)
+        async with httpx.AsyncHTTPTransport() as http:  # one connection, closed at once
+            answer = await http.handle_async_request(request)
+            content = await answer.aread()
+        return httpx.Response(answer.status_code, content=content)
 
 
 @attrs.frozen
