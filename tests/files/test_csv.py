@@ -337,7 +337,9 @@ def summary(path: Path) -> tuple[int, list[tuple[int | None, str]], int]:
     return report.users, [(v.line, v.rule) for v in report.violations], report.violation_count
 
 
-@settings(max_examples=60, deadline=2000)
+# No per-example deadline: one-byte chunks of an overlong row take many reads on a loaded
+# machine; the example count and pytest-timeout bound the test.
+@settings(max_examples=60, deadline=None)
 @given(data=csv_files(), chunk=st.sampled_from([1, 2, 3, 7, 64, 4099]))
 def test_chunk_boundaries_never_change_the_report(
     tmp_path_factory: pytest.TempPathFactory, data: bytes, chunk: int
@@ -352,7 +354,7 @@ def test_chunk_boundaries_never_change_the_report(
         assert summary(path) == whole
 
 
-@settings(max_examples=100, deadline=2000)
+@settings(max_examples=100, deadline=5000)
 @given(data=st.one_of(csv_files(), st.binary(max_size=300)))
 def test_any_bytes_give_a_report_or_a_typed_error(
     tmp_path_factory: pytest.TempPathFactory, data: bytes
