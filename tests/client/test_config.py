@@ -211,7 +211,13 @@ async def test_deprecated_spellings_still_work_with_a_warning() -> None:
     ) as c:
         with pytest.warns(DeprecationWarning, match="FileOptions"):
             await c.add_users(
-                "s", "u", "cb", users=1, attribute_name="id", emails=["a@b.c"], cs_id="c1"
+                "s",
+                "http://u.test",
+                "http://cb.test",
+                users=1,
+                attribute_name="id",
+                emails=["a@b.c"],
+                cs_id="c1",
             )
     body = json.loads(route.calls.last.request.content)
     assert (body["attribute_name"], body["cs_id"], body["emails"]) == ("id", "c1", ["a@b.c"])

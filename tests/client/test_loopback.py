@@ -161,7 +161,9 @@ async def test_no_secret_in_logs_reprs_errors_or_pickles(
         calls = [
             lambda: client.create_segment(sample_definition()),
             lambda: client.list_segments(),
-            lambda: client.legacy_csv_segment("S", "u", "c", file=moeseg.FileOptions("email")),
+            lambda: client.legacy_csv_segment(
+                "S", "http://u.test", "http://c.test", file=moeseg.FileOptions("email")
+            ),
             lambda: client.with_options(timeout=0.1).get_segment("slow"),
             lambda: dead.get_segment("x"),
             lambda: client.archive(name="x"),

@@ -291,7 +291,9 @@ async def test_legacy_retries_only_known_outcomes(
         pytest.warns(DeprecationWarning, match="deprecated"),
         pytest.raises(moeseg.ServerError),
     ):
-        await client.legacy_csv_segment("S", "u", "c", file=moeseg.FileOptions("email"))
+        await client.legacy_csv_segment(
+            "S", "http://u.test", "http://c.test", file=moeseg.FileOptions("email")
+        )
     assert route.call_count == 2
     assert governor.settled == ["refund", "complete"]
     assert governor.demands == [{"file_ops": 1}, {"file_ops": 1}]

@@ -174,7 +174,12 @@ async def test_file_create_and_archive_refuse_a_2xx_in_no_documented_shape(body:
         async with make_client(router) as client:
             with pytest.raises(moeseg.UnexpectedResponse):
                 await client.create_file_segment(
-                    "f", "u", "c", moeseg.FileOptions("id"), users=1, expiry_time=7
+                    "f",
+                    "http://u.test",
+                    "http://c.test",
+                    moeseg.FileOptions("id"),
+                    users=1,
+                    expiry_time=7,
                 )
             with pytest.raises(moeseg.UnexpectedResponse):
                 await client.archive(name="f")
@@ -334,7 +339,12 @@ def test_fuzzed_server_answers_give_results_or_moeseg_errors(
                     "get": lambda: client.get_segment("s1"),
                     "create": lambda: client.create_segment(sample_definition()),
                     "file": lambda: client.create_file_segment(
-                        "f", "u", "c", moeseg.FileOptions("id"), users=1, expiry_time=7
+                        "f",
+                        "http://u.test",
+                        "http://c.test",
+                        moeseg.FileOptions("id"),
+                        users=1,
+                        expiry_time=7,
                     ),
                     "archive": lambda: client.archive(name="x"),
                 }

@@ -305,7 +305,9 @@ async def test_legacy_error_in_a_200_body_is_raised(
         pytest.warns(DeprecationWarning, match="deprecated"),
         pytest.raises(moeseg.NameConflict) as info,
     ):
-        await client.legacy_csv_segment("TEST", "u", "c", file=moeseg.FileOptions("email"))
+        await client.legacy_csv_segment(
+            "TEST", "http://u.test", "http://c.test", file=moeseg.FileOptions("email")
+        )
     assert info.value.status == 409
     assert info.value.response_id == "d5a2"
 
@@ -322,7 +324,9 @@ async def test_legacy_needs_the_secret(router: respx.MockRouter) -> None:
             pytest.warns(DeprecationWarning, match="deprecated"),
             pytest.raises(moeseg.ConfigurationError),
         ):
-            await c.legacy_csv_segment("TEST", "u", "c", file=moeseg.FileOptions("email"))
+            await c.legacy_csv_segment(
+                "TEST", "http://u.test", "http://c.test", file=moeseg.FileOptions("email")
+            )
 
 
 async def test_explicit_app_key_and_legacy_app_id(router: respx.MockRouter) -> None:
@@ -341,7 +345,9 @@ async def test_explicit_app_key_and_legacy_app_id(router: respx.MockRouter) -> N
     ) as c:
         await c.list_segments()
         with pytest.warns(DeprecationWarning, match="deprecated"):
-            await c.legacy_csv_segment("S", "u", "c", file=moeseg.FileOptions("email"))
+            await c.legacy_csv_segment(
+                "S", "http://u.test", "http://c.test", file=moeseg.FileOptions("email")
+            )
     assert only_request(v3).headers["MOE-APPKEY"] == "APPKEY"
     sent = json.loads(only_request(legacy).content)
     assert sent["appId"] == "LEGACYAPP"
@@ -360,7 +366,9 @@ async def test_base_url_serves_the_legacy_api_too(router: respx.MockRouter) -> N
     ) as c:
         assert c.base_url == "http://sandbox.invalid"
         with pytest.warns(DeprecationWarning, match="deprecated"):
-            await c.legacy_csv_segment("S", "u", "c", file=moeseg.FileOptions("email"))
+            await c.legacy_csv_segment(
+                "S", "http://u.test", "http://c.test", file=moeseg.FileOptions("email")
+            )
     assert route.call_count == 1
 
 
