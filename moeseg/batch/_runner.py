@@ -110,6 +110,8 @@ class Batch:
         if progress is not None and not callable(progress):
             raise TypeError(f"progress must be callable, got {type(progress).__name__}")
         self.client = client
+        # every call of the batch waits for quota at most max_wait (the client's own if None)
+        self._calls = client if max_wait is None else client.with_options(max_wait=max_wait)
         self.definitions = list(definitions)
         self.concurrency = concurrency
         self.journal = journal
@@ -186,7 +188,7 @@ class Batch:
     async def _list_existing(self) -> dict[str, list[Segment]] | None:
         """Every segment of the workspace by name (one list call), or None if it failed."""
         try:
-            listed = await self.client.list_segments(max_wait=self.max_wait)
+            listed = await self._calls.list_segments()
         except MoesegError:
             return None  # each item then finds out the usual way
         existing: dict[str, list[Segment]] = {}
@@ -256,9 +258,7 @@ class Batch:
 
         try:
             await self._note_quota_wait()
-            seg = await self.client.create_segment(
-                item.definition, max_wait=self.max_wait, on_send=on_send
-            )
+            seg = await self._calls.create_segment(item.definition, on_send=on_send)
         except _Stopped:
             return self._not_sent(slot)
         except JournalError:
@@ -289,23 +289,15 @@ class Batch:
         return self._rejected(slot, OutcomeKind.CONFLICT, exc)
 
     async def _find(self, item: BatchItem) -> Segment | None:
-        """The segment named like ``item`` with the same fingerprint, if there is one."""
-        for listed in await self.client.list_segments(name=item.name):
-            if listed.name != item.name:
-                continue
-            seg = listed
-            if seg.included_filters is None:
-                seg = await self.client.get_segment(listed.id)
-            if fingerprint(seg) == item.fingerprint:
-                return seg
-        return None
+        """The segment named like ``item`` with the same fingerprint (the client's lookup)."""
+        return await self._calls.find_created(item.name, item.fingerprint)
 
     async def _same_definition(self, listed: Sequence[Segment], item: BatchItem) -> Segment | None:
         """Among segments listed under ``item``'s name, the one holding its definition."""
         for summary in listed:
             seg = summary
             if seg.included_filters is None:  # list items carry no definition
-                seg = await self.client.get_segment(summary.id, max_wait=self.max_wait)
+                seg = await self._calls.get_segment(summary.id)
             if seg.included_filters is not None and fingerprint(seg) == item.fingerprint:
                 return seg
         return None
