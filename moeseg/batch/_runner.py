@@ -34,6 +34,7 @@ import attrs
 from .._exceptions import (
     ActiveSegmentLimit,
     APIError,
+    ConfigurationError,
     ConnectError,
     DefinitionConflict,
     MoesegError,
@@ -45,7 +46,7 @@ from .._exceptions import (
 from ..client import Client
 from ..governor import Governor
 from ..segments import Segment, SegmentDefinition, fingerprint
-from ._journal import Journal, JournalError, JournalState
+from ._journal import Journal, JournalState
 from ._outcomes import BatchProgress, Outcome, OutcomeKind, ProgressCallback
 from ._plan import seconds_until, wall_clock_in
 from ._prepare import BatchItem, prepare_batch
@@ -189,6 +190,9 @@ class Batch:
         """Every segment of the workspace by name (one list call), or None if it failed."""
         try:
             listed = await self._calls.list_segments()
+        except ConfigurationError as exc:
+            self._halt(f"stopped by {type(exc).__name__}")
+            raise
         except MoesegError:
             return None  # each item then finds out the usual way
         existing: dict[str, list[Segment]] = {}
@@ -261,8 +265,6 @@ class Batch:
             seg = await self._calls.create_segment(item.definition, on_send=on_send)
         except _Stopped:
             return self._not_sent(slot)
-        except JournalError:
-            raise  # stops the batch: every further item would fail the same way
         except ActiveSegmentLimit as exc:
             self._halt(LIMIT_REACHED)
             return self._rejected(slot, OutcomeKind.FAILED, exc)
@@ -332,12 +334,14 @@ class Batch:
         return _outcome(item, kind, slot=slot, error=exc)
 
     def _failed(self, slot: _Slot, exc: Exception) -> Outcome:
+        _raise_if_fatal(exc)
         if _nothing_created(exc):
             return self._rejected(slot, OutcomeKind.FAILED, exc)
         return self._unknown(slot, exc)
 
     def _unknown(self, slot: _Slot, exc: Exception) -> Outcome:
         """Failed with the outcome unknown: the journal keeps "sent" (a rerun looks it up)."""
+        _raise_if_fatal(exc)
         return _outcome(slot.item, OutcomeKind.FAILED, slot=slot, error=exc)
 
     def _not_sent(self, slot: _Slot) -> Outcome:
@@ -431,6 +435,13 @@ def _name_taken(item: BatchItem, listed: Sequence[Segment]) -> NameConflict:
         method="GET",
         path="/v3/custom-segments",
     )
+
+
+def _raise_if_fatal(exc: Exception) -> None:
+    """A configuration error (credentials, time scale, an unusable journal) would fail every
+    item the same way: it stops the batch and is raised from :meth:`Batch.run`."""
+    if isinstance(exc, ConfigurationError):
+        raise exc
 
 
 def _nothing_created(exc: Exception) -> bool:

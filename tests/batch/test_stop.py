@@ -234,3 +234,16 @@ async def test_1100_creates_on_a_workspace_at_950_active_segments() -> None:
     assert len(box.log) <= 1 + 50 + 10  # one list, 50 creates, the 429s of what was in flight
     assert sum(r.status == 429 for r in box.log) <= 10
     assert makespan <= 61  # the 51st request waits for the minute window, then the batch ends
+
+
+async def test_a_configuration_error_stops_the_batch_and_is_raised() -> None:
+    """A client whose quota policy runs at another time scale than the sandbox: every create
+    would fail the same way, so the first one stops the batch with the typed error."""
+    box = sandbox(time_scale=0.5)
+    defs = [payload(f"s{i}", f"c{i}") for i in range(30)]
+    async with client_for(box) as client:  # an unscaled policy
+        batch = Batch(client, defs, concurrency=3)
+        with pytest.raises(moeseg.ConfigurationError, match="time-scale mismatch"):
+            await batch.run()
+    assert batch.stopped == "stopped by ConfigurationError"
+    assert len(box.log) <= 1  # the batch's list call answered; nothing more was sent

@@ -128,3 +128,16 @@ def test_without_the_cli_extra_one_line_says_what_to_install() -> None:
             f"moeseg: the command line needs the 'cli' extra ({module} is not installed): "
             "pip install 'moeseg[cli]'"
         ]
+
+
+def test_a_configuration_error_met_mid_batch_exits_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from moeseg.cli._options import Connection
+    from moeseg.governor import QuotaPolicy
+
+    # the client's policy stays unscaled while the sandbox runs at --time-scale 0.5
+    monkeypatch.setattr(Connection, "policy", lambda self: QuotaPolicy.moengage())
+    result = run(*_args("create", tmp_path)[:2], "--sandbox", "--time-scale", "0.5")
+    assert result.exit_code == 2
+    assert "time-scale mismatch" in result.stderr
