@@ -486,9 +486,8 @@ async def _quota_free_at(client: Client) -> datetime | None:
     gov: object = client.governor
     if not isinstance(gov, Governor):
         return None
-    free_at = await gov.next_free(gov.policy.demand("create"))
-    wait = free_at - gov.clock.now()
-    return None if wait <= _NO_WAIT else _to_wall(wait)
+    free = await gov.next_free(gov.policy.demand("create"))
+    return None if free.seconds <= _NO_WAIT else free.at.astimezone()
 
 
 def _to_wall(seconds_from_now: float) -> datetime:
@@ -603,11 +602,10 @@ async def plan_batch(
     n = to_send + resolve
     milestones: list[tuple[int, datetime]] = []
     if n:
-        now = gov.clock.now()
         counts = await _milestone_counts(client, n)
         for count in counts:
-            at = await gov.eta(demand, count)
-            milestones.append((count, _to_wall(max(0.0, at - now))))
+            eta = await gov.eta(demand, count)
+            milestones.append((count, eta.at.astimezone()))
     return BatchPlan(
         total=len(defs),
         invalid=sum(o.kind is OutcomeKind.INVALID for o in outcomes),
