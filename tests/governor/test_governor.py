@@ -143,7 +143,6 @@ async def test_the_1001st_create_waits_for_the_day_window() -> None:
 
 async def test_eta_and_next_free_match_what_then_happens(store_kind: str) -> None:
     gov = make(kind=store_kind)
-    t0 = anyio.current_time()
     await burst(gov, 30)
     await anyio.sleep(30)
     before = await gov.remaining()
@@ -454,7 +453,6 @@ async def test_a_429_wakes_no_one_early(store_kind: str) -> None:
 
 async def test_headers_only_make_the_governor_more_conservative(store_kind: str) -> None:
     gov = make(kind=store_kind)
-    t0 = anyio.current_time()
     await burst(gov, 5)
     await gov.observe_headers(
         "segments", {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "40"}
