@@ -93,6 +93,8 @@ class LeaseLike(Protocol):
 
     async def refund(self) -> None: ...
 
+    async def abandon(self) -> None: ...
+
 
 class GovernorLike(Protocol):
     """What the client needs of a quota governor: ``moeseg.governor.Governor`` (the default,
@@ -767,7 +769,7 @@ class Client:
                 )  # fmt: skip
         method = endpoint.method
         started = time.perf_counter()
-        answered = refund = False
+        answered = refund = reached = False
         try:
             with anyio.fail_after(opts.timeout):
                 response = await self._http.send(request)
@@ -784,6 +786,7 @@ class Client:
                 ConnectionLost, exc, method, path, attempt, started
             ) from exc
         except httpx.HTTPError as exc:
+            reached = True  # an answer came, unusable (e.g. a body that does not decode)
             raise self._transport_error(
                 TransportError, exc, method, path, attempt, started
             ) from exc
@@ -793,8 +796,10 @@ class Client:
                 with anyio.CancelScope(shield=True):
                     if refund:
                         await lease.refund()
-                    else:
+                    elif reached:
                         await lease.complete()
+                    else:  # outcome unknown: it may still arrive, up to the lease's bound
+                        await lease.abandon()
         if lease is not None:
             await lease.complete()  # the answer is complete (httpx read the whole body)
         status = response.status_code

@@ -113,7 +113,7 @@ class Lease:
 
 
 class _Waiter:
-    __slots__ = ("best_at", "demand", "gone", "names", "seq", "wake")
+    __slots__ = ("best_at", "blocked", "demand", "gone", "names", "seq", "wake")
 
     def __init__(self, seq: int, demand: Demand) -> None:
         self.seq = seq
@@ -122,6 +122,7 @@ class _Waiter:
         self.wake = anyio.Event()
         self.gone = False
         self.best_at = -math.inf  # (loop time) earliest it could be admitted, as last asked
+        self.blocked = self.names[0]  # the group that denied it last
 
 
 class Governor:
@@ -228,7 +229,9 @@ class Governor:
             raise ConfigurationError(f"lease_timeout must be > 0 and finite, got {lease_timeout!r}")
         if max_wait is not None and not max_wait >= 0:
             raise ConfigurationError(f"max_wait must be >= 0, got {max_wait!r}")
-        await anyio.lowlevel.checkpoint()
+        # Not a checkpoint when the store admits at once without yielding (the in-memory
+        # store): cancellation is still honoured here, and waiting is a checkpoint.
+        await anyio.lowlevel.checkpoint_if_cancelled()
         if not need:
             return Lease(self, "", need, 0.0, 0.0, 0)
         w = _Waiter(next(self._seq), need)
@@ -249,11 +252,12 @@ class Governor:
                         return out
                     if out is not None:
                         w.best_at = anyio.current_time() + out.best
+                        w.blocked = out.group
                         delay = max(_MIN_SLEEP, min(out.wait, self.store.recheck))
                 best = max(w.best_at, *(self._head(n).best_at for n in w.names))
                 now = anyio.current_time()
                 if best > deadline or now >= deadline:
-                    raise self._too_long(w.names[0], best - now, max_wait)
+                    raise self._too_long(w.blocked, best - now, max_wait)
                 with anyio.move_on_at(min(now + delay, deadline)):
                     await w.wake.wait()
                 await anyio.lowlevel.checkpoint_if_cancelled()
