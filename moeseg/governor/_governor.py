@@ -38,7 +38,7 @@ logger = logging.getLogger("moeseg.governor")
 
 DemandLike = Mapping[str, int] | str
 
-_SETTLE_TIMEOUT = 30.0
+_SETTLE_TIMEOUT = 10.0
 """Longest an end, refund or pause waits for the store (it is shielded from cancellation)."""
 _MIN_SLEEP = 0.001
 """A denied waiter sleeps at least this long (float rounding can never make it spin)."""
@@ -274,7 +274,8 @@ class Governor:
             out = await self.store.admit(lease_id, w.demand, lease_timeout)
         except BaseException as exc:
             # Cancelled, timed out or failed while the store may have recorded it: give it back.
-            await self._settle(self.store.refund, lease_id, w.names)
+            # Waited for briefly only: the store's worker thread carries on without us.
+            await self._settle(self.store.refund, lease_id, w.names, timeout=_LAST_ASK)
             if isinstance(exc, Exception) and not isinstance(exc, MoesegError):
                 raise StoreUnavailable(f"the quota store failed: {type(exc).__name__}") from exc
             raise
@@ -317,16 +318,23 @@ class Governor:
                 if self._is_head(head):
                     head.wake.set()
 
-    async def _settle(self, call: Callable[..., Coroutine[Any, Any, object]], *args: Any) -> None:
+    async def _settle(
+        self,
+        call: Callable[..., Coroutine[Any, Any, object]],
+        *args: Any,
+        timeout: float = _SETTLE_TIMEOUT,
+    ) -> None:
         """Run a store call that must happen even when the caller is cancelled; bounded; a
         failure is logged (the entry then counts until its bound: conservative)."""
-        with anyio.move_on_after(_SETTLE_TIMEOUT, shield=True) as scope:
+        with anyio.move_on_after(timeout, shield=True) as scope:
             try:
                 await call(*args)
             except Exception:
                 logger.exception("quota store: %s%r failed", call.__name__, args[:1])
         if scope.cancelled_caught:
-            logger.error("quota store: %s%r timed out", call.__name__, args[:1])
+            logger.warning(
+                "quota store: %s%r still running after %gs", call.__name__, args[:1], timeout
+            )
 
     @asynccontextmanager
     async def lease(

@@ -75,7 +75,7 @@ class YieldingStore:
 
 
 @pytest.fixture(params=["memory", "yielding"])
-def store_kind(request: pytest.FixtureRequest) -> str:
+def local_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
@@ -102,8 +102,8 @@ async def burst(gov: Governor, n: int, demand: str = "create", latency: float = 
 # -- full speed, exactly ------------------------------------------------------------------
 
 
-async def test_50_creates_go_at_once_and_the_51st_waits_a_minute(store_kind: str) -> None:
-    times = await burst(make(kind=store_kind), 51)
+async def test_50_creates_go_at_once_and_the_51st_waits_a_minute(local_kind: str) -> None:
+    times = await burst(make(kind=local_kind), 51)
     assert times[:50] == [0.0] * 50
     assert times[50] == 60.0
 
@@ -141,8 +141,8 @@ async def test_the_1001st_create_waits_for_the_day_window() -> None:
     assert times[-2:] == [14580.0, 86400.0]
 
 
-async def test_eta_and_next_free_match_what_then_happens(store_kind: str) -> None:
-    gov = make(kind=store_kind)
+async def test_eta_and_next_free_match_what_then_happens(local_kind: str) -> None:
+    gov = make(kind=local_kind)
     await burst(gov, 30)
     await anyio.sleep(30)
     before = await gov.remaining()
@@ -186,8 +186,8 @@ async def test_lease_timeout_must_be_positive() -> None:
 # -- leases ---------------------------------------------------------------------------------
 
 
-async def test_a_slot_stays_occupied_until_a_window_after_the_lease_ends(store_kind: str) -> None:
-    gov = make(ONE, store_kind)
+async def test_a_slot_stays_occupied_until_a_window_after_the_lease_ends(local_kind: str) -> None:
+    gov = make(ONE, local_kind)
     lease = await gov.acquire("a")
     assert repr(lease).startswith(f"<Lease {lease.lease_id} {{'a': 1}} active")
     await anyio.sleep(5)
@@ -201,8 +201,8 @@ async def test_a_slot_stays_occupied_until_a_window_after_the_lease_ends(store_k
     assert second.admitted_at == t + 10.0
 
 
-async def test_refund_gives_the_slot_back_at_once(store_kind: str) -> None:
-    gov = make(ONE, store_kind)
+async def test_refund_gives_the_slot_back_at_once(local_kind: str) -> None:
+    gov = make(ONE, local_kind)
     lease = await gov.acquire("a")
     await lease.refund()
     await lease.refund()
@@ -212,8 +212,8 @@ async def test_refund_gives_the_slot_back_at_once(store_kind: str) -> None:
     assert again.admitted_at == lease.admitted_at
 
 
-async def test_a_lease_never_ended_expires_after_its_bound(store_kind: str) -> None:
-    gov = make(ONE, store_kind)
+async def test_a_lease_never_ended_expires_after_its_bound(local_kind: str) -> None:
+    gov = make(ONE, local_kind)
     hung = await gov.acquire("a", lease_timeout=30)
     nxt = await gov.acquire("a")
     assert nxt.admitted_at == hung.admitted_at + 30 + 10  # admitted + lease_timeout + window
@@ -223,8 +223,8 @@ async def test_a_lease_never_ended_expires_after_its_bound(store_kind: str) -> N
     assert (await gov.next_free("b")).seconds == 0
 
 
-async def test_complete_and_refund_work_inside_a_cancelled_scope(store_kind: str) -> None:
-    gov = make(ONE, store_kind)
+async def test_complete_and_refund_work_inside_a_cancelled_scope(local_kind: str) -> None:
+    gov = make(ONE, local_kind)
     first, second = await gov.acquire("b"), await gov.acquire("b")
     with anyio.CancelScope() as scope:
         scope.cancel()
@@ -235,8 +235,8 @@ async def test_complete_and_refund_work_inside_a_cancelled_scope(store_kind: str
     assert gov.in_flight == 0
 
 
-async def test_lease_context_manager_completes_even_on_error(store_kind: str) -> None:
-    gov = make(ONE, store_kind)
+async def test_lease_context_manager_completes_even_on_error(local_kind: str) -> None:
+    gov = make(ONE, local_kind)
     with pytest.raises(RuntimeError):
         async with gov.lease("a") as lease:
             raise RuntimeError("boom")
@@ -267,16 +267,16 @@ async def run_in_order(
     return out
 
 
-async def test_waiters_are_served_in_arrival_order(store_kind: str) -> None:
-    gov = make(ONE, store_kind)
+async def test_waiters_are_served_in_arrival_order(local_kind: str) -> None:
+    gov = make(ONE, local_kind)
     t0 = anyio.current_time()
     order = await run_in_order(gov, ["a"] * 6, gap=0.5)
     assert [i for i, _ in order] == list(range(6))
     assert [t - t0 for _, t in order] == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0]
 
 
-async def test_a_large_weight_is_not_starved_by_small_ones(store_kind: str) -> None:
-    gov = make(ONE, store_kind)
+async def test_a_large_weight_is_not_starved_by_small_ones(local_kind: str) -> None:
+    gov = make(ONE, local_kind)
     t0 = anyio.current_time()
     held = await gov.acquire({"w": 6})
     await held.complete()
@@ -286,8 +286,8 @@ async def test_a_large_weight_is_not_starved_by_small_ones(store_kind: str) -> N
     assert dict(order) == {i: t0 + (10.0 if i < 3 else 20.0) for i in range(7)}
 
 
-async def test_waiters_are_served_first_come_first_served_per_group(store_kind: str) -> None:
-    gov = make(ONE, store_kind)
+async def test_waiters_are_served_first_come_first_served_per_group(local_kind: str) -> None:
+    gov = make(ONE, local_kind)
     t0 = anyio.current_time()
     await (await gov.acquire("a")).complete()  # "a" is now full for 10 s
     times: dict[str, float] = {}
@@ -305,8 +305,8 @@ async def test_waiters_are_served_first_come_first_served_per_group(store_kind: 
     assert times == {"ab": 10.0, "b1": 10.0, "b2": 20.0}
 
 
-async def test_a_cancelled_waiter_takes_nothing_and_delays_no_one(store_kind: str) -> None:
-    gov = make(ONE, store_kind)
+async def test_a_cancelled_waiter_takes_nothing_and_delays_no_one(local_kind: str) -> None:
+    gov = make(ONE, local_kind)
     t0 = anyio.current_time()
     await (await gov.acquire("a")).complete()
     got: list[tuple[str, float]] = []
@@ -357,8 +357,8 @@ async def test_a_waiter_cancelled_at_the_instant_of_its_grant_gives_it_back() ->
 # -- deadlines ------------------------------------------------------------------------------
 
 
-async def test_max_wait_fails_at_once_with_when_quota_frees(store_kind: str) -> None:
-    gov = make(kind=store_kind)
+async def test_max_wait_fails_at_once_with_when_quota_frees(local_kind: str) -> None:
+    gov = make(kind=local_kind)
     t0 = anyio.current_time()
     await burst(gov, 50)
     with pytest.raises(QuotaWaitTooLong) as info:
@@ -390,8 +390,8 @@ async def test_max_wait_counts_the_waiters_ahead() -> None:
     assert lease.admitted_at == t0 + 120.0
 
 
-async def test_max_wait_that_passes_while_waiting_raises_then(store_kind: str) -> None:
-    gov = make(ONE, store_kind)
+async def test_max_wait_that_passes_while_waiting_raises_then(local_kind: str) -> None:
+    gov = make(ONE, local_kind)
     t0 = anyio.current_time()
     await gov.acquire("a", lease_timeout=100)  # hung: at best it ends now (free at 10)
     with pytest.raises(QuotaWaitTooLong) as info:
@@ -404,8 +404,8 @@ async def test_max_wait_that_passes_while_waiting_raises_then(store_kind: str) -
 # -- server feedback ------------------------------------------------------------------------
 
 
-async def test_a_429_pauses_the_group_for_the_named_window(store_kind: str) -> None:
-    gov = make(kind=store_kind)
+async def test_a_429_pauses_the_group_for_the_named_window(local_kind: str) -> None:
+    gov = make(kind=local_kind)
     t0 = anyio.current_time()
     assert await gov.report_rate_limited("segments", 3600) == 3600
     assert (await gov.remaining())["segments"] == {60.0: 0, 3600.0: 0, 86400.0: 0}
@@ -435,8 +435,8 @@ async def test_unnamed_429s_escalate_window_by_window_then_reset() -> None:
     assert await gov.report_rate_limited("segments") == 60
 
 
-async def test_a_429_wakes_no_one_early(store_kind: str) -> None:
-    gov = make(ONE, store_kind)
+async def test_a_429_wakes_no_one_early(local_kind: str) -> None:
+    gov = make(ONE, local_kind)
     t0 = anyio.current_time()
     await (await gov.acquire("b")).complete()
     await (await gov.acquire("b")).complete()
@@ -451,8 +451,8 @@ async def test_a_429_wakes_no_one_early(store_kind: str) -> None:
         assert await gov.report_rate_limited("b", 10) == 10
 
 
-async def test_headers_only_make_the_governor_more_conservative(store_kind: str) -> None:
-    gov = make(kind=store_kind)
+async def test_headers_only_make_the_governor_more_conservative(local_kind: str) -> None:
+    gov = make(kind=local_kind)
     await burst(gov, 5)
     await gov.observe_headers(
         "segments", {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "40"}

@@ -1,7 +1,7 @@
 """One OS process of test_sandbox_processes.py: a moeseg.Client whose governor shares a
 workspace's quota with other processes through a store, creating segments on a served sandbox.
 
-    python -m tests.stores._sandbox_worker BACKEND KIND WHERE STORE_WS BASE_URL SCALE PREFIX N
+    python -m tests.governor.stores._sandbox_worker BACKEND KIND WHERE STORE_WS BASE_URL SCALE PREFIX N
 
 It prints ``ready`` once imported and connected, then waits for a line on stdin before sending,
 so that all processes start together (Python start-up takes a second and would spread them).
@@ -18,7 +18,7 @@ import anyio
 
 import moeseg
 from moeseg.governor import Governor, QuotaPolicy, WallClock
-from tests.stores._worker import open_store
+from tests.governor.stores._worker import open_store
 
 
 async def main(kind: str, where: str, workspace: str, base_url: str, scale: str, prefix: str,
