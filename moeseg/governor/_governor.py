@@ -322,7 +322,7 @@ class Governor:
         self,
         call: Callable[..., Coroutine[Any, Any, object]],
         *args: Any,
-        timeout: float = _SETTLE_TIMEOUT,
+        timeout: float = _SETTLE_TIMEOUT,  # noqa: ASYNC109 (a bound on a shielded call)
     ) -> None:
         """Run a store call that must happen even when the caller is cancelled; bounded; a
         failure is logged (the entry then counts until its bound: conservative)."""

@@ -246,8 +246,9 @@ class SQLiteStore:
         best = now
         for group, weight in demand:
             conn.execute(
-                "DELETE FROM moeseg_entries WHERE workspace = ? AND grp = ? AND end_at < ?",
-                (self.workspace, group.name, now - group.longest - _SLACK),
+                "DELETE FROM moeseg_entries WHERE workspace = ? AND grp = ? AND end_at < ? "
+                "AND end_at + ? <= ?",
+                (self.workspace, group.name, now - group.longest + _SLACK, group.longest, now),
             )
             rows = self._rows(conn, group, now)
             paused = max(now, self._paused(conn, group.name))

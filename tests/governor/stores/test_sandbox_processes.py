@@ -47,7 +47,8 @@ async def test_four_client_processes_share_one_quota_against_the_sandbox(
         procs = []
         for i in range(PROCESSES):
             backend = "trio" if i % 2 else "asyncio"
-            cmd = [sys.executable, "-m", "tests.governor.stores._sandbox_worker", backend, kind, where,
+            worker = "tests.governor.stores._sandbox_worker"
+            cmd = [sys.executable, "-m", worker, backend, kind, where,
                    store_workspace, url, str(SCALE), f"p{i}", str(PER_PROCESS)]  # fmt: skip
             procs.append(await anyio.open_process(cmd, cwd=ROOT, env=env))
         try:
