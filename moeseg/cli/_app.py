@@ -18,6 +18,7 @@ import contextlib
 import functools
 import inspect
 import json
+import os
 import signal
 import sqlite3
 import sys
@@ -202,8 +203,14 @@ class Connection:
             _usage("--time-scale only applies to a sandbox (--sandbox or --base-url)")
 
     def policy(self) -> QuotaPolicy:
-        """MoEngage's quotas, scaled like the sandbox's windows."""
+        """MoEngage's quotas, scaled like the sandbox's windows, leaving MOESEG_HEADROOM of
+        every window to other services of the workspace (a fraction < 1 or a count)."""
         policy = QuotaPolicy.moengage()
+        if headroom := os.environ.get("MOESEG_HEADROOM"):
+            try:
+                policy = policy.with_headroom(float(headroom))
+            except ValueError as exc:  # ConfigurationError is a ValueError
+                _usage(f"MOESEG_HEADROOM={headroom!r}: {exc}")
         return policy if self.time_scale == 1.0 else policy.scaled(self.time_scale)
 
     @contextlib.asynccontextmanager
@@ -584,6 +591,7 @@ async def _quota_rows(client: Client) -> list[dict[str, Any]]:
                     "group": group.name,
                     "window_seconds": window.seconds,
                     "limit": window.limit,
+                    "headroom": window.limit - gov.policy.usable(window),
                     "remaining": left.get(window.seconds, window.limit),
                 }
             )
@@ -592,11 +600,15 @@ async def _quota_rows(client: Client) -> list[dict[str, Any]]:
 
 def _quota_table(rows: Sequence[dict[str, Any]]) -> None:
     table = Table(title="Quota left now")
-    for col in ("group", "window", "left", "limit"):
-        table.add_column(col, justify="right" if col in ("left", "limit") else "left")
+    for col in ("group", "window", "left", "limit", "headroom"):
+        table.add_column(col, justify="left" if col in ("group", "window") else "right")
     for row in rows:
         table.add_row(
-            row["group"], _seconds(row["window_seconds"]), str(row["remaining"]), str(row["limit"])
+            row["group"],
+            _seconds(row["window_seconds"]),
+            str(row["remaining"]),
+            str(row["limit"]),
+            str(row["headroom"]),
         )
     out.print(table)
 

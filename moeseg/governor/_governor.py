@@ -389,8 +389,10 @@ class Governor:
     async def observe_headers(self, group: str, headers: Mapping[str, str]) -> None:
         """Take ``x-ratelimit-limit / -remaining / -reset`` into account, if present; never
         raises. Whatever the server counts and we do not is recorded as spent now (in every
-        window of the group); with nothing left the group pauses until the reset (at most the
-        window's length). Values that are not finite numbers in range are ignored."""
+        window of the group); with nothing left the group pauses until the reset
+        (``x-ratelimit-reset``, else ``retry-after``; at most the window's length), and a 429
+        reported right after keeps that pause. Values that are not finite numbers in range are
+        ignored."""
         g = self._group(group)
         raw = self.policy.group(group)
         lower = {k.lower(): v for k, v in headers.items()}
@@ -402,7 +404,7 @@ class Governor:
         window = raw.windows[index]
         try:
             if left == 0:
-                reset = _reset_seconds(lower.get("x-ratelimit-reset"))
+                reset = _reset_seconds(lower.get("x-ratelimit-reset") or lower.get("retry-after"))
                 span = window.seconds if reset is None else min(reset, window.seconds)
                 now = self.store.clock.now()
                 self._hints[group] = (now + span, now)
