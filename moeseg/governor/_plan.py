@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 
 import attrs
 
-from ._store import Demand, GroupView
+from ._store import Demand, GroupView, WindowView
 
 __all__ = ["Eta", "Plan"]
 
@@ -35,13 +35,17 @@ class Eta:
 
 class _Releases:
     """Moments units free in one window, in time order: the store's (read lazily) then the
-    plan's own admissions (each ``W`` after it, so always later)."""
+    plan's own admissions (each ``W`` after it, so always later). A jump past the store's
+    last release drops them all at once, by their running total: no walk over the log."""
 
-    __slots__ = ("_buf", "_mine", "_src", "seconds")
+    __slots__ = ("_buf", "_last", "_left", "_mine", "_src", "seconds")
 
-    def __init__(self, seconds: float, source: Iterator[tuple[float, int]]) -> None:
-        self.seconds = seconds
-        self._src: Iterator[tuple[float, int]] | None = source
+    def __init__(self, view: WindowView, now: float, inflight: int) -> None:
+        s = self.seconds = view.window.seconds
+        self._src: Iterator[tuple[float, int]] | None = _releases(view.ended, s, now, inflight)
+        self._left = view.used  # units of the store's releases not yet dropped
+        ended = view.ended
+        self._last = now + s if inflight else ended[-1][0] + s if ended else -math.inf
         self._buf: deque[tuple[float, int]] = deque()
         self._mine: deque[tuple[float, int]] = deque()
 
@@ -57,10 +61,15 @@ class _Releases:
     def free_until(self, t: float) -> int:
         """Drop the releases at or before ``t``; the units they free."""
         freed = 0
+        if t >= self._last:
+            freed, self._left, self._src = self._left, 0, None
+            self._buf.clear()
         while self._buf or self._pull():
             if self._buf[0][0] > t:
                 return freed
-            freed += self._buf.popleft()[1]
+            units = self._buf.popleft()[1]
+            freed += units
+            self._left -= units
         while self._mine and self._mine[0][0] <= t:
             freed += self._mine.popleft()[1]
         return freed
@@ -101,9 +110,7 @@ class Plan:
         for name, view in views.items():
             rows = []
             for wv in view.windows:
-                s = wv.window.seconds
-                src = _releases(wv.ended, s, view.now, view.inflight)
-                rows.append((wv.window.limit, [wv.used], _Releases(s, src)))
+                rows.append((wv.window.limit, [wv.used], _Releases(wv, view.now, view.inflight)))
             self._groups[name] = (view.paused_until, rows)
 
     def admit(self, demand: Demand) -> float:
@@ -133,7 +140,7 @@ class Plan:
 
 
 def _releases(
-    ended: Iterable[tuple[float, int]], seconds: float, now: float, inflight: int
+    ended: Sequence[tuple[float, int]], seconds: float, now: float, inflight: int
 ) -> Iterator[tuple[float, int]]:
     """When the units of a window free: ended entries a window after their end, then the
     leases in flight a window from now (as if they ended now)."""

@@ -71,7 +71,7 @@ class WindowView:
 
     window: Window
     used: int
-    ended: Iterable[tuple[float, int]]
+    ended: Sequence[tuple[float, int]]
 
 
 @attrs.frozen(slots=True)
