@@ -131,7 +131,7 @@ local function has_room(grp)
   return true
 end
 
--- The reference decision (decide() in _store.py), exactly.
+-- The admission rule (see _store.py) exactly: when the request could fit, at worst and at best.
 local function entries(grp)
   local out = {}
   for _, z in ipairs({grp.u, grp.w}) do
