@@ -9,7 +9,6 @@ many as it needs.
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -97,12 +96,15 @@ class _Log:
         return at
 
     def _releases(self, win: _Window, now: float, optimistic: bool) -> Iterator[tuple[float, int]]:
+        """When the units of a window free, in order (lazily: a denial rarely reads far)."""
         s = win.seconds
-        ended = ((end + s, w) for end, w in win.ended)
+        for end, w in win.ended:
+            yield end + s, w
         if optimistic:
-            return itertools.chain(ended, [(now + s, self.inflight_total)])
-        flying = ((b + s, w) for w, b in sorted(self.inflight.values(), key=lambda x: x[1]))
-        return itertools.chain(ended, flying)
+            yield now + s, self.inflight_total
+        else:  # leases in flight, by bound (sorted only when reached)
+            for w, b in sorted(self.inflight.values(), key=lambda x: x[1]):
+                yield b + s, w
 
 
 class MemoryStore:
