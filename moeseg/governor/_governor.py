@@ -258,8 +258,12 @@ class Governor:
                 now = anyio.current_time()
                 if best > deadline or now >= deadline:
                     raise self._too_long(w.blocked, best - now, max_wait)
-                with anyio.move_on_at(min(now + delay, deadline)):
+                wake_at = min(now + delay, deadline)
+                if wake_at == math.inf:  # nothing to time: woken by an event only
                     await w.wake.wait()
+                else:
+                    with anyio.move_on_at(wake_at):
+                        await w.wake.wait()
                 await anyio.lowlevel.checkpoint_if_cancelled()
         finally:
             self._leave(w)
