@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS moeseg_pauses (
 """
 
 _STEP = 0.001
-"""A change of ``now() - monotonic()`` larger than this (seconds) is a clock step."""
+"""A change of ``now() - monotonic()`` larger than this (seconds) is a clock step (smaller
+steps are not corrected: a window may free up to this much early)."""
 _SLACK = 1.0
 """Index ranges are widened by this much: float rounding in ``now - W`` never drops a row."""
 
@@ -190,8 +191,13 @@ class SQLiteStore:
     def _now(self, conn: sqlite3.Connection) -> float:
         """The store's time, read inside the lock; re-bases the file after a clock step."""
         ws = self.workspace
-        wall = self.clock.now()
-        offset = wall - self.clock.monotonic()
+        for _ in range(3):  # a read pre-empted between the two clocks would look like a step
+            before = self.clock.monotonic()
+            wall = self.clock.now()
+            after = self.clock.monotonic()
+            if after - before <= _STEP / 2:
+                break
+        offset = wall - (before + after) / 2
         row = conn.execute(
             "SELECT latest, offset, boot FROM moeseg_time WHERE workspace = ?", (ws,)
         ).fetchone()
