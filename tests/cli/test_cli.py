@@ -258,3 +258,15 @@ def test_commands_against_a_served_sandbox(tmp_path: Path, monkeypatch: pytest.M
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
+
+
+def test_quota_shows_the_headroom(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOESEG_HEADROOM", "0.1")
+    rows = json.loads(run("quota", *SCALE, "--json").stdout)
+    segments = {r["window_seconds"]: r for r in rows if r["group"] == "segments"}
+    minute = segments[min(segments)]
+    assert (minute["limit"], minute["headroom"], minute["remaining"]) == (50, 5, 45)
+    monkeypatch.setenv("MOESEG_HEADROOM", "2.5")
+    bad = run("quota", *SCALE)
+    assert bad.exit_code == 2
+    assert "MOESEG_HEADROOM" in bad.stderr
