@@ -163,8 +163,14 @@ class Connection:
             usage("--api-key and --api-key-file exclude each other")
 
     def policy(self) -> QuotaPolicy:
-        """MoEngage's quotas, scaled like the sandbox's windows."""
+        """MoEngage's quotas, scaled like the sandbox's windows, leaving MOESEG_HEADROOM of
+        every window to other services of the workspace (a fraction < 1 or a count)."""
         policy = QuotaPolicy.moengage()
+        if headroom := os.environ.get("MOESEG_HEADROOM"):
+            try:
+                policy = policy.with_headroom(float(headroom))
+            except ValueError as exc:  # ConfigurationError is a ValueError
+                usage(f"MOESEG_HEADROOM={headroom!r}: {exc}")
         return policy if self.time_scale == 1.0 else policy.scaled(self.time_scale)
 
     def key(self) -> str | None:

@@ -212,6 +212,7 @@ async def quota_rows(client: Client) -> list[dict[str, Any]]:
                     "group": group.name,
                     "window_seconds": window.seconds,
                     "limit": window.limit,
+                    "headroom": window.limit - gov.policy.usable(window),
                     "remaining": left.get(window.seconds, window.limit),
                 }
             )
@@ -221,11 +222,15 @@ async def quota_rows(client: Client) -> list[dict[str, Any]]:
 def quota_table(rows: Sequence[dict[str, Any]]) -> None:
     """The quota rows as a table on stdout."""
     table = Table(title="Quota left now")
-    for col in ("group", "window", "left", "limit"):
-        table.add_column(col, justify="right" if col in ("left", "limit") else "left")
+    for col in ("group", "window", "left", "limit", "headroom"):
+        table.add_column(col, justify="left" if col in ("group", "window") else "right")
     for row in rows:
         table.add_row(
-            row["group"], _seconds(row["window_seconds"]), str(row["remaining"]), str(row["limit"])
+            row["group"],
+            _seconds(row["window_seconds"]),
+            str(row["remaining"]),
+            str(row["limit"]),
+            str(row["headroom"]),
         )
     out.print(table)
 

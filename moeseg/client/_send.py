@@ -2,8 +2,9 @@
 
 Each attempt takes its slot from the workspace's governor before anything is sent, sends one
 request, reads the answer (capped at ``max_response_bytes`` decoded), settles the lease
-(complete when an answer or a possible send happened, refund when nothing left the client) and
-maps the answer through ``_answers``. Retries follow ``_retry``.
+(complete when an answer came, refund when nothing left the client, abandon when the outcome is
+unknown: the request may still reach the server until the lease's bound) and maps the answer
+through ``_answers``. Retries follow ``_retry``.
 
 Whatever the transport raises becomes a :class:`~moeseg.TransportError` built from the failure's
 class name and its redacted message; it is raised outside the ``except`` block, so that no moeseg
@@ -63,6 +64,8 @@ class LeaseLike(Protocol):
     async def complete(self) -> None: ...
 
     async def refund(self) -> None: ...
+
+    async def abandon(self) -> None: ...
 
 
 class GovernorLike(Protocol):
@@ -279,8 +282,10 @@ class Sender:
                 with anyio.CancelScope(shield=True):
                     if failure is ConnectError:
                         await lease.refund()
-                    else:
+                    elif response is not None:  # an answer came (perhaps unreadable)
                         await lease.complete()
+                    else:  # outcome unknown: it may still arrive, up to the lease's bound
+                        await lease.abandon()
         elapsed = time.perf_counter() - started
         if failure is not None or response is None:
             logger.debug(

@@ -16,7 +16,7 @@ from typing import Final, Literal, TypeAlias
 import attrs
 
 from .._exceptions import ConfigurationError
-from ..governor import GroupState, QuotaGroup, QuotaPolicy, Window
+from ..governor import GroupView, QuotaGroup, QuotaPolicy, Window, WindowView
 from ..governor import Plan as QuotaPlan
 from ._request import MAX_BODY_BYTES, Cohort, CohortAction, chunk_members, encode_member
 
@@ -163,13 +163,20 @@ def _demand(policy: QuotaPolicy, operation: str, users: int) -> _Demand:
 def _makespan(
     policy: QuotaPolicy,
     demands: list[_Demand],
-    states: Mapping[str, GroupState],
+    views: Mapping[str, GroupView],
     now: float,
 ) -> float:
+    """Seconds from ``now`` until the last of ``demands`` is admitted, by the governor's own
+    greedy plan over ``views`` (a group the views lack is idle)."""
     if not demands:
         return 0.0
-    times = QuotaPlan(policy.groups, states, now).admit_all(demands)
-    return max(times) - now
+    idle = {
+        g.name: GroupView(g.name, now, 0, -math.inf, tuple(WindowView(w, 0, ()) for w in g.windows))
+        for g in policy.groups
+    }
+    plan = QuotaPlan({**idle, **views})
+    last = max(plan.admit(d) for d in demands)
+    return max(0.0, last - plan.start)
 
 
 def _users_cap(policy: QuotaPolicy, operation: str) -> int:
@@ -194,7 +201,7 @@ def plan_sync(
     removes: ActionSize | int | None,
     *,
     policy: QuotaPolicy | None = None,
-    states: Mapping[str, GroupState] | None = None,
+    views: Mapping[str, GroupView] | None = None,
     now: float = 0.0,
     replace: ReplaceChoice = "auto",
 ) -> SyncPlan:
@@ -204,7 +211,7 @@ def plan_sync(
     File route: counts of uids (an ActionSize's ``uids`` is used); add/remove files or one
     replace, chosen by ETA, then file ops, then users (``replace="auto"``). ``removes=None``
     means unknown (first sync): add/remove can only add; replace would make the segment exact.
-    ``states``/``now`` are the governor's quota state (default: idle).
+    ``views``/``now`` are the governor's quota state (a store's ``view``; default: idle).
     """
     if replace not in ("auto", "never", "always"):
         raise ConfigurationError(f"replace must be 'auto', 'never' or 'always', got {replace!r}")
@@ -213,11 +220,11 @@ def plan_sync(
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
             raise ConfigurationError(f"{label} must be a count >= 0, got {n!r}")
     policy = cohort_policy(policy)
-    states = states if states is not None else {}
+    views = views if views is not None else {}
     if route == "cohort":
-        return _plan_cohort(policy, adds, removes, states, now)
+        return _plan_cohort(policy, adds, removes, views, now)
     if route == "file":
-        return _plan_file(policy, _uids(adds), _uids(removes), states, now, replace)
+        return _plan_file(policy, _uids(adds), _uids(removes), views, now, replace)
     raise ConfigurationError(f"route must be 'cohort' or 'file', got {route!r}")
 
 
@@ -229,7 +236,7 @@ def _plan_cohort(
     policy: QuotaPolicy,
     adds: ActionSize | int,
     removes: ActionSize | int | None,
-    states: Mapping[str, GroupState],
+    views: Mapping[str, GroupView],
     now: float,
 ) -> SyncPlan:
     steps: list[PlanStep] = []
@@ -265,7 +272,7 @@ def _plan_cohort(
         "cohort",
         method,
         tuple(steps),
-        _makespan(policy, demands, states, now),
+        _makespan(policy, demands, views, now),
         _makespan(policy, demands, {}, 0.0),
         reason,
         tuple(notes),
@@ -302,7 +309,7 @@ def _plan_file(
     policy: QuotaPolicy,
     adds: int | None,
     removes: int | None,
-    states: Mapping[str, GroupState],
+    views: Mapping[str, GroupView],
     now: float,
     replace: ReplaceChoice,
 ) -> SyncPlan:
@@ -317,8 +324,8 @@ def _plan_file(
     delta_steps, delta_demands = _file_option(policy, parts)
     # Replace uploads every desired uid but spends users only for the newly added ones.
     replace_steps, replace_demands = _file_option(policy, [("file_replace", "replace", adds)])
-    delta = (_makespan(policy, delta_demands, states, now), delta_steps, delta_demands)
-    whole = (_makespan(policy, replace_demands, states, now), replace_steps, replace_demands)
+    delta = (_makespan(policy, delta_demands, views, now), delta_steps, delta_demands)
+    whole = (_makespan(policy, replace_demands, views, now), replace_steps, replace_demands)
     feasible = replace_steps[0].requests == 1
     notes: list[str] = []
     if not known:

@@ -1,40 +1,42 @@
 # The quota governor. Layout: _policy holds quotas as data (Window, QuotaGroup, QuotaPolicy);
-# _clock the one injectable clock; _store the Store protocol every backend implements, with the
-# reference admission rule; _memory the in-process store; _plan side-effect-free planning;
-# _governor the Governor (leases, FIFO waiting, 429 pauses) and the per-workspace registry.
+# _clock the clocks a store reads; _store the Store protocol every backend implements; _memory,
+# _sqlite, _redis the backends; _plan side-effect-free planning (Plan, Eta); _governor the
+# Governor (leases, FIFO waiting, 429 pauses) and the per-workspace registry.
 """Exact multi-window sliding quotas for MoEngage's APIs, shared per workspace."""
 
-from ._clock import AnyioClock, Clock, WallClock
+from ._clock import AnyioClock, Clock, MonotonicClock, WallClock
 from ._governor import Governor, Lease, get_governor
 from ._memory import MemoryStore
-from ._plan import Plan
+from ._plan import Eta, Plan
 from ._policy import USERS, OperationCost, QuotaGroup, QuotaPolicy, Window
 from ._redis import RedisStore
 from ._sqlite import SQLiteStore, default_sqlite_path
 from ._store import (
-    Admission,
+    Demand,
     Denied,
-    EntryState,
-    GroupState,
+    Granted,
+    GroupView,
     Store,
-    decide,
+    StoreUnavailable,
+    WindowView,
     fit_time,
 )
 
 __all__ = [
-    "Admission",
     "AnyioClock",
     "Clock",
-    "decide",
     "default_sqlite_path",
+    "Demand",
     "Denied",
-    "EntryState",
+    "Eta",
     "fit_time",
     "get_governor",
     "Governor",
-    "GroupState",
+    "Granted",
+    "GroupView",
     "Lease",
     "MemoryStore",
+    "MonotonicClock",
     "OperationCost",
     "Plan",
     "QuotaGroup",
@@ -42,7 +44,9 @@ __all__ = [
     "RedisStore",
     "SQLiteStore",
     "Store",
+    "StoreUnavailable",
     "USERS",
     "WallClock",
     "Window",
+    "WindowView",
 ]

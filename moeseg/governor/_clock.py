@@ -1,61 +1,65 @@
-"""The one clock the governor reads time from."""
+"""Clocks a store reads its time from. The governor itself only ever sleeps for durations."""
 
 from __future__ import annotations
 
 import time
-from asyncio import _get_running_loop
 from typing import Protocol, runtime_checkable
 
 import anyio
+import anyio.from_thread
+import attrs
 
-__all__ = ["AnyioClock", "Clock", "WallClock"]
+__all__ = ["AnyioClock", "Clock", "MonotonicClock", "WallClock"]
 
 
 @runtime_checkable
 class Clock(Protocol):
-    """Where the governor reads the time and how it sleeps until a moment of that time base.
+    """A store's time base.
 
-    ``now()`` must never go backwards. ``sleep_until(t)`` returns once ``now() >= t`` (at once if
-    ``t`` is past) and is a cancellation point.
+    ``now()`` is the time entries are recorded in. ``monotonic()`` never steps and runs at the
+    same rate: a change of ``now() - monotonic()`` is a step of ``now()`` (an NTP step, a VM
+    resume), which a store shared between processes corrects for.
     """
 
     def now(self) -> float: ...
 
-    async def sleep_until(self, deadline: float) -> None: ...
+    def monotonic(self) -> float: ...
 
 
-class AnyioClock:
-    """The event loop's clock (``anyio.current_time()``): the default for in-process state.
-
-    Virtual-time test backends (trio's MockClock, a jumping asyncio loop) make it skip ahead.
-    """
-
-    __slots__ = ()
+@attrs.frozen
+class MonotonicClock:
+    """``time.monotonic()``: one process's in-memory state, whatever event loop runs (the
+    default of :func:`get_governor`)."""
 
     def now(self) -> float:
-        loop = _get_running_loop()  # the hot path: asyncio's loop.time(), as anyio would
-        return loop.time() if loop is not None else anyio.current_time()
+        return time.monotonic()
 
-    async def sleep_until(self, deadline: float) -> None:
-        await anyio.sleep_until(deadline)
-
-    def __repr__(self) -> str:
-        return "AnyioClock()"
+    def monotonic(self) -> float:
+        return time.monotonic()
 
 
+@attrs.frozen
 class WallClock:
-    """Unix time (``time.time()``): for stores shared between processes or machines."""
-
-    __slots__ = ()
+    """Unix time (``time.time()``): stores shared between processes and restarts."""
 
     def now(self) -> float:
         return time.time()
 
-    async def sleep_until(self, deadline: float) -> None:
-        # anyio.sleep may wake a hair early against another clock: sleep again for the rest.
-        await anyio.sleep(max(0.0, deadline - time.time()))
-        while (delay := deadline - time.time()) > 0:  # noqa: ASYNC110
-            await anyio.sleep(delay)
+    def monotonic(self) -> float:
+        return time.monotonic()
 
-    def __repr__(self) -> str:
-        return "WallClock()"
+
+@attrs.frozen
+class AnyioClock:
+    """The running event loop's clock (virtual under trio's MockClock): the default of a bare
+    ``Governor()``, which must then stay within one event loop run. Readable from the event
+    loop's worker threads too."""
+
+    def now(self) -> float:
+        try:
+            return anyio.current_time()
+        except RuntimeError:  # in a worker thread (sniffio finds no async library)
+            return anyio.from_thread.run_sync(anyio.current_time)
+
+    def monotonic(self) -> float:
+        return self.now()

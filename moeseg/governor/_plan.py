@@ -1,105 +1,150 @@
-"""Side-effect-free planning over a snapshot: what is left, when N more could be admitted."""
+"""Side-effect-free planning over a store's view: when N more requests could be admitted."""
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 
-from ._policy import QuotaGroup, Window
-from ._store import GroupState, releases
+import attrs
 
-__all__ = ["Plan", "remaining"]
+from ._store import Demand, GroupView, WindowView
 
-Demand = tuple[tuple[QuotaGroup, int], ...]
-
-
-def _releases(state: GroupState, seconds: float, now: float) -> deque[tuple[float, int]]:
-    """(release, weight) of entries still occupying at ``now``, leases in flight ending now."""
-    return deque(sorted(releases(state, seconds, now, optimistic=True)))
+__all__ = ["Eta", "Plan"]
 
 
-def remaining(
-    groups: Iterable[QuotaGroup], states: Mapping[str, GroupState], now: float
-) -> dict[str, dict[float, int]]:
-    """Units left right now in each window of each group (0 while a group is paused)."""
-    out: dict[str, dict[float, int]] = {}
-    for group in groups:
-        state = states.get(group.name, GroupState(group.name))
-        paused = state.paused_until > now
-        per: dict[float, int] = {}
-        for w in group.windows:
-            used = sum(wt for _, wt in releases(state, w.seconds, now, optimistic=True))
-            per[w.seconds] = 0 if paused else max(0, w.limit - used)
-        out[group.name] = per
-    return out
+@attrs.frozen(slots=True)
+class Eta:
+    """When something could happen: ``seconds`` from now, and ``at`` on the wall clock (UTC)."""
+
+    seconds: float
+    at: datetime
+
+    @classmethod
+    def after(cls, seconds: float) -> Eta:
+        """The moment ``seconds`` from now."""
+        seconds = max(0.0, seconds)
+        return cls(seconds, datetime.now(timezone.utc) + timedelta(seconds=seconds))
+
+    @property
+    def wait(self) -> timedelta:
+        """``seconds`` as a timedelta."""
+        return timedelta(seconds=self.seconds)
+
+
+class _Releases:
+    """Moments units free in one window, in time order: the store's (read lazily) then the
+    plan's own admissions (each ``W`` after it, so always later). A jump past the store's
+    last release drops them all at once, by their running total: no walk over the log."""
+
+    __slots__ = ("_buf", "_last", "_left", "_mine", "_src", "seconds")
+
+    def __init__(self, view: WindowView, now: float, inflight: int) -> None:
+        s = self.seconds = view.window.seconds
+        self._src: Iterator[tuple[float, int]] | None = _releases(view.ended, s, now, inflight)
+        self._left = view.used  # units of the store's releases not yet dropped
+        ended = view.ended
+        self._last = now + s if inflight else ended[-1][0] + s if ended else -math.inf
+        self._buf: deque[tuple[float, int]] = deque()
+        self._mine: deque[tuple[float, int]] = deque()
+
+    def _pull(self) -> bool:
+        if self._src is not None:
+            item = next(self._src, None)
+            if item is not None:
+                self._buf.append(item)
+                return True
+            self._src = None
+        return False
+
+    def free_until(self, t: float) -> int:
+        """Drop the releases at or before ``t``; the units they free."""
+        freed = 0
+        if t >= self._last:
+            freed, self._left, self._src = self._left, 0, None
+            self._buf.clear()
+        while self._buf or self._pull():
+            if self._buf[0][0] > t:
+                return freed
+            units = self._buf.popleft()[1]
+            freed += units
+            self._left -= units
+        while self._mine and self._mine[0][0] <= t:
+            freed += self._mine.popleft()[1]
+        return freed
+
+    def when(self, excess: int) -> float:
+        """When ``excess`` units will have freed (nothing dropped)."""
+        i = 0
+        while True:
+            if i == len(self._buf) and not self._pull():
+                break
+            excess -= self._buf[i][1]
+            if excess <= 0:
+                return self._buf[i][0]
+            i += 1
+        for at, units in self._mine:
+            excess -= units
+            if excess <= 0:
+                return at
+        return math.inf
+
+    def add(self, at: float, units: int) -> None:
+        self._mine.append((at, units))
 
 
 class Plan:
-    """A greedy simulation from a snapshot: requests admitted one after another, each at the
-    earliest moment it fits, leases in flight ending now and new requests taking no time.
+    """A greedy simulation from a view: requests admitted one after another, each at the
+    earliest moment it fits, leases in flight ending now and requests taking no time.
 
-    Greedy is optimal here: admitting a request as early as possible never delays a later one
-    (slots free at admission time + window, so earlier admissions free earlier).
+    Greedy is optimal here: admitting as early as possible never delays a later request.
+    Cost grows with the admissions simulated, not with the entries the store holds.
     """
 
-    __slots__ = ("_paused", "_t", "_windows")
+    __slots__ = ("_groups", "now", "start")
 
-    def __init__(
-        self, groups: Iterable[QuotaGroup], states: Mapping[str, GroupState], now: float
-    ) -> None:
-        self._t = now
-        self._windows: dict[str, list[tuple[Window, deque[tuple[float, int]], list[int]]]] = {}
-        self._paused: dict[str, float] = {}
-        for group in groups:
-            state = states.get(group.name, GroupState(group.name))
-            self._paused[group.name] = state.paused_until
+    def __init__(self, views: Mapping[str, GroupView]) -> None:
+        self.start = self.now = max((v.now for v in views.values()), default=0.0)
+        self._groups: dict[str, tuple[float, list[tuple[int, list[int], _Releases]]]] = {}
+        for name, view in views.items():
             rows = []
-            for w in group.windows:
-                dq = _releases(state, w.seconds, now)
-                rows.append((w, dq, [sum(x[1] for x in dq)]))
-            self._windows[group.name] = rows
-
-    @property
-    def now(self) -> float:
-        """The simulated time of the latest admission (or the start)."""
-        return self._t
-
-    def _fit(self, demand: Demand) -> float:
-        # Earliest time >= the latest simulated admission at which ``demand`` fits. Prunes for
-        # good: only ever followed by an admission at the time it returns (or later).
-        t = self._t
-        while True:
-            candidate = t
-            for group, weight in demand:
-                candidate = max(candidate, self._paused.get(group.name, -math.inf))
-                for w, dq, total in self._windows[group.name]:
-                    if weight > w.limit:
-                        return math.inf
-                    while dq and dq[0][0] <= t:
-                        total[0] -= dq.popleft()[1]
-                    excess = total[0] + weight - w.limit
-                    for release, units in dq:
-                        if excess <= 0:
-                            break
-                        excess -= units
-                        candidate = max(candidate, release)
-            if candidate == t:
-                return t
-            t = candidate
+            for wv in view.windows:
+                rows.append((wv.window.limit, [wv.used], _Releases(wv, view.now, view.inflight)))
+            self._groups[name] = (view.paused_until, rows)
 
     def admit(self, demand: Demand) -> float:
         """Simulate one admission of ``demand`` at its earliest time; return that time."""
-        t = self._fit(demand)
-        if t == math.inf:
-            return t
-        self._t = t
+        t = self.now
+        while True:
+            candidate = t
+            for group, weight in demand:
+                paused, rows = self._groups[group.name]
+                candidate = max(candidate, paused)
+                for limit, used, rel in rows:
+                    if weight > limit:
+                        return math.inf
+                    used[0] -= rel.free_until(t)
+                    excess = used[0] + weight - limit
+                    if excess > 0:
+                        candidate = max(candidate, rel.when(excess))
+            if candidate <= t:
+                break
+            t = candidate
+        self.now = t
         for group, weight in demand:
-            for w, dq, total in self._windows[group.name]:
-                dq.append((t + w.seconds, weight))
-                total[0] += weight
+            for _, used, rel in self._groups[group.name][1]:
+                used[0] += weight
+                rel.add(t + rel.seconds, weight)
         return t
 
-    def admit_all(self, demands: Sequence[Demand]) -> list[float]:
-        """Simulate ``demands`` in order; their admission times."""
-        return [self.admit(d) for d in demands]
+
+def _releases(
+    ended: Sequence[tuple[float, int]], seconds: float, now: float, inflight: int
+) -> Iterator[tuple[float, int]]:
+    """When the units of a window free: ended entries a window after their end, then the
+    leases in flight a window from now (as if they ended now)."""
+    for end, units in ended:
+        yield end + seconds, units
+    if inflight:
+        yield now + seconds, inflight

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Literal, TypeAlias
@@ -99,8 +100,25 @@ class QuotaPolicy:
     operations: Mapping[str, Mapping[str, OperationCost]] = attrs.field(
         converter=_operations, hash=False
     )
+    headroom: float = attrs.field(default=0, kw_only=True)
+    """Part of every window left unused for others sharing the workspace: a fraction
+    (``0 < headroom < 1``: that share of each limit, rounded up) or a count (an int >= 1: that
+    many units of each window). Default 0: the whole quota."""
+    time_scale: float = attrs.field(default=1.0, kw_only=True, validator=_positive_float)
+    """How much every window was scaled by (:meth:`scaled`); 1.0 for the real quotas."""
 
     def __attrs_post_init__(self) -> None:
+        h = self.headroom
+        if isinstance(h, bool) or not isinstance(h, int | float) or not 0 <= h < math.inf:
+            raise ConfigurationError(f"headroom must be a number >= 0, got {h!r}")
+        if h >= 1 and h != int(h):
+            raise ConfigurationError(f"headroom must be a fraction < 1 or a whole count, got {h}")
+        for g in self.groups:
+            for w in g.windows:
+                if self.usable(w) < 1:
+                    raise ConfigurationError(
+                        f"headroom {h} leaves nothing of window {w} of quota group {g.name!r}"
+                    )
         known = {g.name: g for g in self.groups}
         for op, cost in self.operations.items():
             for group, units in cost.items():
@@ -148,11 +166,29 @@ class QuotaPolicy:
                 return g
         raise ConfigurationError(f"no quota group named {name!r}")
 
+    def usable(self, window: Window) -> int:
+        """Units of ``window`` this policy lets the governor spend: its limit minus headroom."""
+        h = self.headroom
+        return window.limit - (math.ceil(window.limit * h) if h < 1 else int(h))
+
+    def usable_group(self, group: QuotaGroup) -> QuotaGroup:
+        """``group`` with each window's limit reduced to what :meth:`usable` leaves."""
+        if not self.headroom:
+            return group
+        windows = [Window(self.usable(w), w.seconds) for w in group.windows]
+        return attrs.evolve(group, windows=windows)
+
+    def with_headroom(self, headroom: float) -> QuotaPolicy:
+        """The same policy leaving ``headroom`` of every window unused (see ``headroom``)."""
+        return attrs.evolve(self, headroom=headroom)
+
     def scaled(self, factor: float) -> QuotaPolicy:
-        """The same policy with every window's length multiplied by ``factor`` (demos, tests)."""
+        """The same policy with every window's length multiplied by ``factor`` (demos, tests);
+        ``time_scale`` records the product of all factors."""
         _positive_float(None, attrs.fields(Window).seconds, factor)
         return attrs.evolve(
             self,
+            time_scale=self.time_scale * factor,
             groups=tuple(
                 attrs.evolve(g, windows=[Window(w.limit, w.seconds * factor) for w in g.windows])
                 for g in self.groups

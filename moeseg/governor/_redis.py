@@ -7,60 +7,39 @@ key of a workspace lives in one slot, so one script may touch them all)::
     {prefix}:{ws}:{g}:w   sorted set: lease ids of weight > 1, scored the same way
     {prefix}:{ws}:{g}:h   hash: lease id -> "weight admitted expires ended" ("-" while in flight)
     {prefix}:{ws}:{g}:p   string: the group's pause, until this server time
+    {prefix}:{ws}:t:{id}  a refunded lease whose admission had not arrived (expires)
 
-One entry per request (a 2,000,000-user upload is one member). The score is the pessimistic end
-of the lease: its bound (``expires``) while in flight, its end once ended; an entry occupies a
-window of ``W`` seconds at ``now`` exactly when ``score + W > now``, so the usual check is one
-``ZCOUNT`` per window. Entries that occupy no window are deleted by an admission in the group
-that renews its keys' expiry (about once every max(1 s, longest window / 64) while it is busy), and
-every key expires soon after its newest entry can occupy nothing (at most a second
-plus two steps of max(1 s, longest window / 64) later): memory stays bounded, and an idle
-workspace leaves no key behind.
+One entry per request. The score is the pessimistic end of the lease: its bound while in flight,
+its end once ended; an entry occupies a window of ``W`` at ``now`` exactly when ``score + W >
+now``. Every key expires once its newest entry can occupy nothing.
 
-Time is the Redis server's (``TIME`` inside each script), so machines with skewed clocks agree.
-The caller's times (the governor's clock) are converted by offset: a script receives durations
-relative to the caller's ``now`` and returns times relative to the server's, which the store
-adds back to the caller's ``now``. For ``end`` and ``pause``, which carry no ``now``, the store
-uses the caller's clock as learned at the last ``admit``/``snapshot`` (wall-clock time before
-any): any real-time clock works, the governor's default loop clock included.
+Time is the Redis server's (``TIME`` inside each script): machines with skewed clocks agree, and
+callers only ever see durations. A step of the server's clock is not corrected.
 
-Lease ends are buffered. ``end`` sends nothing by itself: the end rides with this store's next
-call (admit, snapshot or flush: the script applies the ends first, at the times given), or is
-sent on its own ``end_delay`` seconds (0.05 by default) after it was buffered if no call came
-sooner, at once when 64 are waiting, and by ``aclose``. So a process that admits and ends
-requests in a stream pays ONE round trip per admission *with* its end. The Store protocol allows
-it: an end only ever makes a slot free sooner, so recording it late is conservative -- until it
-is sent, other processes count the lease as in flight (occupying up to its bound); no window can
-be exceeded by it. What other processes see is delayed by at most ``end_delay`` plus a round
-trip; the end is then recorded at the time it happened, not when it was sent, so the slot frees
-exactly as if it had been sent at once. This process's own next admission or snapshot always
-sees it. A refund of a lease whose end is buffered does nothing (the lease ended). A call that
-fails or is cancelled keeps the ends it carried for the next one (sending an end twice changes
-nothing). A process that dies with ends buffered (without ``aclose``) loses them, as a crash
-does: those leases free at their bound. ``end_delay=0`` sends each end at once (two round trips
-per admission and end).
+Each call is one script (``EVALSHA``) sent at once with redis-py's blocking client in a worker
+thread, with socket timeouts: a stalled server costs a caller at most ``timeout``, and a caller
+that leaves abandons the thread (the governor then refunds the lease, tombstone included).
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
-import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
 import anyio.to_thread
 
-from .._exceptions import ConfigurationError
+from ._clock import Clock, WallClock
 from ._policy import QuotaGroup
-from ._store import Admission, Denied, EntryState, GroupState
+from ._store import Demand, Denied, Granted, GroupView, WindowView
 
 if TYPE_CHECKING:
     import redis
-    import redis.asyncio
 
 __all__ = ["RedisStore"]
+
+T = TypeVar("T")
 
 _PRELUDE = r"""
 if redis.replicate_commands then pcall(redis.replicate_commands) end
@@ -84,25 +63,12 @@ local function finish(u, wz, h, lease, at)
     end
   end
 end
--- Ends buffered by the caller, applied before anything else: from ARGV[ab] on, per lease:
--- lease id, end (relative to the caller's now), n, then n indexes (0-based) of groups whose
--- u, w, h keys are KEYS[kb + 3 * index ...].
-local function apply_ends(kb, ab)
-  local i = ab
-  while i <= #ARGV do
-    local lease, at, n = ARGV[i], now + tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-    for j = 1, n do
-      local k = kb + 3 * tonumber(ARGV[i + 2 + j])
-      finish(KEYS[k], KEYS[k + 1], KEYS[k + 2], lease, at)
-    end
-    i = i + 3 + n
-  end
-end
 """
 
-# KEYS: u, w, h, p per group of the demand, then u, w, h per group of the buffered ends.
-# ARGV: lease_id, expires_in, the demand as one string of numbers (per group: weight, reserve,
-# number of windows, (limit, seconds) per window), the number of groups, then buffered ends.
+# KEYS: u, w, h, p per group of the demand, then the lease's tombstone. ARGV: lease_id,
+# lease seconds, the demand as one string of numbers (per group: weight, 0, number of windows,
+# (limit, seconds) per window), the number of groups. Returns {'ok', now, expires}, {'gone'},
+# or {wait, best, index of the group, now}.
 _ADMIT = (
     _PRELUDE
     + r"""
@@ -111,7 +77,7 @@ local expires = now + tonumber(ARGV[2])
 local spec = {}
 for x in string.gmatch(ARGV[3], '%S+') do spec[#spec + 1] = tonumber(x) end
 local ng = tonumber(ARGV[4])
-apply_ends(4 * ng + 1, 5)
+if redis.call('EXISTS', KEYS[#KEYS]) == 1 then return {'gone'} end
 local groups = {}
 local i = 1
 for g = 1, ng do
@@ -165,7 +131,7 @@ local function has_room(grp)
   return true
 end
 
--- The reference decision (decide() in _store.py), exactly.
+-- The admission rule (see _store.py) exactly: when the request could fit, at worst and at best.
 local function entries(grp)
   local out = {}
   for _, z in ipairs({grp.u, grp.w}) do
@@ -221,9 +187,7 @@ local function decide()
     if fits[g] > worst_at then worst, worst_at = g, fits[g] end
   end
   if ok then return nil end
-  local out = {fmt(worst_at - now), fmt(earliest - now), tostring(worst - 1)}
-  for g = 1, ng do out[#out + 1] = fmt(fits[g] - now) end
-  return out
+  return {fmt(worst_at - now), fmt(earliest - now), tostring(worst - 1), fmt(now)}
 end
 
 local room = true
@@ -253,25 +217,27 @@ for _, grp in ipairs(groups) do
     prune(grp)
   end
 end
-return false
-"""
-)
-
-# KEYS: u, w, h per group of the buffered ends. ARGV: the buffered ends.
-_END = (
-    _PRELUDE
-    + r"""
-apply_ends(1, 1)
-return false
+return {'ok', fmt(now), fmt(expires)}
 """
 )
 
 # KEYS: u, w, h per group. ARGV: lease_id.
+_END = (
+    _PRELUDE
+    + r"""
+for k = 1, #KEYS, 3 do finish(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[1], now) end
+return fmt(now)
+"""
+)
+
+# KEYS: u, w, h per group, then the lease's tombstone. ARGV: lease_id, tombstone ttl (ms).
 _REFUND = (
     _PRELUDE
     + r"""
 local lease = ARGV[1]
-for k = 1, #KEYS, 3 do
+local found = false
+for k = 1, #KEYS - 1, 3 do
+  if redis.call('HEXISTS', KEYS[k + 2], lease) == 1 then found = true end
   local v = redis.call('HGET', KEYS[k + 2], lease)
   if v then
     local w, a, e, d = parse(v)
@@ -281,11 +247,13 @@ for k = 1, #KEYS, 3 do
     end
   end
 end
-return false
+-- Refunded before its admission ran (the caller left meanwhile): that admission never happens.
+if not found then redis.call('SET', KEYS[#KEYS], '1', 'PX', ARGV[2]) end
+return fmt(now)
 """
 )
 
-# KEYS: p. ARGV: until (relative to the caller's now).
+# KEYS: p. ARGV: seconds.
 _PAUSE = (
     _PRELUDE
     + r"""
@@ -294,21 +262,19 @@ local cur = redis.call('GET', KEYS[1])
 if untl > now and (not cur or untl > tonumber(cur)) then
   redis.call('SET', KEYS[1], fmt(untl), 'PX', math.ceil((untl - now) * 1000) + 1000)
 end
-return false
+return fmt(now)
 """
 )
 
-# KEYS: u, w, h, p per group, then u, w, h per group of the buffered ends.
-# ARGV: the number of groups, the longest window per group, then the buffered ends.
-# Returns per group: pause (relative to now, or ''), count, then per entry
+# KEYS: u, w, h, p per group. ARGV: the number of groups, the longest window per group.
+# Returns the server's now, then per group: pause (relative to now, or ''), count, then per entry
 # lease, weight, admitted, expires, ended ('' in flight), all times relative to now.
 _SNAPSHOT = (
     _PRELUDE
     + r"""
 local function rel(x) return fmt(tonumber(x) - now) end
 local ng = tonumber(ARGV[1])
-apply_ends(4 * ng + 1, ng + 2)
-local out = {}
+local out = {fmt(now)}
 for g = 1, ng do
   local k = (g - 1) * 4
   local longest = tonumber(ARGV[g + 1])
@@ -334,21 +300,35 @@ return out
 """
 )
 
-_MAX_PENDING = 64  # buffered ends that make ``end`` send them at once
+# KEYS: u, w, h. ARGV: an id, units, the group's longest window.
+_SPEND = (
+    _PRELUDE
+    + r"""
+local units = tonumber(ARGV[2])
+local t = fmt(now)
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2] .. ' ' .. t .. ' ' .. t .. ' ' .. t)
+local z = units == 1 and KEYS[1] or KEYS[2]
+redis.call('ZADD', z, fmt(now), ARGV[1])
+local ttl = math.ceil(tonumber(ARGV[3]) * 1000) + 2000
+for _, k in ipairs({z, KEYS[3]}) do
+  if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+end
+return fmt(now)
+"""
+)
 
-_SCRIPTS = {"admit": _ADMIT, "end": _END, "refund": _REFUND, "pause": _PAUSE, "snapshot": _SNAPSHOT}
+_SCRIPTS = {
+    "admit": _ADMIT,
+    "end": _END,
+    "refund": _REFUND,
+    "pause": _PAUSE,
+    "snapshot": _SNAPSHOT,
+    "spend": _SPEND,
+}
 
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _in_asyncio() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 class RedisStore:
@@ -357,40 +337,22 @@ class RedisStore:
     >>> store = RedisStore("redis://10.0.0.5:6379/0", workspace="ws1")  # doctest: +SKIP
     >>> gov = Governor(policy, store=store)  # doctest: +SKIP
 
-    Each call is ONE round trip: a Lua script (``EVALSHA``) that reads the server's clock and
-    checks and records atomically. Lease ends are buffered and ride with the next call, or are
-    sent within ``end_delay`` seconds (see the module's documentation): an admission and its end
-    cost one round trip together. Close the store (``aclose``) to send buffered ends. On
-    asyncio it uses redis-py's asyncio client (pass your own as ``client``); on trio, redis-py's
-    blocking client in worker threads. Needs the ``redis`` extra. Every user of a workspace
-    must use the same quota groups (by name).
+    Each call is ONE round trip (a Lua script that reads the server's clock and checks and
+    records atomically), sent at once. ``timeout`` bounds every socket operation (a server that
+    stops answering fails the call: :class:`StoreUnavailable`); ``recheck`` is how often a
+    waiting governor re-asks (another process may end a lease early). ``client``: your own
+    ``redis.Redis`` (blocking client; it is used from worker threads). Needs the ``redis``
+    extra. Every user of a workspace must use the same quota groups (by name).
 
-    Guarantees: every admission is linearizable across all processes (the server runs one
-    script at a time); a crashed process's leases free at their bound; times are the server's.
-    Not guaranteed across processes: first-come first-served. Within one process the governor
-    queues waiters FIFO; between processes, whichever asks first after a slot frees gets it.
+    Guarantees: every admission is linearizable across all processes; a crashed process's
+    leases free at their bound; times are the server's. First-come first-served holds within
+    one process, not between processes.
     """
 
-    shared: ClassVar[bool] = True
-    """Shared between processes: a governor built on it reads wall-clock time by default."""
+    clock: Clock = WallClock()
+    """Only for this process's bookkeeping: every decision uses the server's clock."""
 
-    __slots__ = (
-        "_async",
-        "_base",
-        "_demands",
-        "_flushing",
-        "_keycache",
-        "_owns",
-        "_pending",
-        "_scripts",
-        "_sync",
-        "_tasks",
-        "_timer",
-        "end_delay",
-        "prefix",
-        "url",
-        "workspace",
-    )
+    __slots__ = ("_client", "_owns", "_scripts", "prefix", "recheck", "timeout", "url", "workspace")
 
     def __init__(
         self,
@@ -398,197 +360,48 @@ class RedisStore:
         *,
         workspace: str = "default",
         prefix: str = "moeseg",
-        client: redis.asyncio.Redis | None = None,
-        end_delay: float = 0.05,
+        client: redis.Redis | None = None,
+        timeout: float = 5.0,
+        recheck: float = 1.0,
     ) -> None:
-        if not end_delay >= 0:
-            raise ConfigurationError(f"end_delay must be >= 0, got {end_delay!r}")
         self.url = url
-        self.end_delay = end_delay
         self.workspace = workspace
         self.prefix = prefix
-        self._async: redis.asyncio.Redis | None = client
+        self.timeout = timeout
+        self.recheck = recheck
+        self._client = client
         self._owns = client is None
-        self._sync: redis.Redis | None = None
-        self._scripts: dict[tuple[str, bool], Any] = {}
-        self._base: float | None = None  # caller's clock minus time.monotonic()
-        self._keycache: dict[tuple[str, str], list[str]] = {}
-        self._demands: dict[
-            tuple[int, tuple[tuple[str, int], ...]], tuple[Any, list[str], str]
-        ] = {}
-        # Ends not yet sent: lease id -> (groups, end in the caller's base). First end wins.
-        self._pending: dict[str, tuple[Sequence[str], float]] = {}
-        self._timer: object | None = None  # the armed flush (asyncio handle, or True on trio)
-        self._tasks: set[asyncio.Task[None]] = set()  # timer flushes (kept referenced)
-        self._flushing: anyio.Event | None = None  # set when the timer's flush is done
-
-    # -- plumbing ---------------------------------------------------------------------------
+        self._scripts: dict[str, Any] = {}
 
     def _keys(self, group: str, kinds: str) -> list[str]:
-        keys = self._keycache.get((group, kinds))
-        if keys is None:
-            head = f"{self.prefix}:{{{self.workspace}}}:{group}:"
-            keys = self._keycache[(group, kinds)] = [head + k for k in kinds]
-        return keys
+        head = f"{self.prefix}:{{{self.workspace}}}:{group}:"
+        return [head + k for k in kinds]
 
-    def _demand(self, request: Admission) -> tuple[list[str], str]:
-        """The keys and the demand string of a request, cached per demand object (the
-        governor reuses one tuple per demand) and reserve."""
-        reserve = tuple(request.reserve.items()) if request.reserve else ()
-        cache_key = (id(request.demand), reserve)
-        cached = self._demands.get(cache_key)
-        if cached is not None and cached[0] is request.demand:
-            return cached[1], cached[2]
-        keys: list[str] = []
-        spec: list[str] = []
-        for group, weight in request.demand:
-            keys += self._keys(group.name, "uwhp")
-            spec += (str(weight), str(request.reserve.get(group.name, 0)), str(len(group.windows)))
-            for w in group.windows:
-                spec += (str(w.limit), repr(w.seconds))
-        text = " ".join(spec)
-        if len(self._demands) >= 256:
-            self._demands.clear()
-        self._demands[cache_key] = (request.demand, keys, text)
-        return keys, text
+    def _tomb(self, lease_id: str) -> str:
+        return f"{self.prefix}:{{{self.workspace}}}:t:{lease_id}"
 
-    def _caller_now(self) -> float:
-        base = self._base
-        return time.time() if base is None else time.monotonic() + base
+    def _call_sync(self, name: str, keys: list[str], args: list[str | int | float]) -> Any:
+        if self._client is None:
+            import redis
 
-    def _learn(self, now: float) -> None:
-        self._base = now - time.monotonic()
+            self._client = redis.Redis.from_url(
+                self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
+            )
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = self._client.register_script(_SCRIPTS[name])
+        return script(keys=keys, args=args)
 
     async def _call(self, name: str, keys: list[str], args: list[str | int | float]) -> Any:
-        if _in_asyncio():
-            script = self._scripts.get((name, True))
-            if script is None:
-                if self._async is None:
-                    import redis.asyncio
-
-                    self._async = redis.asyncio.Redis.from_url(self.url)
-                script = self._scripts[(name, True)] = self._async.register_script(_SCRIPTS[name])
-            return await script(keys=keys, args=args)
-        if not self._owns:
-            raise ConfigurationError(
-                "RedisStore was given an asyncio client but runs outside asyncio (trio): "
-                "pass a url instead"
-            )
-        script = self._scripts.get((name, False))
-        if script is None:
-            if self._sync is None:
-                import redis
-
-                self._sync = redis.Redis.from_url(self.url)
-            script = self._scripts[(name, False)] = self._sync.register_script(_SCRIPTS[name])
-        return await anyio.to_thread.run_sync(lambda: script(keys=keys, args=args))
-
-    def _take_ends(
-        self, keys: list[str], args: list[str | int | float], now: float
-    ) -> dict[str, tuple[Sequence[str], float]]:
-        """Move the buffered ends into a script call's ``keys`` and ``args`` (times relative to
-        the caller's ``now``); return them, to put back with :meth:`_restore` if the call
-        fails."""
-        taken = self._pending
-        if not taken:
-            return taken
-        self._pending = {}
-        index: dict[str, int] = {}
-        for lease_id, (groups, at) in taken.items():
-            args += (lease_id, repr(at - now), len(groups))
-            for group in groups:
-                i = index.get(group)
-                if i is None:
-                    i = index[group] = len(index)
-                    keys += self._keys(group, "uwh")
-                args.append(i)
-        return taken
-
-    def _restore(self, taken: dict[str, tuple[Sequence[str], float]]) -> None:
-        """Put back ends whose call failed or was cancelled (re-sending them is harmless: an
-        end of a lease already ended is ignored); they keep precedence over later ones."""
-        if taken:
-            self._pending = {**self._pending, **taken}
-            self._arm()
-
-    async def _with_ends(
-        self, name: str, keys: list[str], args: list[str | int | float], now: float
-    ) -> Any:
-        taken = self._take_ends(keys, args, now)
-        try:
-            return await self._call(name, keys, args)
-        except BaseException:
-            self._restore(taken)
-            raise
-
-    async def flush(self) -> None:
-        """Send the buffered lease ends now (one round trip; none if nothing is buffered)."""
-        timer, self._timer = self._timer, None
-        if isinstance(timer, asyncio.TimerHandle):
-            timer.cancel()
-        if self._pending:
-            await self._with_ends("end", [], [], self._caller_now())
-
-    def _arm(self) -> None:
-        """Make sure buffered ends are sent within ``end_delay`` even if nothing else is."""
-        if self._timer is not None or not self._pending:
-            return
-        if _in_asyncio():
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(self.end_delay, self._fire)
-        else:
-            import trio
-
-            self._timer = True
-            trio.lowlevel.spawn_system_task(self._flush_later)
-
-    def _fire(self) -> None:
-        self._timer = None
-        task = asyncio.get_running_loop().create_task(self._flush_quietly())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _flush_later(self) -> None:
-        import trio
-
-        try:
-            await trio.sleep(self.end_delay)  # cancelled when the run ends: aclose() flushes
-        finally:
-            self._timer = None
-        await self._flush_quietly()
-
-    async def _flush_quietly(self) -> None:
-        """The timer's flush: a failure leaves the ends buffered (the next call carries them;
-        the timer is re-armed)."""
-        done = self._flushing = anyio.Event()
-        try:
-            await self.flush()
-        except Exception:  # retried later (re-armed); no caller is waiting on this
-            pass
-        finally:
-            done.set()
-            if self._flushing is done:
-                self._flushing = None
+        fn: Callable[[], Any] = lambda: self._call_sync(name, keys, args)  # noqa: E731
+        return await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
 
     async def aclose(self) -> None:
-        """Send the buffered lease ends, then close the connections this store opened (not a
-        ``client`` given to it)."""
-        try:
-            running = self._flushing
-            if running is not None:
-                await running.wait()
-            await self.flush()
-        finally:
-            await self._close()
-
-    async def _close(self) -> None:
-        if self._async is not None and self._owns:
-            await self._async.aclose()
-            self._async = None
-        if self._sync is not None:
-            self._sync.close()
-            self._sync = None
+        """Close the connections this store opened (not a ``client`` given to it)."""
+        client, self._client = self._client, None
         self._scripts.clear()
+        if client is not None and self._owns:
+            await anyio.to_thread.run_sync(client.close)
 
     async def __aenter__(self) -> RedisStore:
         return self
@@ -598,93 +411,80 @@ class RedisStore:
 
     # -- the Store protocol ---------------------------------------------------------------------
 
-    async def admit(self, request: Admission) -> Denied | None:
-        """Record the admission in every group of the demand (server time), or say when it
-        could succeed (times in the caller's base)."""
-        now = request.now
-        self._learn(now)
-        keys, spec = self._demand(request)
-        args: list[str | int | float] = [
-            request.lease_id,
-            repr(request.expires_at - now),
-            spec,
-            len(request.demand),
-        ]
-        if self._pending:
-            keys = keys.copy()  # the cached list stays as it is
-            reply = await self._with_ends("admit", keys, args, now)
-        else:
-            reply = await self._call("admit", keys, args)
-        if reply is None:
-            return None
-        fields = [_text(x) for x in reply]
-        names = [g.name for g, _ in request.demand]
-        fits = {name: now + float(x) for name, x in zip(names, fields[3:], strict=True)}
-        return Denied(
-            frees_at=now + float(fields[0]),
-            earliest=now + float(fields[1]),
-            group=names[int(fields[2])],
-            fits=fits,
-        )
+    async def admit(self, lease_id: str, demand: Demand, lease_seconds: float) -> Granted | Denied:
+        """Record the admission (server time), or say how long it must wait."""
+        keys: list[str] = []
+        spec: list[str] = []
+        for group, weight in demand:
+            keys += self._keys(group.name, "uwhp")
+            spec += (str(weight), "0", str(len(group.windows)))
+            for w in group.windows:
+                spec += (str(w.limit), repr(w.seconds))
+        keys.append(self._tomb(lease_id))
+        args: list[str | int | float] = [lease_id, repr(lease_seconds), " ".join(spec), len(demand)]
+        fields = [_text(x) for x in await self._call("admit", keys, args)]
+        if fields[0] == "ok":
+            return Granted(float(fields[1]), float(fields[2]))
+        if fields[0] == "gone":
+            return Denied(math.inf, math.inf, demand[0][0].name, 0.0)
+        name = demand[int(fields[2])][0].name
+        return Denied(float(fields[0]), float(fields[1]), name, float(fields[3]))
 
-    async def end(self, lease_id: str, groups: Sequence[str], at: float) -> None:
-        """The lease's request finished at ``at`` (its bound, if earlier).
-
-        Buffered: sent with this store's next call, or after ``end_delay`` at the latest (at
-        once when ``end_delay`` is 0 or many ends are waiting)."""
-        if not groups or lease_id in self._pending:
-            return
-        self._pending[lease_id] = (tuple(groups), at)
-        if self.end_delay == 0 or len(self._pending) >= _MAX_PENDING:
-            await self.flush()
-        else:
-            self._arm()
-
-    async def refund(self, lease_id: str, groups: Sequence[str]) -> None:
-        """The lease's request was never sent: delete its entries if still in flight (not
-        ended, bound not passed by the server's clock). A lease whose end is buffered has
-        ended: left alone."""
-        if lease_id in self._pending:
-            return
+    async def end(self, lease_id: str, groups: Sequence[str]) -> float:
+        """The lease's request finished now (server time; its bound, if earlier)."""
         keys = [k for g in groups for k in self._keys(g, "uwh")]
-        if keys:
-            await self._call("refund", keys, [lease_id])
+        if not keys:
+            return -math.inf
+        return float(_text(await self._call("end", keys, [lease_id])))
 
-    async def pause(self, group: str, until: float) -> None:
-        """Admit nothing in ``group`` before ``until`` (never shortens a pause)."""
-        await self._call("pause", self._keys(group, "p"), [repr(until - self._caller_now())])
+    async def refund(self, lease_id: str, groups: Sequence[str]) -> float:
+        """The lease's request was never sent: delete its entries if still in flight; if its
+        admission has not arrived yet, it never will."""
+        keys = [k for g in groups for k in self._keys(g, "uwh")]
+        keys.append(self._tomb(lease_id))
+        return float(_text(await self._call("refund", keys, [lease_id, 3_600_000])))
 
-    async def snapshot(self, groups: Sequence[QuotaGroup], now: float) -> dict[str, GroupState]:
-        """Entries still occupying a window of their group, and pauses (caller's time base)."""
-        self._learn(now)
+    async def pause(self, group: str, seconds: float) -> float:
+        """Admit nothing in ``group`` for ``seconds`` (never shortens a pause)."""
+        return float(_text(await self._call("pause", self._keys(group, "p"), [repr(seconds)])))
+
+    async def spend(self, group: QuotaGroup, units: int) -> float:
+        """Record ``units`` spent elsewhere just now."""
+        keys = self._keys(group.name, "uwh")
+        args: list[str | int | float] = [f"spent-{uuid.uuid4().hex}", units, repr(group.longest)]
+        return float(_text(await self._call("spend", keys, args)))
+
+    async def view(self, groups: Sequence[QuotaGroup]) -> dict[str, GroupView]:
+        """Occupancy now, per group and window (server time)."""
         if not groups:
             return {}
         keys = [k for g in groups for k in self._keys(g.name, "uwhp")]
         args: list[str | int | float] = [len(groups), *(repr(g.longest) for g in groups)]
-        reply = await self._with_ends("snapshot", keys, args, now)
-        fields = [_text(x) for x in reply]
-        out: dict[str, GroupState] = {}
-        i = 0
-        for group in groups:
-            pause = fields[i]
-            count = int(fields[i + 1])
+        fields = [_text(x) for x in await self._call("snapshot", keys, args)]
+        now = float(fields[0])
+        out: dict[str, GroupView] = {}
+        i = 1
+        for g in groups:
+            pause, count = fields[i], int(fields[i + 1])
             i += 2
-            entries = []
+            rows: list[tuple[float, int, bool]] = []
             for _ in range(count):
-                lease_id, weight, admitted, expires, ended = fields[i : i + 5]
+                _, weight, _, expires, ended = fields[i : i + 5]
                 i += 5
-                entries.append(
-                    EntryState(
-                        lease_id,
-                        int(weight),
-                        now + float(admitted),
-                        now + float(expires),
-                        now + float(ended) if ended else None,
-                    )
+                end = now + float(ended) if ended else now + float(expires)
+                rows.append((end, int(weight), not ended and end > now))
+            rows.sort()
+            flying = sum(w for _, w, f in rows if f)
+            wins = tuple(
+                WindowView(
+                    w,
+                    sum(wt for e, wt, _ in rows if e + w.seconds > now),
+                    [(e, wt) for e, wt, f in rows if not f and e + w.seconds > now],
                 )
-            entries.sort(key=lambda e: e.admitted_at)
+                for w in g.windows
+            )
             paused = now + float(pause) if pause else -math.inf
-            out[group.name] = GroupState(group.name, tuple(entries), paused)
+            out[g.name] = GroupView(g.name, now, flying, paused, wins)
         return out
 
     def __repr__(self) -> str:

@@ -1,18 +1,17 @@
 """The SQLite store: admissions in one file, shared by every process of a machine.
 
-Layout: one row per admitted request and group in ``moeseg_entries`` (keyed by workspace, group
-and lease id), one row per paused group in ``moeseg_pauses`` and, per workspace, the latest time
-any caller has given in ``moeseg_clock`` (time never goes backwards for a workspace).
-``end_at`` is the pessimistic end of a lease (its bound while in flight, its end once ended): an
-entry occupies a window of ``W`` seconds at ``now`` exactly when ``end_at + W > now``, so the
-admission check is one indexed aggregate per group. Check-and-record runs in one
-``BEGIN IMMEDIATE`` transaction, which SQLite serializes across processes (WAL journal: readers
-never wait for it).
+One row per admitted request and group in ``moeseg_entries``; ``end_at`` is the pessimistic end
+of a lease (its bound while in flight, its end once ended), so an entry occupies a window of
+``W`` at ``now`` exactly when ``end_at + W > now``. Every call is one ``BEGIN IMMEDIATE``
+transaction (SQLite serializes them across processes) that reads the time inside the lock, in a
+worker thread: nothing blocks the event loop, and a caller that leaves abandons the thread.
 
-Blocking calls: an uncontended transaction on a WAL database takes tens of microseconds, so each
-call first runs inline on the event loop with a zero busy timeout; if the database is locked by
-another process (or this store's connection is busy in a worker thread), it runs in a worker
-thread instead (``anyio.to_thread.run_sync``), waiting up to ``timeout`` seconds for the lock.
+Time (``moeseg_time``, per workspace): the latest time any process recorded, never going back,
+and the clock's ``now() - monotonic()`` at that moment with the machine's boot id. The monotonic
+clock is one per machine and never steps, so a change of that difference is a step of the wall
+clock (NTP, a VM resume) since the last call by any process; every time in the file is then moved
+by the step, so no window frees early or late. Across a reboot the difference means nothing: a
+backward step is still caught (time never goes back: the group waits), a forward one is not.
 """
 
 from __future__ import annotations
@@ -21,18 +20,17 @@ import math
 import os
 import sqlite3
 import threading
-import time
+import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import TypeVar
 
 import anyio.to_thread
-import attrs
 
-from .._exceptions import ConfigurationError
 from ._clock import Clock, WallClock
 from ._policy import QuotaGroup
-from ._store import Admission, Denied, EntryState, GroupState, decide
+from ._store import Demand, Denied, Granted, GroupView, WindowView, fit_time
 
 __all__ = ["SQLiteStore", "default_sqlite_path"]
 
@@ -51,10 +49,11 @@ CREATE TABLE IF NOT EXISTS moeseg_entries (
     PRIMARY KEY (workspace, grp, lease_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS moeseg_entries_by_end ON moeseg_entries (workspace, grp, end_at, weight);
-CREATE INDEX IF NOT EXISTS moeseg_entries_by_lease ON moeseg_entries (workspace, lease_id);
-CREATE TABLE IF NOT EXISTS moeseg_clock (
+CREATE TABLE IF NOT EXISTS moeseg_time (
     workspace TEXT NOT NULL PRIMARY KEY,
-    latest REAL NOT NULL
+    latest REAL NOT NULL,
+    offset REAL NOT NULL,
+    boot TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS moeseg_pauses (
     workspace TEXT NOT NULL,
@@ -64,12 +63,11 @@ CREATE TABLE IF NOT EXISTS moeseg_pauses (
 ) WITHOUT ROWID;
 """
 
-# A caller whose ``now`` is further than this from the store's clock uses another time base.
-_MAX_SKEW = 3600.0
-
-# Index ranges are widened by this much so that float rounding in ``now - W`` can never exclude
-# a row that the exact test ``end_at + W > now`` (the reference arithmetic) would include.
+_STEP = 0.001
+"""A change of ``now() - monotonic()`` larger than this (seconds) is a clock step (smaller
+steps are not corrected: a window may free up to this much early)."""
 _SLACK = 1.0
+"""Index ranges are widened by this much: float rounding in ``now - W`` never drops a row."""
 
 
 def default_sqlite_path() -> Path:
@@ -79,20 +77,11 @@ def default_sqlite_path() -> Path:
     return root / "moeseg" / "quota.sqlite3"
 
 
-class _Busy(Exception):
-    """The database (or this store's inline connection) is locked: go to a worker thread."""
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-def _usage_sql(windows: int) -> str:
-    cases = ", ".join(
-        "COALESCE(SUM(CASE WHEN end_at + ? > ? THEN weight END), 0)" for _ in range(windows)
-    )
-    return f"SELECT {cases} FROM moeseg_entries WHERE workspace = ? AND grp = ? AND end_at > ?"
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
 
 
 class SQLiteStore:
@@ -101,32 +90,21 @@ class SQLiteStore:
     >>> store = SQLiteStore(workspace="ws1")  # ~/.cache/moeseg/quota.sqlite3
     >>> gov = Governor(policy, store=store)  # doctest: +SKIP
 
-    ``path=None`` means :func:`default_sqlite_path`; one file holds any number of workspaces
-    (one store object each). Admissions survive restarts: a request admitted this morning
-    occupies its day window after a restart. Every user of a file must use the same quota groups
-    (by name) for a workspace.
-
-    Times are stored as the governor passes them, so the governor must read the file's time
-    base, ``clock`` (default :class:`WallClock`: every process, and a restarted one, agree); a
-    ``Governor(store=SQLiteStore())`` does (``shared = True``). A ``now`` more than an hour away
-    from ``clock.now()`` (a governor given a loop clock, say) raises
-    :class:`moeseg.ConfigurationError` rather than silently sharing nothing. Tests may pass the
-    governor's virtual clock as ``clock`` (and to the governor).
+    ``path=None`` means :func:`default_sqlite_path`; one file holds any number of workspaces.
+    Admissions survive restarts. Every user of a file must use the same quota groups (by name)
+    for a workspace. ``timeout``: how long a call waits for another process's lock.
+    ``recheck``: how often a waiting governor re-asks (another process may end a lease early).
+    ``clock``: :class:`WallClock` unless testing.
     """
 
-    shared: ClassVar[bool] = True
-    """Shared between processes: a governor built on it reads wall-clock time by default."""
-
     __slots__ = (
-        "_inline",
-        "_inline_lock",
-        "_ready",
-        "_setup_lock",
-        "_sql",
-        "_worker",
-        "_worker_lock",
+        "_boot",
+        "_conn",
+        "_lock",
+        "_refunded",
         "clock",
         "path",
+        "recheck",
         "timeout",
         "workspace",
     )
@@ -138,106 +116,68 @@ class SQLiteStore:
         workspace: str = "default",
         clock: Clock | None = None,
         timeout: float = 30.0,
+        recheck: float = 1.0,
     ) -> None:
         self.path = Path(path) if path is not None else default_sqlite_path()
         self.workspace = workspace
         self.clock: Clock = clock if clock is not None else WallClock()
         self.timeout = timeout
-        self._inline: sqlite3.Connection | None = None
-        self._worker: sqlite3.Connection | None = None
-        self._inline_lock = threading.Lock()
-        self._worker_lock = threading.Lock()
-        self._setup_lock = threading.Lock()
-        self._ready = False
-        self._sql: dict[int, str] = {}
+        self.recheck = recheck
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._boot = _boot_id()
+        # Lease ids refunded before their admission ran (the caller left): never admitted.
+        self._refunded: deque[str] = deque(maxlen=4096)
 
-    # -- connections -----------------------------------------------------------------------
-
-    def _connect(self, timeout: float) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, timeout=timeout, isolation_level=None, check_same_thread=False
-        )
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
+    # -- plumbing ---------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Open the file now (creating its directory, WAL mode and tables), blocking; otherwise
-        the first call does it in a worker thread. Useful to fail early on a bad path."""
-        self._setup()
+        """Open the file now (creating its directory, WAL mode and tables), blocking."""
+        with self._lock:
+            self._connection()
 
-    def _setup(self) -> None:
-        with self._setup_lock:
-            if self._ready:
-                return
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            worker = self._connect(self.timeout)
-            # Switching to WAL takes an exclusive lock for which SQLite does not always call
-            # the busy handler (another process may be opening the file too): retry until
-            # ``timeout``. Once the file is in WAL mode, the switch is skipped.
-            deadline = time.monotonic() + self.timeout
-            while True:
-                try:
-                    if worker.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                        worker.execute("PRAGMA journal_mode=WAL")
-                    worker.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
-                    break
-                except sqlite3.OperationalError as exc:
-                    if worker.in_transaction:
-                        worker.execute("ROLLBACK")
-                    if not _is_busy(exc) or time.monotonic() > deadline:
-                        worker.close()
-                        raise
-                    time.sleep(0.01)
-            self._worker = worker
-            self._inline = self._connect(0.0)
-            self._ready = True
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                out = fn(conn)
+                conn.execute("COMMIT")
+                return out
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if not self._ready:
-            await anyio.to_thread.run_sync(self._setup)
-        if self._inline_lock.acquire(blocking=False):
-            try:
-                assert self._inline is not None
-                return self._attempt(self._inline, fn)
-            except _Busy:
-                pass
-            finally:
-                self._inline_lock.release()
-        return await anyio.to_thread.run_sync(self._in_worker, fn)
-
-    def _in_worker(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        with self._worker_lock:
-            assert self._worker is not None
-            return self._attempt(self._worker, fn, busy_ok=False)
-
-    @staticmethod
-    def _attempt(
-        conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], *, busy_ok: bool = True
-    ) -> T:
-        try:
-            return fn(conn)
-        except sqlite3.OperationalError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if busy_ok and _is_busy(exc):
-                raise _Busy from exc
-            raise
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        return await anyio.to_thread.run_sync(self._locked, fn, abandon_on_cancel=True)
 
     def close(self) -> None:
-        """Close the connections (the store reopens them if used again)."""
-        with self._setup_lock, self._inline_lock, self._worker_lock:
-            for conn in (self._inline, self._worker):
-                if conn is not None:
-                    conn.close()
-            self._inline = self._worker = None
-            self._ready = False
+        """Close the connection (reopened if used again)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     async def aclose(self) -> None:
-        """Close the connections."""
+        """Close the connection."""
         await anyio.to_thread.run_sync(self.close)
 
     async def __aenter__(self) -> SQLiteStore:
@@ -246,170 +186,186 @@ class SQLiteStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    # -- transactions (run in one connection, inline or in a worker thread) -------------------
+    # -- inside a transaction -----------------------------------------------------------------
 
-    def _usage(self, conn: sqlite3.Connection, group: QuotaGroup, now: float) -> list[int]:
-        windows = group.windows
-        sql = self._sql.get(len(windows))
-        if sql is None:
-            sql = self._sql[len(windows)] = _usage_sql(len(windows))
-        params: list[object] = []
-        for w in windows:
-            params += (w.seconds, now)
-        params += (self.workspace, group.name, now - group.longest - _SLACK)
-        row = conn.execute(sql, params).fetchone()
-        return [int(x) for x in row]
+    def _now(self, conn: sqlite3.Connection) -> float:
+        """The store's time, read inside the lock; re-bases the file after a clock step."""
+        ws = self.workspace
+        for _ in range(3):  # a read pre-empted between the two clocks would look like a step
+            before = self.clock.monotonic()
+            wall = self.clock.now()
+            after = self.clock.monotonic()
+            if after - before <= _STEP / 2:
+                break
+        offset = wall - (before + after) / 2
+        row = conn.execute(
+            "SELECT latest, offset, boot FROM moeseg_time WHERE workspace = ?", (ws,)
+        ).fetchone()
+        now = wall
+        if row is not None:
+            latest, old, boot = row
+            shift = offset - old
+            if boot == self._boot and abs(shift) > _STEP:
+                conn.execute(
+                    "UPDATE moeseg_entries SET admitted_at = admitted_at + ?1, expires_at = "
+                    "expires_at + ?1, ended_at = ended_at + ?1, end_at = end_at + ?1 "
+                    "WHERE workspace = ?2",
+                    (shift, ws),
+                )
+                conn.execute(
+                    "UPDATE moeseg_pauses SET until = until + ? WHERE workspace = ?", (shift, ws)
+                )
+                latest += shift
+            now = max(wall, latest)
+        conn.execute(
+            "INSERT OR REPLACE INTO moeseg_time (workspace, latest, offset, boot) "
+            "VALUES (?, ?, ?, ?)",
+            (ws, now, offset, self._boot),
+        )
+        return now
 
-    def _paused_until(self, conn: sqlite3.Connection, group: str) -> float:
+    def _rows(
+        self, conn: sqlite3.Connection, group: QuotaGroup, now: float
+    ) -> list[tuple[float, int, bool]]:
+        """``(end_at, weight, in flight)`` of the group's entries occupying any window, by end."""
+        rows = conn.execute(
+            "SELECT end_at, weight, ended_at IS NULL AND expires_at > ? FROM moeseg_entries "
+            "WHERE workspace = ? AND grp = ? AND end_at > ? ORDER BY end_at",
+            (now, self.workspace, group.name, now - group.longest - _SLACK),
+        ).fetchall()
+        return [(e, w, bool(f)) for e, w, f in rows if e + group.longest > now]
+
+    def _paused(self, conn: sqlite3.Connection, group: str) -> float:
         row = conn.execute(
             "SELECT until FROM moeseg_pauses WHERE workspace = ? AND grp = ?",
             (self.workspace, group),
         ).fetchone()
         return float(row[0]) if row is not None else -math.inf
 
-    def _state(self, conn: sqlite3.Connection, group: QuotaGroup, now: float) -> GroupState:
-        rows = conn.execute(
-            "SELECT lease_id, weight, admitted_at, expires_at, ended_at, end_at "
-            "FROM moeseg_entries WHERE workspace = ? AND grp = ? AND end_at > ? "
-            "ORDER BY admitted_at",
-            (self.workspace, group.name, now - group.longest - _SLACK),
-        ).fetchall()
-        longest = group.longest
-        entries = tuple(
-            EntryState(lease_id, weight, admitted, expires, ended)
-            for lease_id, weight, admitted, expires, ended, end_at in rows
-            if end_at + longest > now
-        )
-        return GroupState(group.name, entries, self._paused_until(conn, group.name))
-
-    def _tick(self, conn: sqlite3.Connection, now: float) -> float:
-        """``max(now, latest time seen)``, recorded (inside a write transaction)."""
-        conn.execute(
-            "INSERT INTO moeseg_clock (workspace, latest) VALUES (?, ?) ON CONFLICT (workspace) "
-            "DO UPDATE SET latest = MAX(latest, excluded.latest)",
-            (self.workspace, now),
-        )
-        return self._latest(conn)
-
-    def _latest(self, conn: sqlite3.Connection) -> float:
-        row = conn.execute(
-            "SELECT latest FROM moeseg_clock WHERE workspace = ?", (self.workspace,)
-        ).fetchone()
-        return float(row[0]) if row is not None else -math.inf
-
-    def _admit(self, conn: sqlite3.Connection, request: Admission) -> Denied | None:
-        ws = self.workspace
-        conn.execute("BEGIN IMMEDIATE")
-        now = self._tick(conn, request.now)
-        if now != request.now:
-            request = attrs.evolve(request, now=now)
-        fits = True
-        for group, weight in request.demand:
+    def _admit(
+        self, conn: sqlite3.Connection, lease_id: str, demand: Demand, lease_seconds: float
+    ) -> Granted | Denied:
+        now = self._now(conn)
+        if lease_id in self._refunded:
+            return Denied(math.inf, math.inf, demand[0][0].name, now)
+        fits: dict[str, float] = {}
+        best = now
+        for group, weight in demand:
             conn.execute(
                 "DELETE FROM moeseg_entries WHERE workspace = ? AND grp = ? AND end_at < ? "
                 "AND end_at + ? <= ?",
-                (ws, group.name, now - group.longest, group.longest, now),
+                (self.workspace, group.name, now - group.longest + _SLACK, group.longest, now),
             )
-            if not fits:
-                continue
-            if self._paused_until(conn, group.name) > now:
-                fits = False
-                continue
-            need = weight + request.reserve.get(group.name, 0)
-            usage = self._usage(conn, group, now)
-            if any(u + need > w.limit for u, w in zip(usage, group.windows, strict=True)):
-                fits = False
-        if not fits:
-            states = {g.name: self._state(conn, g, now) for g, _ in request.demand}
-            denied = decide(states, request)
-            if denied is not None:
-                conn.execute("COMMIT")  # only pruning happened
-                return denied
-            # Unreachable while the aggregate above matches decide() (the reference; tested):
-            # should they ever differ, the reference wins and the admission is recorded.
-        conn.executemany(
-            "INSERT OR REPLACE INTO moeseg_entries (workspace, grp, lease_id, weight, "
-            "admitted_at, expires_at, ended_at, end_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
-            [
-                (ws, g.name, request.lease_id, weight, now, request.expires_at, request.expires_at)
-                for g, weight in request.demand
-            ],
-        )
-        conn.execute("COMMIT")
-        return None
+            rows = self._rows(conn, group, now)
+            paused = max(now, self._paused(conn, group.name))
+            fit, opt = paused, paused
+            for w in group.windows:
+                s = w.seconds
+                live = [(e + s, wt, f) for e, wt, f in rows if e + s > now]
+                used = sum(wt for _, wt, _ in live)
+                fit = max(fit, fit_time([(r, wt) for r, wt, _ in live], used, w.limit, weight, now))
+                ended = [(r, wt) for r, wt, f in live if not f]
+                flying = sum(wt for _, wt, f in live if f)
+                opt = max(opt, fit_time([*ended, (now + s, flying)], used, w.limit, weight, now))
+            fits[group.name] = fit
+            best = max(best, opt)
+        if all(t <= now for t in fits.values()):
+            bound = now + lease_seconds
+            conn.executemany(
+                "INSERT OR REPLACE INTO moeseg_entries (workspace, grp, lease_id, weight, "
+                "admitted_at, expires_at, ended_at, end_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+                [(self.workspace, g.name, lease_id, w, now, bound, bound) for g, w in demand],
+            )
+            return Granted(now, bound)
+        group_name = max(fits, key=fits.__getitem__)
+        return Denied(fits[group_name] - now, best - now, group_name, now)
 
-    def _end(
-        self, conn: sqlite3.Connection, lease_id: str, groups: Sequence[str], at: float
-    ) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        at = self._tick(conn, at)
+    def _end(self, conn: sqlite3.Connection, lease_id: str, groups: Sequence[str]) -> float:
+        now = self._now(conn)
         conn.executemany(
-            "UPDATE moeseg_entries SET ended_at = MIN(?, expires_at), end_at = MIN(?, expires_at) "
-            "WHERE workspace = ? AND grp = ? AND lease_id = ? AND ended_at IS NULL",
-            [(at, at, self.workspace, g, lease_id) for g in groups],
+            "UPDATE moeseg_entries SET ended_at = MIN(?1, expires_at), end_at = MIN(?1, "
+            "expires_at) WHERE workspace = ?2 AND grp = ?3 AND lease_id = ?4 AND ended_at IS NULL",
+            [(now, self.workspace, g, lease_id) for g in groups],
         )
-        conn.execute("COMMIT")
+        return now
 
-    def _refund(self, conn: sqlite3.Connection, lease_id: str, groups: Sequence[str]) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        latest = self._latest(conn)
+    def _refund(self, conn: sqlite3.Connection, lease_id: str, groups: Sequence[str]) -> float:
+        now = self._now(conn)
+        found = conn.execute(
+            "SELECT COUNT(*) FROM moeseg_entries WHERE workspace = ? AND lease_id = ?",
+            (self.workspace, lease_id),
+        ).fetchone()[0]
+        if not found:
+            self._refunded.append(lease_id)
         conn.executemany(
             "DELETE FROM moeseg_entries WHERE workspace = ? AND grp = ? AND lease_id = ? "
             "AND ended_at IS NULL AND expires_at > ?",
-            [(self.workspace, g, lease_id, latest) for g in groups],
+            [(self.workspace, g, lease_id, now) for g in groups],
         )
-        conn.execute("COMMIT")
+        return now
 
-    def _pause(self, conn: sqlite3.Connection, group: str, until: float) -> None:
-        conn.execute("BEGIN IMMEDIATE")
+    def _pause(self, conn: sqlite3.Connection, group: str, seconds: float) -> float:
+        now = self._now(conn)
+        until = now + seconds
         conn.execute(
             "INSERT INTO moeseg_pauses (workspace, grp, until) VALUES (?, ?, ?) "
             "ON CONFLICT (workspace, grp) DO UPDATE SET until = MAX(until, excluded.until)",
             (self.workspace, group, until),
         )
-        conn.execute("COMMIT")
+        return now
 
-    def _snapshot(
-        self, conn: sqlite3.Connection, groups: Sequence[QuotaGroup], now: float
-    ) -> dict[str, GroupState]:
-        conn.execute("BEGIN")
-        try:
-            return {g.name: self._state(conn, g, now) for g in groups}
-        finally:
-            conn.execute("COMMIT")
+    def _spend(self, conn: sqlite3.Connection, group: QuotaGroup, units: int) -> float:
+        now = self._now(conn)
+        conn.execute(
+            "INSERT INTO moeseg_entries (workspace, grp, lease_id, weight, admitted_at, "
+            "expires_at, ended_at, end_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (self.workspace, group.name, f"spent-{uuid.uuid4().hex}", units, now, now, now, now),
+        )
+        return now
 
-    def _check_time(self, now: float) -> None:
-        if abs(now - self.clock.now()) > _MAX_SKEW:
-            raise ConfigurationError(
-                f"SQLiteStore keeps time by {self.clock!r} but was given now={now!r}: create "
-                "the Governor with the same clock (e.g. Governor(store=..., clock=WallClock()))"
+    def _view(self, conn: sqlite3.Connection, groups: Sequence[QuotaGroup]) -> dict[str, GroupView]:
+        now = self._now(conn)
+        out = {}
+        for g in groups:
+            rows = self._rows(conn, g, now)
+            flying = sum(w for _, w, f in rows if f)
+            wins = tuple(
+                WindowView(
+                    w,
+                    sum(wt for e, wt, _ in rows if e + w.seconds > now),
+                    [(e, wt) for e, wt, f in rows if not f and e + w.seconds > now],
+                )
+                for w in g.windows
             )
+            out[g.name] = GroupView(g.name, now, flying, self._paused(conn, g.name), wins)
+        return out
 
     # -- the Store protocol ---------------------------------------------------------------------
 
-    async def admit(self, request: Admission) -> Denied | None:
-        """Record the admission in every group of the demand, or say when it could succeed."""
-        self._check_time(request.now)
-        return await self._run(lambda conn: self._admit(conn, request))
+    async def admit(self, lease_id: str, demand: Demand, lease_seconds: float) -> Granted | Denied:
+        """Record the admission (its times read inside the lock), or say how long to wait."""
+        return await self._run(lambda c: self._admit(c, lease_id, demand, lease_seconds))
 
-    async def end(self, lease_id: str, groups: Sequence[str], at: float) -> None:
-        """The lease's request finished at ``at`` (its bound, if that is earlier)."""
-        self._check_time(at)
-        await self._run(lambda conn: self._end(conn, lease_id, groups, at))
+    async def end(self, lease_id: str, groups: Sequence[str]) -> float:
+        """The lease's request finished now (its bound, if that is earlier)."""
+        return await self._run(lambda c: self._end(c, lease_id, groups))
 
-    async def refund(self, lease_id: str, groups: Sequence[str]) -> None:
-        """The lease's request was never sent: delete its entries if still in flight (not
-        ended, bound not passed at the latest time any user of the workspace has given)."""
-        await self._run(lambda conn: self._refund(conn, lease_id, groups))
+    async def refund(self, lease_id: str, groups: Sequence[str]) -> float:
+        """The request was never sent: delete its entries if still in flight (or, if its
+        admission has not run yet, make sure it never does)."""
+        return await self._run(lambda c: self._refund(c, lease_id, groups))
 
-    async def pause(self, group: str, until: float) -> None:
-        """Admit nothing in ``group`` before ``until`` (never shortens a pause)."""
-        await self._run(lambda conn: self._pause(conn, group, until))
+    async def pause(self, group: str, seconds: float) -> float:
+        """Admit nothing in ``group`` for ``seconds`` (never shortens a pause)."""
+        return await self._run(lambda c: self._pause(c, group, seconds))
 
-    async def snapshot(self, groups: Sequence[QuotaGroup], now: float) -> dict[str, GroupState]:
-        """Entries still occupying a window of their group at ``now``, and pauses."""
-        self._check_time(now)
-        return await self._run(lambda conn: self._snapshot(conn, groups, now))
+    async def spend(self, group: QuotaGroup, units: int) -> float:
+        """Record ``units`` spent elsewhere just now."""
+        return await self._run(lambda c: self._spend(c, group, units))
+
+    async def view(self, groups: Sequence[QuotaGroup]) -> dict[str, GroupView]:
+        """Occupancy now, per group and window."""
+        return await self._run(lambda c: self._view(c, groups))
 
     def __repr__(self) -> str:
         return f"SQLiteStore(path={str(self.path)!r}, workspace={self.workspace!r})"

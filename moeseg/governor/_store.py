@@ -1,222 +1,156 @@
 """The Store protocol: where admissions are recorded, possibly shared between processes.
 
-A store keeps, per quota group, one entry per admitted request (never one per unit of weight):
-its weight, when it was admitted, when its lease ended (or that it is still in flight) and the
-bound after which an unended lease counts as ended. From those entries it decides admissions
-atomically. The governor (queueing, FIFO, waking, leases) lives above it, in one process.
+A store keeps, per quota group, one entry per admitted request: its weight, when it was admitted,
+the bound after which it counts as ended if nobody ends it, and its end once ended. Every time is
+the store's own (its clock, read inside its lock or script), so a caller's stall can never make
+an entry end before its request was sent; callers only ever see durations.
 
-``decide`` below is the reference semantics in plain Python over a snapshot; any store may use it
-inside its own transaction (SQLite), re-implement it server-side (Redis/Lua), or keep faster
-incremental structures (the in-memory store) -- the results must be the same.
+Admission rule, for each group of the demand and each window ``(limit, W)``: the weights of the
+entries still occupying at ``now`` plus the new weight stay within ``limit``. An entry occupies
+from its admission until ``W`` after its end; an entry not ended occupies until ``W`` after its
+bound. A paused group admits nothing. This bounds to ``limit`` the weight that can reach the
+server in any interval of ``W``, wherever in [admission, end] each request arrives.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from types import MappingProxyType
+from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 import attrs
 
-from ._policy import QuotaGroup
+from .._exceptions import MoesegError
+from ._clock import Clock
+from ._policy import QuotaGroup, Window
 
 __all__ = [
-    "Admission",
+    "Demand",
     "Denied",
-    "EntryState",
-    "GroupState",
+    "Granted",
+    "GroupView",
     "Store",
-    "decide",
+    "StoreUnavailable",
+    "WindowView",
     "fit_time",
 ]
 
-_NO_RESERVE: Mapping[str, int] = MappingProxyType({})
+Demand = tuple[tuple[QuotaGroup, int], ...]
+"""Each group of a request (with its windows: a store needs no policy) and the weight taken."""
+
+
+class StoreUnavailable(MoesegError):
+    """The quota store did not answer in time (Redis down, SQLite locked): nothing admitted."""
 
 
 @attrs.frozen(slots=True)
-class Admission:
-    """One request asking to be admitted into every group of ``demand`` at once.
+class Granted:
+    """The admission was recorded; its times are the store's."""
 
-    ``demand`` pairs each group (with its windows: the store needs no policy of its own) with the
-    weight taken from it (1 for a plain request, the number of users for a weighted group).
-    ``expires_at`` is the bound after which the lease counts as ended if nobody ends it.
-    ``reserve`` is weight per group that must *remain* free after this admission: the governor
-    holds it back for earlier waiters (FIFO) blocked by another group.
-    """
-
-    lease_id: str
-    demand: tuple[tuple[QuotaGroup, int], ...]
-    now: float
+    admitted_at: float
     expires_at: float
-    reserve: Mapping[str, int] = _NO_RESERVE
 
 
 @attrs.frozen(slots=True)
 class Denied:
-    """Why and until when an admission cannot succeed; nothing was recorded.
+    """Nothing was recorded. ``wait``: seconds until the request fits if nothing else is
+    admitted and every lease in flight runs to its bound (certain); ``best``: seconds until it
+    could fit at best, every lease in flight ending now; ``group``: the group setting ``wait``;
+    ``now``: the store's time of the decision."""
 
-    - ``frees_at``: the time at which it will succeed if nothing else is admitted and every lease
-      in flight runs to its bound (``expires_at``): certain, pessimistic.
-    - ``earliest``: the time at which it could succeed at best, if every lease in flight ended
-      right now (optimistic; this is what a caller's maximum wait is compared with).
-    - ``group``: the group whose windows (or pause) set ``frees_at``.
-    - ``fits``: per group of the demand, the pessimistic time that group alone would admit it
-      (``<= now`` for groups that already have room). The governor wakes at the earliest of the
-      future ones: the next moment anything can change for this request.
-    """
-
-    frees_at: float
-    earliest: float
+    wait: float
+    best: float
     group: str
-    fits: Mapping[str, float]
+    now: float
 
 
 @attrs.frozen(slots=True)
-class EntryState:
-    """One admitted request as a store remembers it (per group)."""
+class WindowView:
+    """One window as a store sees it now: ``used`` units occupy it (in flight included) and
+    ``ended`` lists ``(end, weight)`` of the ended entries still in it, oldest end first."""
 
-    lease_id: str
-    weight: int
-    admitted_at: float
-    expires_at: float
-    ended_at: float | None = None
-
-    def end(self, now: float) -> float | None:
-        """When the lease ended as of ``now``: its end, its bound if that has passed, or None."""
-        if self.ended_at is not None:
-            return self.ended_at
-        return self.expires_at if self.expires_at <= now else None
+    window: Window
+    used: int
+    ended: Sequence[tuple[float, int]]
 
 
 @attrs.frozen(slots=True)
-class GroupState:
-    """What a store knows about one group: live entries (oldest first) and any pause."""
+class GroupView:
+    """One group at the store's ``now``: its windows, units in flight, and any pause."""
 
     name: str
-    entries: tuple[EntryState, ...] = ()
-    paused_until: float = -math.inf
+    now: float
+    inflight: int
+    paused_until: float
+    windows: tuple[WindowView, ...]
+
+    def left(self) -> dict[float, int]:
+        """Units left now per window length (0 while paused)."""
+        paused = self.paused_until > self.now
+        return {
+            v.window.seconds: 0 if paused else max(0, v.window.limit - v.used) for v in self.windows
+        }
 
 
 @runtime_checkable
 class Store(Protocol):
-    """Shared admission state of one workspace: in memory, SQLite, Redis...
+    """Shared admission state of one workspace. A store MUST guarantee:
 
-    A store MUST guarantee:
+    1. ``admit`` is atomic and linearizable across every user of the store: it records one entry
+       per group (admitted now, bound ``now + lease_seconds``, by its own clock read inside its
+       lock) or nothing. A lease id refunded before its admission arrives is never admitted.
+    2. ``end`` records the end at the store's now (never after the bound); ``refund`` deletes
+       the entries of a lease still in flight; both ignore unknown or ended leases.
+    3. ``pause`` never shortens a pause; ``spend`` records ``units`` as spent and ended now,
+       whether or not they fit (the server said so).
+    4. ``end``, ``refund``, ``pause`` and ``spend`` return the store's time they acted at.
+       ``view`` has no effect on admissions and costs no more with more entries than it must.
+    6. Entries are dropped only once they occupy no window of their group.
 
-    1. ``admit`` is atomic and linearizable across every process sharing the store: it checks
-       every window of every group in the demand and either records one entry per group (the
-       request's weight, ``now`` as admission time, ``expires_at``) and returns ``None``, or
-       records nothing and returns a :class:`Denied`. Never half an admission.
-    2. Admission rule, for each group ``g`` of weight ``w`` and each window ``(limit, W)`` of
-       ``g``: *occupancy + w + reserve[g] <= limit*, where occupancy sums the weights of the
-       group's entries still occupying at ``now``. An entry occupies from its admission until
-       ``W`` after its lease ended (``end + W > now``); an entry whose lease has not ended
-       occupies (it is in flight), unless ``expires_at <= now``, in which case it counts as
-       ended at ``expires_at``. A group paused until ``p > now`` admits nothing. This rule bounds
-       to ``limit`` the weight that can reach the server in any interval of length ``W``,
-       wherever in [admission, end] each request arrives.
-    3. ``end(lease_id, at)`` records the lease's end at ``min(at, expires_at)``; entries of a
-       lease already ended or unknown are left alone (idempotent). Release times only ever move
-       earlier; only admissions and pauses delay anyone. A store may record an end later than
-       it is reported (e.g. batched into its next call, as ``RedisStore`` does): until then the
-       lease counts as in flight, which is conservative, and once recorded it counts from ``at``.
-    4. ``refund(lease_id)`` deletes the entries of a lease still in flight (the request was
-       provably never sent); a lease already ended, past its bound (at the latest time the
-       store has seen), or unknown is left alone; idempotent.
-    5. ``pause(group, until)`` makes the group admit nothing before ``until``; a later call never
-       shortens an existing pause (max).
-    6. ``snapshot`` has no side effect on admissions (it may drop entries that occupy no window).
-    7. Times are in one time base shared by every user of the store (the loop clock for a
-       per-process store; wall-clock time for a shared one), and ``now`` given by callers may be
-       treated as ``max(now, latest now seen)``.
-    8. Entries are dropped only once they occupy no window of their group (``end + longest <=
-       now``): a restarted process must still see this morning's requests.
-
-    A store shared between processes sets the class attribute ``shared = True``: a governor
-    built on it then reads :class:`WallClock` time unless given another clock.
+    ``recheck`` is how often (seconds) a waiter re-asks a store that other processes may change
+    (``math.inf`` for one process's store: this process's events wake its waiters).
     """
 
-    async def admit(self, request: Admission) -> Denied | None:
-        """Record the admission in every group of the demand, or say when it could succeed."""
+    clock: Clock
+    recheck: float
+
+    async def admit(self, lease_id: str, demand: Demand, lease_seconds: float) -> Granted | Denied:
+        """Record the admission in every group of ``demand``, or say how long it must wait."""
         ...
 
-    async def end(self, lease_id: str, groups: Sequence[str], at: float) -> None:
-        """The lease's request is finished (response received or abandoned) at ``at``."""
+    async def end(self, lease_id: str, groups: Sequence[str]) -> float:
+        """The lease's request is finished now."""
         ...
 
-    async def refund(self, lease_id: str, groups: Sequence[str]) -> None:
-        """The lease's request was never sent: forget it."""
+    async def refund(self, lease_id: str, groups: Sequence[str]) -> float:
+        """The lease's request was never sent: forget it (even if its admission is late)."""
         ...
 
-    async def pause(self, group: str, until: float) -> None:
-        """Admit nothing in ``group`` before ``until`` (server said 429)."""
+    async def pause(self, group: str, seconds: float) -> float:
+        """Admit nothing in ``group`` for ``seconds`` from now."""
         ...
 
-    async def snapshot(self, groups: Sequence[QuotaGroup], now: float) -> dict[str, GroupState]:
-        """The live entries and pause of each group, without side effects on admission."""
+    async def spend(self, group: QuotaGroup, units: int) -> float:
+        """Record ``units`` spent by someone else just now."""
         ...
 
-
-def releases(
-    state: GroupState, seconds: float, now: float, *, optimistic: bool
-) -> list[tuple[float, int]]:
-    """``(release, weight)`` of the entries occupying a window of ``seconds`` at ``now``, unsorted.
-
-    An ended entry releases ``seconds`` after its end; a lease in flight after ``now``
-    (optimistic: it ends now) or after its bound (pessimistic).
-    """
-    out = []
-    for e in state.entries:
-        end = e.end(now)
-        if end is None:
-            end = now if optimistic else e.expires_at
-        elif end + seconds <= now:
-            continue
-        out.append((end + seconds, e.weight))
-    return out
+    async def view(self, groups: Sequence[QuotaGroup]) -> dict[str, GroupView]:
+        """Each group's occupancy now, without side effects on admissions."""
+        ...
 
 
 def fit_time(
-    state: GroupState, limit: int, seconds: float, weight: int, now: float, *, optimistic: bool
+    releases: Iterable[tuple[float, int]], used: int, limit: int, weight: int, now: float
 ) -> float:
-    """Earliest time >= now at which ``weight`` more fits one window, nothing else admitted.
-
-    Pessimistic: leases in flight run to their bound. Optimistic: they all end at ``now``.
-    ``math.inf`` if ``weight > limit``.
-    """
+    """Earliest time >= ``now`` at which ``weight`` more fits a window of ``limit`` where ``used``
+    units occupy now and free at ``releases`` (``(time, weight)``, in time order)."""
     if weight > limit:
         return math.inf
-    live = releases(state, seconds, now, optimistic=optimistic)
-    excess = sum(w for _, w in live) + weight - limit
+    excess = used + weight - limit
     if excess <= 0:
         return now
-    for at, w in sorted(live):
+    for at, w in releases:
         excess -= w
         if excess <= 0:
-            return at
-    raise AssertionError("unreachable: weight <= limit")
-
-
-def decide(states: Mapping[str, GroupState], request: Admission) -> Denied | None:
-    """The reference admission decision over ``states`` (one per group of the demand).
-
-    Returns None when the request fits every window of every group right now; the caller then
-    records one :class:`EntryState` per group. Otherwise a :class:`Denied`.
-    """
-    now = request.now
-    fits: dict[str, float] = {}
-    earliest = -math.inf
-    for group, weight in request.demand:
-        state = states.get(group.name, GroupState(group.name))
-        need = weight + request.reserve.get(group.name, 0)
-        windows = group.windows
-        pause = state.paused_until if state.paused_until > now else now
-        fit = max(fit_time(state, w.limit, w.seconds, need, now, optimistic=False) for w in windows)
-        best = max(fit_time(state, w.limit, w.seconds, need, now, optimistic=True) for w in windows)
-        fits[group.name] = max(fit, pause)
-        earliest = max(earliest, best, pause)
-    if all(t <= now for t in fits.values()):
-        return None
-    worst = max(fits, key=fits.__getitem__)
-    return Denied(frees_at=fits[worst], earliest=earliest, group=worst, fits=fits)
+            return max(at, now)
+    return math.inf

@@ -289,3 +289,15 @@ def test_plan_count_active_reports_the_workspace(tmp_path: Path) -> None:
     assert "workspace: up to 0 segments of 1000 active allowed" in " ".join(result.stdout.split())
     data = json.loads(run("plan", str(path), *SCALE, "--count-active", "--json").stdout)
     assert (data["active_estimate"], data["active_limit"], data["warnings"]) == (0, 1000, [])
+
+
+def test_quota_shows_the_headroom(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOESEG_HEADROOM", "0.1")
+    rows = json.loads(run("quota", *SCALE, "--json").stdout)
+    segments = {r["window_seconds"]: r for r in rows if r["group"] == "segments"}
+    minute = segments[min(segments)]
+    assert (minute["limit"], minute["headroom"], minute["remaining"]) == (50, 5, 45)
+    monkeypatch.setenv("MOESEG_HEADROOM", "2.5")
+    bad = run("quota", *SCALE)
+    assert bad.exit_code == 2
+    assert "MOESEG_HEADROOM" in bad.stderr

@@ -115,6 +115,9 @@ class RecordingLease:
     async def refund(self) -> None:
         self.log.append("refund")
 
+    async def abandon(self) -> None:
+        self.log.append("abandon")
+
 
 class RecordingGovernor:
     """Admits everything at once and records what the client asked and reported."""

@@ -80,9 +80,10 @@ async def test_cancelling_hundreds_of_calls_leaves_pool_and_governor_healthy(
                 for _ in range(100):
                     tg.start_soon(fetch)
         assert results == ["fast"] * 100
-        await anyio.sleep(0.15)  # every window (0.1 s) has passed: nothing may stay occupied
+        await anyio.sleep(0.15)  # every window (0.1 s) has passed since the fast calls
         left = await governor.remaining()
-        assert left["segment_reads"] == {0.1: 100_000}
+        # the 200 cancelled calls may still reach the server: they occupy until their bound
+        assert left["segment_reads"] == {0.1: 100_000 - 200}
         assert governor.in_flight == 0
 
 

@@ -16,7 +16,7 @@ from moeseg.cohorts import (
     measure_action,
     plan_sync,
 )
-from moeseg.governor import EntryState, GroupState, QuotaGroup, QuotaPolicy, Window
+from moeseg.governor import GroupView, QuotaGroup, QuotaPolicy, Window, WindowView
 
 
 def size(action: str, requests: int, uids: int = 0) -> ActionSize:
@@ -81,9 +81,9 @@ def test_cohort_nothing_to_do() -> None:
 
 def test_the_eta_counts_quota_already_spent() -> None:
     # 300 admissions 30 s ago, finished: the next slot frees at t=90 (30 s + 60 s window).
-    spent = tuple(EntryState(f"l{i}", 1, 0.0, 10.0, 0.0) for i in range(300))
-    states = {"cohort_sync": GroupState("cohort_sync", spent)}
-    plan = plan_sync("cohort", size("add_members", 1), None, states=states, now=30.0)
+    full = WindowView(Window(300, 60), 300, ((0.0, 300),))
+    views = {"cohort_sync": GroupView("cohort_sync", 30.0, 0, 0.0, (full,))}
+    plan = plan_sync("cohort", size("add_members", 1), None, views=views, now=30.0)
     assert plan.eta_seconds == 30.0
     assert plan.optimum_seconds == 0.0
 

@@ -98,3 +98,29 @@ def test_policy_is_hashable_and_comparable() -> None:
     assert QuotaPolicy.moengage() == QuotaPolicy.moengage()
     assert hash(QuotaPolicy.moengage()) == hash(QuotaPolicy.moengage())
     assert QuotaPolicy.moengage() != QuotaPolicy.moengage().with_operation("get", {"segments": 1})
+
+
+def test_headroom_leaves_a_fraction_or_a_count_of_every_window() -> None:
+    policy = QuotaPolicy.moengage()
+    assert policy.headroom == 0
+    segments = policy.group("segments")
+    assert [policy.with_headroom(0.1).usable(w) for w in segments.windows] == [45, 180, 900]
+    assert [policy.with_headroom(0.01).usable(w) for w in segments.windows] == [49, 198, 990]
+    assert [policy.with_headroom(5).usable(w) for w in segments.windows] == [45, 195, 995]
+    usable = policy.with_headroom(5).usable_group(segments)
+    assert [w.limit for w in usable.windows] == [45, 195, 995]
+    assert policy.with_headroom(5) != policy
+
+
+@pytest.mark.parametrize("headroom", [-1, 1.5, 50, float("nan"), float("inf"), True])
+def test_bad_headroom_is_a_configuration_error(headroom: float) -> None:
+    with pytest.raises(ConfigurationError):
+        QuotaPolicy.moengage().with_headroom(headroom)
+
+
+def test_time_scale_records_every_scaling() -> None:
+    policy = QuotaPolicy.moengage()
+    assert policy.time_scale == 1.0
+    scaled = policy.scaled(0.5).scaled(0.1)
+    assert scaled.time_scale == pytest.approx(0.05)
+    assert scaled.group("segments").windows[0].seconds == pytest.approx(3.0)

@@ -269,10 +269,15 @@ N = 1500
 
 def greedy_makespan(policy: QuotaPolicy, n: int) -> float:
     """When the n-th create could be admitted at best, starting from an empty workspace."""
-    from moeseg.governor import Plan
+    from moeseg.governor import GroupView, Plan, WindowView
 
     demand = tuple((policy.group(g), u) for g, u in policy.demand("create").items())
-    return Plan(policy.groups, {}, 0.0).admit_all([demand] * n)[-1]
+    empty = {
+        g.name: GroupView(g.name, 0.0, 0, -1.0, tuple(WindowView(w, 0, ()) for w in g.windows))
+        for g in policy.groups
+    }
+    plan = Plan(empty)
+    return [plan.admit(demand) for _ in range(n)][-1]
 
 
 async def run_day(

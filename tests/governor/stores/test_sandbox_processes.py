@@ -19,7 +19,7 @@ from moeseg.sandbox import Sandbox, SandboxConfig
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCALE = 0.05  # minute -> 3 s (holds the whole burst), hour -> 180 s, day -> 72 min
 PROCESSES, PER_PROCESS = 4, 20
 
@@ -47,7 +47,8 @@ async def test_four_client_processes_share_one_quota_against_the_sandbox(
         procs = []
         for i in range(PROCESSES):
             backend = "trio" if i % 2 else "asyncio"
-            cmd = [sys.executable, "-m", "tests.stores._sandbox_worker", backend, kind, where,
+            worker = "tests.governor.stores._sandbox_worker"
+            cmd = [sys.executable, "-m", worker, backend, kind, where,
                    store_workspace, url, str(SCALE), f"p{i}", str(PER_PROCESS)]  # fmt: skip
             procs.append(await anyio.open_process(cmd, cwd=ROOT, env=env))
         try:

@@ -20,10 +20,10 @@ import anyio
 import pytest
 
 from moeseg.governor import Governor, RedisStore, SQLiteStore, WallClock
-from tests.stores._cases import sliding_max
-from tests.stores._worker import POLICY, open_store
+from tests.governor._support import sliding_max
+from tests.governor.stores._worker import POLICY, open_store
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 KINDS = ["sqlite", "redis"]
 
 
@@ -81,7 +81,7 @@ def where(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def spawn(*args: object) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.stores._worker", *map(str, args)],
+        [sys.executable, "-m", "tests.governor.stores._worker", *map(str, args)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

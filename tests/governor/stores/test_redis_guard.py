@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-ONE_REDIS_TEST = "tests/stores/test_backends.py::test_redis_admission_is_one_script_call"
+ROOT = Path(__file__).resolve().parents[3]
+ONE_REDIS_TEST = "tests/governor/stores/test_redis.py::test_redis_reads_the_server_clock"
 
 
 def run_without_redis_server(require: bool) -> subprocess.CompletedProcess[str]:

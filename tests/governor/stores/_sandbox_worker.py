@@ -1,7 +1,8 @@
 """One OS process of test_sandbox_processes.py: a moeseg.Client whose governor shares a
 workspace's quota with other processes through a store, creating segments on a served sandbox.
 
-    python -m tests.stores._sandbox_worker BACKEND KIND WHERE STORE_WS BASE_URL SCALE PREFIX N
+    python -m tests.governor.stores._sandbox_worker \
+        BACKEND KIND WHERE STORE_WS BASE_URL SCALE PREFIX N
 
 It prints ``ready`` once imported and connected, then waits for a line on stdin before sending,
 so that all processes start together (Python start-up takes a second and would spread them).
@@ -12,19 +13,18 @@ Credentials come from MOENGAGE_WORKSPACE_ID / MOENGAGE_API_KEY, as a user's job 
 from __future__ import annotations
 
 import sys
-import time
 
 import anyio
 
 import moeseg
-from moeseg.governor import Governor, QuotaPolicy, WallClock
-from tests.stores._worker import open_store
+from moeseg.governor import Governor, QuotaGroup, QuotaPolicy, WallClock, Window
+from tests.governor.stores._worker import open_store
 
 
 async def main(kind: str, where: str, workspace: str, base_url: str, scale: str, prefix: str,
                n: str) -> None:  # fmt: skip
     store = open_store(kind, where, workspace)
-    await store.snapshot([], time.time())  # connect before the start line
+    await store.view([QuotaGroup("warm-up", (Window(1, 1.0),))])  # connect before the start
     print("ready", flush=True)
     await anyio.to_thread.run_sync(sys.stdin.readline)
     governor = Governor(QuotaPolicy.moengage().scaled(float(scale)), store=store, clock=WallClock())

@@ -1,7 +1,7 @@
 """A process sharing a workspace's quota through a store (run by test_processes.py).
 
-    python -m tests.stores._worker run  KIND WHERE WORKSPACE TASKS BASE_URL NAME
-    python -m tests.stores._worker hold KIND WHERE WORKSPACE LEASES LEASE_SECONDS
+    python -m tests.governor.stores._worker run  KIND WHERE WORKSPACE TASKS BASE_URL NAME
+    python -m tests.governor.stores._worker hold KIND WHERE WORKSPACE LEASES LEASE_SECONDS
 
 ``run`` sends TASKS concurrent requests to BASE_URL, each inside a lease; ``hold`` takes
 LEASES leases, prints ``held <earliest admission time>`` and then waits to be killed.
