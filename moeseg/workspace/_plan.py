@@ -22,6 +22,10 @@ Per desired key:
 - **Unknown key, name active**: the segment is adopted (``adopt``; the state row of a key no
   longer desired that held it moves over, ``adopt_from``) and compared like a known one; with
   no definition to compare (not fetched), it is updated to the desired one.
+- **Unknown key, definition active**: an unmanaged active segment whose fetched definition is
+  the desired one (MoEngage refuses a second equal definition) is adopted and renamed. When
+  the definition was not fetched, the create meets a 409 definition conflict naming the
+  existing segment (``existing_cs_id``): the applier adopts that one the same way.
 - Anything else is a ``create``.
 
 Managed keys that are no longer desired are archived only with ``prune`` (off by default), at
@@ -298,6 +302,15 @@ class _Planner:
         self.active_by_id = {a.id: a for a in facts.active}
         self.active_by_name = {a.name: a for a in facts.active}
         self.owner_of = {r.segment_id: r.key for r in state.rows.values()}
+        # unmanaged active segments by fetched definition, unless a desired name claims them
+        names = {i.name for i in desired.items}
+        self.unmanaged_by_fingerprint = {
+            d.fingerprint: sid
+            for sid, d in facts.definitions.items()
+            if sid in self.active_by_id
+            and sid not in self.owner_of
+            and self.active_by_id[sid].name not in names
+        }
         self.ids: dict[str, str] = {}  # key -> id it has before its dependents run
         self.names = {k: i.name for k, i in self.desired.items()}
         self.refresh: list[str] = []
@@ -360,6 +373,9 @@ class _Planner:
             else:
                 held = self.rows.get(holder) if holder is not None else None
                 return self.existing(base, held, seg, adopt_from=holder)
+        same = self.unmanaged_by_fingerprint.get(base.new_fingerprint or "")
+        if same is not None and same not in self.ids.values():
+            return self.existing(base, None, self.active_by_id[same])
         if archived is not None and item.name in archived:
             return attrs.evolve(base, kind="unarchive", update=True, note="name reported archived")
         return attrs.evolve(base, on_name_conflict="unarchive")
