@@ -333,6 +333,8 @@ class _Planner:
     def desired_fingerprint(self, item: DesiredItem) -> str | None:
         if any(r not in self.ids for r in item.references):
             return None  # refers to a segment created in this apply
+        if not item.references:
+            return fingerprint(item.payload)
         return fingerprint(item.resolve(self.ids))
 
     def step_for(self, item: DesiredItem) -> PlanStep:

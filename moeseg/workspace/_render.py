@@ -9,13 +9,13 @@ MoEngage resolves references by id.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import re
 from collections.abc import Mapping
 from typing import Any, Final
 
 from ..segments import describe
+from ._desired import copy_json
 from ._graph import REFERENCE_FIELD, walk_filters
 from ._plan import Plan, PlanStep
 from ._quota import QuotaCost
@@ -47,7 +47,7 @@ def format_duration(seconds: float) -> str:
 
 
 def _for_display(payload: Mapping[str, Any], ids: Mapping[str, str]) -> dict[str, Any]:
-    out = copy.deepcopy(dict(payload))
+    out: dict[str, Any] = copy_json(payload)
     for f, _ in walk_filters(out):
         if f.get("filter_type") == "custom_segments" and isinstance(f, dict):
             f.pop("name", None)
