@@ -1,8 +1,9 @@
 # Segments as code (issue 15), the offline core. Layout: _errors the typed errors; _graph
 # references between items (syntax, caps, cycles, dependency order); _desired the desired-files
 # loader; _state the state protocol and its SQLite and memory stores; _quota what a plan costs
-# (the one module that uses the governor); _plan the pure planner; _planfile the JSON schema,
-# saved plans and the staleness check; _render text and Markdown with definition diffs.
+# (the one module that uses the governor); _facts the server facts and options the planner
+# takes; _plan the pure planner; _planfile the JSON schema, saved plans and the staleness
+# check; _render text and Markdown with definition diffs.
 """Segments as code: desired files, the workspace state, and the plan that converges them."""
 
 from ._desired import DesiredItem, DesiredSet, load_desired, parse_desired
@@ -17,6 +18,7 @@ from ._errors import (
     StateSchemaError,
     WorkspaceError,
 )
+from ._facts import ActiveSegment, FetchedDefinition, PlanOptions, ServerFacts
 from ._graph import (
     DEFAULT_MAX_NESTING,
     DEFAULT_MAX_REFERENCE_DEPTH,
@@ -24,12 +26,8 @@ from ._graph import (
     REFERENCE_FIELD,
 )
 from ._plan import (
-    ActiveSegment,
-    FetchedDefinition,
     Plan,
-    PlanOptions,
     PlanStep,
-    ServerFacts,
     StepKind,
     plan_fingerprint,
     plan_workspace,

@@ -54,10 +54,8 @@ import attrs
 from ..segments import fingerprint
 from ._desired import DesiredItem, DesiredSet
 from ._errors import DesiredItemError, HeadroomExceeded, PlanRefused, headroom_problem
+from ._facts import ActiveSegment, PlanOptions, ServerFacts
 from ._graph import (
-    DEFAULT_MAX_NESTING,
-    DEFAULT_MAX_REFERENCE_DEPTH,
-    DEFAULT_MAX_REFERENCES,
     check_graph,
     dependency_order,
     walk_filters,
@@ -66,12 +64,8 @@ from ._quota import QuotaCost, quota_costs
 from ._state import StateRow, StateSnapshot
 
 __all__ = [
-    "ActiveSegment",
-    "FetchedDefinition",
     "Plan",
-    "PlanOptions",
     "PlanStep",
-    "ServerFacts",
     "StepKind",
     "plan_fingerprint",
     "plan_workspace",
@@ -82,69 +76,6 @@ StepKind: TypeAlias = Literal[
 ]
 #: kinds that change nothing on the server
 PASSIVE: Final = frozenset({"unchanged", "read_only"})
-ACTIVE_LIMIT: Final = 1000
-DAY: Final = 86400.0
-
-
-@attrs.frozen(slots=True)
-class ActiveSegment:
-    """One item of the server's list of active segments."""
-
-    id: str
-    name: str
-    type: str | None = None
-    source: str | None = None
-
-
-@attrs.frozen(slots=True)
-class FetchedDefinition:
-    """A segment's definition read by GET at ``fetched_at`` (wall-clock seconds).
-
-    ``payload`` holds ``included_filters`` (and ``excluded_filters``) as the server sent them.
-    """
-
-    segment_id: str
-    payload: Mapping[str, Any] = attrs.field(eq=False, hash=False, repr=False)
-    fetched_at: float = 0.0
-
-    @property
-    def fingerprint(self) -> str:
-        """The definition's fingerprint (echo noise normalized)."""
-        return fingerprint(self.payload)
-
-
-@attrs.frozen(slots=True)
-class ServerFacts:
-    """What the server said: the active list, some fetched definitions, archived names."""
-
-    active: tuple[ActiveSegment, ...] = ()
-    definitions: Mapping[str, FetchedDefinition] = attrs.field(factory=dict, eq=False, hash=False)
-    archived_names: frozenset[str] | None = None
-
-
-@attrs.frozen(slots=True)
-class PlanOptions:
-    """How to plan: prune (archive managed keys no longer desired, at most ``max_archive``),
-    drift refresh age, the active limit, local reference caps, and optional target keys."""
-
-    prune: bool = False
-    max_archive: int = 10
-    refresh_after: float = DAY
-    active_limit: int = ACTIVE_LIMIT
-    max_references: int = DEFAULT_MAX_REFERENCES
-    max_reference_depth: int = DEFAULT_MAX_REFERENCE_DEPTH
-    max_nesting: int = DEFAULT_MAX_NESTING
-    targets: frozenset[str] | None = None
-    api_sources: frozenset[str] = frozenset({"API"})
-
-    def identity(self) -> dict[str, Any]:
-        """The options that change what apply does (part of the plan fingerprint)."""
-        return {
-            "prune": self.prune,
-            "max_archive": self.max_archive,
-            "active_limit": self.active_limit,
-            "targets": sorted(self.targets) if self.targets is not None else None,
-        }
 
 
 @attrs.frozen(slots=True)
@@ -197,7 +128,7 @@ class Plan:
 
     steps: tuple[PlanStep, ...]
     fingerprint: str
-    options: PlanOptions = PlanOptions()
+    options: PlanOptions = attrs.field(factory=PlanOptions)
     refresh: tuple[str, ...] = ()
     orphans: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
@@ -447,7 +378,8 @@ def plan_workspace(
         steps[key] = step
         if step.segment_id is not None:  # an unarchive by id keeps it; a create has none
             p.ids.setdefault(key, step.segment_id)
-    # second pass: after-edges found while walking (a name freed by a rename) reorder creates
+    _name_clashes(p, steps)
+    # second pass: after-edges found while walking (a name freed by a rename) reorder steps
     order = dependency_order({k: graph[k] + p.after[k] for k in graph})
     targets = _closure(options.targets, graph) if options.targets is not None else None
     ordered = [steps[k] for k in order if targets is None or k in targets]
@@ -509,6 +441,25 @@ def plan_workspace(
         made_at=now,
         desired_digest=desired.digest(),
     )
+
+
+def _name_clashes(p: _Planner, steps: Mapping[str, PlanStep]) -> None:
+    """A rename (or an unarchive under a new name) to a name another active segment holds: after
+    that segment's own rename away when a desired key renames it, else a problem."""
+    for step in steps.values():
+        if step.kind not in ("rename", "unarchive") or step.old_name in (None, step.name):
+            continue
+        holder = p.active_by_name.get(step.name)
+        if holder is None or holder.id == step.segment_id:
+            continue
+        key = p.owner_of.get(holder.id)
+        if key is not None and key in steps and steps[key].name != step.name:
+            p.after[step.key].append(key)
+            continue
+        who = f"managed as key {key!r}" if key is not None else "not managed here"
+        p.problems.append(
+            f"{step.key}: the name {step.name!r} is held by segment {holder.id} ({who})"
+        )
 
 
 def _closure(targets: frozenset[str], graph: Mapping[str, list[str]]) -> set[str]:

@@ -35,7 +35,8 @@ from typing import Any, Final
 
 from ._desired import DesiredSet
 from ._errors import PlanFileError, StalePlan
-from ._plan import Plan, PlanOptions, PlanStep, ServerFacts, plan_fingerprint
+from ._facts import PlanOptions, ServerFacts
+from ._plan import Plan, PlanStep, plan_fingerprint
 from ._quota import QuotaCost
 from ._state import StateSnapshot
 

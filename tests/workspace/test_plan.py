@@ -333,3 +333,15 @@ def test_sliding_window_eta_is_exact() -> None:
     assert sliding_window_eta(1000, gets) == 540.0
     assert sliding_window_eta(1001, gets) == 3600.0
     assert [c.requests for c in quota_costs(gets=3, writes=2, lists=1)] == [3, 3]
+
+
+def test_a_rename_to_a_name_held_elsewhere_waits_or_is_a_problem() -> None:
+    s = state(row("a", "1", "A", "a"), row("b", "2", "B", "b"))
+    swap_free = desired(payload("B", "a", key="a"), payload("C", "b", key="b"))
+    p = plan(swap_free, s, active(("1", "A"), ("2", "B")))
+    assert kinds(p) == [("rename", "b"), ("rename", "a")]  # b frees "B" first
+    assert not p.problems
+    held = plan(desired(payload("X", "a", key="a")), s, active(("1", "A"), ("2", "B"), ("3", "X")))
+    assert held.problems == ("a: the name 'X' is held by segment 3 (not managed here)",)
+    with pytest.raises(PlanRefused, match="held by segment 3"):
+        held.check()
