@@ -14,14 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
+# check_graph, dependency_order and walk_filters are shared with the loader and the planner
 __all__ = [
     "DEFAULT_MAX_NESTING",
     "DEFAULT_MAX_REFERENCE_DEPTH",
     "DEFAULT_MAX_REFERENCES",
     "REFERENCE_FIELD",
-    "check_graph",
-    "dependency_order",
-    "walk_filters",
 ]
 
 #: the field of a ``custom_segments`` filter that names another item by key
