@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, TypeAlias
 
 import attrs
@@ -361,10 +361,13 @@ def plan_workspace(
     options: PlanOptions | None = None,
     *,
     now: float,
+    quota_history: Mapping[str, Sequence[float]] | None = None,
 ) -> Plan:
     """Plan the convergence of the workspace to ``desired`` (see the module docstring).
 
-    ``now`` is wall-clock seconds (for ``refresh_after``). Raises
+    ``now`` is wall-clock seconds (for ``refresh_after``). ``quota_history`` maps a quota
+    group to its recent admissions in seconds relative to now, for ETAs from the quota as it
+    is (without it, ETAs are from idle quota, equal to the optimum). Raises
     :class:`~moeseg.workspace.DesiredItemError` for a cycle or a passed cap; the headroom and
     other problems are in the plan (:meth:`Plan.check` raises them).
     """
@@ -435,7 +438,7 @@ def plan_workspace(
         refresh=refresh,
         orphans=tuple(orphans),
         problems=tuple(p.problems),
-        costs=quota_costs(gets=len(refresh), writes=writes, lists=1),
+        costs=quota_costs(gets=len(refresh), writes=writes, lists=1, history=quota_history),
         active=len(facts.active),
         active_after=active_after,
         made_at=now,

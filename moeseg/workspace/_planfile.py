@@ -17,7 +17,7 @@ renamed within a version, new optional keys may be added::
       "refresh": [keys whose drift check needs a GET],
       "orphans": [managed keys no longer desired and not archived by this plan],
       "problems": [sentences; apply refuses while there is one],
-      "quota": [{"group", "operations": [..], "requests", "eta_seconds",
+      "quota": [{"group", "operations": [..], "requests", "eta_seconds", "optimum_seconds",
                  "windows": [[limit, seconds], ..]}],
       "steps": [{"kind", "key", "name", "segment_id", "old_name", "old_fingerprint",
                  "new_fingerprint", "definition_changed", "update", "adopt", "adopt_from",
@@ -110,6 +110,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
                 "operations": list(c.operations),
                 "requests": c.requests,
                 "eta_seconds": c.eta_seconds,
+                "optimum_seconds": c.optimum_seconds,
                 "windows": [list(w) for w in c.windows],
             }
             for c in plan.costs
@@ -156,6 +157,7 @@ def plan_from_json(data: Any, *, source: str = "<json>") -> Plan:
                 int(c["requests"]),
                 float(c["eta_seconds"]),
                 tuple((int(w[0]), float(w[1])) for w in c["windows"]),
+                float(c["optimum_seconds"]),
             )
             for c in data["quota"]
         )

@@ -8,7 +8,7 @@ creates, updates and the one list spend the create/list/update group (50/60 s, 2
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -19,10 +19,11 @@ __all__ = ["QuotaCost", "quota_costs", "sliding_window_eta"]
 
 @attrs.frozen(slots=True)
 class QuotaCost:
-    """Requests a plan needs in one quota group and the optimum time to send them.
+    """Requests a plan needs in one quota group and how long sending them takes.
 
-    ``eta_seconds``: from idle quota (nothing else spending it) until the last request is
-    admitted; the governor's actual wait can only be longer. ``windows``: ``(limit, seconds)``.
+    ``optimum_seconds``: from idle quota (nothing else spending it) until the last request is
+    admitted. ``eta_seconds``: the same after the recent admissions the plan was given (equal
+    to the optimum without them). ``windows``: ``(limit, seconds)``.
     """
 
     group: str
@@ -30,37 +31,52 @@ class QuotaCost:
     requests: int
     eta_seconds: float
     windows: tuple[tuple[int, float], ...]
+    optimum_seconds: float = 0.0
 
 
-def sliding_window_eta(requests: int, windows: Sequence[tuple[int, float]]) -> float:
-    """Seconds from idle quota until the last of ``requests`` is admitted, exactly.
+def sliding_window_eta(
+    requests: int, windows: Sequence[tuple[int, float]], history: Sequence[float] = ()
+) -> float:
+    """Seconds from now until the last of ``requests`` is admitted, exactly.
 
-    Own arithmetic (to be replaced by the governor's ``eta``): admitted greedily, request k
-    goes at the earliest time that is no earlier than request k-1 and at least ``seconds``
-    after request k-limit, for every window. Greedy is optimal for sliding windows.
+    ``history``: when recent admissions in the group happened, in seconds relative to now
+    (zero or negative); none means idle quota, the optimum. Own arithmetic (to be replaced by
+    the governor's ``eta``): admitted greedily, each request goes at the earliest time that is
+    no earlier than now and the request before it, and at least ``seconds`` after the admission
+    ``limit`` places before it, for every window. Greedy is optimal for sliding windows.
     """
-    times: list[float] = []
-    for k in range(requests):
-        t = times[-1] if times else 0.0
+    times = sorted(min(0.0, h) for h in history)
+    start = len(times)
+    for g in range(start, start + requests):
+        t = times[-1] if g > start else 0.0
         for limit, seconds in windows:
-            if k >= limit:
-                t = max(t, times[k - limit] + seconds)
+            if g >= limit:
+                t = max(t, times[g - limit] + seconds)
         times.append(t)
-    return times[-1] if times else 0.0
+    return times[-1] if requests else 0.0
 
 
 def quota_costs(
-    *, gets: int, writes: int, lists: int = 0, policy: QuotaPolicy | None = None
+    *,
+    gets: int,
+    writes: int,
+    lists: int = 0,
+    policy: QuotaPolicy | None = None,
+    history: Mapping[str, Sequence[float]] | None = None,
 ) -> tuple[QuotaCost, ...]:
     """The cost of ``gets`` GETs and of ``writes`` creates/updates plus ``lists`` lists.
 
     ``policy`` defaults to MoEngage's documented limits; groups are found through the
     operations ``get`` and ``create`` (``update`` and ``list`` must share create's group).
+    ``history`` maps a group name to its recent admissions (see :func:`sliding_window_eta`).
     """
     policy = policy or QuotaPolicy.moengage()
+    history = history or {}
     out = []
     for ops, n in ((("get",), gets), (("create", "update", "list"), writes + lists)):
-        for group_name in policy.demand(ops[0]):
-            windows = tuple((w.limit, w.seconds) for w in policy.group(group_name).windows)
-            out.append(QuotaCost(group_name, ops, n, sliding_window_eta(n, windows), windows))
+        for name in policy.demand(ops[0]):
+            windows = tuple((w.limit, w.seconds) for w in policy.group(name).windows)
+            eta = sliding_window_eta(n, windows, history.get(name, ()))
+            optimum = sliding_window_eta(n, windows)
+            out.append(QuotaCost(name, ops, n, eta, windows, optimum))
     return tuple(out)

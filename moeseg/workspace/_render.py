@@ -117,9 +117,12 @@ def _step_line(step: PlanStep) -> str:
 
 def _cost_line(c: QuotaCost) -> str:
     windows = ", ".join(f"{limit}/{sec:g} s" for limit, sec in c.windows)
-    return (
-        f"{c.group} ({'/'.join(c.operations)}; {windows}): {c.requests} requests, "
-        f"ETA {format_duration(c.eta_seconds)} from idle quota (the optimum)"
+    text = f"{c.group} ({'/'.join(c.operations)}; {windows}): {c.requests} requests, "
+    if c.eta_seconds == c.optimum_seconds:
+        return text + f"ETA {format_duration(c.eta_seconds)} (the optimum)"
+    return text + (
+        f"ETA {format_duration(c.eta_seconds)} (optimum from idle quota "
+        f"{format_duration(c.optimum_seconds)})"
     )
 
 

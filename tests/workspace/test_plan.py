@@ -345,3 +345,18 @@ def test_a_rename_to_a_name_held_elsewhere_waits_or_is_a_problem() -> None:
     assert held.problems == ("a: the name 'X' is held by segment 3 (not managed here)",)
     with pytest.raises(PlanRefused, match="held by segment 3"):
         held.check()
+
+
+def test_eta_from_the_quota_as_it_is_against_the_optimum() -> None:
+    windows = [(50, 60.0), (200, 3600.0)]
+    # 50 admitted 10 s ago: the minute window frees 50 s from now
+    assert sliding_window_eta(1, windows, [-10.0] * 50) == 50.0
+    assert sliding_window_eta(51, windows, [-10.0] * 50) == 110.0
+    assert sliding_window_eta(1, windows, [-100.0] * 50) == 0.0
+    # 200 in the last hour, the oldest 3,000 s ago: the hour window frees in 600 s
+    history = [-3000.0] * 50 + [-10.0] * 150
+    assert sliding_window_eta(1, windows, history) == 600.0
+    d = desired(payload("A", "a"))
+    p = plan_workspace(d, state(), active(), now=NOW, quota_history={"segments": [-10.0] * 50})
+    writes = next(c for c in p.costs if c.group == "segments")
+    assert (writes.requests, writes.eta_seconds, writes.optimum_seconds) == (2, 50.0, 0.0)

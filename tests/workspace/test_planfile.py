@@ -119,7 +119,12 @@ def test_text_form_shows_diffs_in_the_describe_form_and_quota() -> None:
     assert "+ create    C  'C'" in text
     assert "unchanged" not in text.split("\n\n")[1]
     assert "segments (create/update/list; 50/60 s, 200/3600 s, 1000/86400 s): 3 requests" in text
+    assert "3 requests, ETA 0s (the optimum)" in text
     assert "'A | pipes'" in render_text(p, show_unchanged=True)
+    busy = plan_workspace(
+        d2, st.snapshot(), server.facts(NOW), now=NOW, quota_history={"segments": [-1.0] * 50}
+    )
+    assert "3 requests, ETA 59s (optimum from idle quota 0s)" in render_text(busy)
 
 
 def test_markdown_form_is_a_table_with_folded_diffs() -> None:
