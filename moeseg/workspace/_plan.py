@@ -243,7 +243,6 @@ class _Planner:
             and self.active_by_id[sid].name not in names
         }
         self.ids: dict[str, str] = {}  # key -> id it has before its dependents run
-        self.names = {k: i.name for k, i in self.desired.items()}
         self.refresh: list[str] = []
         self.problems: list[str] = []
         self.after: dict[str, list[str]] = {k: [] for k in self.desired}

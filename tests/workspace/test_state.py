@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,28 @@ def test_a_folder_that_cannot_be_made_is_a_state_error(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="cannot create its folder") as info:
         SQLiteState(tmp_path / "file" / "state.sqlite")
     assert not isinstance(info.value, StateSchemaError)
+
+
+def test_concurrent_applies_one_takes_the_lock(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    SQLiteState(path)
+    barrier = threading.Barrier(6)
+    won: list[str] = []
+    refused: list[str] = []
+
+    def apply(owner: str) -> None:
+        store = SQLiteState(path)
+        barrier.wait()
+        try:
+            store.acquire(owner, ttl=60, now=100)
+            won.append(owner)
+        except StateLocked:
+            refused.append(owner)
+
+    threads = [threading.Thread(target=apply, args=(f"apply-{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(won) == 1
+    assert len(refused) == 5
