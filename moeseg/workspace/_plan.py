@@ -348,7 +348,7 @@ class _Planner:
             old_payload=old,
             adopt=row is None or row.key != base.key,
             adopt_from=adopt_from,
-            verify=stale,
+            verify=stale and not read_only,
             note=note,
         )
 

@@ -72,7 +72,7 @@ def definition_diff(step: PlanStep, ids: Mapping[str, str] | None = None) -> lis
     in the ``describe()`` form; empty when the definition does not change."""
     if step.kind in ("archive", "unchanged") or step.payload is None:
         return []
-    if not step.definition_changed:
+    if not step.definition_changed or (step.kind == "read_only" and step.old_payload is None):
         return []
     ids = ids or {}
     old = [] if step.kind == "create" else _lines(step.old_payload, ids)
@@ -115,9 +115,13 @@ def _step_line(step: PlanStep) -> str:
     return text + (f"  [{'; '.join(extras)}]" if extras else "")
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _cost_line(c: QuotaCost) -> str:
     windows = ", ".join(f"{limit}/{sec:g} s" for limit, sec in c.windows)
-    text = f"{c.group} ({'/'.join(c.operations)}; {windows}): {c.requests} requests, "
+    text = f"{c.group} ({'/'.join(c.operations)}; {windows}): {_n(c.requests, 'request')}, "
     if c.eta_seconds == c.optimum_seconds:
         return text + f"ETA {format_duration(c.eta_seconds)} (the optimum)"
     return text + (
@@ -144,15 +148,15 @@ def render_text(plan: Plan, *, show_unchanged: bool = False) -> str:
     if plan.refresh:
         hours = format_duration(plan.options.refresh_after)
         out.append(
-            f"Drift check: {len(plan.refresh)} segments not verified within {hours} need a "
-            "GET each."
+            f"Drift check: {_n(len(plan.refresh), 'segment')} not verified within {hours}: "
+            "a GET each."
         )
     out.append("Quota:")
     out += [f"  {_cost_line(c)}" for c in plan.costs]
     if plan.orphans:
         keys = ", ".join(plan.orphans[:10]) + (" ..." if len(plan.orphans) > 10 else "")
         out.append(
-            f"Not archived: {len(plan.orphans)} managed segments no longer desired ({keys}); "
+            f"Not archived: {_n(len(plan.orphans), 'managed segment')} no longer desired ({keys}); "
             "--prune archives them (at most --max-archive)."
         )
     for problem in plan.problems:
@@ -196,7 +200,7 @@ def render_markdown(plan: Plan) -> str:
     out.append("")
     out += [f"- {_cost_line(c)}" for c in plan.costs]
     if plan.refresh:
-        out.append(f"- drift check: {len(plan.refresh)} GETs (not verified lately)")
+        out.append(f"- drift check: {_n(len(plan.refresh), 'GET')} (not verified lately)")
     for problem in plan.problems:
         out.append(f"\n> **Problem:** {_md(problem)}")
     if plan.orphans:

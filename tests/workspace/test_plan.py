@@ -234,6 +234,7 @@ def test_dashboard_made_segments_are_read_only() -> None:
     assert p.empty
     assert step.writes == 0
     assert p.refresh == ()  # drift of what cannot be updated needs no GET
+    assert not step.verify
     flagged = state(StateRow("Dash", "7", "Dash", read_only=True))
     assert kinds(plan(desired(payload("Dash", "x")), flagged, active(("7", "Dash")))) == [
         ("read_only", "Dash")
