@@ -3,7 +3,8 @@
 # loader; _state the state protocol and its SQLite and memory stores; _quota what a plan costs
 # (the one module that uses the governor); _facts the server facts and options the planner
 # takes; _plan the pure planner; _planfile the JSON schema, saved plans and the staleness
-# check; _render text and Markdown with definition diffs.
+# check; _record the state rows plan and apply write; _render text and Markdown with
+# definition diffs.
 """Segments as code: desired files, the workspace state, and the plan that converges them."""
 
 from ._desired import DesiredItem, DesiredSet, load_desired, parse_desired
@@ -42,6 +43,7 @@ from ._planfile import (
     save_plan,
 )
 from ._quota import QuotaCost, quota_costs, sliding_window_eta
+from ._record import row_after, verified_row
 from ._render import definition_diff, format_duration, render_markdown, render_text
 from ._state import (
     DEFAULT_STATE_PATH,
@@ -88,6 +90,7 @@ __all__ = [
     "REFERENCE_FIELD",
     "render_markdown",
     "render_text",
+    "row_after",
     "save_plan",
     "SCHEMA_VERSION",
     "ServerFacts",
@@ -101,5 +104,6 @@ __all__ = [
     "StateSnapshot",
     "StateStore",
     "StepKind",
+    "verified_row",
     "WorkspaceError",
 ]

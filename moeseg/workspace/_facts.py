@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import attrs
 
-from ..segments import fingerprint
+from ..segments import Segment, fingerprint, unstructure
 from ._graph import DEFAULT_MAX_NESTING, DEFAULT_MAX_REFERENCE_DEPTH, DEFAULT_MAX_REFERENCES
 
 __all__ = ["ACTIVE_LIMIT", "ActiveSegment", "FetchedDefinition", "PlanOptions", "ServerFacts"]
@@ -43,6 +43,16 @@ class FetchedDefinition:
         """The definition's fingerprint (echo noise normalized)."""
         return fingerprint(self.payload)
 
+    @classmethod
+    def from_segment(cls, segment: Segment, fetched_at: float) -> FetchedDefinition:
+        """The definition of a segment the client's GET returned."""
+        payload: dict[str, Any] = {}
+        if segment.included_filters is not None:
+            payload["included_filters"] = unstructure(segment.included_filters)
+        if segment.excluded_filters is not None:
+            payload["excluded_filters"] = unstructure(segment.excluded_filters)
+        return cls(segment.id, payload, fetched_at)
+
 
 @attrs.frozen(slots=True)
 class ServerFacts:
@@ -51,6 +61,20 @@ class ServerFacts:
     active: tuple[ActiveSegment, ...] = ()
     definitions: Mapping[str, FetchedDefinition] = attrs.field(factory=dict, eq=False, hash=False)
     archived_names: frozenset[str] | None = None
+
+    @classmethod
+    def from_segments(
+        cls,
+        active: Iterable[Segment],
+        fetched: Iterable[FetchedDefinition] = (),
+        archived_names: Iterable[str] | None = None,
+    ) -> ServerFacts:
+        """Facts from the client's list (its ``Segment`` items) and the GETs made."""
+        return cls(
+            tuple(ActiveSegment(s.id, s.name, s.type, s.source) for s in active),
+            {d.segment_id: d for d in fetched},
+            frozenset(archived_names) if archived_names is not None else None,
+        )
 
 
 @attrs.frozen(slots=True)

@@ -9,11 +9,8 @@ list did not show unarchives that name and updates it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
-
-import attrs
 
 from moeseg.segments import fingerprint
 from moeseg.workspace import (
@@ -22,8 +19,8 @@ from moeseg.workspace import (
     FetchedDefinition,
     Plan,
     ServerFacts,
-    StateRow,
     StateStore,
+    row_after,
 )
 
 
@@ -111,48 +108,38 @@ def apply_plan(
     names = {k: i.name for k, i in items.items()}
     for step in plan.steps:
         rows = state.snapshot().rows
-        if step.kind == "archive":
-            assert step.segment_id is not None
-            server.archive(step.segment_id)
-            state.put(attrs.evolve(rows[step.key], archived_at=now))
-            continue
-        ids = {k: r.segment_id for k, r in rows.items() if r.archived_at is None}
-        payload = items[step.key].resolve(ids, names)
+        previous = rows.get(step.key)
         sid = step.segment_id
-        if step.kind == "read_only":
+        sent = None
+        if step.kind in ("unchanged", "read_only"):
+            pass
+        elif step.kind == "archive":
             assert sid is not None
-            state.put(
-                StateRow(step.key, sid, server.segments[sid].name, read_only=True, verified_at=now)
-            )
-        elif step.kind == "unchanged":
-            assert sid is not None
-            seg = server.segments[sid]
-            state.put(
-                StateRow(
-                    step.key, sid, seg.name, fingerprint(seg.payload), json.dumps(seg.payload), now
-                )
-            )
+            server.archive(sid)
         else:
+            ids = {k: r.segment_id for k, r in rows.items() if r.archived_at is None}
+            sent = items[step.key].resolve(ids, names)
             if step.kind == "unarchive":
                 sid = sid or server.archived_id(step.name)
                 server.unarchive(sid)
                 if step.update:
-                    server.update(sid, payload)
+                    server.update(sid, sent)
+                else:
+                    sent = None
             elif step.kind == "create":
                 try:
-                    sid = server.create(payload)
+                    sid = server.create(sent)
                 except ModelConflict:
+                    # a name the active list did not show: archived, so unarchive and update
                     assert step.on_name_conflict == "unarchive"
                     assert step.name not in {s.name for s in server.active()}
                     sid = server.archived_id(step.name)
                     server.unarchive(sid)
-                    server.update(sid, payload)
+                    server.update(sid, sent)
             else:
                 assert sid is not None
-                server.update(sid, payload)
-            state.put(
-                StateRow(step.key, sid, step.name, fingerprint(payload), json.dumps(payload), now)
-            )
+                server.update(sid, sent)
+        state.put(row_after(step, now, segment_id=sid, payload=sent, previous=previous))
         if step.adopt_from is not None:
             state.forget(step.adopt_from)
 
