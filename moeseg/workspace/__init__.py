@@ -4,7 +4,7 @@
 # (the one module that uses the governor); _facts the server facts and options the planner
 # takes; _plan the pure planner; _planfile the JSON schema, saved plans and the staleness
 # check; _record the state rows plan and apply write; _render text and Markdown with
-# definition diffs.
+# definition diffs; _export desired items and state rows from a workspace's segments.
 """Segments as code: desired files, the workspace state, and the plan that converges them."""
 
 from ._desired import DesiredItem, DesiredSet, load_desired, parse_desired
@@ -19,6 +19,7 @@ from ._errors import (
     StateSchemaError,
     WorkspaceError,
 )
+from ._export import ExportResult, dump_desired, export_workspace
 from ._facts import ACTIVE_LIMIT, ActiveSegment, FetchedDefinition, PlanOptions, ServerFacts
 from ._graph import (
     DEFAULT_MAX_NESTING,
@@ -67,6 +68,9 @@ __all__ = [
     "DesiredItem",
     "DesiredItemError",
     "DesiredSet",
+    "dump_desired",
+    "export_workspace",
+    "ExportResult",
     "FetchedDefinition",
     "format_duration",
     "HeadroomExceeded",
