@@ -12,7 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from moeseg.segments import fingerprint
-from moeseg.workspace import MemoryState, PlanOptions, StateRow, parse_desired, plan_workspace
+from moeseg.workspace import (
+    MemoryState,
+    PlanOptions,
+    StateRow,
+    export_workspace,
+    parse_desired,
+    plan_workspace,
+)
 
 from ._model import ModelServer, apply_plan, payload
 
@@ -111,6 +118,16 @@ def test_applying_a_plan_converges(world: dict[str, Any]) -> None:
             continue
         assert seg.name == item.name
         assert fingerprint(seg.payload) == fingerprint(item.resolve(ids, names))
+    # export reproduces the desired definitions, under the same keys
+    facts = server.facts(NOW + 4)
+    exported = export_workspace(facts.active, facts.definitions, state.snapshot())
+    assert exported.invalid == ()
+    back = parse_desired([("export", list(exported.items))]).by_key()
+    exported_ids = {r.key: r.segment_id for r in exported.rows}
+    for item in desired.items:
+        if not rows[item.key].read_only:
+            again_fp = fingerprint(back[item.key].resolve(exported_ids))
+            assert again_fp == fingerprint(item.resolve(ids))
     # nothing created twice: one segment per name
     all_names = [s.name for s in server.segments.values()]
     assert len(all_names) == len(set(all_names))
