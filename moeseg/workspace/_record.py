@@ -1,8 +1,9 @@
 """What plan and apply write into the state, in one place: the row after each step.
 
 The applier writes the row right after the server confirmed the step (create, update, rename,
-unarchive: the payload it sent, with references resolved; archive: ``archived_at``; unchanged
-and read-only: the segment it saw, which adopts it). ``plan`` writes what its GETs found
+unarchive: the payload it sent, with references resolved, verified now; archive:
+``archived_at``; unchanged and read-only: the segment as the plan knew it, which adopts it,
+with its verification time unchanged). ``plan`` writes what its GETs found
 (:func:`verified_row`), so that the state's fingerprint, which the plan fingerprint covers, is
 what the plan was made from.
 """
@@ -50,14 +51,16 @@ def row_after(
     if sid is None:
         raise WorkspaceError(f"{step.key}: {step.kind} done without a segment id")
     if step.kind in ("unchanged", "read_only"):
-        name = step.old_name or step.name
+        # Nothing was sent and nothing read: the verification time stays what it was (a
+        # segment adopted here has none, so the next plan checks it with a GET).
+        same = previous is not None and previous.segment_id == sid
         return StateRow(
             step.key,
             sid,
-            name,
+            step.old_name or step.name,
             step.old_fingerprint,
             _text(step.old_payload),
-            now,
+            previous.verified_at if same and previous is not None else None,
             read_only=step.kind == "read_only",
         )
     if payload is None:

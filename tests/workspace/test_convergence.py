@@ -19,6 +19,7 @@ from moeseg.workspace import (
     export_workspace,
     parse_desired,
     plan_workspace,
+    verified_row,
 )
 
 from ._model import ModelServer, apply_plan, payload
@@ -94,18 +95,24 @@ def test_applying_a_plan_converges(world: dict[str, Any]) -> None:
     server, state = build(world)
     options = PlanOptions(prune=world["prune"], max_archive=100)
     before = {sid: s.archived for sid, s in server.segments.items()}
-    plan = plan_workspace(desired, state.snapshot(), server.facts(NOW), options, now=NOW)
+    facts = server.facts(NOW)
+    for r in state.snapshot().rows.values():  # as `plan` records what its GETs found
+        if r.segment_id in facts.definitions:
+            state.put(verified_row(r, facts.definitions[r.segment_id]))
+    plan = plan_workspace(desired, state.snapshot(), facts, options, now=NOW)
     apply_plan(plan, desired, server, state, NOW + 1)
 
     again = plan_workspace(desired, state.snapshot(), server.facts(NOW + 2), options, now=NOW + 2)
     assert again.empty, [(s.kind, s.key) for s in again.actions]
     assert not again.problems
-    # once recorded, the state alone (no GET) also says there is nothing to do
+    # once recorded, the state alone (no GET) also says there is nothing to do (segments
+    # adopted unchanged were not verified by apply: the plan asks for a GET of each)
     recorded = plan_workspace(
         desired, state.snapshot(), server.facts(NOW + 3, fetched=False), options, now=NOW + 3
     )
     assert recorded.empty
-    assert recorded.refresh == ()
+    adopted = {s.key for s in plan.steps if s.kind == "unchanged" and s.adopt}
+    assert set(recorded.refresh) <= adopted
 
     rows = state.snapshot().rows
     ids = {k: r.segment_id for k, r in rows.items()}

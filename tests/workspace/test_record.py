@@ -39,6 +39,9 @@ def test_rows_after_each_kind_of_step() -> None:
     assert back.verified_at == 70.0
     ro = PlanStep("read_only", "d", "Dash", segment_id="id3", old_name="Dash")
     assert row_after(ro, 1.0).read_only
+    assert row_after(ro, 1.0).verified_at is None  # adopted, never read: the next plan GETs it
+    same = PlanStep("unchanged", "k", "New", segment_id="id9", old_fingerprint=row.fingerprint)
+    assert row_after(same, 99.0, previous=row).verified_at == 50.0
     with pytest.raises(WorkspaceError, match="needs the row"):
         row_after(PlanStep("archive", "k", "New", segment_id="id9"), 1.0)
     with pytest.raises(WorkspaceError, match="without a segment id"):
