@@ -165,7 +165,15 @@ def render_text(plan: Plan, *, show_unchanged: bool = False) -> str:
 
 
 def _md(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("\n", " ")
+    # a table cell: no pipes, backticks, HTML or line breaks from names a user chose
+    for old, new in (("\\", "\\\\"), ("|", "\\|"), ("`", "'"), ("<", "&lt;"), (">", "&gt;")):
+        text = text.replace(old, new)
+    return text.replace("\n", " ")
+
+
+def _run_of_backticks(line: str) -> int:
+    runs = re.findall(r"`+", line)
+    return max(map(len, runs), default=0)
 
 
 def render_markdown(plan: Plan) -> str:
@@ -194,7 +202,8 @@ def render_markdown(plan: Plan) -> str:
     if diffs:
         out += ["<details><summary>Definition changes</summary>", ""]
         for s, d in diffs:
-            out += [f"`{_md(s.key)}`", "", "```diff", *d, "```", ""]
+            fence = "`" * max(3, 1 + max(_run_of_backticks(line) for line in d))
+            out += [f"`{_md(s.key)}`", "", f"{fence}diff", *d, fence, ""]
         out += ["</details>", ""]
     out.append("**Quota**")
     out.append("")

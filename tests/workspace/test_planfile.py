@@ -157,3 +157,13 @@ def test_a_create_diff_and_an_unknown_current_definition() -> None:
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_markdown_keeps_user_text_inside_its_cell_and_fence() -> None:
+    d = parse_desired([("d.yaml", [payload("bold | ```", "<b>```x", key="<i>k")])])
+    md = render_markdown(
+        plan_workspace(d, MemoryState().snapshot(), ModelServer().facts(NOW), now=NOW)
+    )
+    assert "bold \\| '''" in md
+    assert "````diff" in md
+    assert "`&lt;i&gt;k`" in md
