@@ -164,11 +164,15 @@ def render_text(plan: Plan, *, show_unchanged: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
-def _md(text: str) -> str:
-    # a table cell: no pipes, backticks, HTML or line breaks from names a user chose
-    for old, new in (("\\", "\\\\"), ("|", "\\|"), ("`", "'"), ("<", "&lt;"), (">", "&gt;")):
+def _md(text: str, *, code: bool = False) -> str:
+    # a table cell: no pipes, backticks, HTML or line breaks from names a user chose (inside
+    # a code span HTML is not read, and entities would show as typed)
+    swaps = [("|", "\\|"), ("`", "'"), ("\n", " ")]
+    if not code:
+        swaps = [("\\", "\\\\"), *swaps, ("<", "&lt;"), (">", "&gt;")]
+    for old, new in swaps:
         text = text.replace(old, new)
-    return text.replace("\n", " ")
+    return text
 
 
 def _run_of_backticks(line: str) -> int:
@@ -191,9 +195,9 @@ def render_markdown(plan: Plan) -> str:
             if s.old_name is not None and s.old_name != s.name:
                 name = f"{_md(s.old_name)} → {name}"
             notes = _step_line(s).partition("  [")[2].rstrip("]")
-            out.append(
-                f"| {s.kind} | `{_md(s.key)}` | {name} | {_md(s.segment_id or '')} | {_md(notes)} |"
-            )
+            key = _md(s.key, code=True)
+            sid = _md(s.segment_id or "")
+            out.append(f"| {s.kind} | `{key}` | {name} | {sid} | {_md(notes)} |")
         out.append("")
     else:
         out += ["No changes.", ""]
@@ -203,7 +207,7 @@ def render_markdown(plan: Plan) -> str:
         out += ["<details><summary>Definition changes</summary>", ""]
         for s, d in diffs:
             fence = "`" * max(3, 1 + max(_run_of_backticks(line) for line in d))
-            out += [f"`{_md(s.key)}`", "", f"{fence}diff", *d, fence, ""]
+            out += [f"`{_md(s.key, code=True)}`", "", f"{fence}diff", *d, fence, ""]
         out += ["</details>", ""]
     out.append("**Quota**")
     out.append("")

@@ -166,4 +166,4 @@ def test_markdown_keeps_user_text_inside_its_cell_and_fence() -> None:
     )
     assert "bold \\| '''" in md
     assert "````diff" in md
-    assert "`&lt;i&gt;k`" in md
+    assert "| `<i>k` | bold \\| ''' |" in md
