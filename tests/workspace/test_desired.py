@@ -170,3 +170,27 @@ def test_both_id_and_segment_key_is_refused() -> None:
 
 def test_empty_documents_hold_no_items() -> None:
     assert parse_desired([("mem", [None, [], payload("A", "a")])]).by_key().keys() == {"A"}
+
+
+def test_huge_numbers_and_deep_nesting_are_refusals_not_crashes(tmp_path: Path) -> None:
+    f = tmp_path / "n.yaml"
+    f.write_text("name: x\nvalue: " + "9" * 5000 + "\n", encoding="utf-8")
+    assert "YAML document 1 does not parse" in refusal([f]).rule
+    deep = tmp_path / "d.yaml"
+    deep.write_text("[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    assert "does not parse" in refusal([deep]).rule
+    j = tmp_path / "d.json"
+    j.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    assert "not valid JSON" in refusal([j]).rule
+
+
+def test_yaml_11_words_stay_strings(tmp_path: Path) -> None:
+    f = tmp_path / "w.yaml"
+    f.write_text(
+        "name: Yes no\nincluded_filters:\n  filter_operator: and\n  filters:\n"
+        "    - filter_type: user_attributes\n      name: answer\n      data_type: string\n"
+        "      operator: in\n      value: [yes, no, off, 2024-01-15]\n",
+        encoding="utf-8",
+    )
+    value = load_desired([f]).items[0].payload["included_filters"]["filters"][0]["value"]
+    assert value == ["yes", "no", "off", "2024-01-15"]
