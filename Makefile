@@ -1,10 +1,16 @@
 # Two commands matter: `make demo` runs the main job, `make test` runs the checks.
+# `make test-fast` is the quick loop; `make docs` builds the documentation site strictly.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# pytest-xdist workers. The full suite runs in one process: it takes about two minutes on an idle
+# 2-core machine, and some store tests measure real time, which two busy workers would disturb.
+# `make test-fast` uses both cores.
+PYTEST_N ?= 0
+FAST_N   ?= 2
 
-.PHONY: test demo lint typecheck pytest bench clean
+.PHONY: test test-fast demo lint typecheck pytest docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,7 +18,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Lint, types and the full suite, as CI runs it (.ci/run).
 test: $(STAMP) lint typecheck pytest
+
+# Everything but the tests marked slow (slower than ~2 s, or starting processes).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n $(FAST_N) -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check moeseg tests benchmarks examples
@@ -22,7 +33,11 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict moeseg
 
 pytest: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_N) $(PYTEST_ARGS)
+
+# The documentation site (docs/, mkdocs.yml) into build/site; a broken link or reference fails.
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict --quiet
 
 # The main job: a batch of examples/segments.yaml against the embedded sandbox, every quota window
 # scaled by 0.05 (60 s -> 3 s) so the governor's pacing shows. The file holds one invalid item and

@@ -1,9 +1,35 @@
-# moeseg: async client for MoEngage custom segments, built around an exact quota governor.
-# Layout: _models / _converter / _validation / _builder hold segment definitions and the wire
-# format; governor/ admits requests within MoEngage's sliding-window quotas; _client sends them
-# (through the governor) and maps answers to _exceptions; sandbox/ is a local MoEngage stand-in;
-# _batch and cli run many creates at once; files/ checks CSVs and receives callbacks.
-"""Async client for MoEngage custom-segment APIs with an exact multi-window quota governor."""
+# moeseg: segments/ (definitions, codec, validation) -> governor/ (exact sliding-window quotas)
+# -> client/ (HTTP, retries, typed errors, exactly-once) -> batch/ and files/ (many creates, file
+# segments) -> cli/. sandbox/ stands beside them as a local MoEngage. Errors: _exceptions.
+"""Async client for MoEngage custom-segment APIs, built around an exact multi-window quota
+governor.
+
+The layers, each using only the ones above it::
+
+    moeseg.segments     what a segment is: models, builder, codec, validation, fingerprint
+          |
+    moeseg.governor     when a call may go: exact sliding-window quotas, shared per workspace
+          |
+    moeseg.client       how a call goes: HTTP, retries, typed errors, exactly-once creates
+          |
+    moeseg.batch        many creates (plan, journal)    moeseg.files  file segments, callbacks
+          |
+    moeseg.cli          the ``moeseg`` command
+
+    moeseg.sandbox      a strict local MoEngage stand-in, beside them all (tests, demos, CI)
+
+One call flows one way::
+
+    definition -> validate -> unstructure -> governor -> transport -> structure
+        -> result, or a typed error (never a raw exception)
+
+Every error is a :class:`MoesegError` (the tree is in ``moeseg._exceptions``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
 
 from ._exceptions import (
     ActiveSegmentLimit,
@@ -19,11 +45,13 @@ from ._exceptions import (
     MoesegError,
     NameConflict,
     NotFound,
+    OutcomeUnknown,
     PermissionDenied,
     QueryTooComplex,
     QuotaWaitTooLong,
     RateLimited,
     RequestTimeout,
+    ResponseTooLarge,
     SegmentValidationError,
     ServerError,
     TransportError,
@@ -43,13 +71,12 @@ from .batch import (
     load_definitions,
     plan_batch,
 )
-from .client import Client
+from .client import Client, FileOptions
 from .segments import (
     ActionFilter,
     AffinityFilter,
     AggregationFilter,
     AggregationGroup,
-    ArchiveRequest,
     AttributeFilter,
     AttributeGroup,
     AttributeRef,
@@ -57,25 +84,15 @@ from .segments import (
     Condition,
     CustomSegmentFilter,
     Execution,
-    FileSegmentCallback,
-    FileSegmentRequest,
     Filter,
     FilterGroup,
-    LegacyCsvCallback,
-    LegacyCsvRequest,
-    LegacyCsvResponse,
+    Limits,
     NestedFilter,
     Period,
     Segment,
     SegmentDefinition,
-    SegmentListResponse,
-    SegmentResponse,
     SegmentUpdate,
     TimeRange,
-    V2AcceptedBody,
-    V2ErrorBody,
-    V3Error,
-    V3ErrorBody,
     attr,
     days,
     describe,
@@ -94,7 +111,17 @@ from .segments import (
     weeks,
 )
 
-__version__ = "0.1.0.dev0"
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("moeseg")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0.0.0+unknown"
+
+
+__version__ = _package_version()
 
 __all__ = [
     "ActionFilter",
@@ -103,7 +130,6 @@ __all__ = [
     "AggregationFilter",
     "AggregationGroup",
     "APIError",
-    "ArchiveRequest",
     "attr",
     "AttributeFilter",
     "AttributeGroup",
@@ -129,8 +155,7 @@ __all__ = [
     "did",
     "did_not",
     "Execution",
-    "FileSegmentCallback",
-    "FileSegmentRequest",
+    "FileOptions",
     "Filter",
     "FilterGroup",
     "fingerprint",
@@ -141,9 +166,7 @@ __all__ = [
     "Journal",
     "JournalEntry",
     "JournalState",
-    "LegacyCsvCallback",
-    "LegacyCsvRequest",
-    "LegacyCsvResponse",
+    "Limits",
     "load_definitions",
     "load_payload",
     "MoesegError",
@@ -153,6 +176,7 @@ __all__ = [
     "NotFound",
     "Outcome",
     "OutcomeKind",
+    "OutcomeUnknown",
     "Period",
     "PermissionDenied",
     "plan_batch",
@@ -160,11 +184,10 @@ __all__ = [
     "QuotaWaitTooLong",
     "RateLimited",
     "RequestTimeout",
+    "ResponseTooLarge",
     "segment",
     "Segment",
     "SegmentDefinition",
-    "SegmentListResponse",
-    "SegmentResponse",
     "SegmentUpdate",
     "SegmentValidationError",
     "ServerError",
@@ -172,12 +195,50 @@ __all__ = [
     "to_payload",
     "TransportError",
     "UnexpectedResponse",
-    "V2AcceptedBody",
-    "V2ErrorBody",
-    "V3Error",
-    "V3ErrorBody",
     "validate",
     "ValidationIssue",
     "weeks",
     "__version__",
 ]
+
+#: Wire bodies that were public before 0.2 (removed in 0.3): served with a DeprecationWarning.
+_DEPRECATED = frozenset(
+    {
+        "ArchiveRequest",
+        "FileSegmentCallback",
+        "FileSegmentRequest",
+        "LegacyCsvCallback",
+        "LegacyCsvRequest",
+        "LegacyCsvResponse",
+        "SegmentListResponse",
+        "SegmentResponse",
+        "V2AcceptedBody",
+        "V2ErrorBody",
+        "V3Error",
+        "V3ErrorBody",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        warnings.warn(
+            f"moeseg.{name} is a wire body, no longer public API; it will be removed in 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from . import segments
+
+        return getattr(segments, name)
+    raise AttributeError(f"module 'moeseg' has no attribute {name!r}")
+
+
+def _show_public_names() -> None:
+    """Reprs and tracebacks name ``moeseg.NameConflict``, not ``moeseg._exceptions...``."""
+    for name in __all__:
+        obj = globals()[name]
+        if isinstance(obj, type) and (issubclass(obj, MoesegError) or obj is Client):
+            obj.__module__ = __name__
+
+
+_show_public_names()

@@ -4,11 +4,14 @@
     ├── ConfigurationError              missing credential, bad data center, bad option
     ├── SegmentValidationError          local validation (also a ValueError); .issues
     ├── QuotaWaitTooLong                next free slot lies beyond the caller's max wait; .frees_at
-    ├── TransportError                  nothing usable came back; .method, .path
+    ├── TransportError                  nothing usable came back (any transport failure)
     │   ├── ConnectError                    never reached the server (nothing was sent)
     │   ├── RequestTimeout                  sent, no answer in time (outcome unknown)
     │   └── ConnectionLost                  connection broke after sending (outcome unknown)
+    ├── OutcomeUnknown                  a create's last attempt left its outcome unknown and the
+    │                                       lookup could not settle it; .name .fingerprint
     ├── UnexpectedResponse              HTML, empty, invalid JSON, wrong shape; .status .excerpt
+    │   └── ResponseTooLarge                the decoded answer exceeds max_response_bytes
     ├── moeseg.files.CsvCheckError      a CSV breaks the upload rules (a ValueError); .violations
     ├── moeseg.files.FileSegmentFailed  the callback reported a failure; .status .error_message
     ├── moeseg.files.CallbackTimeout    no callback within wait(timeout=...) (also a TimeoutError)
@@ -26,14 +29,17 @@
         ├── ActiveSegmentLimit              429 active segments limit (never retried); .actual_count
         └── ServerError                     5xx
 
-Every error built from a response also keeps ``.method`` and ``.path`` (no query string).
-Errors never carry credentials: messages are built from status, code, message, method and path,
-and the client scrubs its own secrets from any text it copies out of a response body.
+Every error built from a response also keeps ``.method``, ``.path`` (no query string),
+``.headers`` (the response's, without cookies) and ``.body`` (the decoded text, capped).
+Errors never carry credentials: messages are built from status, code, message, method and path;
+the client scrubs its own secrets from any text it copies out of a response, and no moeseg error
+keeps a reference to an httpx request or exception (their cause and context are moeseg errors or
+nothing).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -52,11 +58,13 @@ __all__ = [
     "MoesegError",
     "NameConflict",
     "NotFound",
+    "OutcomeUnknown",
     "PermissionDenied",
     "QueryTooComplex",
     "QuotaWaitTooLong",
     "RateLimited",
     "RequestTimeout",
+    "ResponseTooLarge",
     "SegmentValidationError",
     "ServerError",
     "TransportError",
@@ -134,6 +142,28 @@ class TransportError(MoesegError):
         return (_rebuild, (type(self), self.args, self.__dict__))
 
 
+class OutcomeUnknown(MoesegError):
+    """A create's last attempt ended without an answer (timeout, lost connection, 5xx) and the
+    lookup that would settle it could not, within the call's own time and retry bounds.
+
+    The segment may or may not exist. ``name`` and ``fingerprint`` are what resolves it later:
+    ``await client.find_created(err.name, err.fingerprint)`` returns the segment if it exists.
+    ``last_error`` is the create's last failure.
+    """
+
+    def __init__(self, name: str, fingerprint: str, last_error: MoesegError) -> None:
+        self.name = name
+        self.fingerprint = fingerprint
+        self.last_error = last_error
+        super().__init__(
+            f"create {name!r}: outcome unknown after {type(last_error).__name__}; resolve it "
+            f"later with client.find_created(name, fingerprint)"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.name, self.fingerprint, self.last_error))
+
+
 class ConnectError(TransportError):
     """The connection failed before any byte of the request was sent."""
 
@@ -158,6 +188,8 @@ class _ResponseError(MoesegError):
         path: str = "",
         code: str | None = None,
         response_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: str = "",
     ) -> None:
         self.status = status
         self.method = method
@@ -165,6 +197,8 @@ class _ResponseError(MoesegError):
         self.code = code
         self.message = message
         self.response_id = response_id
+        self.headers: dict[str, str] = dict(headers) if headers is not None else {}
+        self.body = body
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -187,6 +221,10 @@ class UnexpectedResponse(_ResponseError):
     def _render(self) -> str:
         base = super()._render()
         return f"{base}; body starts: {self.excerpt!r}" if self.excerpt else base
+
+
+class ResponseTooLarge(UnexpectedResponse):
+    """The decoded answer exceeded the client's ``max_response_bytes``; reading stopped there."""
 
 
 class APIError(_ResponseError):

@@ -22,13 +22,10 @@ rules would turn it into ``True``); dates and timestamps stay strings, as in the
 from __future__ import annotations
 
 import enum
-import json
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -47,7 +44,7 @@ from .._exceptions import (
 )
 from ..client import Client
 from ..governor import Governor
-from ..segments import Segment, SegmentDefinition, _yaml_12_loader, fingerprint, from_payload
+from ..segments import Segment, SegmentDefinition, fingerprint, from_payload, load_definitions
 from ._journal import Journal, JournalState
 
 __all__ = [
@@ -262,7 +259,7 @@ class Batch:
             await self._note_quota_wait()
             if self.journal is not None:
                 self.journal.record_intent(self._workspace, item.name, item.fp)
-            seg = await self.client.create_segment(item.defn, max_wait=self.max_wait)
+            seg = await self.client.with_options(max_wait=self.max_wait).create_segment(item.defn)
         except NameConflict as exc:
             return await self._after_name_conflict(item, exc)
         except DefinitionConflict as exc:
@@ -286,16 +283,8 @@ class Batch:
         return self._rejected(item, OutcomeKind.CONFLICT, exc)
 
     async def _find(self, item: _Item) -> Segment | None:
-        """The segment named like ``item`` with the same fingerprint, if there is one."""
-        for listed in await self.client.list_segments(name=item.name):
-            if listed.name != item.name:
-                continue
-            seg = listed
-            if seg.included_filters is None:
-                seg = await self.client.get_segment(listed.id)
-            if fingerprint(seg) == item.fp:
-                return seg
-        return None
+        """The segment named like ``item`` with the same fingerprint (the client's lookup)."""
+        return await self.client.find_created(item.name, item.fp)
 
     async def _note_quota_wait(self) -> None:
         until = await _quota_free_at(self.client)
@@ -637,50 +626,3 @@ async def _milestone_counts(client: Client, n: int) -> list[int]:
         counts.add(step)
         step += longest.limit // demand[group]
     return sorted(counts)
-
-
-# -- batch files ---------------------------------------------------------------------------------
-
-
-def load_definitions(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Read a batch file into request-shaped payloads (one dict per segment), unvalidated.
-
-    The format follows the suffix (``.json``; anything else is read as YAML, a superset of
-    JSON). Raises ``SegmentValidationError`` when the file is not a list of mappings (each
-    item is validated later, one by one, so a single bad item does not stop the batch) and
-    ``OSError`` when it cannot be read.
-    """
-    p = Path(path)
-    text = p.read_text(encoding="utf-8")
-    where = p.name
-    try:
-        data: Any = json.loads(text) if p.suffix.lower() == ".json" else _load_yaml(text)
-    except ValueError as exc:  # json.JSONDecodeError and yaml.YAMLError (re-raised below)
-        raise SegmentValidationError([ValidationIssue(where, f"cannot parse: {exc}")]) from exc
-    if isinstance(data, Mapping) and "segments" in data:
-        data = data["segments"]
-    if not isinstance(data, list):
-        raise SegmentValidationError(
-            [ValidationIssue(where, "expected a list of segment definitions")]
-        )
-    issues = [
-        ValidationIssue(f"{where}[{i}]", "expected a mapping (a segment definition)")
-        for i, item in enumerate(data)
-        if not isinstance(item, Mapping)
-    ]
-    if issues:
-        raise SegmentValidationError(issues)
-    return [dict(item) for item in data]
-
-
-def _load_yaml(text: str) -> Any:
-    try:
-        import yaml
-    except ImportError as exc:  # pragma: no cover - pyyaml ships with the cli extra
-        raise ImportError("reading YAML needs PyYAML: pip install 'moeseg[yaml]'") from exc
-
-    # the models' loader: YAML 1.2 booleans (on/yes/no stay strings), timestamps stay strings
-    try:
-        return yaml.load(text, Loader=_yaml_12_loader())  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ValueError(str(exc)) from exc

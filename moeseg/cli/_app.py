@@ -46,12 +46,12 @@ from ..batch._batch import (
     OutcomeKind,
     _prepare,
     governor_of,
-    load_definitions,
     plan_batch,
 )
-from ..client._client import ENV_WORKSPACE_ID, Client, _env
+from ..client import ENV_WORKSPACE_ID, Client
+from ..client import env as _env
 from ..governor import Governor, QuotaPolicy, SQLiteStore, WallClock
-from ..segments import Segment, describe
+from ..segments import Segment, describe, load_definitions
 
 __all__ = ["app", "main"]
 
@@ -733,7 +733,9 @@ def _archive(conn: Connection, name: str, *, archive: bool, as_json: bool) -> No
 
 @sandbox_app.command("serve")
 def sandbox_serve(
-    host: Annotated[str, typer.Option("--host", help="Loopback address to bind.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", help="Loopback address to bind (see --allow-remote).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port).")] = 8080,
     time_scale: Annotated[
         float,
@@ -741,12 +743,41 @@ def sandbox_serve(
             "--time-scale", min=0.0001, help="Multiply every quota window (0.05: 60 s -> 3 s)."
         ),
     ] = 1.0,
+    error_rate: Annotated[
+        float,
+        typer.Option("--error-rate", min=0.0, max=1.0, help="Probability of a 503 per request."),
+    ] = 0.0,
+    drop_rate: Annotated[
+        float,
+        typer.Option(
+            "--drop-rate",
+            min=0.0,
+            max=1.0,
+            help="Probability of dropping the connection after processing a request.",
+        ),
+    ] = 0.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the fault RNG.")] = 0,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Accept a --host that is not loopback (the sandbox's credentials are public).",
+        ),
+    ] = False,
 ) -> None:
     """Serve a sandbox over HTTP until interrupted; prints its URL and sandbox credentials."""
-    from ..sandbox import SandboxConfig, serve_forever
+    from ..sandbox import serve_command
 
-    with contextlib.suppress(KeyboardInterrupt):
-        serve_forever(host, port, SandboxConfig(time_scale=time_scale))
+    code = serve_command(
+        host,
+        port,
+        time_scale=time_scale,
+        error_rate=error_rate,
+        drop_rate=drop_rate,
+        seed=seed,
+        allow_remote=allow_remote,
+    )
+    raise typer.Exit(code)
 
 
 def main() -> None:

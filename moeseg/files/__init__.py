@@ -12,7 +12,7 @@ served on loopback), and each operation's :class:`FileSegmentHandle` resolves wi
     receiver = CallbackReceiver()
     async with moeseg.Client(...) as client, receiver.serve(port=0):
         files = FileSegments(client, receiver)
-        handle = await files.create("vip", url, attribute_name="id", csv_path="vip.csv",
+        handle = await files.create("vip", url, FileOptions("id"), csv_path="vip.csv",
                                     expiry_time=30)
         outcome = await handle.wait(timeout=3600)
 """

@@ -7,10 +7,13 @@ compares digests with :func:`hmac.compare_digest`. A callback is accepted once p
 is refused), only for the segment the token was issued for, only when its body is a JSON object of
 the documented shape and no larger than ``max_body_bytes``. A refused callback records nothing.
 
-Statuses: 200 accepted; 400 malformed JSON or wrong shape; 403 the body names another segment;
-404 unknown or forged token; 405 not a POST; 409 replay of an accepted callback; 413 body too
-large; 503 the waiting side has stopped, or the app runs on another thread's loop than the one
-awaiting the handles without :meth:`CallbackReceiver.serve`'s portal.
+Statuses: 200 accepted; 400 malformed JSON (too deeply nested included) or wrong shape; 403 the
+body names another segment; 404 unknown or forged token; 405 not a POST; 408 the request was not
+received within ``read_timeout`` seconds (a sender dripping bytes cannot hold a connection; served
+by :meth:`CallbackReceiver.serve`, a connection that has not delivered its headers by then is
+closed); 409 replay of an accepted callback; 413 body too large; 503 the waiting side has stopped,
+or the app runs on another thread's loop than the one awaiting the handles without
+:meth:`CallbackReceiver.serve`'s portal.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ from typing import Any
 import anyio
 import anyio.from_thread
 import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from .._exceptions import ConfigurationError
 from ..segments import FileSegmentCallback, LegacyCsvCallback, StructureError, structure
@@ -49,10 +57,6 @@ class _Refused(Exception):
         self.message = message
 
 
-class _Disconnected(Exception):
-    pass
-
-
 def _secret_digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
@@ -69,6 +73,8 @@ def _parse_callback(body: bytes, operation: str) -> FileSegmentOutcome:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _Refused(400, f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise _Refused(400, "malformed JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise _Refused(400, f"callback body must be a JSON object, not {type(data).__name__}")
     issues: list[str] = []
@@ -80,6 +86,8 @@ def _parse_callback(body: bytes, operation: str) -> FileSegmentOutcome:
             cb = structure(data, FileSegmentCallback)
     except StructureError as exc:
         issues = [str(issue) for issue in exc.issues]
+    except RecursionError:
+        issues = ["nested too deeply"]
     if data.get("segment_name") is None:
         issues.append("segment_name: required field missing")
     if cb is None or cb.segment_name is None:
@@ -131,6 +139,7 @@ class CallbackReceiver:
         *,
         max_body_bytes: int = 64 * 1024,
         remembered_tokens: int = 10_000,
+        read_timeout: float = 10.0,
     ) -> None:
         self._public_url = public_url.rstrip("/") if public_url else None
         self.max_body_bytes = max_body_bytes
@@ -139,6 +148,11 @@ class CallbackReceiver:
         self._used: OrderedDict[str, bytes] = OrderedDict()
         self._portal: anyio.from_thread.BlockingPortal | None = None
         self._home_thread: int | None = None  # the thread whose event loop owns the handles
+        self.read_timeout = read_timeout
+        self._app = Starlette(
+            routes=[Route("/{path:path}", self._callback, methods=["POST"])],
+            exception_handlers={HTTPException: _http_error},
+        )
 
     def __repr__(self) -> str:
         return f"<CallbackReceiver {self._public_url or '(no public URL)'} pending={self.pending}>"
@@ -217,62 +231,57 @@ class CallbackReceiver:
         handle._resolve(outcome)
         return "callback received"
 
-    # -- ASGI -----------------------------------------------------------------------------------
+    # -- HTTP (a Starlette app of one route) -----------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point."""
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "lifespan"):
             raise RuntimeError(f"CallbackReceiver serves HTTP only, not {scope['type']!r}")
-        if scope["method"] != "POST":
-            await _respond(send, 405, "callbacks are POST requests", allow="POST")
-            return
+        await self._app(scope, receive, send)
+
+    async def _callback(self, request: Request) -> Response:
+        """``POST .../<op_id>.<secret>``: decide on the callback in the loop that owns it."""
         try:
-            body = await self._read_body(scope, receive)
-        except _Disconnected:
-            return  # the sender left before the whole body arrived: nothing to decide
-        if body is None:
-            await _respond(send, 413, f"callback body above {self.max_body_bytes} bytes")
-            return
-        token = scope["path"].rstrip("/").rsplit("/", 1)[-1]
-        portal = self._portal
-        if self._home_thread in (None, threading.get_ident()):
-            status, message = self._process(token, body)
-        elif portal is not None:
-            try:
-                status, message = await anyio.to_thread.run_sync(
-                    partial(portal.call, self._process, token, body)
-                )
-            except RuntimeError:  # the portal stopped: nobody waits any more
-                status, message = 503, "receiver is shutting down"
-        else:  # another thread's loop, and no way to reach the one that waits
-            status, message = 503, "receiver runs outside the event loop that awaits its handles"
-        await _respond(send, status, message)
+            with anyio.fail_after(self.read_timeout):
+                body = await self._read_body(request)
+        except TimeoutError:
+            return _reply(408, f"callback body not received within {self.read_timeout:g} s")
+        except _Refused as refused:
+            return _reply(refused.status, refused.message)
+        except ClientDisconnect:
+            return _NoAnswer()  # the sender left before the whole body arrived: nothing to decide
+        token = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+        status, message = await self._decide(token, body)
+        return _reply(status, message)
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
-        """The request body, or None when it is larger than allowed (not read any further).
-
-        Raises ``_Disconnected`` when the client leaves mid-body (a partial body is never used).
-        """
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                return None
+    async def _read_body(self, request: Request) -> bytes:
+        """The whole body; ``_Refused(413)`` as soon as it is larger than allowed (not read any
+        further). ``ClientDisconnect`` when the sender leaves mid-body."""
+        too_big = _Refused(413, f"callback body above {self.max_body_bytes} bytes")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise too_big
         chunks: list[bytes] = []
         size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _Disconnected
-            chunk = message.get("body", b"")
+        async for chunk in request.stream():
             size += len(chunk)
             if size > self.max_body_bytes:
-                return None
+                raise too_big
             chunks.append(chunk)
-            more = message.get("more_body", False)
         return b"".join(chunks)
+
+    async def _decide(self, token: str, body: bytes) -> tuple[int, str]:
+        if self._home_thread in (None, threading.get_ident()):
+            return self._process(token, body)
+        portal = self._portal
+        if portal is None:  # another thread's loop, and no way to reach the one that waits
+            return 503, "receiver runs outside the event loop that awaits its handles"
+        try:
+            return await anyio.to_thread.run_sync(partial(portal.call, self._process, token, body))
+        except RuntimeError as exc:  # the portal stopped: nobody waits any more
+            if type(exc) is not RuntimeError:
+                raise
+            return 503, "receiver is shutting down"
 
     # -- standalone server ----------------------------------------------------------------------
 
@@ -294,7 +303,7 @@ class CallbackReceiver:
             self._claim_thread()
             self._portal = portal
             try:
-                async with serve_app(self, host, port) as url:
+                async with serve_app(self, host, port, read_timeout=self.read_timeout) as url:
                     if own_url:
                         self._public_url = url
                     try:
@@ -306,20 +315,22 @@ class CallbackReceiver:
                 self._portal = None
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
-async def _respond(send: Send, status: int, message: str, **headers: str) -> None:
+def _reply(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     ok = status == 200
-    body = json.dumps({"ok": ok, "message" if ok else "error": message}).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.encode(), v.encode()) for k, v in headers.items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
+    return JSONResponse({"ok": ok, "message" if ok else "error": message}, status, headers=headers)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = "callbacks are POST requests" if exc.status_code == 405 else str(exc.detail)
+    return _reply(exc.status_code, message, dict(exc.headers or {}))
+
+
+class _NoAnswer(Response):
+    """Nothing to send: the sender is gone."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=499)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return

@@ -93,3 +93,7 @@ class FileSegmentHandle:
         if not outcome.ok:
             raise FileSegmentFailed(outcome)
         return outcome
+
+
+# Reprs and tracebacks name the public place (``moeseg.files.FileSegmentHandle``).
+FileSegmentOutcome.__module__ = FileSegmentHandle.__module__ = "moeseg.files"

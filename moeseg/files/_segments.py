@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 import httpx
 
-from ..client import Client
+from ..client import Client, FileKw, FileOptions
 from ..segments import LegacyCsvResponse, V2AcceptedBody
 from ._csv import CsvReport, check_csv, check_csv_url
 from ._receiver import CallbackReceiver
 from ._results import FileSegmentHandle
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["FileSegments"]
 
@@ -31,13 +34,13 @@ class FileSegments:
     returns a :class:`FileSegmentHandle`::
 
         files = FileSegments(client, receiver)
-        handle = await files.create("vip", url, attribute_name="id", csv_path="vip.csv",
+        handle = await files.create("vip", url, FileOptions("id"), csv_path="vip.csv",
                                     expiry_time=30)
         outcome = await handle.wait(timeout=3600)   # FileSegmentOutcome, or FileSegmentFailed
 
     With ``check_size=True`` a HEAD request to ``file_url`` (through ``http_client`` if given)
-    refuses a file announced above 150 MB. ``**options`` are the client's per-call
-    ``timeout=``, ``max_retries=``, ``max_wait=``.
+    refuses a file announced above 150 MB. For other per-call settings, pass
+    ``client.with_options(...)`` as the client.
     """
 
     def __init__(
@@ -60,14 +63,12 @@ class FileSegments:
         self,
         name: str,
         file_url: str,
+        file: FileOptions | None = None,
         *,
-        attribute_name: str,
         expiry_time: int,
-        attribute_type: str = "string",
         users: int | None = None,
         csv_path: StrPath | None = None,
-        emails: Sequence[str] | None = None,
-        **options: Any,
+        **deprecated: Unpack[FileKw],
     ) -> FileSegmentHandle:
         """Create file segment ``name`` from the CSV at ``file_url``, archived after
         ``expiry_time`` days."""
@@ -76,12 +77,10 @@ class FileSegments:
             self.client.create_file_segment,
             name,
             file_url,
+            file=file,
             users=count,
-            attribute_name=attribute_name,
-            attribute_type=attribute_type,
             expiry_time=expiry_time,
-            emails=list(emails) if emails is not None else None,
-            **options,
+            **deprecated,
         )
         return await self._send("create", name, call)
 
@@ -89,53 +88,47 @@ class FileSegments:
         self,
         name: str,
         file_url: str,
+        file: FileOptions | None = None,
         *,
-        attribute_name: str,
-        attribute_type: str = "string",
         users: int | None = None,
         csv_path: StrPath | None = None,
-        cs_id: str | None = None,
-        emails: Sequence[str] | None = None,
-        **options: Any,
+        segment_id: str | None = None,
+        **deprecated: Unpack[FileKw],
     ) -> FileSegmentHandle:
-        """Add the CSV's users to file segment ``name`` (``cs_id`` wins on the server)."""
+        """Add the CSV's users to file segment ``name`` (``segment_id`` wins on the server)."""
         return await self._update(
-            "add_users", self.client.add_users, name, file_url, users, None, csv_path,
-            attribute_name, attribute_type, cs_id, emails, options,
+            "add_users", self.client.add_users, name, file_url, file, users, None, csv_path,
+            segment_id, deprecated,
         )  # fmt: skip
 
     async def remove_users(
         self,
         name: str,
         file_url: str,
+        file: FileOptions | None = None,
         *,
-        attribute_name: str,
-        attribute_type: str = "string",
         users: int | None = None,
         csv_path: StrPath | None = None,
-        cs_id: str | None = None,
-        emails: Sequence[str] | None = None,
-        **options: Any,
+        segment_id: str | None = None,
+        **deprecated: Unpack[FileKw],
     ) -> FileSegmentHandle:
         """Remove the CSV's users from file segment ``name``."""
         return await self._update(
-            "remove_users", self.client.remove_users, name, file_url, users, None, csv_path,
-            attribute_name, attribute_type, cs_id, emails, options,
+            "remove_users", self.client.remove_users, name, file_url, file, users, None,
+            csv_path, segment_id, deprecated,
         )  # fmt: skip
 
     async def replace_users(
         self,
         name: str,
         file_url: str,
+        file: FileOptions | None = None,
         *,
-        attribute_name: str,
-        attribute_type: str = "string",
         users: int | None = None,
         new_users: int | None = None,
         csv_path: StrPath | None = None,
-        cs_id: str | None = None,
-        emails: Sequence[str] | None = None,
-        **options: Any,
+        segment_id: str | None = None,
+        **deprecated: Unpack[FileKw],
     ) -> FileSegmentHandle:
         """Replace every user of file segment ``name`` with the CSV's.
 
@@ -144,20 +137,18 @@ class FileSegments:
         otherwise the whole file is counted (safe, never over the quota).
         """
         return await self._update(
-            "replace_users", self.client.replace_users, name, file_url, users, new_users,
-            csv_path, attribute_name, attribute_type, cs_id, emails, options,
+            "replace_users", self.client.replace_users, name, file_url, file, users, new_users,
+            csv_path, segment_id, deprecated,
         )  # fmt: skip
 
     async def legacy_csv_segment(
         self,
         name: str,
         csv_url: str,
+        file: FileOptions | None = None,
         *,
-        attribute: str,
-        attribute_type: str = "string",
         csv_path: StrPath | None = None,
-        emails: Sequence[str] | None = None,
-        **options: Any,
+        **deprecated: Unpack[FileKw],
     ) -> FileSegmentHandle:
         """Create a segment with MoEngage's deprecated CSV API (it spends file ops only).
 
@@ -166,15 +157,7 @@ class FileSegments:
         if csv_path is not None:
             await self._check_local(csv_path)
         await self._check_remote(csv_url)
-        call = partial(
-            self.client.legacy_csv_segment,
-            name,
-            csv_url,
-            attribute=attribute,
-            attribute_type=attribute_type,
-            emails=list(emails) if emails is not None else None,
-            **options,
-        )
+        call = partial(self.client.legacy_csv_segment, name, csv_url, file=file, **deprecated)
         return await self._send("legacy_csv", name, call)
 
     async def _update(
@@ -183,14 +166,12 @@ class FileSegments:
         method: Callable[..., Awaitable[V2AcceptedBody]],
         name: str,
         file_url: str,
+        file: FileOptions | None,
         users: int | None,
         new_users: int | None,
         csv_path: StrPath | None,
-        attribute_name: str,
-        attribute_type: str,
-        cs_id: str | None,
-        emails: Sequence[str] | None,
-        options: dict[str, Any],
+        segment_id: str | None,
+        deprecated: FileKw,
     ) -> FileSegmentHandle:
         """Add, remove or replace users: the weight is the file's users, or ``new_users``."""
         count = await self._users(file_url, users, csv_path)
@@ -199,10 +180,8 @@ class FileSegments:
                 raise ValueError(f"new_users={new_users} must lie between 0 and {count} (users)")
             count = new_users
         call = partial(
-            method, name, file_url, users=count, attribute_name=attribute_name,
-            attribute_type=attribute_type, cs_id=cs_id,
-            emails=list(emails) if emails is not None else None, **options,
-        )  # fmt: skip
+            method, name, file_url, file=file, users=count, segment_id=segment_id, **deprecated
+        )
         return await self._send(operation, name, call)
 
     async def _users(self, file_url: str, users: int | None, csv_path: StrPath | None) -> int:
@@ -242,3 +221,6 @@ class FileSegments:
             if not sent:
                 self.receiver.discard(handle)
         return handle
+
+
+FileSegments.__module__ = "moeseg.files"  # reprs and tracebacks name the public place

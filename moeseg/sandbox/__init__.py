@@ -1,7 +1,9 @@
-# The sandbox: a strict local MoEngage stand-in. _app holds the ASGI app and the request
-# pipeline; _config / _faults its configuration; _quota the sliding-window logs; _store the
-# segments; _filters and _definitions the query checks; _files background CSV jobs; _bodies the
-# documented bodies; _log observability; _serve uvicorn on loopback; __main__ the CLI.
+# The sandbox: a strict local MoEngage stand-in. _app: the Starlette app (its route table) and
+# the public Sandbox; _pipeline: the middleware every route runs through (request log, _auth,
+# quota, faults); _v3 / _v2: the route handlers; _state: what a sandbox holds; _answers: calls
+# and answers; _config / _faults: configuration; _quota: sliding-window logs; _store: segments;
+# _filters / _definitions: query checks; _jobs / _files: background file jobs; _bodies: the
+# documented bodies; _log: records; _serve / __main__: serving from a shell.
 """A strict local MoEngage-compatible server for tests, demos and CI.
 
 In process::
@@ -16,6 +18,7 @@ Over real HTTP: ``async with sandbox.serve(port=0) as base_url: ...``, or from a
 ``python -m moeseg.sandbox --port 8080``.
 """
 
+from .._asgi_server import serve_app
 from ._app import Sandbox
 from ._config import (
     DEFAULT_OPERATIONS,
@@ -35,7 +38,7 @@ from ._faults import (
     ServerErrorFault,
 )
 from ._log import FileJobRecord, RequestRecord
-from ._serve import banner, serve, serve_app, serve_forever
+from ._serve import banner, serve, serve_command, serve_forever
 from ._store import StoredSegment
 
 __all__ = [
@@ -59,5 +62,6 @@ __all__ = [
     "default_quota_groups",
     "serve",
     "serve_app",
+    "serve_command",
     "serve_forever",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from .. import SegmentDefinition, describe, fingerprint, from_payload
+from .. import Limits, SegmentDefinition, describe, fingerprint, from_payload
 
 __all__ = ["Checked", "check_definition"]
 
@@ -26,7 +26,11 @@ class Checked:
     description: str
 
 
-def check_definition(payload: Mapping[str, Any]) -> Checked:
-    """Parse and validate ``payload``; raises ``SegmentValidationError`` listing every issue."""
-    definition = from_payload(payload)
+def check_definition(payload: Mapping[str, Any], limits: Limits = Limits()) -> Checked:
+    """Parse and validate ``payload``; raises ``SegmentValidationError`` listing every issue.
+
+    The sandbox answers 413 for its own configured query limits after this check, so it passes
+    ``limits`` well above them: the models' caps only bound the work of reading hostile input.
+    """
+    definition = from_payload(payload, limits=limits)
     return Checked(definition, fingerprint(definition), describe(definition))

@@ -9,13 +9,15 @@ sandbox's seeded RNG, and fires at most ``times`` times (``None``: no bound). Ro
 from __future__ import annotations
 
 import random
-from typing import Literal
+from collections import Counter
+from typing import Any, Literal
 
 import attrs
 
 __all__ = [
     "DropConnection",
     "FaultConfig",
+    "FaultDice",
     "FaultRule",
     "Latency",
     "LatencyFault",
@@ -105,7 +107,9 @@ class DropConnection:
     """Process the request fully, then drop the connection without an answer.
 
     In process (ASGI) the app raises ``httpx.RemoteProtocolError`` after processing, so the
-    client sees a transport error; over real HTTP the socket is closed without a response.
+    client sees a transport error; served by moeseg (``sandbox.serve()``, ``moeseg sandbox
+    serve``) the socket is closed without a response. (Under another ASGI server the raised
+    error becomes that server's 500.)
     """
 
     probability: float = attrs.field(default=1.0, validator=_probability)
@@ -136,7 +140,49 @@ class FaultConfig:
     rules: tuple[FaultRule, ...] = ()
     seed: int = 0
 
+    @classmethod
+    def rates(cls, error_rate: float = 0.0, drop_rate: float = 0.0, seed: int = 0) -> FaultConfig:
+        """A 503 on ``error_rate`` of the requests and a dropped connection (after processing)
+        on ``drop_rate`` of them: the command line's ``--error-rate/--drop-rate/--seed``."""
+        rules: list[FaultRule] = []
+        if error_rate:
+            rules.append(ServerErrorFault(status=503, probability=error_rate))
+        if drop_rate:
+            rules.append(DropConnection(probability=drop_rate))
+        return cls(tuple(rules), seed=seed)
+
     @staticmethod
     def applies(rule: FaultRule, route: str) -> bool:
         """Whether ``rule`` covers ``route``."""
         return not rule.routes or route in rule.routes
+
+
+class FaultDice:
+    """The rules in force with their seeded RNG and how often each rule has fired."""
+
+    def __init__(self, config: FaultConfig) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self._fired: Counter[int] = Counter()
+
+    def draw(self, kind: type[Any], route: str, phase: str | None = None) -> list[Any]:
+        """The rules of ``kind`` (and ``phase``: a server error's ``when``, a latency's
+        ``phase``) covering ``route`` that fire this time (one draw each)."""
+        fired = []
+        for i, r in enumerate(self.config.rules):
+            if not isinstance(r, kind) or not FaultConfig.applies(r, route):
+                continue
+            if phase is not None and getattr(r, "when", getattr(r, "phase", None)) != phase:
+                continue
+            if r.times is not None and self._fired[i] >= r.times:
+                continue
+            p = r.probability
+            if p >= 1.0 or (p > 0.0 and self.rng.random() < p):
+                self._fired[i] += 1
+                fired.append(r)
+        return fired
+
+    def sleep_for(self, route: str, phase: str) -> float:
+        """Seconds of latency to add on ``route`` in ``phase`` (the firing rules' sum)."""
+        rules: list[LatencyFault] = self.draw(LatencyFault, route, phase)
+        return sum(rule.latency.sample(self.rng) for rule in rules)

@@ -90,7 +90,8 @@ def _walk(
 ) -> tuple[int, int]:
     deepest = 0
     count = 0
-    for f in group.get("filters", []):
+    filters = group.get("filters")
+    for f in filters if isinstance(filters, list) else ():
         if not isinstance(f, Mapping):
             continue
         kind = f.get("filter_type")

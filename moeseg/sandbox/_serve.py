@@ -1,41 +1,33 @@
-"""Serving the sandbox over real HTTP on loopback with uvicorn."""
+"""Serving a sandbox from a shell: the banner, ``serve_forever``, and the command both
+``moeseg sandbox serve`` and ``python -m moeseg.sandbox`` run."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
-from .._asgi_server import base_url, bind_socket, serve_app, uvicorn_server
+from .._asgi_server import base_url, bind_socket, is_loopback, require_uvicorn, run_forever
+from .._exceptions import ConfigurationError
+from ._app import Sandbox
 from ._config import SandboxConfig
+from ._faults import FaultConfig
 
-if TYPE_CHECKING:
-    from ._app import Sandbox
-
-__all__ = ["banner", "serve", "serve_app", "serve_forever"]
+__all__ = ["banner", "serve", "serve_command", "serve_forever"]
 
 
 @asynccontextmanager
 async def serve(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """``async with serve(sandbox, port=0) as base_url``: the sandbox over real HTTP; its
-    lifespan runs the background file jobs. The sandbox reads ``time.monotonic()`` meanwhile
-    (uvicorn's asyncio clock, the same from every thread)."""
-    if sandbox.served:
-        raise RuntimeError("this Sandbox is already being served")
-    sandbox.served = True
-    try:
-        async with serve_app(sandbox.app, host, port) as base_url:
-            yield base_url
-    finally:
-        sandbox.served = False
+    """``async with serve(sandbox, port=0) as base_url``: the same as ``sandbox.serve()``."""
+    async with sandbox.serve(port=port, host=host) as url:
+        yield url
 
 
-def banner(sandbox: Sandbox, base_url: str) -> str:
+def banner(sandbox: Sandbox, url: str) -> str:
     """What to tell a user: where the sandbox listens and the (sandbox-only) credentials."""
     return "\n".join(
         [
-            f"moeseg sandbox listening on {base_url}",
+            f"moeseg sandbox listening on {url}",
             f"  workspace id (MOE-APPKEY, legacy appId): {sandbox.workspace_id}",
             f"  api key:            {sandbox.api_key}",
             f"  db name (MOE-DBNAME): {sandbox.db_name}",
@@ -51,17 +43,48 @@ def serve_forever(
     config: SandboxConfig | None = None,
     *,
     announce: Callable[[str], object] | None = None,
+    allow_remote: bool = False,
 ) -> None:
     """Run a sandbox server until interrupted (Ctrl-C); blocking. ``announce`` receives the
-    banner (base URL and credentials) once the port is bound; default: print to stdout."""
-    from ._app import Sandbox
+    banner (base URL and credentials) once the port is bound; default: print to stdout.
 
+    Raises ``ConfigurationError`` before announcing anything when ``host`` is not a loopback
+    address (the credentials are public; ``allow_remote=True`` accepts it), when uvicorn is
+    missing, or when the port cannot be bound.
+    """
+    if not (allow_remote or is_loopback(host)):
+        raise ConfigurationError(
+            f"{host} is not a loopback address and the sandbox's credentials are public; "
+            "use 127.0.0.1 or ::1, or allow it explicitly (--allow-remote)"
+        )
+    require_uvicorn()
     sandbox = Sandbox(config)
     sandbox.served = True
     sock = bind_socket(host, port)
     say = announce or (lambda text: print(text, file=sys.stdout, flush=True))
     say(banner(sandbox, base_url(host, sock)))
+    run_forever(sandbox.app, sock)
+
+
+def serve_command(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    time_scale: float = 1.0,
+    error_rate: float = 0.0,
+    drop_rate: float = 0.0,
+    seed: int = 0,
+    allow_remote: bool = False,
+) -> int:
+    """Serve until interrupted and return the exit status: 0, or 2 after one line on stderr
+    saying what is wrong (a bad option, a port in use, uvicorn missing)."""
     try:
-        uvicorn_server(sandbox.app).run(sockets=[sock])
-    finally:
-        sock.close()
+        faults = FaultConfig.rates(error_rate, drop_rate, seed)
+        config = SandboxConfig(time_scale=time_scale, faults=faults)
+        serve_forever(host, port, config, allow_remote=allow_remote)
+    except ValueError as exc:  # ConfigurationError included
+        print(f"moeseg sandbox: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -24,7 +24,10 @@ def iso_time(epoch: float) -> str:
 class StoredSegment:
     """One segment. ``included_filters`` / ``excluded_filters`` are stored as echoed;
     ``fingerprint`` (filter segments) detects duplicate definitions; ``users`` (file
-    segments) holds the identifiers of the users in the segment."""
+    segments) holds the identifiers of the users in the segment. ``source`` is ``"API"`` for
+    segments made through the API; others (made on the dashboard, see
+    ``Sandbox.seed_segment``) are read-only to the API. ``updated_by``: the email the last
+    update named (never echoed: MoEngage's answers do not carry it)."""
 
     id: str
     name: str
@@ -38,6 +41,8 @@ class StoredSegment:
     archived: bool = False
     attribute_name: str | None = None
     users: set[str] = attrs.field(factory=set)
+    source: str = "API"
+    updated_by: str | None = None
 
     @property
     def type(self) -> str:
@@ -55,7 +60,7 @@ class StoredSegment:
             "id": self.id,
             "created_time": iso_time(self.created),
             "type": self.type,
-            "source": "API",
+            "source": self.source,
         }
 
     def data(self) -> dict[str, Any]:
@@ -66,7 +71,7 @@ class StoredSegment:
             "created_time": iso_time(self.created),
             "updated_time": iso_time(self.updated),
             "type": self.type,
-            "source": "API",
+            "source": self.source,
             "description": self.description,
         }
         if self.included_filters is not None:

@@ -1,7 +1,11 @@
-"""Segment definitions: models, builder, wire codec, validation, description and fingerprints.
+"""Segment definitions: models, builder, wire codec, validation, loading, description and
+fingerprints.
 
 Nothing here sends a request: this package turns what a user writes into a checked definition
-and a wire payload, and reads MoEngage's answers back into typed results.
+and a wire payload, and reads MoEngage's answers back into typed results. Layers, each importing
+only those above it: ``_limits`` and ``_models`` (data) -> ``_rules`` -> ``_validation`` ->
+``_requests`` (what is sent, checked when built) -> ``_responses`` -> ``_codec`` (cattrs) ->
+``_loading``, ``_builder``, ``_describe``, ``_fingerprint``.
 """
 
 from ._builder import (
@@ -18,9 +22,11 @@ from ._builder import (
     segment,
     weeks,
 )
-from ._converter import from_payload, from_update_payload, load_payload, to_payload
+from ._codec import from_payload, from_update_payload, to_payload
 from ._describe import describe
 from ._fingerprint import fingerprint
+from ._limits import Limits
+from ._loading import load_definitions, load_payload
 from ._models import (
     ActionFilter,
     AffinityFilter,
@@ -34,12 +40,10 @@ from ._models import (
     Filter,
     FilterGroup,
     NestedFilter,
-    SegmentDefinition,
-    SegmentUpdate,
     TimeRange,
 )
+from ._requests import SegmentDefinition, SegmentUpdate, validate
 from ._responses import Segment
-from ._validation import validate
 
 __all__ = [
     "ActionFilter",
@@ -55,6 +59,7 @@ __all__ = [
     "Execution",
     "Filter",
     "FilterGroup",
+    "Limits",
     "NestedFilter",
     "Period",
     "Segment",
@@ -71,6 +76,7 @@ __all__ = [
     "from_update_payload",
     "hours",
     "in_segment",
+    "load_definitions",
     "load_payload",
     "months",
     "segment",
@@ -80,13 +86,13 @@ __all__ = [
 ]
 
 # Importable by moeseg's other packages, not part of the public API (explicit re-exports).
-from ._converter import StructureError as StructureError
-from ._converter import _yaml_12_loader as _yaml_12_loader
-from ._converter import structure as structure
-from ._converter import unstructure as unstructure
-from ._models import ArchiveRequest as ArchiveRequest
-from ._models import FileSegmentRequest as FileSegmentRequest
-from ._models import LegacyCsvRequest as LegacyCsvRequest
+from ._codec import StructureError as StructureError
+from ._codec import request_body as request_body
+from ._codec import structure as structure
+from ._codec import unstructure as unstructure
+from ._requests import ArchiveRequest as ArchiveRequest
+from ._requests import FileSegmentRequest as FileSegmentRequest
+from ._requests import LegacyCsvRequest as LegacyCsvRequest
 from ._responses import FileSegmentCallback as FileSegmentCallback
 from ._responses import LegacyCsvCallback as LegacyCsvCallback
 from ._responses import LegacyCsvResponse as LegacyCsvResponse

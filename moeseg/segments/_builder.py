@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import attrs
 
+from ._limits import DEFAULT_LIMITS, Limits
 from ._models import (
     ActionFilter,
     AttributeFilter,
@@ -32,9 +33,9 @@ from ._models import (
     Filter,
     FilterGroup,
     NestedFilter,
-    SegmentDefinition,
     TimeRange,
 )
+from ._requests import SegmentDefinition
 
 __all__ = [
     "AttributeRef",
@@ -474,13 +475,18 @@ def in_segment(segment_id: str, name: str | None = None) -> Condition:
 
 
 def segment(
-    name: str, condition: Condition, *, exclude: Condition | Sequence[Condition] | None = None
+    name: str,
+    condition: Condition,
+    *,
+    exclude: Condition | Sequence[Condition] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> SegmentDefinition:
     """A validated :class:`moeseg.SegmentDefinition` of users matching ``condition`` and none of
-    ``exclude`` (one condition, a group, or a list of conditions: any of them excludes)."""
+    ``exclude`` (one condition, a group, or a list of conditions: any of them excludes), checked
+    against moeseg's assumed size ``limits``."""
     excluded = None
     if isinstance(exclude, Condition):
         excluded = exclude.to_group()
     elif exclude is not None:
         excluded = FilterGroup("or", tuple(c.to_filter() for c in exclude))
-    return SegmentDefinition(name, condition.to_group(), excluded)
+    return SegmentDefinition(name, condition.to_group(), excluded, limits=limits)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ._converter import structure
+from ._codec import structure
 from ._models import (
     ActionFilter,
     AffinityFilter,
@@ -18,10 +18,9 @@ from ._models import (
     Filter,
     FilterGroup,
     NestedFilter,
-    SegmentDefinition,
-    SegmentUpdate,
     TimeRange,
 )
+from ._requests import SegmentDefinition, SegmentUpdate
 from ._responses import Segment
 
 __all__ = ["describe"]
@@ -165,7 +164,7 @@ def _action(f: ActionFilter) -> str:
         times = "time" if e.count == 1 else "times"
         text = f"Has executed {f.action_name} {e.type} {e.count} {times}"
     text += " " + _time(f.primary_time_range)
-    if f.attributes.filters:
+    if f.attributes is not None and f.attributes.filters:
         text += " where " + _attr_group(f.attributes)
     agg = f.aggregation_attributes
     if agg is not None:

@@ -20,10 +20,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ._converter import to_payload, unstructure
-from ._models import FilterGroup, SegmentDefinition, SegmentUpdate
+from ._codec import to_payload, unstructure
+from ._models import FilterGroup
+from ._requests import SegmentDefinition, SegmentUpdate
 from ._responses import Segment
-from ._validation import LIST_OPERATORS
+from ._rules import LIST_OPERATORS
 
 __all__ = ["fingerprint"]
 

@@ -1,8 +1,8 @@
 """Segment definitions: frozen attrs classes mirroring MoEngage's v3 filter grammar.
 
-The classes hold data only; the wire format lives in ``_converter`` (one cattrs converter) and
-the rules in ``_validation``. A :class:`SegmentDefinition` validates its whole tree when it is
-built, so every problem is reported at once with its full path.
+The classes hold data only: the wire format lives in ``_codec``, the rules in ``_validation``,
+and the roots that validate their whole tree when built (``SegmentDefinition``,
+``SegmentUpdate``) in ``_definition``.
 
 Optional wire fields are ``None`` when absent: a payload read from JSON is written back with
 exactly the keys it had (``"negate": false`` stays, a missing ``negate`` stays missing). Enum-like
@@ -22,19 +22,14 @@ __all__ = [
     "AffinityFilter",
     "AggregationFilter",
     "AggregationGroup",
-    "ArchiveRequest",
     "AttributeFilter",
     "AttributeGroup",
     "BaseTimeRange",
     "CustomSegmentFilter",
     "Execution",
-    "FileSegmentRequest",
     "Filter",
     "FilterGroup",
-    "LegacyCsvRequest",
     "NestedFilter",
-    "SegmentDefinition",
-    "SegmentUpdate",
     "TimeRange",
 ]
 
@@ -124,10 +119,7 @@ class AttributeFilter:
 
 @attrs.frozen(slots=True)
 class AttributeGroup:
-    """An and/or group of attribute conditions (an action's ``attributes``, affinity attributes).
-
-    An action always sends this group, empty when there is no condition.
-    """
+    """An and/or group of attribute conditions (an action's ``attributes``, affinity attributes)."""
 
     filter_operator: FilterOperator = "and"
     filters: tuple[AttributeFilter, ...] = ()
@@ -197,13 +189,17 @@ class AggregationGroup:
 
 @attrs.frozen(slots=True)
 class ActionFilter:
-    """The user did (or did not) perform an event (``filter_type: actions``)."""
+    """The user did (or did not) perform an event (``filter_type: actions``).
+
+    ``attributes`` is kept as given (None when absent); MoEngage requires the group on a request,
+    so the request body carries an empty one where it is None (see ``request_body``).
+    """
 
     action_name: str
     executed: bool
     execution: Execution
     primary_time_range: TimeRange
-    attributes: AttributeGroup = AttributeGroup()
+    attributes: AttributeGroup | None = None
     aggregation_attributes: AggregationGroup | None = None
     project_name: str | None = None
 
@@ -254,87 +250,3 @@ class FilterGroup:
 
     filter_operator: FilterOperator
     filters: tuple[Filter, ...]
-
-
-def _validate_tree(obj: SegmentDefinition | SegmentUpdate) -> None:
-    # A definition is checked as a whole: paths like included_filters.filters[2].value1 only
-    # exist from the root. _validation needs these classes, hence the module imported below.
-    _validation.validate(obj)
-
-
-@attrs.frozen(slots=True)
-class SegmentDefinition:
-    """A filter segment to create: name and filter groups.
-
-    Building one validates the whole tree and raises :class:`moeseg.SegmentValidationError`
-    listing every broken rule with its path.
-    """
-
-    name: str
-    included_filters: FilterGroup
-    excluded_filters: FilterGroup | None = None
-
-    def __attrs_post_init__(self) -> None:
-        _validate_tree(self)
-
-
-@attrs.frozen(slots=True)
-class SegmentUpdate:
-    """The body of an update (PATCH): the name is optional, ``updated_by`` an optional email.
-
-    Validated at construction like :class:`SegmentDefinition`.
-    """
-
-    included_filters: FilterGroup
-    name: str | None = None
-    excluded_filters: FilterGroup | None = None
-    updated_by: str | None = None
-
-    def __attrs_post_init__(self) -> None:
-        _validate_tree(self)
-
-
-@attrs.frozen(slots=True)
-class FileSegmentRequest:
-    """Body of the v2 file-segment calls (create, add-users, remove-users, replace).
-
-    ``cs_id`` identifies the segment for add/remove/replace; ``expiry_time`` only on create.
-    """
-
-    name: str
-    file_url: str
-    callback_url: str
-    attribute_name: str | None = None
-    attribute_type: str | None = None
-    cs_id: str | None = None
-    emails: tuple[str, ...] | None = None
-    expiry_time: int | None = None
-
-
-@attrs.frozen(slots=True)
-class ArchiveRequest:
-    """Body of v2 archive / unarchive: the segment by ``name`` and/or ``cs_id``."""
-
-    name: str | None = None
-    cs_id: str | None = None
-
-
-@attrs.frozen(slots=True)
-class LegacyCsvRequest:
-    """Body of the deprecated ``POST /csv_segment`` (camelCase on the wire).
-
-    ``signature`` is sha256(``appId|segName|apiSecret``) in hex; the secret itself is never held.
-    """
-
-    app_id: str | None = None
-    seg_name: str | None = None
-    attribute: str | None = None
-    attribute_type: str | None = None
-    csv_url: str | None = None
-    callback: str | None = None
-    signature: str | None = attrs.field(default=None, repr=False)
-    emails: tuple[str, ...] | None = None
-
-
-# Last, because _validation imports the classes above (a module object resolves either way round).
-from . import _validation  # noqa: E402

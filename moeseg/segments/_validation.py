@@ -1,10 +1,10 @@
 """Local validation of segment definitions: every broken rule, each with its path.
 
-Rules come from the founding document and MoEngage's OpenAPI description (see
-/work/shared/reference): operators allowed per data type, the value shape each operator needs,
-ISO-8601 datetimes in the documented form, relative ranges as integers, execution counts that
-match the execution type, and segment names MoEngage accepts. Nothing is sent before a definition
-passes, so a mistake costs no quota.
+Rules come from the founding document and MoEngage's OpenAPI description: operators allowed per
+data type, the value shape each operator needs, ISO-8601 datetimes in the documented form,
+relative ranges as integers, execution counts that match the execution type, segment names
+MoEngage accepts, and moeseg's assumed size limits (:class:`Limits`). Nothing is sent before a
+definition passes, so a mistake costs no quota.
 
 Paths read like the payload: ``included_filters.filters[2].value1``,
 ``included_filters.filters[0].attributes.filters[1].operator``.
@@ -12,14 +12,10 @@ Paths read like the payload: ``included_filters.filters[2].value1``,
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-import attrs
-
-from .._exceptions import SegmentValidationError, ValidationIssue
+from .._exceptions import ValidationIssue
+from ._limits import Limits, number_problem
 from ._models import (
     ActionFilter,
     AffinityFilter,
@@ -31,333 +27,66 @@ from ._models import (
     Execution,
     FilterGroup,
     NestedFilter,
-    SegmentDefinition,
-    SegmentUpdate,
     TimeRange,
 )
-
-__all__ = ["validate"]
-
-MAX_NAME_LENGTH = 200
-
-GROUP_OPERATORS = frozenset({"and", "or"})
-
-#: operators allowed for each data type (None: the data type takes no operator)
-OPERATORS: dict[str, frozenset[str] | None] = {
-    "string": frozenset(
-        {
-            "is",
-            "in",
-            "contains",
-            "startsWith",
-            "endsWith",
-            "containsInTheFollowing",
-            "startsWithInTheFollowing",
-            "endsWithInTheFollowing",
-            "exists",
-        }
-    ),
-    "double": frozenset({"is", "in", "lessThan", "greaterThan", "between", "exists"}),
-    "bool": frozenset({"is", "exists"}),
-    "datetime": frozenset(
-        {
-            "is",
-            "in",
-            "on",
-            "between",
-            "before",
-            "after",
-            "inTheLast",
-            "inTheNext",
-            "today",
-            "exists",
-        }
-    ),
-    "array_string": frozenset({"is", "in", "contains", "startsWith", "endsWith", "exists"}),
-    "array_double": frozenset({"in", "lessThan", "greaterThan", "between", "exists"}),
-    "geopoint": None,
-    "object": None,
-    "array_object": None,
-}
-
-#: operators whose value is a list
-LIST_OPERATORS = frozenset(
-    {"in", "containsInTheFollowing", "startsWithInTheFollowing", "endsWithInTheFollowing"}
+from ._rules import (
+    ARRAY_STRING_LIST_OPERATORS,
+    DYNAMIC,
+    EXTRACT_RANGES,
+    GROUP_OPERATORS,
+    HTML,
+    ISO_FORM,
+    LIST_OPERATORS,
+    MAX_NAME_LENGTH,
+    MONTH_DAY,
+    NO_VALUE_OPERATORS,
+    OPERATORS,
+    after,
+    is_int,
+    is_number,
+    parse_iso,
 )
-#: on array_string these take a list too (any/all of the given substrings)
-ARRAY_STRING_LIST_OPERATORS = frozenset({"contains", "startsWith", "endsWith"})
-#: operators that take no value
-NO_VALUE_OPERATORS = frozenset({"exists", "today"})
 
-EXTRACT_RANGES: dict[str, tuple[int, int]] = {
-    "time_of_the_day": (0, 23),
-    "day_of_the_week": (0, 6),
-    "day_of_the_month": (1, 31),
-    "month_of_the_year": (1, 12),
-}
-
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-_MONTH_DAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
-_HTML = re.compile(r"[<>]")
-_DYNAMIC = re.compile(r"^\{\{MoeUserAttribute\['[^'\]]+'\]\}\}$")
-
-ISO_FORM = "an ISO-8601 datetime like 2024-01-15T00:00:00.000Z"
+__all__ = ["check_tree"]
 
 
-def validate(defn: SegmentDefinition | SegmentUpdate) -> None:
-    """Check ``defn`` against every documented rule.
-
-    Raises :class:`moeseg.SegmentValidationError` carrying all issues (not just the first), each
-    with the path of the offending field.
-    """
-    issues = check(defn)
-    if issues:
-        raise SegmentValidationError(issues)
-
-
-def check(defn: SegmentDefinition | SegmentUpdate) -> list[ValidationIssue]:
-    """All issues of ``defn`` (empty when valid)."""
-    c = _Checker()
-    if isinstance(defn, SegmentDefinition) or defn.name is not None:
-        c.name(defn.name)
-    c.group(defn.included_filters, "included_filters", root=True)
-    if defn.excluded_filters is not None:
-        c.group(defn.excluded_filters, "excluded_filters", root=False)
+def check_tree(
+    name: str | None,
+    included: FilterGroup,
+    excluded: FilterGroup | None,
+    limits: Limits,
+    *,
+    name_required: bool = True,
+) -> list[ValidationIssue]:
+    """All issues of a definition's name and filter groups (empty when valid)."""
+    c = _Checker(limits)
+    if name_required or name is not None:
+        c.name(name)
+    c.group(included, "included_filters", root=True, depth=1)
+    if excluded is not None:
+        c.group(excluded, "excluded_filters", root=False, depth=1)
     # value and value1 of one filter can break the same rule (a missing value_type): say it once
     return list(dict.fromkeys(c.issues))
-
-
-# The exact-class test first is only a shortcut for the common case (it runs per value).
-def _is_int(v: object) -> bool:
-    return v.__class__ is int or (isinstance(v, int) and not isinstance(v, bool))
-
-
-def _is_number(v: object) -> bool:
-    c = v.__class__
-    return c is int or c is float or (isinstance(v, (int, float)) and not isinstance(v, bool))
-
-
-def parse_iso(v: object) -> datetime | None:
-    """The datetime of a string in the documented form, or None."""
-    if v.__class__ is not str or not _ISO.match(v):
-        return None
-    s: str = v
-    try:
-        # by hand: strptime is ten times slower, and this runs for every date in a definition
-        return datetime(
-            int(s[0:4]),
-            int(s[5:7]),
-            int(s[8:10]),
-            int(s[11:13]),
-            int(s[14:16]),
-            int(s[17:19]),
-            int(s[20:23]) * 1000,
-        )
-    except ValueError:
-        return None
-
-
-# Fields in range (ASCII digits; year 0 is not a date): only days 29 to 31 need a calendar.
-_ISO_IN_RANGE = re.compile(
-    r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$"
-)
-
-
-def _is_iso(v: object) -> bool:
-    """``parse_iso(v) is not None``, without building the datetime in the common case."""
-    if isinstance(v, str) and _ISO_IN_RANGE.match(v) and (v[8:10] <= "28" and v[:4] != "0000"):
-        return True
-    return parse_iso(v) is not None  # an unusual form or day: the slow test decides
-
-
-# -- shortcuts ------------------------------------------------------------------------------------
-#
-# Most conditions are plain (a string ``is``, an ``in`` list, a number range, an absolute date, an
-# event in the last N days) and break no rule. The shortcuts below say "breaks no rule" quickly;
-# False only means "look closely": the full checks then find the issues (or accept it after all).
-# Property tests check that a shortcut never accepts what the full checks reject.
-
-#: how one value ``x`` of a plain condition is checked, by element kind (exact classes: a
-#: subclass of int or str is left to the full checks)
-_ELEMENT = {
-    "str": "x.__class__ is str",
-    "num": "(x.__class__ is int or x.__class__ is float)",
-    "bool": "(x is True or x is False)",
-    "iso": "_is_iso(x)",
-    "posint": "(x.__class__ is int and x > 0)",
-}
-
-
-def _plan_source(fname: str, data_type: str, shape: str, element: str, vt: str | None) -> str:
-    """A function ``(name, value, value1, value_type, extract_type, array_filter_type) -> bool``
-    for one (data type, operator). Shapes: "one" value, a non-empty "list", "none", or a
-    "range" (between: value <= value1; ISO strings of the documented form sort like their
-    dates)."""
-    ok = _ELEMENT[element]
-    lines = [f"def {fname}(name, v, v1, vt, et, aft):", "    if not name: return False"]
-    if data_type.startswith("array_"):
-        lines.append("    if aft is not None and aft != 'any_of' and aft != 'all_of': return False")
-    else:
-        lines.append("    if aft is not None: return False")
-    if vt is not None:
-        lines.append(f"    if vt != {vt!r}: return False")
-        lines.append("    if et is not None and et != 'default_option_date': return False")
-    if shape != "range":
-        lines.append("    if not (v1 is None or v1 == ''): return False")
-    if shape == "one":
-        lines.append(f"    x = v\n    return {ok}")
-    elif shape == "list":
-        lines.append("    if v.__class__ is not tuple or not v: return False")
-        lines.append(f"    for x in v:\n        if not {ok}: return False\n    return True")
-    elif shape == "none":
-        lines.append("    return v is None")
-    else:
-        lines.append("    if v is None or v1 is None: return False")
-        lines.append(f"    x = v\n    if not {ok}: return False")
-        lines.append(f"    x = v1\n    if not {ok}: return False")
-        lines.append("    return not v > v1")
-    return "\n".join(lines)
-
-
-def _attribute_plans() -> dict[tuple[str, str], Any]:
-    """(data_type, operator) -> the plain check of that kind of condition (absent: no shortcut)."""
-    plans: dict[tuple[str, str], tuple[str, str, str | None]] = {}
-    for dt, element in (
-        ("string", "str"),
-        ("array_string", "str"),
-        ("double", "num"),
-        ("array_double", "num"),
-        ("bool", "bool"),
-    ):
-        for op in OPERATORS[dt] or ():
-            if op in NO_VALUE_OPERATORS:
-                shape = "none"
-            elif op in LIST_OPERATORS or (
-                dt == "array_string" and op in ARRAY_STRING_LIST_OPERATORS
-            ):
-                shape = "list"
-            elif op == "between":
-                shape = "range"
-            else:
-                shape = "one"
-            plans[dt, op] = (shape, element, None)
-    for op in ("on", "before", "after", "is"):
-        plans["datetime", op] = ("one", "iso", "absolute")
-    plans["datetime", "between"] = ("range", "iso", "absolute")
-    plans["datetime", "inTheLast"] = ("one", "posint", "relative_past")
-    plans["datetime", "inTheNext"] = ("one", "posint", "relative_future")
-    plans["datetime", "exists"] = ("none", "str", None)
-    plans["datetime", "today"] = ("none", "str", None)
-    env: dict[str, Any] = {"_is_iso": _is_iso}
-    names = {}
-    src = []
-    for i, ((dt, op), (shape, element, vt)) in enumerate(sorted(plans.items())):
-        names[dt, op] = f"_plan_{i}"
-        src.append(_plan_source(f"_plan_{i}", dt, shape, element, vt))
-    # generated just above from the tables of this module, nothing comes from outside
-    exec(compile("\n".join(src), "<moeseg validation plans>", "exec"), env)
-    return {key: env[fname] for key, fname in names.items()}
-
-
-def _plain_name(name: str) -> bool:
-    return (
-        bool(name)
-        and bool(name.strip())
-        and len(name) <= MAX_NAME_LENGTH
-        and ("<" not in name and ">" not in name)
-    )
-
-
-_PERIOD_UNITS = frozenset({"hours", "days", "weeks", "months"})
-
-
-def _plain_event(executed: bool, e: Execution, t: TimeRange) -> bool:
-    """An event's execution and time range break no rule (plain: "in the last N units")."""
-    kind: object = e.type  # typed as Literals, but read leniently from JSON
-    n: Any = e.count
-    if kind == "atleast":
-        if n.__class__ is not int or n < 1:
-            return False
-    elif kind == "exactly" or kind == "atmost":
-        if n.__class__ is not int or n < 0:
-            return False
-    elif kind == "firstTime" or kind == "lastTime":
-        if n is not None:
-            return False
-    else:
-        return False
-    if executed is False and (kind != "exactly" or n != 0):
-        return False
-    v: Any = t.value
-    return (
-        t.type == "inTheLast"
-        and t.value_type == "relative_past"
-        and t.days is None
-        and t.from_ is None
-        and v.__class__ is int
-        and v > 0
-        and (t.value1 is None or t.value1 == "")
-        and t.period_unit in _PERIOD_UNITS
-    )
-
-
-#: The shortcut rule of each node of a definition, over its own fields (``{field}`` stands for
-#: the field's value, already of the right JSON type): True only when the node breaks no rule
-#: of its own. Its children have their own rules (Execution and TimeRange are checked by the
-#: action's rule). The fast reader of a definition runs them on the values it has just read and
-#: runs the full checks only when one says False. Rules only hold together: a group's rule does
-#: not check that its members are plain.
-SHORTCUT_RULES: dict[type[Any], str] = {
-    SegmentDefinition: "_plain_name({name}) and len({included_filters}.filters) > 0",
-    SegmentUpdate: (
-        "({name} is None or _plain_name({name})) and len({included_filters}.filters) > 0"
-    ),
-    FilterGroup: "{filter_operator} in _GROUP_OPERATORS",
-    NestedFilter: "{filter_operator} in _GROUP_OPERATORS and len({filters}) > 0",
-    CustomSegmentFilter: "{id} != ''",
-    AffinityFilter: "False",  # rare: always the full checks
-    ActionFilter: (
-        "{action_name} != '' and {aggregation_attributes} is None"
-        " and _plain_event({executed}, {execution}, {primary_time_range})"
-    ),
-    AttributeGroup: "{filter_operator} in _GROUP_OPERATORS",
-    AttributeFilter: (
-        "(_p := _ATTRIBUTE_PLANS.get(({data_type}, {operator}))) is not None"
-        " and {radius} is None and {filter_operator} is None and {filters} is None"
-        " and not {is_dynamic_value} and {dynamic_attribute_type} is None"
-        " and _p({name}, {value}, {value1}, {value_type}, {extract_type}, {array_filter_type})"
-    ),
-}
-#: the names the rules use
-SHORTCUT_ENV: dict[str, Any] = {
-    "_ATTRIBUTE_PLANS": _attribute_plans(),
-    "_GROUP_OPERATORS": GROUP_OPERATORS,
-    "_plain_name": _plain_name,
-    "_plain_event": _plain_event,
-}
-
-
-def _attribute_shortcut() -> Any:
-    fields = [a.name for a in attrs.fields(AttributeFilter)]
-    rule = SHORTCUT_RULES[AttributeFilter].format(**{n: f"f.{n}" for n in fields})
-    env = dict(SHORTCUT_ENV)
-    # generated from the rule just above, nothing comes from outside
-    exec(compile(f"def _plainly_valid(f):\n    return {rule}", "<moeseg shortcut>", "exec"), env)
-    return env["_plainly_valid"]
-
-
-#: True only when an attribute condition ``f`` breaks no rule (the same rule as the reader's)
-_plainly_valid: Callable[[AttributeFilter], bool] = _attribute_shortcut()
 
 
 class _Checker:
     """Walks a definition and collects issues; one method per kind of node."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
         self.issues: list[ValidationIssue] = []
+        self.filters = 0
+        self.too_deep = False
+        self.segment_ids: set[str] = set()
 
-    def add(self, path: str, rule: str) -> None:
-        self.issues.append(ValidationIssue(path, rule))
+    def add(self, path: str, rule: str, value: object = None) -> None:
+        """Note a broken rule; a number that is not finite or too large says so instead."""
+        self.issues.append(ValidationIssue(path, number_problem(value) or rule))
+
+    def count_filter(self, path: str, n: int = 1) -> None:
+        before, self.filters = self.filters, self.filters + n
+        if before <= self.limits.max_filters < self.filters:  # said once, where it happens
+            self.add(path, self.limits.too_many("filters", "max_filters"))
 
     # -- names and groups -----------------------------------------------------------------
 
@@ -367,7 +96,7 @@ class _Checker:
         elif not name.strip():
             self.add(path, "segment name must not be only whitespace")
         else:
-            if _HTML.search(name):
+            if HTML.search(name):
                 self.add(path, "segment name must not contain HTML characters (< or >)")
             if len(name) > MAX_NAME_LENGTH:
                 self.add(path, f"segment name must be at most {MAX_NAME_LENGTH} characters")
@@ -376,24 +105,32 @@ class _Checker:
         if op not in GROUP_OPERATORS:
             self.add(f"{path}.filter_operator", f"must be 'and' or 'or', got {op!r}")
 
-    def group(self, group: FilterGroup | NestedFilter, path: str, *, root: bool) -> None:
+    def group(
+        self, group: FilterGroup | NestedFilter, path: str, *, root: bool, depth: int
+    ) -> None:
+        if depth > self.limits.max_depth:
+            if not self.too_deep:  # said once; deeper levels are not walked
+                self.too_deep = True
+                self.add(path, self.limits.too_many("levels of nesting", "max_depth"))
+            return
         self.operator(group.filter_operator, path)
         # An empty excluded_filters group means "exclude nobody"; elsewhere it is a mistake.
         if not group.filters and (root or isinstance(group, NestedFilter)):
             self.add(f"{path}.filters", "must hold at least one filter")
         for i, member in enumerate(group.filters):
-            if member.__class__ is AttributeFilter and _plainly_valid(member):
-                continue
             p = f"{path}.filters[{i}]"
             # attrs does not check types at runtime: anything may have been put in a group.
             f: object = member
+            if not isinstance(f, NestedFilter):
+                self.count_filter(p)
             if isinstance(f, AttributeFilter):
                 self.attribute(f, p)
             elif isinstance(f, ActionFilter):
                 self.action(f, p)
             elif isinstance(f, NestedFilter):
-                self.group(f, p, root=False)
+                self.group(f, p, root=False, depth=depth + 1)
             elif isinstance(f, CustomSegmentFilter):
+                self.segment(f, p, depth)
                 if not f.id:
                     self.add(f"{p}.id", "segment id must not be empty")
             elif isinstance(f, AffinityFilter):
@@ -401,13 +138,25 @@ class _Checker:
             else:
                 self.add(p, f"not a filter: {type(f).__name__}")
 
+    def segment(self, f: CustomSegmentFilter, path: str, depth: int) -> None:
+        lim = self.limits
+        # the referenced segment is at least one more level (its own is not known here)
+        if depth + 1 > lim.max_depth and not self.too_deep:
+            self.too_deep = True
+            self.add(
+                path, lim.too_many("levels of nesting (a referenced segment is one)", "max_depth")
+            )
+        before = len(self.segment_ids)
+        self.segment_ids.add(f.id)
+        if before == lim.max_segment_refs < len(self.segment_ids):
+            self.add(path, lim.too_many("referenced segments", "max_segment_refs"))
+
     def attribute_group(
         self, group: AttributeGroup, path: str, data_types: frozenset[str] | None = None
     ) -> None:
         self.operator(group.filter_operator, path)
+        self.count_filter(f"{path}.filters", len(group.filters))
         for i, f in enumerate(group.filters):
-            if data_types is None and f.__class__ is AttributeFilter and _plainly_valid(f):
-                continue
             p = f"{path}.filters[{i}]"
             if data_types is not None and f.data_type not in data_types:
                 self.add(f"{p}.data_type", f"must be one of {sorted(data_types)}")
@@ -457,10 +206,10 @@ class _Checker:
             ("value1", -180, 180, "longitude"),
         ):
             v = getattr(f, field)
-            if not _is_number(v) or not lo <= v <= hi:
-                self.add(f"{path}.{field}", f"must be the {what}, a number in [{lo}, {hi}]")
-        if not _is_number(f.radius) or f.radius <= 0:  # type: ignore[operator]
-            self.add(f"{path}.radius", "must be a positive number")
+            if not is_number(v) or not lo <= v <= hi:
+                self.add(f"{path}.{field}", f"must be the {what}, a number in [{lo}, {hi}]", v)
+        if not is_number(f.radius) or f.radius <= 0:  # type: ignore[operator]
+            self.add(f"{path}.radius", "must be a positive number", f.radius)
 
     def scalar_attribute(self, f: AttributeFilter, path: str) -> None:
         allowed = OPERATORS[f.data_type]
@@ -517,7 +266,7 @@ class _Checker:
                 ordered = f.data_type != "datetime" or (
                     f.value_type == "absolute" and f.extract_type in (None, "default_option_date")
                 )
-                if ok and ordered and self.after(f.value, f.value1):
+                if ok and ordered and after(f.value, f.value1):
                     self.add(f"{path}.value1", "must not be less than value")
         elif f.value1 not in (None, ""):
             self.add(f"{path}.value1", "only 'between' takes value1")
@@ -525,7 +274,7 @@ class _Checker:
     def dynamic(self, f: AttributeFilter, path: str) -> None:
         if f.data_type in ("double", "array_double") and f.operator == "between":
             self.add(f"{path}.is_dynamic_value", "not available with 'between' on numbers")
-        if not isinstance(f.value, str) or not _DYNAMIC.match(f.value):
+        if not isinstance(f.value, str) or not DYNAMIC.match(f.value):
             self.add(f"{path}.value", "must be \"{{MoeUserAttribute['<attribute name>']}}\"")
         if f.dynamic_attribute_type not in ("string", "double", "bool", "datetime"):
             self.add(f"{path}.dynamic_attribute_type", "required: string, double, bool or datetime")
@@ -538,8 +287,8 @@ class _Checker:
                 self.add(path, "must be a string")
                 return False
         elif dt in ("double", "array_double"):
-            if not _is_number(v):
-                self.add(path, "must be a number")
+            if not is_number(v):
+                self.add(path, "must be a number", v)
                 return False
         elif dt == "bool":
             if not isinstance(v, bool):
@@ -554,7 +303,7 @@ class _Checker:
         et = f.extract_type
         if et is not None and et != "default_option_date":
             if et == "date_month_of_the_year":
-                if not isinstance(v, str) or not _MONTH_DAY.match(v):
+                if not isinstance(v, str) or not MONTH_DAY.match(v):
                     self.add(path, "must be a month and day as 'MM-DD'")
                     return False
                 return True
@@ -562,8 +311,8 @@ class _Checker:
             if rng is None:
                 self.add(f"{base}.extract_type", f"unknown extract_type {et!r}")
                 return False
-            if not _is_int(v) or not rng[0] <= v <= rng[1]:  # type: ignore[operator]
-                self.add(path, f"must be an integer in [{rng[0]}, {rng[1]}] for {et}")
+            if not is_int(v) or not rng[0] <= v <= rng[1]:  # type: ignore[operator]
+                self.add(path, f"must be an integer in [{rng[0]}, {rng[1]}] for {et}", v)
                 return False
             return True
         op = f.operator
@@ -572,8 +321,8 @@ class _Checker:
         if op in relative_ops:
             if vt != relative_ops[op]:
                 self.add(f"{base}.value_type", f"must be {relative_ops[op]!r} for {op!r}")
-            if not _is_int(v) or v <= 0:  # type: ignore[operator]
-                self.add(path, f"{op!r} needs a positive integer")
+            if not is_int(v) or v <= 0:  # type: ignore[operator]
+                self.add(path, f"{op!r} needs a positive integer", v)
                 return False
             return True
         if vt is None:
@@ -585,23 +334,11 @@ class _Checker:
                 return False
             return True
         if vt in ("relative_past", "relative_future"):
-            if not _is_int(v) or v < 0:  # type: ignore[operator]
-                self.add(path, "a relative datetime must be a non-negative integer")
+            if not is_int(v) or v < 0:  # type: ignore[operator]
+                self.add(path, "a relative datetime must be a non-negative integer", v)
                 return False
             return True
         self.add(f"{base}.value_type", "must be absolute, relative_past or relative_future")
-        return False
-
-    @staticmethod
-    def after(lo: object, hi: object) -> bool:
-        """True when lo > hi (both already well-formed)."""
-        if isinstance(lo, str) and isinstance(hi, str):
-            a, b = parse_iso(lo), parse_iso(hi)
-            if a is not None and b is not None:
-                return a > b
-            return lo > hi
-        if _is_number(lo) and _is_number(hi):
-            return bool(lo > hi)  # type: ignore[operator]
         return False
 
     # -- events ---------------------------------------------------------------------------
@@ -609,8 +346,8 @@ class _Checker:
     def execution(self, e: Execution, executed: bool | None, path: str) -> None:
         p = f"{path}.execution"
         if e.type in ("atleast", "exactly", "atmost"):
-            if not _is_int(e.count) or e.count < 0:  # type: ignore[operator]
-                self.add(f"{p}.count", f"{e.type!r} needs a count, a non-negative integer")
+            if not is_int(e.count) or e.count < 0:  # type: ignore[operator]
+                self.add(f"{p}.count", f"{e.type!r} needs a count, a non-negative integer", e.count)
             elif e.type == "atleast" and e.count == 0:
                 self.add(f"{p}.count", "'atleast' needs a count of at least 1")
         elif e.type in ("firstTime", "lastTime"):
@@ -627,7 +364,8 @@ class _Checker:
             self.add(f"{path}.action_name", "event name must not be empty")
         self.execution(f.execution, f.executed, path)
         self.time_range(f.primary_time_range, f"{path}.primary_time_range")
-        self.attribute_group(f.attributes, f"{path}.attributes")
+        if f.attributes is not None:
+            self.attribute_group(f.attributes, f"{path}.attributes")
         if f.aggregation_attributes is not None:
             self.aggregation(f, f.aggregation_attributes, f"{path}.aggregation_attributes")
 
@@ -660,25 +398,27 @@ class _Checker:
                 if parse_iso(v) is None:
                     self.add(f"{path}.{field}", f"must be {ISO_FORM}")
                     ok = False
-            elif not _is_int(v) or v < (1 if kind == "inTheLast" else 0):  # type: ignore[operator]
+            elif not is_int(v) or v < (1 if kind == "inTheLast" else 0):  # type: ignore[operator]
                 need = "a positive integer" if kind == "inTheLast" else "a non-negative integer"
-                self.add(f"{path}.{field}", f"a relative range needs {need}")
+                self.add(f"{path}.{field}", f"a relative range needs {need}", v)
                 ok = False
         if vt == "relative_past" and t.period_unit not in ("hours", "days", "weeks", "months"):
             self.add(f"{path}.period_unit", "must be hours, days, weeks or months")
-        if ok and kind == "between" and vt == "absolute" and self.after(t.value, t.value1):
+        if ok and kind == "between" and vt == "absolute" and after(t.value, t.value1):
             self.add(f"{path}.value1", "must not be before value")
 
     def dashboard_range(self, t: TimeRange, path: str) -> None:
         # The days/days1 and from/to form of affinity filters and dashboard-built segments.
+        if t.value_type not in ("absolute", "relative_past"):
+            self.add(f"{path}.value_type", "required: 'absolute' or 'relative_past'")
         if t.value_type == "absolute" or t.from_ is not None:
             for field, v in (("from", t.from_), ("to", t.to)):
                 if parse_iso(v) is None:
                     self.add(f"{path}.{field}", f"must be {ISO_FORM}")
         else:
             for field, n in (("days", t.days), ("days1", t.days1)):
-                if (field == "days" or n is not None) and (not _is_int(n) or n < 0):  # type: ignore[operator]
-                    self.add(f"{path}.{field}", "must be a non-negative integer")
+                if (field == "days" or n is not None) and (not is_int(n) or n < 0):  # type: ignore[operator]
+                    self.add(f"{path}.{field}", "must be a non-negative integer", n)
 
     def aggregation(self, f: ActionFilter, g: AggregationGroup, path: str) -> None:
         if not f.executed:
@@ -703,12 +443,12 @@ class _Checker:
             self.add(f"{path}.aggregation_type", "must be sum, avg, min, max or median")
         if a.operator not in ("is", "between", "lessThan", "greaterThan"):
             self.add(f"{path}.operator", "must be is, between, lessThan or greaterThan")
-        if not _is_number(a.value):
-            self.add(f"{path}.value", "must be a number")
+        if not is_number(a.value):
+            self.add(f"{path}.value", "must be a number", a.value)
         if a.operator == "between":
-            if not _is_number(a.value1):
-                self.add(f"{path}.value1", "required for 'between': a number")
-            elif _is_number(a.value) and self.after(a.value, a.value1):
+            if not is_number(a.value1):
+                self.add(f"{path}.value1", "required for 'between': a number", a.value1)
+            elif is_number(a.value) and after(a.value, a.value1):
                 self.add(f"{path}.value1", "must not be less than value")
         elif a.value1 is not None:
             self.add(f"{path}.value1", "only 'between' takes value1")
@@ -723,6 +463,8 @@ class _Checker:
     def affinity(self, f: AffinityFilter, path: str) -> None:
         if not f.action_name:
             self.add(f"{path}.action_name", "event name must not be empty")
+        if f.executed is None:
+            self.add(f"{path}.executed", "required: true or false")
         self.execution(f.execution, f.executed, path)
         need = {
             "minimum": "percent_of_times",
@@ -734,8 +476,8 @@ class _Checker:
         for field in ("percent_of_times", "percent_of_users"):
             v: Any = getattr(f, field)
             if need.get(f.operator_type) == field:
-                if not _is_int(v) or not 1 <= v <= 100:
-                    self.add(f"{path}.{field}", f"{f.operator_type!r} needs an integer 1..100")
+                if not is_int(v) or not 1 <= v <= 100:
+                    self.add(f"{path}.{field}", f"{f.operator_type!r} needs an integer 1..100", v)
             elif v is not None:
                 self.add(f"{path}.{field}", f"not used with {f.operator_type!r}")
         self.attribute_group(

@@ -255,15 +255,18 @@ async def test_plan_milestones_follow_the_governor(tmp_path: Path) -> None:
 
 
 async def test_unknown_outcome_keeps_intent_and_rerun_looks_it_up(tmp_path: Path) -> None:
-    """A 5xx with retries exhausted: failed, journal still at intent; the rerun looks it up."""
+    """A 5xx with retries exhausted and the client's own lookup failing too: failed, journal
+    still at intent; the rerun looks it up."""
     box = sandbox()
-    box.set_faults(FaultConfig((ServerErrorFault(status=503, when="after", routes={"create"}),)))
+    faults = (ServerErrorFault(status=503, when="after", routes={"create", "list"}),)
+    box.set_faults(FaultConfig(faults))
     defs = [payload("maybe", "Ooty")]
     with Journal(tmp_path / "j.sqlite") as journal:
         async with client_for(box, max_retries=0) as client:
             [first] = await create_many(client, defs, journal=journal)
             assert first.kind is OutcomeKind.FAILED
-            assert isinstance(first.error, moeseg.ServerError)
+            assert isinstance(first.error, moeseg.OutcomeUnknown)
+            assert isinstance(first.error.last_error, moeseg.ServerError)
             entry = journal.get(client.workspace_id, "maybe", first.fingerprint or "")
             assert entry is not None
             assert entry.state is JournalState.INTENT

@@ -62,7 +62,7 @@ def test_yaml_keeps_on_and_timestamps_as_strings(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("name: a\n", "expected a list"),
+        ("42\n", "expected a list"),
         ("- 1\n- name: b\n", "b.yaml[0]"),
         ("- [unclosed\n", "cannot parse"),
     ],

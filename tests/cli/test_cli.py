@@ -74,7 +74,7 @@ def test_validate_ok_and_problems(tmp_path: Path) -> None:
 
 def test_unreadable_file_is_a_usage_error(tmp_path: Path) -> None:
     path = tmp_path / "x.yaml"
-    path.write_text("name: not a list\n")
+    path.write_text("42\n")
     result = run("validate", str(path))
     assert result.exit_code == 2
     assert "expected a list" in result.stderr

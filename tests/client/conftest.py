@@ -11,6 +11,8 @@ import respx
 
 import moeseg
 from moeseg import Client, SegmentDefinition
+from moeseg.client._answers import Answer, error_from_answer
+from moeseg.client._credentials import Redactor
 from moeseg.governor import QuotaPolicy
 
 BASE = "https://api-01.moengage.com"
@@ -171,3 +173,17 @@ async def client(router: respx.MockRouter, governor: RecordingGovernor) -> Async
         transport=httpx.MockTransport(router.async_handler),
     ) as c:
         yield c
+
+
+def error_from_response(
+    status: int,
+    content: bytes,
+    *,
+    method: str,
+    path: str,
+    redact: Redactor | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> moeseg.MoesegError:
+    """The typed error the client raises for this answer."""
+    answer = Answer(status, httpx.Headers(headers or {}), content, method, path)
+    return error_from_answer(answer, status, redact or Redactor(()))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 import respx
 
 import moeseg
 from moeseg import Client, ConfigurationError
-from moeseg.client._client import _LEASE_MARGIN
+from moeseg.client._send import _LEASE_MARGIN
 from moeseg.governor import QuotaPolicy
 
 from .conftest import API_KEY, BASE, WORKSPACE, RecordingGovernor
@@ -35,7 +37,7 @@ def test_credentials_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     c = make()
     assert c.workspace_id == "ENVWS"
     assert c.base_url == "https://api-03.moengage.com"
-    assert c._credentials.db_name == "envdb"
+    assert c._sender.credentials.db_name == "envdb"
 
 
 def test_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -122,7 +124,14 @@ async def test_v2_call_without_db_name_sends_nothing() -> None:
         with pytest.raises(ConfigurationError, match="MOENGAGE_DB_NAME"):
             await c.archive(name="x")
         with pytest.raises(ConfigurationError, match="db_name"):
-            await c.create_file_segment("f", "u", "c", users=1, attribute_name="id", expiry_time=7)
+            await c.create_file_segment(
+                "f",
+                "http://u.test",
+                "http://c.test",
+                users=1,
+                file=moeseg.FileOptions("id"),
+                expiry_time=7,
+            )
     assert route.call_count == 0
     assert governor.demands == []
 
@@ -143,15 +152,18 @@ async def test_per_call_overrides_do_not_change_the_client() -> None:
         transport=httpx.MockTransport(router.async_handler),
     ) as c:
         with pytest.raises(moeseg.UnexpectedResponse):
-            await c.list_segments(max_retries=0, max_wait=1.5, timeout=2.0)
+            await c.with_options(max_wait=1.5, timeout=2.0).list_segments()
         assert governor.max_waits == [1.5]
         assert route.calls.last.request.extensions["timeout"]["read"] == 2.0
         with pytest.raises(moeseg.UnexpectedResponse):
             await c.list_segments()
         assert governor.max_waits[-1] == 5.0
         assert route.calls.last.request.extensions["timeout"]["read"] == 7.0
-        with pytest.raises(moeseg.UnexpectedResponse):
-            await c.list_segments(max_wait=float("inf"))
+        with (
+            pytest.raises(moeseg.UnexpectedResponse),
+            pytest.warns(DeprecationWarning, match="with_options"),
+        ):
+            await c.list_segments(max_wait=float("inf"))  # the old per-call keyword
         assert governor.max_waits[-1] is None
     assert governor.lease_timeouts == [
         2.0 + _LEASE_MARGIN,
@@ -159,3 +171,59 @@ async def test_per_call_overrides_do_not_change_the_client() -> None:
         7.0 + _LEASE_MARGIN,
     ]
     assert route.call_count == 3
+
+
+@pytest.mark.anyio
+async def test_with_options_is_a_light_copy_sharing_pool_and_governor() -> None:
+    governor = RecordingGovernor()
+    async with make(workspace_id=WORKSPACE, api_key=API_KEY, dc="01", governor=governor) as c:
+        fast = c.with_options(timeout=2.0, max_retries=0, max_wait=1.0)
+        assert fast is not c
+        assert fast.governor is c.governor
+        assert fast._sender is c._sender  # one connection pool, one set of credentials
+        assert (fast._opts.timeout, fast._opts.max_retries, fast._opts.max_wait) == (2.0, 0, 1.0)
+        assert c._opts.timeout == 30.0  # the original is unchanged
+        assert fast.with_options(max_wait=None)._opts.max_wait is None
+        assert repr(fast) == repr(c)
+        with pytest.raises(ConfigurationError, match="timeout"):
+            c.with_options(timeout=-1)
+        with pytest.raises(ConfigurationError, match="max_retries"):
+            c.with_options(max_retries=True)
+        with pytest.raises(TypeError, match="unknown option"):
+            c.with_options(retries=3)  # type: ignore[call-arg]
+
+
+@pytest.mark.anyio
+async def test_deprecated_spellings_still_work_with_a_warning() -> None:
+    router = respx.MockRouter(assert_all_called=False)
+    accepted = {"message": "ok", "success": True, "cs_id": "c1"}
+    route = router.put(f"{BASE}/v2/custom-segments/file-segment/add-users").respond(
+        202, json=accepted
+    )
+    governor = RecordingGovernor()
+    async with make(
+        workspace_id=WORKSPACE,
+        api_key=API_KEY,
+        dc="01",
+        db_name="db",
+        governor=governor,
+        transport=httpx.MockTransport(router.async_handler),
+    ) as c:
+        with pytest.warns(DeprecationWarning, match="FileOptions"):
+            await c.add_users(
+                "s",
+                "http://u.test",
+                "http://cb.test",
+                users=1,
+                attribute_name="id",
+                emails=["a@b.c"],
+                cs_id="c1",
+            )
+    body = json.loads(route.calls.last.request.content)
+    assert (body["attribute_name"], body["cs_id"], body["emails"]) == ("id", "c1", ["a@b.c"])
+
+
+def test_file_options_check_the_column() -> None:
+    assert moeseg.FileOptions("id", emails=["a@b.c"]).emails == ("a@b.c",)
+    with pytest.raises(ValueError, match="attribute_name"):
+        moeseg.FileOptions(" ")

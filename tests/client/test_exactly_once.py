@@ -156,14 +156,36 @@ async def test_unknown_outcome_then_definition_conflict_naming_another_is_raised
     assert (info.value.existing_cs_id, info.value.existing_cs_name) == ("seg-2", "older_twin")
 
 
-async def test_unknown_outcomes_until_exhausted_raise_the_last_one(
+async def test_unknown_outcomes_until_exhausted_are_looked_up_then_outcome_unknown(
     client: Client, router: respx.MockRouter
 ) -> None:
     create = router.post(CREATE)
     create.side_effect = httpx.ReadTimeout("slow")
-    with pytest.raises(moeseg.RequestTimeout):
-        await client.create_segment(sample_definition(), max_retries=2)
+    lookup = router.get(LIST, params={"name": "segment_example_name"}).respond(
+        200, json={"data": []}
+    )
+    with pytest.raises(moeseg.OutcomeUnknown) as caught:
+        await client.with_options(max_retries=2).create_segment(sample_definition())
     assert create.call_count == 3
+    assert lookup.call_count == 1
+    err = caught.value
+    assert isinstance(err.last_error, moeseg.RequestTimeout)
+    assert (err.name, err.fingerprint) == (
+        "segment_example_name",
+        moeseg.fingerprint(sample_definition()),
+    )
+
+
+async def test_unknown_last_attempt_is_resolved_by_the_lookup(
+    client: Client, router: respx.MockRouter
+) -> None:
+    router.post(CREATE).side_effect = httpx.ReadTimeout("slow")
+    router.get(LIST, params={"name": "segment_example_name"}).respond(
+        200, json=list_body(("segment_example_name", "seg-1"))
+    )
+    router.get(f"{CREATE}/seg-1").respond(200, json=segment_body())
+    seg = await client.with_options(max_retries=0).create_segment(sample_definition())
+    assert (seg.id, seg.recovered) == ("seg-1", True)
 
 
 async def test_file_segment_create_is_recovered_by_name(
@@ -174,7 +196,12 @@ async def test_file_segment_create_is_recovered_by_name(
     create.side_effect = [httpx.ReadTimeout("slow"), httpx.Response(409, json=conflict)]
     router.get(LIST, params={"name": "files_a"}).respond(200, json=list_body(("files_a", "cs-4")))
     result = await client.create_file_segment(
-        "files_a", "u", "c", users=5, attribute_name="id", expiry_time=7
+        "files_a",
+        "http://u.test",
+        "http://c.test",
+        users=5,
+        file=moeseg.FileOptions("id"),
+        expiry_time=7,
     )
     assert (result.cs_id, result.cs_name, result.success) == ("cs-4", "files_a", True)
     assert result.recovered
@@ -189,7 +216,12 @@ async def test_file_segment_name_conflict_first_time_is_raised(
     router.post(f"{BASE}/v2/custom-segments/file-segment").respond(409, json=conflict)
     with pytest.raises(moeseg.NameConflict) as info:
         await client.create_file_segment(
-            "files_a", "u", "c", users=5, attribute_name="id", expiry_time=7
+            "files_a",
+            "http://u.test",
+            "http://c.test",
+            users=5,
+            file=moeseg.FileOptions("id"),
+            expiry_time=7,
         )
     assert info.value.code == "Resource not created"
 
@@ -221,3 +253,36 @@ async def test_update_conflict_with_another_definition_is_raised(
     update = SegmentUpdate(included_filters=sample_definition().included_filters)
     with pytest.raises(moeseg.DefinitionConflict):
         await client.update_segment("seg-7", update)
+
+
+async def test_unreadable_2xx_create_is_settled_by_the_lookup(
+    client: Client, router: respx.MockRouter
+) -> None:
+    """A create answered 200 with an error-shaped body may have happened: looked up, not lost."""
+    router.post(CREATE).respond(200, json={"error": {"code": "x", "message": "oops"}})
+    router.get(LIST, params={"name": NAME}).respond(200, json=list_body((NAME, "seg-1")))
+    router.get(f"{CREATE}/seg-1").respond(200, json=segment_body())
+    seg = await client.create_segment(sample_definition())
+    assert (seg.id, seg.recovered) == ("seg-1", True)
+
+
+async def test_quota_wait_too_long_after_an_unknown_attempt_is_outcome_unknown(
+    router: respx.MockRouter,
+) -> None:
+    class Tight(RecordingGovernor):
+        async def acquire(self, demand: Any, **kw: Any) -> Any:
+            if self.demands:
+                raise moeseg.QuotaWaitTooLong("create", 10.0, 10.0, 1.0)
+            return await super().acquire(demand, **kw)
+
+    router.post(CREATE).side_effect = httpx.ReadTimeout("slow")
+    async with Client(
+        "WS1",
+        "k" * 8,
+        dc="01",
+        governor=Tight(),
+        transport=httpx.MockTransport(router.async_handler),
+    ) as client:
+        with pytest.raises(moeseg.OutcomeUnknown) as caught:
+            await client.with_options(max_retries=2).create_segment(sample_definition())
+    assert isinstance(caught.value.last_error, moeseg.QuotaWaitTooLong)

@@ -101,7 +101,7 @@ async def test_max_wait_fails_at_once_without_sending() -> None:
         await client.list_segments()
         before = anyio.current_time()
         with pytest.raises(moeseg.QuotaWaitTooLong) as info:
-            await client.list_segments(max_wait=5.0)
+            await client.with_options(max_wait=5.0).list_segments()
         assert anyio.current_time() == before
         assert info.value.group == "segments"
         assert info.value.wait > 5.0
@@ -137,7 +137,7 @@ async def test_a_timeout_keeps_the_slot() -> None:
     governor = Governor(tiny)
     async with governed(router, governor) as client:
         with pytest.raises(moeseg.QuotaWaitTooLong):
-            await client.get_segment("seg-1", max_wait=60.0)
+            await client.with_options(max_wait=60.0).get_segment("seg-1")
     assert governor.in_flight == 0
 
 

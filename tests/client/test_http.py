@@ -31,16 +31,11 @@ from moeseg import (
     ServerError,
     UnexpectedResponse,
 )
-from moeseg.client._http import (
-    Credentials,
-    Redactor,
-    base_url_for_dc,
-    error_from_response,
-    excerpt,
-    legacy_signature,
-    normalize_dc,
-    parse_rate_limit,
-)
+from moeseg.client._answers import excerpt, parse_rate_limit
+from moeseg.client._config import base_url_for_dc, normalize_dc
+from moeseg.client._credentials import Credentials, Redactor, legacy_signature
+
+from .conftest import error_from_response
 
 
 def v3(response_id: str, code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -432,7 +427,13 @@ def test_excerpt_is_short_and_scrubbed() -> None:
 
 def test_secrets_echoed_by_the_server_are_scrubbed() -> None:
     creds = Credentials(
-        "WS1", "sekrit-key-123", app_key="WS1", db_name="db", legacy_secret=None, user_agent="t"
+        "WS1",
+        "sekrit-key-123",
+        app_key="WS1",
+        db_name="db",
+        legacy_secret=None,
+        user_agent="t",
+        legacy_app_id="WS1",
     )
     auth = creds.headers("v3")["Authorization"]
     body = v3("r", "Authentication required", f"bad header {auth} for key sekrit-key-123")
@@ -496,7 +497,13 @@ def test_legacy_signature_matches_the_documented_recipe() -> None:
 
 def test_credentials_headers_per_family_and_no_secret_in_repr() -> None:
     creds = Credentials(
-        "WS1", "key-abc", app_key="APP", db_name="db1", legacy_secret="shh-1234", user_agent="t"
+        "WS1",
+        "key-abc",
+        app_key="APP",
+        db_name="db1",
+        legacy_secret="shh-1234",
+        user_agent="t",
+        legacy_app_id="APP",
     )
     # base64("WS1:key-abc")
     assert creds.headers("v3")["Authorization"] == "Basic V1MxOmtleS1hYmM="

@@ -157,12 +157,14 @@ async def test_no_secret_in_logs_reprs_errors_or_pickles(
             max_retries=1,
         ) as dead,
     ):
-        client._backoff = dead._backoff = Backoff(base=0.02, cap=0.05)
+        client._sender._backoff = dead._sender._backoff = Backoff(base=0.02, cap=0.05)
         calls = [
             lambda: client.create_segment(sample_definition()),
             lambda: client.list_segments(),
-            lambda: client.legacy_csv_segment("S", "u", "c", attribute="email"),
-            lambda: client.get_segment("slow", timeout=0.1),
+            lambda: client.legacy_csv_segment(
+                "S", "http://u.test", "http://c.test", file=moeseg.FileOptions("email")
+            ),
+            lambda: client.with_options(timeout=0.1).get_segment("slow"),
             lambda: dead.get_segment("x"),
             lambda: client.archive(name="x"),
         ]
@@ -176,9 +178,9 @@ async def test_no_secret_in_logs_reprs_errors_or_pickles(
 
         with pytest.warns(DeprecationWarning, match="deprecated"):
             await run_all()
-        texts = [repr(client), repr(dead), repr(governor), repr(client._credentials)]
+        texts = [repr(client), repr(dead), repr(governor), repr(client._sender.credentials)]
     assert [type(e) for e in errors] == [
-        moeseg.UnexpectedResponse,
+        moeseg.OutcomeUnknown,  # a 502 HTML page, then the lookup's 401
         moeseg.AuthenticationError,
         moeseg.ServerError,
         moeseg.RequestTimeout,
@@ -211,7 +213,7 @@ async def test_attempts_are_logged(
         base_url=server.base_url,
         governor=Governor(fast_policy()),
     ) as client:
-        client._backoff = Backoff(base=0.02, cap=0.05)
+        client._sender._backoff = Backoff(base=0.02, cap=0.05)
         await client.list_segments()
     lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "moeseg"]
     debug = [m for level, m in lines if level == logging.DEBUG]

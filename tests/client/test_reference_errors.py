@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 import moeseg
-from moeseg.client._http import error_from_response
 from tests.segments.reference import openapi_examples, seed_create_examples, seed_legacy_examples
+
+from .conftest import error_from_response
 
 BY_STATUS: dict[int, type[moeseg.APIError]] = {
     400: moeseg.BadRequest,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -228,9 +229,12 @@ async def test_url_transport_error_is_none() -> None:
         assert await check_csv_url("https://files.invalid/u.csv", http_client=http) is None
 
 
-@pytest.mark.parametrize(("rows", "width"), [(10_000, 1000), (40_000, 8)])
+@pytest.mark.parametrize(
+    ("rows", "width"), [(10_000, 1000), pytest.param(200_000, 16, marks=pytest.mark.slow)]
+)
 def test_the_file_is_streamed_not_loaded(tmp_path: Path, rows: int, width: int) -> None:
-    """Memory stays under a quarter of the file, for long rows and for many short rows."""
+    """Memory stays under a quarter of the file plus a few chunks, for long rows and for many
+    short rows (each file is larger than that bound)."""
     import tracemalloc
 
     path = tmp_path / "big.csv"
@@ -245,16 +249,128 @@ def test_the_file_is_streamed_not_loaded(tmp_path: Path, rows: int, width: int) 
         tracemalloc.stop()
     assert report.ok
     assert report.users == rows
-    assert peak < size / 4 + 200_000  # the filter is size / 4; the rest is a few rows
+    bound = size / 4 + 32 * _csv.CHUNK_BYTES  # the filter is size / 4; the rest, a few chunks
+    assert size > bound
+    assert peak < bound
 
 
 def test_false_maybes_of_the_filter_never_become_duplicates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Even a filter that answers "maybe seen" for every row reports only true duplicates."""
-    monkeypatch.setattr(_csv._SeenFilter, "add", lambda self, digest: True)
+    monkeypatch.setattr(_csv._SeenFilter, "add_all", lambda self, hashes: list(hashes))
     assert check_csv(write(tmp_path, b"u1\nu2\nu3\n")).ok
     assert rules(write(tmp_path, b"u1\nu2\nu1\nu3\nu2\n", "dup.csv")) == [
         (3, "duplicate of line 1"),
         (5, "duplicate of line 2"),
     ]
+
+
+# -- what check_csv meets on a real file system ------------------------------------------------
+
+
+@pytest.mark.timeout(10)
+def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    """Before: opening the FIFO waited for ever for a writer."""
+    fifo = tmp_path / "users.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(CsvCheckError) as info:
+        check_csv(fifo)
+    assert info.value.violations == (
+        CsvViolation(None, "not a regular file (a FIFO (named pipe)): only a file can be checked"),
+    )
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    ("path", "kind"), [("/dev/zero", "a character device"), (".", "a directory")]
+)
+def test_devices_and_directories_are_refused(path: str, kind: str) -> None:
+    """Before: /dev/zero was read for ever (an endless row without a line end)."""
+    with pytest.raises(CsvCheckError, match="not a regular file") as info:
+        check_csv(path)
+    assert kind in str(info.value)
+    assert isinstance(info.value, moeseg.MoesegError)
+
+
+def test_a_missing_file_is_a_typed_error(tmp_path: Path) -> None:
+    with pytest.raises(CsvCheckError, match="cannot open the file: No such file or directory"):
+        check_csv(tmp_path / "absent.csv")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"u1\ru2\ru3", b"u1\ru2\ru3\r", b"u1\r\nu2\ru3\n", b"u1\nu2\r\nu3\r"],
+    ids=["cr", "cr-final", "mixed", "mixed-final-cr"],
+)
+def test_cr_only_and_mixed_line_ends_are_rows(tmp_path: Path, data: bytes) -> None:
+    """Before: a file with CR-only line ends (old Mac Excel exports) was one user."""
+    report = check_csv(write(tmp_path, data))
+    assert report.ok, report.violations
+    assert report.users == 3
+
+
+def test_rows_split_by_cr_are_checked_one_by_one(tmp_path: Path) -> None:
+    assert rules(write(tmp_path, b"u1\ru2\r\ru1\r")) == [
+        (3, "empty row"),
+        (4, "duplicate of line 1"),
+    ]
+
+
+ROW = st.one_of(
+    st.sampled_from([b"u1", b"u2", b"a:b", b"x@y.z", b"", b" ", b"u1,", b'"q"', b"\xff", b"\xef"]),
+    st.binary(max_size=12),
+    st.just(b"v" * (MAX_VALUE_BYTES + 3)),
+)
+ENDING = st.sampled_from([b"\n", b"\r\n", b"\r"])
+
+
+@st.composite
+def csv_files(draw: st.DrawFn) -> bytes:
+    rows = draw(st.lists(st.tuples(ROW, ENDING), max_size=30))
+    data = b"".join(row + end for row, end in rows)
+    return data[: -draw(st.integers(0, 2))] if data and draw(st.booleans()) else data
+
+
+def summary(path: Path) -> tuple[int, list[tuple[int | None, str]], int]:
+    report = check_csv(path, max_violations=10_000)
+    return report.users, [(v.line, v.rule) for v in report.violations], report.violation_count
+
+
+# No per-example deadline: one-byte chunks of an overlong row take many reads on a loaded
+# machine; the example count and pytest-timeout bound the test.
+@settings(max_examples=60, deadline=None)
+@given(data=csv_files(), chunk=st.sampled_from([1, 2, 3, 7, 64, 4099]))
+def test_chunk_boundaries_never_change_the_report(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, chunk: int
+) -> None:
+    """Whatever bytes fall at a chunk's edge (half a CRLF, part of an overlong row), the report
+    is the one of a single read."""
+    path = tmp_path_factory.mktemp("chunks") / "users.csv"
+    path.write_bytes(data)
+    whole = summary(path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_csv, "CHUNK_BYTES", chunk)
+        assert summary(path) == whole
+
+
+@settings(max_examples=100, deadline=5000)
+@given(data=st.one_of(csv_files(), st.binary(max_size=300)))
+def test_any_bytes_give_a_report_or_a_typed_error(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
+    """Fuzz: random bytes, rows and line ends give a report whose user count is the number of
+    non-blank rows (line ends \\n, \\r\\n or \\r), never a raw exception."""
+    path = tmp_path_factory.mktemp("fuzz") / "users.csv"
+    path.write_bytes(data)
+    try:
+        report = check_csv(path)
+    except CsvCheckError:  # pragma: no cover - only a file system problem raises here
+        raise AssertionError("a regular file must give a report") from None
+    body = data.removeprefix(b"\xef\xbb\xbf")
+    rows = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    if rows and rows[-1] == b"":
+        rows.pop()
+    assert report.users == sum(1 for r in rows if r.strip())
+    assert report.ok == (report.violation_count == 0)
+    assert all(isinstance(v, CsvViolation) for v in report.violations)

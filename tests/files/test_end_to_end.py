@@ -98,11 +98,11 @@ async def test_create_resolves_with_the_counts(
     handle = await world.files.create(
         "vip",
         f"{file_server}/vip.csv",
-        attribute_name="id",
+        file=moeseg.FileOptions("id"),
         csv_path=tmp_path / "vip.csv",
         expiry_time=30,
     )
-    assert isinstance(handle.accepted, moeseg.V2AcceptedBody)
+    assert isinstance(handle.accepted, moeseg.segments.V2AcceptedBody)
     assert handle.accepted.cs_name == "vip"
     assert handle.accepted.cs_id
     outcome = await handle.wait(timeout=30)
@@ -128,20 +128,24 @@ async def test_add_remove_replace(world: World, tmp_path: Path, file_server: str
     csv(tmp_path, "new.csv", "u4", "u6")
     files, url = world.files, file_server
     created = await files.create(
-        "seg", f"{url}/base.csv", attribute_name="id", users=2, expiry_time=30
+        "seg", f"{url}/base.csv", file=moeseg.FileOptions("id"), users=2, expiry_time=30
     )
     await created.wait(timeout=30)
     added = await files.add_users(
-        "seg", f"{url}/more.csv", attribute_name="id", csv_path=tmp_path / "more.csv"
+        "seg", f"{url}/more.csv", file=moeseg.FileOptions("id"), csv_path=tmp_path / "more.csv"
     )
     assert (await added.wait(timeout=30)).user_count == 3
     removed = await files.remove_users(
-        "seg", f"{url}/less.csv", attribute_name="id", csv_path=tmp_path / "less.csv"
+        "seg", f"{url}/less.csv", file=moeseg.FileOptions("id"), csv_path=tmp_path / "less.csv"
     )
     out = await removed.wait(timeout=30)
     assert (out.operation, out.values_found, out.user_count) == ("remove_users", 2, 1)
     replaced = await files.replace_users(
-        "seg", f"{url}/new.csv", attribute_name="id", csv_path=tmp_path / "new.csv", new_users=1
+        "seg",
+        f"{url}/new.csv",
+        file=moeseg.FileOptions("id"),
+        csv_path=tmp_path / "new.csv",
+        new_users=1,
     )
     out = await replaced.wait(timeout=30)
     assert (out.operation, out.user_count) == ("replace_users", 2)
@@ -153,7 +157,11 @@ async def test_add_remove_replace(world: World, tmp_path: Path, file_server: str
 
 async def test_a_failed_download_raises_the_callbacks_error(world: World, file_server: str) -> None:
     handle = await world.files.create(
-        "missing", f"{file_server}/nowhere.csv", attribute_name="id", users=5, expiry_time=30
+        "missing",
+        f"{file_server}/nowhere.csv",
+        file=moeseg.FileOptions("id"),
+        users=5,
+        expiry_time=30,
     )
     with pytest.raises(FileSegmentFailed) as info:
         await handle.wait(timeout=30)
@@ -169,7 +177,7 @@ async def test_a_bad_csv_is_refused_before_anything_is_sent(
     csv(tmp_path, "bad.csv", "u1", "u2,", "u1")
     with pytest.raises(CsvCheckError) as info:
         await world.files.create(
-            "bad", f"{file_server}/bad.csv", attribute_name="id",
+            "bad", f"{file_server}/bad.csv", file=moeseg.FileOptions("id"),
             csv_path=tmp_path / "bad.csv", expiry_time=30,
         )  # fmt: skip
     assert [str(v) for v in info.value.violations] == [
@@ -186,23 +194,25 @@ async def test_users_must_be_known(world: World, tmp_path: Path, file_server: st
     csv(tmp_path, "three.csv", "u1", "u2", "u3")
     with pytest.raises(TypeError, match="pass csv_path="):
         await world.files.create(
-            "x", f"{file_server}/three.csv", attribute_name="id", expiry_time=30
+            "x", f"{file_server}/three.csv", file=moeseg.FileOptions("id"), expiry_time=30
         )
     with pytest.raises(ValueError, match=r"users=4, but .* holds 3"):
         await world.files.create(
-            "x", f"{file_server}/three.csv", attribute_name="id", users=4,
+            "x", f"{file_server}/three.csv", file=moeseg.FileOptions("id"), users=4,
             csv_path=tmp_path / "three.csv", expiry_time=30,
         )  # fmt: skip
     with pytest.raises(ValueError, match="new_users=4 must lie between 0 and 3"):
         await world.files.replace_users(
-            "x", f"{file_server}/three.csv", attribute_name="id", users=3, new_users=4
+            "x", f"{file_server}/three.csv", file=moeseg.FileOptions("id"), users=3, new_users=4
         )
     assert list(world.sandbox.log) == []
 
 
 async def test_a_refused_request_leaves_no_pending_token(world: World, file_server: str) -> None:
     with pytest.raises(moeseg.NotFound):
-        await world.files.add_users("nobody", f"{file_server}/x.csv", attribute_name="id", users=1)
+        await world.files.add_users(
+            "nobody", f"{file_server}/x.csv", file=moeseg.FileOptions("id"), users=1
+        )
     assert world.receiver.pending == 0
 
 
@@ -210,9 +220,12 @@ async def test_legacy_csv_segment(world: World, tmp_path: Path, file_server: str
     csv(tmp_path, "old.csv", "a@example.com", "b@example.com")
     with pytest.warns(DeprecationWarning, match="deprecated"):
         handle = await world.files.legacy_csv_segment(
-            "OLD", f"{file_server}/old.csv", attribute="email", csv_path=tmp_path / "old.csv"
+            "OLD",
+            f"{file_server}/old.csv",
+            file=moeseg.FileOptions("email"),
+            csv_path=tmp_path / "old.csv",
         )
-    assert isinstance(handle.accepted, moeseg.LegacyCsvResponse)
+    assert isinstance(handle.accepted, moeseg.segments.LegacyCsvResponse)
     assert handle.accepted.status == 200
     outcome = await handle.wait(timeout=30)
     assert (outcome.operation, outcome.status, outcome.user_count) == ("legacy_csv", 201, 2)
@@ -232,7 +245,7 @@ async def test_many_operations_pending_at_once(
             await world.files.create(
                 f"s{i}",
                 f"{file_server}/s{i}.csv",
-                attribute_name="id",
+                file=moeseg.FileOptions("id"),
                 csv_path=tmp_path / f"s{i}.csv",
                 expiry_time=30,
             )
@@ -256,11 +269,15 @@ async def test_check_size_refuses_a_file_announced_above_150_mb(
     files = FileSegments(world.client, world.receiver, check_size=True)
     with pytest.raises(CsvCheckError, match="file is 150,000,001 bytes"):
         await files.create(
-            "huge", f"{file_server}/huge.csv", attribute_name="id", users=1, expiry_time=30
+            "huge",
+            f"{file_server}/huge.csv",
+            file=moeseg.FileOptions("id"),
+            users=1,
+            expiry_time=30,
         )
     assert list(world.sandbox.log) == []
     handle = await files.create(
-        "small", f"{file_server}/small.csv", attribute_name="id", users=1, expiry_time=30
+        "small", f"{file_server}/small.csv", file=moeseg.FileOptions("id"), users=1, expiry_time=30
     )
     assert (await handle.wait(timeout=30)).user_count == 1
 
@@ -277,9 +294,9 @@ async def test_exactly_once_create_still_resolves_by_callback(
     )
     csv(tmp_path, "once.csv", "u1", "u2")
     handle = await world.files.create(
-        "once", f"{file_server}/once.csv", attribute_name="id", users=2, expiry_time=30
+        "once", f"{file_server}/once.csv", file=moeseg.FileOptions("id"), users=2, expiry_time=30
     )
-    assert isinstance(handle.accepted, moeseg.V2AcceptedBody)
+    assert isinstance(handle.accepted, moeseg.segments.V2AcceptedBody)
     assert handle.accepted.recovered
     assert handle.accepted.cs_id == world.sandbox.find("once").id  # type: ignore[union-attr]
     assert [r.status for r in world.sandbox.log if r.route == "file_create"] == [500, 409]

@@ -58,25 +58,29 @@ async def world() -> AsyncIterator[tuple[World, FileSegments]]:
         yield w, FileSegments(client, w.receiver)
 
 
+def bounded(files: FileSegments, max_wait: float) -> FileSegments:
+    """The same file operations with a bound on each quota wait."""
+    return FileSegments(files.client.with_options(max_wait=max_wait), files.receiver)
+
+
 async def test_users_are_the_weight_of_the_daily_quota(world: tuple[World, FileSegments]) -> None:
     w, files = world
     start = anyio.current_time()
     first = await files.create(
-        "a", f"{HOST}/files/a.csv", attribute_name="id", users=1_500_000, expiry_time=30
+        "a", f"{HOST}/files/a.csv", file=moeseg.FileOptions("id"), users=1_500_000, expiry_time=30
     )
     assert (await first.wait(timeout=60)).user_count == 2
     # 1.5M + 1M users exceed 2M a day: refused at once when the caller cannot wait that long.
     with pytest.raises(moeseg.QuotaWaitTooLong) as info:
-        await files.create(
-            "b", f"{HOST}/files/b.csv", attribute_name="id", users=1_000_000,
-            expiry_time=30, max_wait=3600,
-        )  # fmt: skip
+        await bounded(files, 3600).create(
+            "b", f"{HOST}/files/b.csv", moeseg.FileOptions("id"), users=1_000_000, expiry_time=30
+        )
     assert info.value.group == "file_users"
     assert w.receiver.pending == 0  # the unused callback token was withdrawn
     assert [r.route for r in w.sandbox.log] == ["file_create"]
     # Without a bound it waits for the day window to slide past the first upload.
     second = await files.create(
-        "b", f"{HOST}/files/b.csv", attribute_name="id", users=1_000_000, expiry_time=30
+        "b", f"{HOST}/files/b.csv", file=moeseg.FileOptions("id"), users=1_000_000, expiry_time=30
     )
     assert anyio.current_time() - start >= 86400
     assert (await second.wait(timeout=60)).user_count == 2
@@ -85,19 +89,18 @@ async def test_users_are_the_weight_of_the_daily_quota(world: tuple[World, FileS
 async def test_replace_counts_only_new_users(world: tuple[World, FileSegments]) -> None:
     w, files = world
     created = await files.create(
-        "a", f"{HOST}/files/a.csv", attribute_name="id", users=1_500_000, expiry_time=30
+        "a", f"{HOST}/files/a.csv", file=moeseg.FileOptions("id"), users=1_500_000, expiry_time=30
     )
     await created.wait(timeout=60)
     start = anyio.current_time()
     # All 1.9M counted: over the day's 2M, so it would wait; 100k new users fit at once.
     with pytest.raises(moeseg.QuotaWaitTooLong):
-        await files.replace_users(
-            "a", f"{HOST}/files/b.csv", attribute_name="id", users=1_900_000, max_wait=60
+        await bounded(files, 60).replace_users(
+            "a", f"{HOST}/files/b.csv", moeseg.FileOptions("id"), users=1_900_000
         )
-    replaced = await files.replace_users(
-        "a", f"{HOST}/files/b.csv", attribute_name="id", users=1_900_000, new_users=100_000,
-        max_wait=60,
-    )  # fmt: skip
+    replaced = await bounded(files, 60).replace_users(
+        "a", f"{HOST}/files/b.csv", moeseg.FileOptions("id"), users=1_900_000, new_users=100_000
+    )
     assert anyio.current_time() - start < 60
     assert (await replaced.wait(timeout=60)).operation == "replace_users"
     assert (await w.governor.remaining())["file_users"][86400.0] == 400_000

@@ -498,3 +498,55 @@ async def test_one_event_loop_thread_per_receiver(receiver: CallbackReceiver) ->
     with pytest.raises(RuntimeError, match="serves the event loop of one thread"):
         await anyio.to_thread.run_sync(expect_elsewhere)
     assert receiver.pending == 1
+
+
+async def test_a_deeply_nested_body_is_refused_and_the_receiver_stays_up() -> None:
+    """Nesting past the JSON parser's recursion limit, with a valid token: 400, not 503."""
+    receiver = CallbackReceiver()
+    async with receiver.serve(port=0):
+        handle = receiver.expect("create", "gaids")
+        async with httpx.AsyncClient() as http:
+            deep = await http.post(handle.callback_url, content=b"[" * 50_000)
+            assert deep.status_code == 400
+            assert deep.json() == {"ok": False, "error": "malformed JSON: nested too deeply"}
+            assert not handle.done()
+            assert (await post(http, handle.callback_url, SUCCESS)).status_code == 200
+        assert (await handle.wait(timeout=10)).status == 201
+
+
+async def test_a_slow_drip_connection_is_closed_after_the_read_timeout() -> None:
+    receiver = CallbackReceiver(read_timeout=0.2)
+    async with receiver.serve(port=0) as url:
+        port = int(url.rsplit(":", 1)[1])
+        async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+            await stream.send(b"POST /x.y HTTP/1.1\r\nHost: x\r\n")  # headers never finish
+            with anyio.fail_after(5), pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+                await stream.receive()
+
+
+@pytest.mark.virtual_time
+async def test_a_body_that_never_finishes_is_answered_408() -> None:
+    receiver = CallbackReceiver(public_url=BASE, read_timeout=10.0)
+    handle = receiver.expect("create", "gaids")
+    path = "/moengage/callbacks/" + handle.callback_url.rsplit("/", 1)[1]
+    sent: list[Any] = []
+    calls = 0
+
+    async def receive() -> Any:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            await anyio.sleep_forever()
+        return {"type": "http.request", "body": b'{"status": 2', "more_body": True}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": path, "headers": []}
+    await receiver(scope, receive, send)
+    assert sent[0]["status"] == 408
+    assert json.loads(sent[1]["body"]) == {
+        "ok": False,
+        "error": "callback body not received within 10 s",
+    }
+    assert not handle.done()

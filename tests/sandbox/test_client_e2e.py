@@ -1,13 +1,13 @@
-"""The moeseg client and governor end to end against the sandbox.
+"""The moeseg client and governor end to end against the sandbox (the one end-to-end suite;
+it absorbed ``tests/client/test_sandbox.py``).
 
-Over real loopback HTTP (uvicorn via ``sandbox.serve``): every scenario the client handles.
-In virtual time (ASGI transport): a simulated day of 1500 creates through client and governor,
-with and without injected faults.
+Over real loopback HTTP (uvicorn via ``sandbox.serve``): every endpoint and every documented
+error, typed. In virtual time (ASGI transport): outcomes unknown to the client recovered exactly
+once, and a simulated day of 1500 creates through client and governor, with and without faults.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +21,7 @@ from moeseg.governor import Governor, QuotaPolicy
 from moeseg.sandbox import (
     DropConnection,
     FaultConfig,
+    FaultRule,
     OtherTenant,
     Sandbox,
     SandboxConfig,
@@ -105,8 +106,10 @@ async def test_every_documented_error_reaches_the_client_typed() -> None:
         async with Client(
             sb.workspace_id, "wrong-key", base_url=base_url, governor=Governor(), max_retries=0
         ) as bad:
-            with pytest.raises(moeseg.AuthenticationError):
+            with pytest.raises(moeseg.AuthenticationError) as denied:
                 await bad.list_segments()
+            assert denied.value.status == 401
+            assert "wrong-key" not in str(denied.value)
         async with Client(
             "UNKNOWN", sb.api_key, base_url=base_url, governor=Governor(), max_retries=0
         ) as unknown:
@@ -160,8 +163,7 @@ async def test_file_segments_archive_and_legacy_over_http(loopback: tuple[Loopba
         await sb.wait_idle()
         await client.archive(cs_id=accepted.cs_id)
         await client.unarchive(name="files")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
+        with pytest.warns(DeprecationWarning, match="CSV segment API is deprecated"):
             legacy = await client.legacy_csv_segment(
                 "LEGACY", f"{files}/u.csv", f"{files}/legacy", attribute="email"
             )
@@ -174,6 +176,90 @@ async def test_file_segments_archive_and_legacy_over_http(loopback: tuple[Loopba
     (legacy_cb,) = [cb for p, cb in server.received if p == "/legacy"]
     assert legacy_cb["status"] == 201
     assert legacy_cb["request_id"] == legacy.request_id
+
+
+# ---------------------------------------------------------------- in process, virtual time
+
+
+def files_transport() -> httpx.MockTransport:
+    """Serves every CSV the sandbox downloads and accepts every callback it posts."""
+    return httpx.MockTransport(lambda request: httpx.Response(200, content=b"u1\nu2\nu3\n"))
+
+
+@asynccontextmanager
+async def in_process(*rules: FaultRule, **config: object) -> AsyncIterator[tuple[Sandbox, Client]]:
+    """A sandbox with ``rules`` and a client on the ASGI transport (file jobs running)."""
+    sb = Sandbox(
+        SandboxConfig(
+            faults=FaultConfig(rules),
+            fetch_transport=files_transport(),
+            **config,  # type: ignore[arg-type]
+        )
+    )
+    async with (
+        sb.running(),
+        Client(
+            sb.workspace_id,
+            sb.api_key,
+            base_url="http://sandbox.invalid",
+            db_name=sb.db_name,
+            governor=Governor(QuotaPolicy.moengage()),
+            transport=httpx.ASGITransport(app=sb.app),
+        ) as client,
+    ):
+        yield sb, client
+        await sb.wait_idle()
+
+
+@pytest.mark.virtual_time
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(ServerErrorFault(when="after", routes={"create"}, times=1), id="500-after"),
+        pytest.param(
+            ServerErrorFault(status=502, html=True, when="after", routes={"create"}, times=1),
+            id="502-html-after",
+        ),
+        pytest.param(DropConnection(routes={"create"}, times=1), id="dropped"),
+    ],
+)
+async def test_create_with_unknown_outcome_is_recovered_exactly_once(fault: FaultRule) -> None:
+    async with in_process(fault) as (sb, client):
+        segment = await client.create_segment(defn("once"))
+    assert segment.recovered is True
+    assert [s.id for s in sb.segments()] == [segment.id]
+
+
+@pytest.mark.virtual_time
+async def test_failure_before_processing_is_simply_retried() -> None:
+    async with in_process(ServerErrorFault(routes={"create"}, times=2)) as (sb, client):
+        segment = await client.create_segment(defn("twice_failed"))
+    assert segment.recovered is False
+    assert len(sb.segments()) == 1
+
+
+@pytest.mark.virtual_time
+async def test_dropped_file_segment_create_is_recovered() -> None:
+    async with in_process(DropConnection(routes={"file_create"}, times=1)) as (sb, client):
+        accepted = await client.create_file_segment(
+            "files_once", "http://files.invalid/a.csv", "http://hooks.invalid/cb", users=3,
+            attribute_name="id", expiry_time=7,
+        )  # fmt: skip
+    stored = sb.find("files_once")
+    assert stored is not None
+    assert accepted.cs_id == stored.id
+    assert accepted.recovered
+    assert len(sb.segments()) == 1
+
+
+@pytest.mark.virtual_time
+async def test_active_segment_limit_is_never_retried() -> None:
+    async with in_process(active_segment_limit=1) as (sb, client):
+        await client.create_segment(defn("first"))
+        with pytest.raises(moeseg.ActiveSegmentLimit) as info:
+            await client.create_segment(defn("second"))
+    assert (info.value.actual_count, info.value.limit) == (1, 1)
+    assert len([r for r in sb.log if r.route == "create"]) == 2
 
 
 # ---------------------------------------------------------------- a simulated day, in process
@@ -214,6 +300,7 @@ async def run_day(
         return results, anyio.current_time() - start
 
 
+@pytest.mark.slow
 @pytest.mark.virtual_time
 async def test_a_simulated_day_of_1500_creates_runs_at_the_greedy_optimum() -> None:
     sb = Sandbox(SandboxConfig(active_segment_limit=N))

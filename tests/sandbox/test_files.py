@@ -354,3 +354,23 @@ async def test_legacy_download_failure_callback(loopback: tuple[Loopback, str]) 
         "request_id": r.json()["request_id"],
         "segment_name": "TEST",
     }
+
+
+async def test_a_job_is_recorded_before_its_callback_is_sent() -> None:
+    """Whoever the callback wakes finds the job in ``sandbox.jobs`` already (a test awaiting the
+    callback used to race the sandbox appending the job after the POST)."""
+    seen: list[list[tuple[str, int, int | None]]] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            seen.append([(j.segment_name, j.status, j.callback_status) for j in sb.jobs])
+            return httpx.Response(200)
+        return httpx.Response(200, content=b"u1\nu2\n")
+
+    sb = Sandbox(SandboxConfig(fetch_transport=httpx.MockTransport(serve)))
+    async with sb.running(), asgi_client(sb) as c:
+        r = await c.post(FS, json=file_body("fs", "http://files.test"), headers=v2_headers(sb))
+        assert r.status_code == 202
+    assert seen == [[("fs", 201, None)]]
+    (job,) = sb.jobs
+    assert (job.callback_status, job.callback_error) == (200, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -330,6 +331,17 @@ async def test_too_many_segments_referenced_is_413() -> None:
     }
 
 
+async def test_a_sandbox_configured_above_the_default_limits_accepts_up_to_its_own() -> None:
+    # The models' default caps (200 filters) must not turn a raised sandbox limit into a 400.
+    sb = Sandbox(SandboxConfig(max_filters_per_query=250))
+    filters = [attr_filter(value=str(i)) for i in range(251)]
+    async with asgi_client(sb) as c:
+        fits = await create(c, sb, definition("fits", *filters[:250]))
+        r = await create(c, sb, definition("long", *filters))
+    assert fits.status_code == 201
+    assert r.status_code == 413
+
+
 async def test_query_too_long_is_413() -> None:
     sb = Sandbox(SandboxConfig(max_filters_per_query=3))
     filters = [attr_filter(value=str(i)) for i in range(4)]
@@ -370,3 +382,21 @@ async def test_unknown_path_and_method() -> None:
         wrong_method = await c.delete(PATH, headers=v3_headers(sb))
     assert nowhere.status_code == 404
     assert wrong_method.status_code == 405
+
+
+async def test_bodies_nested_past_the_parsers_limits_are_refused_not_crashed() -> None:
+    sb = Sandbox()
+    deep = attr_filter()
+    for _ in range(400):
+        deep = nested(deep)
+    async with asgi_client(sb) as c:
+        brackets = await c.post(PATH, content=b"[" * 50_000, headers=v3_headers(sb))
+        too_deep = await c.post(
+            PATH, content=json.dumps(definition("d", deep)), headers=v3_headers(sb)
+        )
+        still_up = await create(c, sb, definition("fine"))
+    assert brackets.status_code == 400
+    assert error(brackets)["code"] == "Invalid request"
+    assert too_deep.status_code == 413
+    assert error(too_deep)["code"] == "Query has too many nesting levels"
+    assert still_up.status_code == 201

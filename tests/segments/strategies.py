@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from moeseg import (
     NestedFilter,
     SegmentDefinition,
     TimeRange,
+    to_payload,
 )
 
 names = st.text(
@@ -208,15 +210,23 @@ leaf_filters = st.one_of(
     st.builds(CustomSegmentFilter, id=segment_ids, name=st.one_of(st.none(), words)),
 )
 
-any_filters = st.recursive(
-    leaf_filters,
-    lambda children: st.builds(
+
+def _filters_at(level: int) -> st.SearchStrategy[Any]:
+    """Filters of a group at nesting ``level``: within moeseg's default Limits (5 levels, a
+    referenced segment counting one more; at most 2 members per nested group: < 200 filters)."""
+    if level >= 4:
+        return leaf_filters
+    nested = st.builds(
         NestedFilter,
         filter_operator=operators,
-        filters=st.lists(children, min_size=1, max_size=3).map(tuple),
-    ),
-    max_leaves=8,
-)
+        filters=st.lists(st.deferred(lambda: _filters_at(level + 1)), min_size=1, max_size=2).map(
+            tuple
+        ),
+    )
+    return st.one_of(leaf_filters, nested)
+
+
+any_filters = _filters_at(1)
 
 
 @st.composite
@@ -228,3 +238,73 @@ def definitions(draw: st.DrawFn, min_filters: int = 1) -> SegmentDefinition:
     if draw(st.booleans()):
         excluded = FilterGroup(draw(operators), tuple(draw(st.lists(leaf_filters, max_size=3))))
     return SegmentDefinition(name=draw(names), included_filters=included, excluded_filters=excluded)
+
+
+# Values a mutation may put under a key: mostly plausible, often breaking a rule.
+_MUTATIONS: dict[str, list[Any]] = {
+    "name": ["", " ", "a<b", "x" * 201, "ok"],
+    "action_name": ["", "e"],
+    "id": ["", "abc"],
+    "filter_operator": ["and", "or", "xor"],
+    "filters": [[]],
+    "data_type": ["string", "double", "bool", "datetime", "array_string", "geopoint", "nope"],
+    "operator": ["is", "in", "between", "inTheLast", "exists", "after", "contains", "x"],
+    "value": ["a", "", 0, 3, -1, 2.5, True, ["a"], [], [1, 2], "2024-01-15T00:00:00.000Z"],
+    "value1": ["", "b", 0, 1, 100, "2023-01-15T00:00:00.000Z"],
+    "value_type": ["absolute", "relative_past", "relative_future", "x"],
+    "extract_type": ["default_option_date", "time_of_the_day"],
+    "array_filter_type": ["any_of", "some_of"],
+    "is_dynamic_value": [False, True],
+    "radius": [1],
+    "executed": [True, False],
+    "count": [0, 1, -1, 5],
+    "type": ["atleast", "exactly", "firstTime", "inTheLast", "between", "after", "x"],
+    "period_unit": ["days", "years"],
+    "days": [0, -1, 7],
+    "from": ["2024-01-15T00:00:00.000Z", "x"],
+    "aggregation_attributes": [{"filter_operator": "and", "filters": []}],
+}
+
+
+# Values of the wrong shape or that no API field can hold.
+_HOSTILE: list[Any] = [
+    None,
+    "garbage",
+    [],
+    {},
+    [{}],
+    float("nan"),
+    float("inf"),
+    10**5000,
+    2**63,
+    -(2**64),
+    True,
+    {"filter_operator": "and"},
+    [[[]]],
+]
+
+
+def _nodes(data: Any) -> list[dict[str, Any]]:
+    """Every object in a payload."""
+    if isinstance(data, dict):
+        return [data, *(n for v in data.values() for n in _nodes(v))]
+    if isinstance(data, list):
+        return [n for v in data for n in _nodes(v)]
+    return []
+
+
+@st.composite
+def mutated_payloads(draw: st.DrawFn) -> dict[str, Any]:
+    payload = copy.deepcopy(to_payload(draw(definitions())))
+    for _ in range(draw(st.integers(1, 4))):
+        node = draw(st.sampled_from(_nodes(payload)))
+        present = sorted(k for k in node if k in _MUTATIONS)
+        # mostly a field the object has; sometimes one it does not
+        key = draw(st.sampled_from(present or sorted(_MUTATIONS)))
+        if draw(st.integers(0, 4)) == 0:
+            key = draw(st.sampled_from(sorted(_MUTATIONS)))
+        value = draw(st.sampled_from(_MUTATIONS[key]))
+        if draw(st.integers(0, 5)) == 0:  # sometimes a value of the wrong shape altogether
+            value = draw(st.sampled_from(_HOSTILE))
+        node[key] = copy.deepcopy(value)
+    return payload

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import moeseg
-from moeseg.segments._converter import structure
+from moeseg.segments import structure
 from tests.segments.reference import seed_create_examples
 from tests.segments.strategies import definitions
 

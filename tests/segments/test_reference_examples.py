@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import moeseg
-from moeseg.segments._converter import structure, unstructure
+from moeseg.segments import structure, unstructure
 from tests.segments.reference import (
     openapi_examples,
     reference_dir,

@@ -1,0 +1,70 @@
+"""Exactly-once creates: telling our own earlier attempt from someone else's segment.
+
+A create whose attempt ended without an answer (timeout, connection lost after sending, 5xx) may
+have happened. The one lookup that settles it: list the name (``GET ?name=``), fetch each
+namesake's filters when the listing lacks them, and compare fingerprints with ours
+(:func:`moeseg.fingerprint`). The client uses it after a 409 on a retry and after a last attempt
+of unknown outcome; the batch runner uses it on resume and after a 409. Both lookups are charged
+to the workspace's quota like any other call.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import attrs
+
+from .._exceptions import DefinitionConflict, MoesegError, NameConflict, OutcomeUnknown
+from ..segments import Segment, fingerprint
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+logger = logging.getLogger("moeseg")
+
+
+async def find_created(client: Client, name: str, fp: str) -> Segment | None:
+    """The segment named ``name`` whose definition has fingerprint ``fp``, or ``None``."""
+    for listed in await client.list_segments(name):
+        if listed.name != name:
+            continue
+        seg = listed
+        if seg.included_filters is None:
+            seg = await client.get_segment(listed.id)
+        if seg.included_filters is not None and fingerprint(seg) == fp:
+            return seg
+    return None
+
+
+async def recover_conflict(
+    client: Client, name: str, fp: str, conflict: NameConflict | DefinitionConflict
+) -> Segment:
+    """After an unknown outcome and then a 409: return our segment, or raise the conflict."""
+    logger.info("create %r: unknown outcome, then %s; looking it up", name, type(conflict).__name__)
+    if isinstance(conflict, DefinitionConflict) and conflict.existing_cs_id:
+        # The server names the segment holding our definition and our name: ours, already.
+        found: Segment | None = await client.get_segment(conflict.existing_cs_id)
+    else:
+        found = await find_created(client, name, fp)
+    if found is None:
+        raise conflict
+    logger.info("create %r: recovered segment %s created by an earlier attempt", name, found.id)
+    return attrs.evolve(found, recovered=True)
+
+
+async def resolve_unknown(client: Client, name: str, fp: str, last: MoesegError) -> Segment:
+    """After the last attempt of a create ended with an unknown outcome: our segment if the
+    lookup finds it, else :class:`~moeseg.OutcomeUnknown` carrying what resolves it later.
+
+    The lookup runs within the call's options (its timeout, retries and quota wait).
+    """
+    try:
+        found = await find_created(client, name, fp)
+    except MoesegError as exc:
+        logger.info("create %r: outcome unknown; the lookup failed (%s)", name, type(exc).__name__)
+        found = None
+    if found is None:
+        raise OutcomeUnknown(name, fp, last) from None
+    logger.info("create %r: recovered segment %s after an unknown last attempt", name, found.id)
+    return attrs.evolve(found, recovered=True)

@@ -1,0 +1,138 @@
+"""A request as the sandbox's layers see it (``Call``), and the answers they give (``Answer``).
+
+An answer's body depends on the API family of the route: v3 ``{response_id, type, error}``,
+v2 ``{title, description}``, the legacy CSV API ``{status, error_message}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import attrs
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from ._bodies import V2, V3, legacy_error, v2_error, v3_error
+from ._config import WorkspaceCredentials
+from ._quota import Breach
+from ._store import StoredSegment
+
+__all__ = ["Answer", "Call", "Family", "accepted", "error", "json_object", "ok"]
+
+Family = Literal["v3", "v2", "legacy"]
+
+_REASONS = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+@attrs.frozen(slots=True)
+class Answer:
+    """A status and body, with the ``cause`` (and ``detail``) the request log records."""
+
+    status: int
+    body: Any
+    cause: str
+    detail: str = ""
+
+    def response(self) -> Response:
+        """The HTTP response (bytes are a gateway's HTML page)."""
+        if isinstance(self.body, bytes):
+            return HTMLResponse(self.body, self.status)
+        return JSONResponse(self.body, self.status)
+
+
+@attrs.define(slots=True)
+class Call:
+    """One request: what arrived, who sent it (set by authentication), and what it got.
+
+    ``answer`` is the first answer produced (authentication, quota, a fault before processing,
+    or the route's handler); ``delivered`` what the client was sent (a fault after processing
+    replaces it), ``dropped`` whether the connection was closed instead.
+    """
+
+    method: str
+    path: str
+    route: str
+    family: Family
+    params: dict[str, str]
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    arrival: float
+    response_id: str
+    workspace: WorkspaceCredentials | None = None
+    data: dict[str, Any] | None = None
+    answer: Answer | None = None
+    delivered: Answer | None = None
+    dropped: bool = False
+
+    @property
+    def workspace_id(self) -> str | None:
+        """The authenticated workspace's id."""
+        return self.workspace.workspace_id if self.workspace else None
+
+
+def json_object(raw: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object, or ``None``."""
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def ok(call: Call, status: int, data: Any, cause: str) -> Answer:
+    """A v3 success: ``{data, response_id, type}``."""
+    body = {"data": data, "response_id": call.response_id, "type": "custom_segment"}
+    return Answer(status, body, cause)
+
+
+def accepted(message: str, seg: StoredSegment, cause: str, status: int = 202) -> Answer:
+    """The v2 success body (202 for file requests, 200 for archive/unarchive)."""
+    body = {"message": message, "success": True, "cs_name": seg.name, "cs_id": seg.id}
+    return Answer(status, body, cause)
+
+
+def error(
+    call: Call, status: int, what: tuple[str, str], cause: str, detail: str = "", **extra: Any
+) -> Answer:
+    """An error in the shape of the call's API family."""
+    if call.family == "v3":
+        body = v3_error(call.response_id, what, **extra)
+    elif call.family == "v2":
+        body = v2_error(what)
+    else:
+        body = legacy_error(status, what[1], **extra)
+    return Answer(status, body, cause, detail)
+
+
+def server_error(call: Call, status: int, when: str, html: bool) -> Answer:
+    """An injected 5xx: a gateway's HTML page, or the family's documented body."""
+    cause = f"fault_{status}_{when}"
+    if html:
+        reason = _REASONS[status]
+        page = f"<html><head><title>{status} {reason}</title></head><body><h1>{status} "
+        return Answer(status, f"{page}{reason}</h1></body></html>".encode(), cause)
+    if call.family == "v3":
+        return Answer(status, v3_error(call.response_id, V3.SERVER_ERROR), cause)
+    if call.family == "v2":
+        return Answer(status, v2_error("Internal Server Error"), cause)
+    return Answer(
+        status, legacy_error(status, "Internal Server Error. Contact MoEngage Team"), cause
+    )
+
+
+def rate_limited(call: Call, breach: Breach) -> Answer:
+    """429 naming the window (v3) or the v2 message."""
+    cause = "rate_limit_other_tenant" if breach.other_tenant else "rate_limit"
+    detail = f"{breach.group} {breach.window.limit}/{breach.seconds:g}s"
+    what = (
+        V3.rate_limited(breach.window.limit, breach.seconds)
+        if call.family == "v3"
+        else V2.RATE_LIMIT
+    )
+    return error(call, 429, what, cause, detail)

@@ -1,0 +1,216 @@
+"""The v3 filter-segment routes: create, list, get, update (one plain function each)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .. import Limits
+from .._exceptions import SegmentValidationError
+from ._answers import Answer, Call, error, json_object, ok
+from ._bodies import V3
+from ._definitions import Checked, check_definition
+from ._filters import CyclicQuery, UnknownSegment, echo_group, invalid_name, measure
+from ._state import SandboxState
+from ._store import StoredSegment
+
+__all__ = ["create", "filter_segment", "get", "list_segments", "update"]
+
+_OBJECT_ID = re.compile(r"[0-9a-f]{24}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def create(sb: SandboxState, call: Call) -> Answer:
+    """``POST /v3/custom-segments``."""
+    data = json_object(call.body)
+    if data is None:
+        return error(call, 400, V3.INVALID_FORMAT, "invalid_format")
+    payload = _payload(call, data.get("name"), data)
+    if isinstance(payload, Answer):
+        return payload
+    checked = _definition(sb, call, payload, None)
+    if isinstance(checked, Answer):
+        return checked
+    store = sb.store(call.workspace)
+    limit = sb.config.active_segment_limit
+    active = store.active_count()
+    if active >= limit:
+        what = V3.ACTIVE_LIMIT
+        cause = "active_segment_limit"
+        return error(call, 429, what, cause, actual_count=active, limit=limit)
+    seg = filter_segment(sb, payload, checked)
+    store.add(seg)
+    return ok(call, 201, seg.data(), "created")
+
+
+def filter_segment(
+    sb: SandboxState, payload: Mapping[str, Any], checked: Checked, source: str = "API"
+) -> StoredSegment:
+    """A new filter segment holding the (checked) definition in ``payload``, as echoed."""
+    now = sb.epoch()
+    excluded = payload.get("excluded_filters")
+    return StoredSegment(
+        id=sb.new_id(),
+        name=payload["name"],
+        kind="filter",
+        created=now,
+        updated=now,
+        description=checked.description,
+        included_filters=echo_group(payload["included_filters"]),
+        excluded_filters=echo_group(excluded) if excluded is not None else None,
+        fingerprint=checked.fingerprint,
+        source=source,
+    )
+
+
+def list_segments(sb: SandboxState, call: Call) -> Answer:
+    """``GET /v3/custom-segments[?name=]``."""
+    names = call.query.get("name")
+    wanted = names[0] if names else None
+    store = sb.store(call.workspace)
+    items = [s.summary() for s in store if wanted is None or s.name == wanted]
+    return ok(call, 200, items, "listed")
+
+
+def get(sb: SandboxState, call: Call) -> Answer:
+    """``GET /v3/custom-segments/{id}``."""
+    seg = _segment(sb, call)
+    return seg if isinstance(seg, Answer) else ok(call, 200, seg.data(), "found")
+
+
+def update(sb: SandboxState, call: Call) -> Answer:
+    """``PATCH /v3/custom-segments/{id}``: filter segments made through the API, not archived.
+    ``updated_by``, when given, must be an email."""
+    seg = _segment(sb, call)
+    if isinstance(seg, Answer):
+        return seg
+    if seg.kind != "filter" or seg.archived or seg.source != "API":
+        return error(call, 403, V3.FORBIDDEN, "forbidden")
+    data = json_object(call.body)
+    if data is None:
+        return error(call, 400, V3.INVALID_FORMAT, "invalid_format")
+    updated_by = data.get("updated_by")
+    if updated_by is not None and not (
+        isinstance(updated_by, str) and _EMAIL.fullmatch(updated_by)
+    ):
+        return error(call, 400, V3.INVALID_FORMAT, "invalid_format", "updated_by")
+    payload = _payload(call, data.get("name", seg.name), data)
+    if isinstance(payload, Answer):
+        return payload
+    checked = _definition(sb, call, payload, seg.id)
+    if isinstance(checked, Answer):
+        return checked
+    store = sb.store(call.workspace)
+    if payload["name"] != seg.name:
+        store.rename(seg, payload["name"])
+    excluded = payload.get("excluded_filters")
+    seg.included_filters = echo_group(payload["included_filters"])
+    seg.excluded_filters = echo_group(excluded) if excluded is not None else None
+    store.set_fingerprint(seg, checked.fingerprint)
+    seg.description = checked.description
+    seg.updated = sb.epoch()
+    if updated_by is not None:
+        seg.updated_by = updated_by
+    return ok(call, 200, seg.data(), "updated")
+
+
+def _segment(sb: SandboxState, call: Call) -> StoredSegment | Answer:
+    sid = call.params["id"]
+    if not _OBJECT_ID.fullmatch(sid):
+        return error(call, 400, V3.INVALID_ID, "invalid_id")
+    seg = sb.store(call.workspace).get(sid)
+    if seg is None:
+        return error(call, 404, V3.not_found(sid), "not_found")
+    return seg
+
+
+def _payload(call: Call, name: Any, data: dict[str, Any]) -> dict[str, Any] | Answer:
+    included = data.get("included_filters")
+    excluded = data.get("excluded_filters")
+    if not isinstance(name, str) or not isinstance(included, dict):
+        return error(call, 400, V3.INVALID_FORMAT, "invalid_format")
+    if excluded is not None and not isinstance(excluded, dict):
+        return error(call, 400, V3.INVALID_FORMAT, "invalid_format")
+    if invalid_name(name):
+        return error(call, 400, V3.INVALID_NAME, "invalid_name")
+    payload: dict[str, Any] = {"name": name, "included_filters": included}
+    if excluded is not None:
+        payload["excluded_filters"] = excluded
+    return payload
+
+
+def _definition(
+    sb: SandboxState, call: Call, payload: dict[str, Any], own_id: str | None
+) -> Checked | Answer:
+    """Validate, check the name, the query's shape, and look for a duplicate definition."""
+    try:
+        checked = check_definition(payload, _reading_limits(sb))
+    except SegmentValidationError as exc:
+        # A query past the sandbox's size limits is a 413 even when the models refuse to read
+        # it (their caps bound the work of reading, at ten times the sandbox's limits).
+        try:
+            too_big = _query_problem(sb, call, payload, own_id)
+        except RecursionError:  # nested far beyond any limit: too deep, never a crash
+            return error(call, 413, V3.too_deep(sb.config.max_nesting), "too_deep")
+        if too_big is not None and too_big.status == 413:
+            return too_big
+        return error(call, 400, V3.INVALID_NAME, "invalid_filters", str(exc))
+    except RecursionError:  # nested far beyond any limit: refused as too deep, never a crash
+        return error(call, 413, V3.too_deep(sb.config.max_nesting), "too_deep")
+    store = sb.store(call.workspace)
+    other = store.by_name(payload["name"])
+    if other is not None and other.id != own_id:
+        return error(call, 409, V3.name_exists(payload["name"]), "name_conflict")
+    problem = _query_problem(sb, call, payload, own_id)
+    if problem is not None:
+        return problem
+    same = store.same_definition(checked.fingerprint, exclude=own_id)
+    if same is not None:
+        what = V3.filters_exist(same.name)
+        cause = "definition_conflict"
+        return error(call, 409, what, cause, existing_cs_name=same.name, existing_cs_id=same.id)
+    return checked
+
+
+def _reading_limits(sb: SandboxState) -> Limits:
+    """Caps for reading a request, ten times the 413 limits the sandbox enforces itself."""
+    c = sb.config
+    return Limits(
+        max_depth=10 * c.max_nesting,
+        max_segment_refs=10 * c.max_segments_per_query,
+        max_filters=10 * c.max_filters_per_query,
+    )
+
+
+def _query_problem(
+    sb: SandboxState, call: Call, data: dict[str, Any], own_id: str | None
+) -> Answer | None:
+    """412 / 413 / unknown referenced segment, for the query in ``data``."""
+    store = sb.store(call.workspace)
+    groups = tuple(
+        g
+        for g in (data.get("included_filters"), data.get("excluded_filters"))
+        if isinstance(g, dict)
+    )
+
+    def lookup(sid: str) -> tuple[dict[str, Any], ...] | None:
+        seg = store.get(sid)
+        return None if seg is None else seg.groups()  # type: ignore[return-value]
+
+    try:
+        shape = measure(groups, lookup, own_id)
+    except CyclicQuery as exc:
+        return error(call, 412, V3.CYCLIC, "cyclic", f"through {exc}")
+    except UnknownSegment as exc:
+        detail = f"no segment {exc.segment_id}"
+        return error(call, 400, V3.INVALID_NAME, "unknown_segment", detail)
+    cfg = sb.config
+    if shape.depth > cfg.max_nesting:
+        return error(call, 413, V3.too_deep(cfg.max_nesting), "too_deep")
+    if len(shape.segments) > cfg.max_segments_per_query:
+        what = V3.too_many_segments(cfg.max_segments_per_query)
+        return error(call, 413, what, "too_many_segments")
+    if shape.filters > cfg.max_filters_per_query:
+        return error(call, 413, V3.QUERY_TOO_LONG, "too_long")
+    return None
