@@ -7,107 +7,70 @@
 # definition diffs; _export desired items and state rows from a workspace's segments.
 """Segments as code: desired files, the workspace state, and the plan that converges them."""
 
-from ._desired import DesiredItem, DesiredSet, load_desired, parse_desired
-from ._errors import (
-    DesiredItemError,
-    HeadroomExceeded,
-    PlanFileError,
-    PlanRefused,
-    StalePlan,
-    StateError,
-    StateLocked,
-    StateSchemaError,
-    WorkspaceError,
-)
-from ._export import ExportResult, dump_desired, export_workspace
-from ._facts import ACTIVE_LIMIT, ActiveSegment, FetchedDefinition, PlanOptions, ServerFacts
-from ._graph import (
-    DEFAULT_MAX_NESTING,
-    DEFAULT_MAX_REFERENCE_DEPTH,
-    DEFAULT_MAX_REFERENCES,
-    REFERENCE_FIELD,
-)
-from ._plan import (
-    Plan,
-    PlanStep,
-    StepKind,
-    plan_fingerprint,
-    plan_workspace,
-)
-from ._planfile import (
-    PLAN_FORMAT,
-    PLAN_VERSION,
-    check_fresh,
-    load_plan,
-    plan_from_json,
-    plan_to_json,
-    save_plan,
-)
-from ._quota import QuotaCost, quota_costs, sliding_window_eta
-from ._record import row_after, verified_row
-from ._render import definition_diff, format_duration, render_markdown, render_text
-from ._state import (
-    DEFAULT_STATE_PATH,
-    SCHEMA_VERSION,
-    MemoryState,
-    SQLiteState,
-    StateRow,
-    StateSnapshot,
-    StateStore,
-)
+from ._desired import load_desired
+from ._errors import DesiredItemError, HeadroomExceeded, StalePlan, StateLocked, WorkspaceError
+from ._export import export_workspace
+from ._facts import PlanOptions, ServerFacts
+from ._plan import Plan, PlanStep, plan_workspace
+from ._planfile import load_plan, save_plan
+from ._render import render_markdown, render_text
+from ._state import SQLiteState, StateStore
 
 __all__ = [
-    "ACTIVE_LIMIT",
-    "ActiveSegment",
-    "check_fresh",
-    "DEFAULT_MAX_NESTING",
-    "DEFAULT_MAX_REFERENCE_DEPTH",
-    "DEFAULT_MAX_REFERENCES",
-    "DEFAULT_STATE_PATH",
-    "definition_diff",
-    "DesiredItem",
     "DesiredItemError",
-    "DesiredSet",
-    "dump_desired",
     "export_workspace",
-    "ExportResult",
-    "FetchedDefinition",
-    "format_duration",
     "HeadroomExceeded",
     "load_desired",
     "load_plan",
-    "MemoryState",
-    "parse_desired",
     "Plan",
-    "plan_fingerprint",
-    "PLAN_FORMAT",
-    "plan_from_json",
-    "plan_to_json",
-    "PLAN_VERSION",
     "plan_workspace",
-    "PlanFileError",
     "PlanOptions",
-    "PlanRefused",
     "PlanStep",
-    "quota_costs",
-    "QuotaCost",
-    "REFERENCE_FIELD",
     "render_markdown",
     "render_text",
-    "row_after",
     "save_plan",
-    "SCHEMA_VERSION",
     "ServerFacts",
-    "sliding_window_eta",
     "SQLiteState",
     "StalePlan",
-    "StateError",
     "StateLocked",
-    "StateRow",
-    "StateSchemaError",
-    "StateSnapshot",
     "StateStore",
-    "StepKind",
-    "verified_row",
     "WorkspaceError",
 ]
+
+# The rest of the package, importable by moeseg's other packages (the CLI, the applier)
+# and by tests; not part of the public API (issue 14 counts public names): explicit re-exports.
+from ._desired import DesiredItem as DesiredItem
+from ._desired import DesiredSet as DesiredSet
+from ._desired import parse_desired as parse_desired
+from ._errors import PlanFileError as PlanFileError
+from ._errors import PlanRefused as PlanRefused
+from ._errors import StateError as StateError
+from ._errors import StateSchemaError as StateSchemaError
+from ._export import ExportResult as ExportResult
+from ._export import dump_desired as dump_desired
+from ._facts import ACTIVE_LIMIT as ACTIVE_LIMIT
+from ._facts import ActiveSegment as ActiveSegment
+from ._facts import FetchedDefinition as FetchedDefinition
+from ._graph import DEFAULT_MAX_NESTING as DEFAULT_MAX_NESTING
+from ._graph import DEFAULT_MAX_REFERENCE_DEPTH as DEFAULT_MAX_REFERENCE_DEPTH
+from ._graph import DEFAULT_MAX_REFERENCES as DEFAULT_MAX_REFERENCES
+from ._graph import REFERENCE_FIELD as REFERENCE_FIELD
+from ._plan import StepKind as StepKind
+from ._plan import plan_fingerprint as plan_fingerprint
+from ._planfile import PLAN_FORMAT as PLAN_FORMAT
+from ._planfile import PLAN_VERSION as PLAN_VERSION
+from ._planfile import check_fresh as check_fresh
+from ._planfile import plan_from_json as plan_from_json
+from ._planfile import plan_to_json as plan_to_json
+from ._quota import QuotaCost as QuotaCost
+from ._quota import quota_costs as quota_costs
+from ._quota import sliding_window_eta as sliding_window_eta
+from ._record import row_after as row_after
+from ._record import verified_row as verified_row
+from ._render import definition_diff as definition_diff
+from ._render import format_duration as format_duration
+from ._state import DEFAULT_STATE_PATH as DEFAULT_STATE_PATH
+from ._state import SCHEMA_VERSION as SCHEMA_VERSION
+from ._state import MemoryState as MemoryState
+from ._state import StateRow as StateRow
+from ._state import StateSnapshot as StateSnapshot
