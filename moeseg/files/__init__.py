@@ -17,7 +17,9 @@ served on loopback), and each operation's :class:`FileSegmentHandle` resolves wi
         outcome = await handle.wait(timeout=3600)
 """
 
-from ._csv import MAX_FILE_BYTES, CsvReport, CsvViolation, check_csv, check_csv_url
+from ._csv import MAX_FILE_BYTES as MAX_FILE_BYTES
+from ._csv import CsvReport, check_csv, check_csv_url
+from ._csv import CsvViolation as CsvViolation
 from ._errors import CallbackTimeout, CsvCheckError, FileSegmentFailed
 from ._receiver import CallbackReceiver
 from ._results import FileSegmentHandle, FileSegmentOutcome
@@ -26,14 +28,12 @@ from ._segments import FileSegments
 __all__ = [
     "CallbackReceiver",
     "CallbackTimeout",
-    "check_csv",
-    "check_csv_url",
     "CsvCheckError",
     "CsvReport",
-    "CsvViolation",
     "FileSegmentFailed",
     "FileSegmentHandle",
     "FileSegmentOutcome",
     "FileSegments",
-    "MAX_FILE_BYTES",
+    "check_csv",
+    "check_csv_url",
 ]

@@ -18,50 +18,39 @@ Over real HTTP: ``async with sandbox.serve(port=0) as base_url: ...``, or from a
 ``python -m moeseg.sandbox --port 8080``.
 """
 
-from .._asgi_server import serve_app
+from .._asgi_server import serve_app as serve_app
 from ._app import Sandbox
-from ._config import (
-    DEFAULT_OPERATIONS,
-    QuotaGroupSpec,
-    QuotaWindow,
-    SandboxConfig,
-    WorkspaceCredentials,
-    default_quota_groups,
-)
+from ._config import DEFAULT_OPERATIONS as DEFAULT_OPERATIONS
+from ._config import QuotaGroupSpec as QuotaGroupSpec
+from ._config import QuotaWindow as QuotaWindow
+from ._config import SandboxConfig
+from ._config import WorkspaceCredentials as WorkspaceCredentials
+from ._config import default_quota_groups as default_quota_groups
 from ._faults import (
     DropConnection,
     FaultConfig,
-    FaultRule,
-    Latency,
     LatencyFault,
     OtherTenant,
     ServerErrorFault,
 )
-from ._log import FileJobRecord, RequestRecord
-from ._serve import banner, serve, serve_command, serve_forever
-from ._store import StoredSegment
+from ._faults import FaultRule as FaultRule
+from ._faults import Latency as Latency
+from ._log import FileJobRecord as FileJobRecord
+from ._log import RequestRecord as RequestRecord
+from ._serve import banner as banner
+from ._serve import serve as serve
+from ._serve import serve_command as serve_command
+from ._serve import serve_forever as serve_forever
+from ._store import StoredSegment as StoredSegment
 
+# What a user configures and runs. The rest above stays importable (tests, the CLI) without
+# being promised as API.
 __all__ = [
-    "DEFAULT_OPERATIONS",
     "DropConnection",
     "FaultConfig",
-    "FaultRule",
-    "FileJobRecord",
-    "Latency",
     "LatencyFault",
     "OtherTenant",
-    "QuotaGroupSpec",
-    "QuotaWindow",
-    "RequestRecord",
     "Sandbox",
     "SandboxConfig",
     "ServerErrorFault",
-    "StoredSegment",
-    "WorkspaceCredentials",
-    "banner",
-    "default_quota_groups",
-    "serve",
-    "serve_app",
-    "serve_command",
-    "serve_forever",
 ]

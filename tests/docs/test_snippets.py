@@ -153,6 +153,8 @@ def compiled(snippet: Snippet) -> object:
 
 
 @pytest.mark.timeout(60)
+# A snippet that leans on a deprecated spelling teaches users what is going away.
+@pytest.mark.filterwarnings("error::DeprecationWarning")
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=[s.id for s in SNIPPETS])
 def test_snippet_runs(snippet: Snippet, user_env: WorkspaceCredentials) -> None:
     code = compiled(snippet)
