@@ -2,7 +2,9 @@
 
 Every item of a batch is keyed by ``(workspace, name, fingerprint)``. The batch writes:
 
-- ``intent`` before it sends a create: from then on the segment *may* exist on the server;
+- ``intent`` ("sent") the moment a create is admitted by the quota governor, just before its
+  request may leave: from then on the segment *may* exist on the server. An item still waiting
+  for quota is not recorded, so a stopped or killed batch leaves nothing to look up for it;
 - ``done`` with the segment id after a success (created, recovered, or already there with an
   identical definition): a later run sends nothing for this item;
 - ``rejected`` after an error that proves nothing was created (validation, a 4xx answer, a
@@ -10,11 +12,16 @@ Every item of a batch is keyed by ``(workspace, name, fingerprint)``. The batch 
 
 An item left at ``intent`` (the process was killed, the batch cancelled, or the last error left
 the outcome unknown: a timeout or a 5xx) is never resent blindly: the next run first looks the
-segment up by name and compares fingerprints (the exactly-once path).
+segment up (one list call for the whole batch, then a get per matching name) and compares
+fingerprints.
 
 Each write is one committed transaction, so a kill at any moment leaves every item either fully
 recorded in one state or in the previous one, never half-written. The file holds names, ids and
 fingerprints only: never a credential.
+
+A file that is not such a journal (not SQLite, another program's SQLite file, an ``items``
+table whose columns drifted) is refused when it is opened, with a :class:`JournalError` naming
+the file and what is wrong; nothing is written to it.
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ from types import TracebackType
 
 import attrs
 
-__all__ = ["Journal", "JournalEntry", "JournalState"]
+from .._exceptions import ConfigurationError
+
+__all__ = ["Journal", "JournalEntry", "JournalError", "JournalState"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -46,11 +55,28 @@ CREATE TABLE IF NOT EXISTS items (
 """
 
 
+_COLUMNS = frozenset(
+    {"workspace", "name", "fingerprint", "state", "kind", "segment_id", "error", "attempts",
+     "updated_at"}
+)  # fmt: skip
+
+
+class JournalError(ConfigurationError):
+    """The journal file cannot be used: not SQLite, not a moeseg journal, or unreadable.
+
+    The message names the file and what is wrong; ``path`` is the file.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"journal {path}: {problem}")
+        self.path = path
+
+
 class JournalState(str, enum.Enum):
     """Where an item stands in the journal."""
 
     INTENT = "intent"
-    """A create may have been sent; its outcome is unknown."""
+    """A create was admitted and may have been sent; its outcome is unknown."""
     DONE = "done"
     """The segment exists with this definition; ``segment_id`` says which."""
     REJECTED = "rejected"
@@ -89,12 +115,50 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute(_SCHEMA)
+        try:
+            self._conn: sqlite3.Connection | None = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise JournalError(self.path, f"cannot open: {exc}") from None
+        try:
+            self._check_schema(self._conn)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute(_SCHEMA)
+        except sqlite3.Error as exc:
+            self._conn.close()
+            self._conn = None
+            raise JournalError(self.path, f"cannot set up: {exc}") from None
+        except BaseException:
+            self._conn.close()
+            self._conn = None
+            raise
+
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        """Refuse, before writing anything, a file that is not (or no longer) a journal."""
+        try:
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(items)")}
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(self.path, f"not a SQLite journal ({exc})") from None
+        if not tables:
+            return  # a new file
+        if "items" not in tables:
+            found = ", ".join(sorted(tables))
+            raise JournalError(
+                self.path, f"not a moeseg journal (an SQLite file with tables: {found})"
+            )
+        if not columns >= _COLUMNS:
+            missing = ", ".join(sorted(_COLUMNS - columns))
+            extra = ", ".join(sorted(columns - _COLUMNS)) or "none"
+            raise JournalError(
+                self.path,
+                f"its items table lacks columns {missing} (unexpected: {extra}); "
+                "it was written by something else or altered",
+            )
 
     def __repr__(self) -> str:
         return f"Journal({self.path!r})"
@@ -122,36 +186,40 @@ class Journal:
             raise sqlite3.ProgrammingError("journal is closed")
         return self._conn
 
+    def _run(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        """Execute under the lock; SQLite's failures become a JournalError naming the file."""
+        with self._lock:
+            db = self._db()
+            try:
+                return db.execute(sql, params).fetchall()
+            except sqlite3.ProgrammingError:
+                raise
+            except sqlite3.Error as exc:
+                raise JournalError(self.path, f"{type(exc).__name__}: {exc}") from None
+
     def get(self, workspace: str, name: str, fingerprint: str) -> JournalEntry | None:
         """The entry for this item, or ``None`` if it was never recorded."""
-        with self._lock:
-            row = (
-                self._db()
-                .execute(
-                    _SELECT + " WHERE workspace = ? AND name = ? AND fingerprint = ?",
-                    (workspace, name, fingerprint),
-                )
-                .fetchone()
-            )
-        return None if row is None else _entry(row)
+        rows = self._run(
+            _SELECT + " WHERE workspace = ? AND name = ? AND fingerprint = ?",
+            (workspace, name, fingerprint),
+        )
+        return _entry(self.path, rows[0]) if rows else None
 
     def entries(self) -> list[JournalEntry]:
         """Every entry, oldest update first."""
-        with self._lock:
-            rows = self._db().execute(_SELECT + " ORDER BY updated_at, rowid").fetchall()
-        return [_entry(r) for r in rows]
+        rows = self._run(_SELECT + " ORDER BY updated_at, rowid")
+        return [_entry(self.path, r) for r in rows]
 
     def record_intent(self, workspace: str, name: str, fingerprint: str) -> None:
-        """Commit, before sending, that a create for this item is about to go out."""
-        with self._lock:
-            self._db().execute(
-                "INSERT INTO items (workspace, name, fingerprint, state, attempts, updated_at) "
-                "VALUES (?, ?, ?, ?, 1, ?) "
-                "ON CONFLICT (workspace, name, fingerprint) DO UPDATE SET "
-                "state = excluded.state, kind = NULL, error = NULL, "
-                "attempts = attempts + 1, updated_at = excluded.updated_at",
-                (workspace, name, fingerprint, JournalState.INTENT.value, time.time()),
-            )
+        """Commit that a create for this item may now leave (it was admitted by the governor)."""
+        self._run(
+            "INSERT INTO items (workspace, name, fingerprint, state, attempts, updated_at) "
+            "VALUES (?, ?, ?, ?, 1, ?) "
+            "ON CONFLICT (workspace, name, fingerprint) DO UPDATE SET "
+            "state = excluded.state, kind = NULL, error = NULL, "
+            "attempts = attempts + 1, updated_at = excluded.updated_at",
+            (workspace, name, fingerprint, JournalState.INTENT.value, time.time()),
+        )
 
     def record_done(
         self, workspace: str, name: str, fingerprint: str, *, kind: str, segment_id: str
@@ -175,16 +243,15 @@ class Journal:
         segment_id: str | None,
         error: str | None,
     ) -> None:
-        with self._lock:
-            self._db().execute(
-                "INSERT INTO items (workspace, name, fingerprint, state, kind, segment_id, "
-                "error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (workspace, name, fingerprint) DO UPDATE SET "
-                "state = excluded.state, kind = excluded.kind, "
-                "segment_id = excluded.segment_id, error = excluded.error, "
-                "updated_at = excluded.updated_at",
-                (workspace, name, fingerprint, state.value, kind, segment_id, error, time.time()),
-            )
+        self._run(
+            "INSERT INTO items (workspace, name, fingerprint, state, kind, segment_id, "
+            "error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (workspace, name, fingerprint) DO UPDATE SET "
+            "state = excluded.state, kind = excluded.kind, "
+            "segment_id = excluded.segment_id, error = excluded.error, "
+            "updated_at = excluded.updated_at",
+            (workspace, name, fingerprint, state.value, kind, segment_id, error, time.time()),
+        )
 
 
 # The columns _entry() unpacks, in its order.
@@ -194,7 +261,14 @@ _SELECT = (
 )
 
 
-def _entry(row: tuple[object, ...]) -> JournalEntry:
+def _entry(path: str, row: tuple[object, ...]) -> JournalEntry:
+    try:
+        return _unpack(row)
+    except (TypeError, ValueError) as exc:
+        raise JournalError(path, f"unreadable entry {row[:3]!r}: {exc}") from None
+
+
+def _unpack(row: tuple[object, ...]) -> JournalEntry:
     ws, name, fp, state, kind, seg_id, error, attempts, updated = row
     return JournalEntry(
         workspace=str(ws),

@@ -1,5 +1,49 @@
-"""The ``moeseg`` command line."""
+"""The ``moeseg`` command line (needs the ``cli`` extra: ``pip install 'moeseg[cli]'``).
 
-from ._app import main
+Layout: ``_app`` builds the typer application from the command groups (``_batch_commands``:
+validate, plan, create; ``_segment_commands``: list, get, archive, unarchive, quota; and
+``sandbox serve``); ``_options`` holds the connection options they share and ``_output`` the
+consoles, exit codes, error handling and tables.
+"""
+
+import signal
+import sys
+from types import FrameType
 
 __all__ = ["main"]
+
+# The third-party modules the command line needs beyond the library's own dependencies.
+_CLI_MODULES = frozenset({"typer", "click", "rich", "yaml", "shellingham"})
+
+
+def main() -> None:
+    """Entry point of the ``moeseg`` script and ``python -m moeseg``."""
+    try:
+        from ._app import app
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if missing not in _CLI_MODULES:
+            raise
+        sys.stderr.write(
+            f"moeseg: the command line needs the 'cli' extra ({missing} is not installed): "
+            "pip install 'moeseg[cli]'\n"
+        )
+        raise SystemExit(2) from None
+    # SIGTERM interrupts like Ctrl-C. Inside the event loop each command listens for both; a
+    # signal outside it ends the command with click's "Aborted!", and then with 130, not 1.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        app()
+    except SystemExit as exc:
+        if _signals and exc.code == 1:
+            raise SystemExit(130) from None
+        raise
+
+
+_signals: list[int] = []
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    _signals.append(signum)
+    raise KeyboardInterrupt

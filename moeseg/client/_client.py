@@ -9,6 +9,7 @@ structures the answer; creates and updates whose outcome was unknown are settled
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
@@ -212,7 +213,11 @@ class Client(Calls):
     # -- v3 filter segments ---------------------------------------------------------------------
 
     async def create_segment(
-        self, definition: SegmentDefinition, **deprecated: Unpack[PerCall]
+        self,
+        definition: SegmentDefinition,
+        *,
+        on_send: Callable[[], None] | None = None,
+        **deprecated: Unpack[PerCall],
     ) -> Segment:
         """Create a filter segment (``POST /v3/custom-segments``), exactly once.
 
@@ -226,6 +231,11 @@ class Client(Calls):
         returns our segment, or raises :class:`moeseg.OutcomeUnknown` with the name and
         fingerprint that :meth:`find_created` needs to settle it later. So do a 2xx whose body
         cannot be read, and any local failure (a quota wait too long) after an unknown attempt.
+
+        ``on_send`` is called (synchronously) each time an attempt has been admitted by the
+        governor, just before its request may leave: from then on the segment may exist (the
+        batch journal records "sent" there, so an item still waiting for quota needs no lookup
+        on resume). If it raises, the slot goes back and nothing is sent.
         """
         client = self._using(deprecated)
         outcome = Unknown()
@@ -233,7 +243,7 @@ class Client(Calls):
         fp = fingerprint(payload)
         try:
             answer = await client._sender.call(
-                _CREATE, _V3_SEGMENTS, client._opts, json=payload, outcome=outcome
+                _CREATE, _V3_SEGMENTS, client._opts, json=payload, outcome=outcome, on_send=on_send
             )
             return client._read(answer, SegmentResponse).data
         except (NameConflict, DefinitionConflict) as exc:

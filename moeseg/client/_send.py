@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
 import anyio
@@ -164,8 +164,13 @@ class Sender:
         params: Mapping[str, str] | None = None,
         users: int = 0,
         outcome: Unknown | None = None,
+        on_send: Callable[[], None] | None = None,
     ) -> Answer:
-        """Send with retries; return a 2xx answer or raise the last attempt's typed error."""
+        """Send with retries; return a 2xx answer or raise the last attempt's typed error.
+
+        ``on_send`` is called each time an attempt has been admitted by the governor, just
+        before its request may leave; if it raises, the slot is refunded and nothing is sent.
+        """
         if endpoint.family == "v2" and not self.credentials.db_name:
             raise ConfigurationError(
                 f"{endpoint.operation} is a v2 call: pass db_name= or set {ENV_DB_NAME}"
@@ -185,7 +190,9 @@ class Sender:
         retries = 0
         while True:
             try:
-                return await self._attempt(endpoint, request, path, demand, opts, retries + 1)
+                return await self._attempt(
+                    endpoint, request, path, demand, opts, retries + 1, on_send
+                )
             except MoesegError as exc:
                 if isinstance(exc, RateLimited):
                     await self._report_rate_limited(endpoint, exc)
@@ -219,6 +226,7 @@ class Sender:
         demand: Mapping[str, int],
         opts: Options,
         attempt: int,
+        on_send: Callable[[], None] | None = None,
     ) -> Answer:
         """One governed attempt: acquire, send, read, settle the lease, map the answer."""
         lease = None
@@ -233,6 +241,14 @@ class Sender:
                     "%s %s: waited %.3fs for quota (%s)",
                     endpoint.method, path, waited, ", ".join(demand),
                 )  # fmt: skip
+        if on_send is not None:
+            try:
+                on_send()
+            except BaseException:
+                if lease is not None:  # nothing left: the slot goes back
+                    with anyio.CancelScope(shield=True):
+                        await lease.refund()
+                raise
         method = endpoint.method
         started = time.perf_counter()
         failure: type[TransportError] | None = None

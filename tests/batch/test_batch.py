@@ -60,8 +60,9 @@ async def test_every_outcome_kind_in_input_order() -> None:
     assert isinstance(outcomes[5].error, moeseg.DefinitionConflict)
     assert isinstance(outcomes[8].error, moeseg.ActiveSegmentLimit)
     assert [o.ok for o in outcomes] == [True, False, True, False, False, False, True, True, False]
-    # the invalid item and the duplicate never reached the server
-    assert len(creates(box)) == 3 + 7  # 3 set-up creates, then items 0, 2, 4, 5, 6, 7, 8
+    # the invalid item and the duplicate never reached the server; names the batch's one list
+    # call found (items 2 and 4) were compared by a get instead of a create
+    assert len(creates(box)) == 3 + 5  # 3 set-up creates, then items 0, 5, 6, 7, 8
 
 
 async def test_invalid_and_duplicates_cost_no_quota() -> None:
@@ -79,7 +80,7 @@ async def test_invalid_and_duplicates_cost_no_quota() -> None:
     ]
     assert len(creates(box)) == 1
     spent = {w: before["segments"][w] - after["segments"][w] for w in before["segments"]}
-    assert set(spent.values()) == {1}
+    assert set(spent.values()) == {2}  # the batch's one list call, then the one create
 
 
 async def test_a_name_reused_in_the_batch_for_another_definition_is_never_sent() -> None:
@@ -223,6 +224,13 @@ async def test_concurrency_must_be_positive() -> None:
         assert await create_many(client, []) == []
 
 
+def _wait(eta: object, now: float) -> float:
+    """Seconds until ``eta``: a time on the governor's clock, or an object with a ``wait``."""
+    if isinstance(eta, float):
+        return eta - now
+    return float(eta.wait.total_seconds())  # type: ignore[attr-defined]
+
+
 async def test_plan_milestones_follow_the_governor(tmp_path: Path) -> None:
     box = sandbox()
     defs: list[Any] = [payload(f"s{i}", f"c{i}") for i in range(1200)]
@@ -238,18 +246,21 @@ async def test_plan_milestones_follow_the_governor(tmp_path: Path) -> None:
             plan = await moeseg.plan_batch(client, defs, journal=journal)
         assert isinstance(gov, moeseg.governor.Governor)
         now = gov.clock.now()
-        day_full = await gov.eta("create", 1000) - now
-        all_done = await gov.eta("create", 1200) - now
+        day_full = _wait(await gov.eta("create", 1000), now)
+        all_done = _wait(await gov.eta("create", 1200), now)
     assert (plan.total, plan.invalid, plan.duplicates) == (1202, 1, 1)
     assert (plan.already_done, plan.to_send, plan.to_resolve) == (1, 1199, 1)
-    assert [count for count, _ in plan.milestones] == [50, 1000, 1200]  # 1199 creates + 1 lookup
-    first, day, last = (when for _, when in plan.milestones)
+    assert plan.list_calls == 1  # to resolve s1
+    assert [m.count for m in plan.milestones] == [50, 1000, 1200]  # 1199 creates + 1 list
+    first, day, last = (m.at for m in plan.milestones)
+    assert plan.milestones[0].wait.total_seconds() == 0
+    assert abs(plan.milestones[2].wait.total_seconds() - all_done) < 1e-6
     assert abs((day - first).total_seconds() - day_full) < 2
     assert abs((last - first).total_seconds() - all_done) < 2
     assert 86400 <= all_done < 86400 + 3600  # the last 200 wait for the day window
     assert len(creates(box)) == 0  # planning sends nothing
     text = plan.describe(now=first)
-    assert text.startswith("1199 creates and 1 lookup: 50 now, 1000 by ")
+    assert text.startswith("1199 creates and 1 list call: 50 now, 1000 by ")
     assert "all by " in text
     assert "tomorrow" in text or " on " in text
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from moeseg.batch._journal import Journal, JournalState
+import moeseg
+from moeseg.batch import Journal, JournalError, JournalState
 
 
 def test_intent_then_done_survives_reopen(tmp_path: Path) -> None:
@@ -62,3 +64,58 @@ def test_closed_journal_refuses_use(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.ProgrammingError):
         j.get("ws", "a", "fp")
     assert "j.sqlite" in repr(j)
+
+
+def _sqlite(path: Path, *statements: str) -> Path:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        for sql in statements:
+            db.execute(sql)
+        db.commit()
+    return path
+
+
+def test_a_renamed_column_is_one_typed_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as j:
+        j.record_intent("ws", "a", "fp")
+    _sqlite(path, "ALTER TABLE items RENAME COLUMN segment_id TO cs_id")
+    with pytest.raises(JournalError) as caught:
+        Journal(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert "lacks columns segment_id (unexpected: cs_id)" in message
+    assert caught.value.path == str(path)
+    assert isinstance(caught.value, moeseg.ConfigurationError)
+
+
+def test_a_foreign_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:
+    path = _sqlite(tmp_path / "quota.sqlite3", "CREATE TABLE requests (t REAL)")
+    with pytest.raises(
+        JournalError, match=r"not a moeseg journal \(an SQLite file with tables: requests\)"
+    ):
+        Journal(path)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master")]
+    assert tables == ["requests"]  # no items table was added
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("these are not the rows you are looking for\n" * 100)
+    with pytest.raises(JournalError, match="not a SQLite journal") as caught:
+        Journal(path)
+    assert str(path) in str(caught.value)
+
+
+def test_an_unreadable_state_is_a_typed_error(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as j:
+        j.record_intent("ws", "a", "fp")
+    _sqlite(path, "UPDATE items SET state = 'maybe'")
+    with Journal(path) as j, pytest.raises(JournalError, match="unreadable entry"):
+        j.get("ws", "a", "fp")
+
+
+def test_a_missing_directory_is_a_typed_error(tmp_path: Path) -> None:
+    with pytest.raises(JournalError, match="cannot open: unable to open database file"):
+        Journal(tmp_path / "no" / "j.sqlite")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from moeseg import SegmentValidationError
-from moeseg.batch._batch import load_definitions
+from moeseg.segments import load_definitions
 
 ITEM = {
     "name": "a",

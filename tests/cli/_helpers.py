@@ -57,16 +57,16 @@ async def client_for(
     box: Sandbox, *, time_scale: float = 1.0, **kw: Any
 ) -> AsyncIterator[moeseg.Client]:
     """A client on ``box`` over the ASGI transport, with its own governor (a fresh sandbox has
-    fresh quota) whose policy is scaled like the sandbox."""
+    fresh quota) whose policy is scaled like the sandbox, unless ``governor=`` is given."""
     policy = QuotaPolicy.moengage()
     if time_scale != 1.0:
         policy = policy.scaled(time_scale)
+    kw.setdefault("governor", Governor(policy))
     async with moeseg.Client(
         box.workspace_id,
         box.api_key,
         base_url="http://sandbox.invalid",
         db_name=box.db_name,
-        governor=Governor(policy),
         transport=httpx.ASGITransport(app=box.app),
         **kw,
     ) as client:

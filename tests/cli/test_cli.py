@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from moeseg.cli._app import app
-from moeseg.governor import Governor, QuotaPolicy, SQLiteStore, WallClock
+from moeseg.governor import Governor, QuotaPolicy, SQLiteStore
 from moeseg.sandbox import WorkspaceCredentials
 
 from ._helpers import invalid_payload, payload
@@ -91,7 +91,7 @@ def test_create_all_ok_json(tmp_path: Path) -> None:
     assert [o["index"] for o in data["outcomes"]] == list(range(5))
     assert all(o["segment_id"] for o in data["outcomes"])
     left = {(q["group"], q["window_seconds"]): q["remaining"] for q in data["quota"]}
-    assert left[("segments", 0.6)] == 45
+    assert left[("segments", 0.6)] == 44  # 5 creates and the batch's one list call
 
 
 def test_create_with_problems_exits_1_unless_accepted(tmp_path: Path) -> None:
@@ -132,10 +132,11 @@ def test_plan_json(tmp_path: Path) -> None:
     assert data["to_send"] == 120
     assert data["invalid"] == 1
     assert data["milestones"][0]["count"] == 50
-    assert data["milestones"][-1]["count"] == 120
-    assert data["summary"].startswith("120 creates: 50 now")
+    assert data["list_calls"] == 1  # no journal: the batch lists the workspace first
+    assert data["milestones"][-1]["count"] == 121
+    assert data["summary"].startswith("120 creates and 1 list call: 50 now")
     human = run("plan", str(path), *SCALE)
-    assert "120 creates: 50 now" in human.stdout
+    assert "120 creates and 1 list call: 50 now" in human.stdout
     assert "1 invalid" in human.stdout
 
 
@@ -190,7 +191,7 @@ def test_quota_state_persists_in_the_sqlite_store(tmp_path: Path) -> None:
 
     async def spend() -> None:
         async with SQLiteStore(db, workspace="ws-1") as store:
-            gov = Governor(policy, store=store, clock=WallClock())
+            gov = Governor(policy, store=store)
             for _ in range(3):
                 lease = await gov.acquire(policy.demand("create"))
                 await lease.complete()
@@ -217,6 +218,7 @@ def test_quota_state_persists_in_the_sqlite_store(tmp_path: Path) -> None:
     assert plan["milestones"][0]["count"] == 47
 
 
+@pytest.mark.slow
 def test_commands_against_a_served_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`moeseg sandbox serve` in a subprocess; create, list, get, archive through --base-url."""
     creds = WorkspaceCredentials()
@@ -258,3 +260,32 @@ def test_commands_against_a_served_sandbox(tmp_path: Path, monkeypatch: pytest.M
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
+
+
+def test_create_stops_at_the_active_segment_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functools
+
+    import moeseg.sandbox
+
+    limited = functools.partial(moeseg.sandbox.SandboxConfig, active_segment_limit=3)
+    monkeypatch.setattr(moeseg.sandbox, "SandboxConfig", limited)
+    path = write(tmp_path, [payload(f"s{i}", f"c{i}") for i in range(10)])
+    result = run("create", str(path), *SCALE, "--concurrency", "1")
+    assert result.exit_code == 1
+    assert "stopped: the workspace holds its maximum of active segments" in result.stderr
+    assert "3 created, 1 failed, 6 not sent" in result.stdout
+    data = json.loads(run("create", str(path), *SCALE, "--concurrency", "1", "--json").stdout)
+    assert data["stopped"] == "active-segment limit"
+    assert [o["kind"] for o in data["outcomes"]] == ["created"] * 3 + ["failed"] + ["not_sent"] * 6
+    assert {o["reason"] for o in data["outcomes"][4:]} == {"active-segment limit"}
+
+
+def test_plan_count_active_reports_the_workspace(tmp_path: Path) -> None:
+    path = write(tmp_path, [payload(f"s{i}", f"c{i}") for i in range(3)])
+    result = run("plan", str(path), *SCALE, "--count-active")
+    assert result.exit_code == 0
+    assert "workspace: up to 0 segments of 1000 active allowed" in " ".join(result.stdout.split())
+    data = json.loads(run("plan", str(path), *SCALE, "--count-active", "--json").stdout)
+    assert (data["active_estimate"], data["active_limit"], data["warnings"]) == (0, 1000, [])

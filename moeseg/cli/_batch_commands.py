@@ -1,0 +1,272 @@
+"""``moeseg validate``, ``plan`` and ``create``: a batch file checked, planned, and created."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..batch import (
+    LIMIT_REACHED,
+    Batch,
+    BatchPlan,
+    BatchProgress,
+    Journal,
+    OutcomeKind,
+    plan_batch,
+    prepare_batch,
+)
+from ..segments import describe
+from ._options import Connection, FileArg, JournalOpt, JsonOpt, connected
+from ._output import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Interrupt,
+    err,
+    load,
+    out,
+    outcome_table,
+    print_json,
+    quota_rows,
+    quota_table,
+    run,
+    run_interruptible,
+    summary,
+    summary_line,
+)
+
+__all__ = ["create", "plan", "validate"]
+
+
+def validate(file: FileArg, as_json: JsonOpt = False) -> None:
+    """Check every definition locally (nothing is sent); find duplicates by fingerprint."""
+    defs = load(file)
+    prepared = prepare_batch(defs)
+    rows: list[dict[str, Any]] = [
+        {"index": i.index, "name": i.name, "status": "valid", "detail": describe(i.definition)}
+        for i in prepared.items
+    ]
+    rows += [
+        {"index": o.index, "name": o.name, "status": o.kind.value, "detail": o.detail}
+        for o in prepared.rejected
+    ]
+    rows.sort(key=lambda row: int(row["index"]))
+    bad = len(prepared.rejected)
+    if as_json:
+        print_json({"ok": bad == 0, "items": rows})
+    else:
+        table = Table(title=f"{file.name}: {len(defs)} definitions")
+        for col in ("#", "name", "status", "definition / problem"):
+            table.add_column(col, overflow="fold")
+        for row in rows:
+            style = "green" if row["status"] == "valid" else "red"
+            table.add_row(
+                str(row["index"]), row["name"], f"[{style}]{row['status']}[/]", row["detail"]
+            )
+        out.print(table)
+        out.print(f"{len(prepared.items)} valid, {bad} with problems")
+    raise typer.Exit(EXIT_OK if bad == 0 else EXIT_FAILED)
+
+
+CountActiveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--count-active",
+        help=(
+            "Also list the workspace's segments once (one request of the segments quota, like "
+            "a create) to warn when the batch would cross MoEngage's limit of 1000 active "
+            "segments. The count is an upper bound: listed segments carry no status, so "
+            "archived ones are counted too."
+        ),
+    ),
+]
+
+
+@connected
+def plan(
+    conn: Connection,
+    file: FileArg,
+    journal: JournalOpt = None,
+    count_active: CountActiveOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """How long a batch will take with the quota left now (sends no create)."""
+    defs = load(file)
+
+    async def go() -> BatchPlan:
+        async with conn.client() as client:
+            with Journal(journal) if journal else contextlib.nullcontext() as j:
+                return await plan_batch(client, defs, journal=j, count_active=count_active)
+
+    result = run(go)
+    if as_json:
+        print_json(result.to_json())
+        return
+    out.print(result.describe())
+    extra = []
+    if result.invalid:
+        extra.append(f"{result.invalid} invalid")
+    if result.duplicates:
+        extra.append(f"{result.duplicates} duplicate{'s' if result.duplicates != 1 else ''}")
+    if result.already_done:
+        extra.append(f"{result.already_done} already done per the journal")
+    if result.to_resolve:
+        extra.append(f"{result.to_resolve} to look up first (sent by an interrupted run)")
+    if extra:
+        out.print("not sent: " + ", ".join(extra))
+    if result.active_estimate is not None:
+        out.print(
+            f"workspace: up to {result.active_estimate} segments of {result.active_limit} active "
+            "allowed (one list call; archived segments are counted too)"
+        )
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+
+
+ConcurrencyOpt = Annotated[
+    int, typer.Option("--concurrency", min=1, help="Requests in flight at most.")
+]
+MaxWaitOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-wait",
+        min=0.0,
+        help="Fail an item at once (nothing sent) if its quota slot is further than this "
+        "many seconds away; a rerun with --journal sends it later.",
+        show_default=False,
+    ),
+]
+AcceptOpt = Annotated[
+    list[OutcomeKind] | None,
+    typer.Option(
+        "--accept",
+        help="Also count this outcome kind as success for the exit code (repeatable), "
+        "e.g. --accept duplicate --accept invalid for a file with known bad items.",
+        show_default=False,
+    ),
+]
+
+
+@connected
+def create(
+    conn: Connection,
+    file: FileArg,
+    concurrency: ConcurrencyOpt = 10,
+    journal: JournalOpt = None,
+    max_wait: MaxWaitOpt = None,
+    accept: AcceptOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create every segment of FILE, paced by the quota governor; one outcome per item.
+
+    Ctrl-C or SIGTERM stops gracefully: requests already sent finish, the other items are
+    reported as not sent, then the summary is printed (a second signal abandons the requests in
+    flight). Exit code 0 when every item was created, recovered or already existed with an
+    identical definition (or is of an --accept'ed kind), 1 otherwise, 130 when interrupted.
+    """
+    defs = load(file)
+    view = _ProgressView(enabled=not as_json, total=len(defs))
+    interrupt = Interrupt()
+    state: dict[str, Any] = {"batch": None, "quota": None}
+
+    def stop() -> None:
+        err.print("stopping: requests already sent finish, the rest is not sent")
+        if state["batch"] is not None:
+            state["batch"].stop()
+
+    interrupt.graceful = stop
+
+    async def go() -> Batch:
+        async with conn.client() as client:
+            with Journal(journal) if journal else contextlib.nullcontext() as j:
+                batch = state["batch"] = Batch(
+                    client,
+                    defs,
+                    concurrency=concurrency,
+                    journal=j,
+                    progress=view.update,
+                    max_wait=max_wait,
+                )
+                if interrupt.received:  # a signal came while the client was opening
+                    batch.stop()
+                with view:
+                    await batch.run()
+                state["quota"] = await quota_rows(client)
+                return batch
+
+    run_interruptible(go, interrupt)
+    batch = state["batch"]
+    if batch is None:  # interrupted before the batch existed
+        err.print("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    interrupted = interrupt.received > 0
+    outcomes = batch.outcomes
+    accepted = set(accept or ())
+    if as_json:
+        print_json(
+            {
+                "ok": all(o is not None and o.ok for o in outcomes),
+                "interrupted": interrupted,
+                "stopped": batch.stopped,
+                "summary": summary(outcomes),
+                "outcomes": [o.to_json() for o in outcomes if o is not None],
+                "quota": state["quota"],
+            }
+        )
+    else:
+        outcome_table(outcomes)
+        if state["quota"] is not None:
+            quota_table(state["quota"])
+        if batch.stopped == LIMIT_REACHED:
+            err.print(
+                "[yellow]stopped:[/] the workspace holds its maximum of active segments; "
+                "the items not sent spent nothing (archive segments, then run again)"
+            )
+        out.print(summary_line(outcomes, interrupted, accepted))
+    if interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+    good = all(o is not None and (o.ok or o.kind in accepted) for o in outcomes)
+    raise typer.Exit(EXIT_OK if good else EXIT_FAILED)
+
+
+class _ProgressView:
+    """A rich progress bar on stderr, with a line whenever the batch waits for quota."""
+
+    def __init__(self, *, enabled: bool, total: int) -> None:
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=err,
+            disable=not enabled,
+        )
+        self.task = self.progress.add_task("creating", total=total, status="")
+        self.waiting: datetime | None = None
+
+    def __enter__(self) -> _ProgressView:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, p: BatchProgress) -> None:
+        status = ""
+        if p.waiting_until is not None:
+            status = f"waiting for quota until {p.waiting_until:%H:%M:%S}"
+            if self.waiting is None and self.enabled:
+                until = f"{p.waiting_until:%H:%M:%S.%f}"[:-3]
+                self.progress.console.print(
+                    f"[yellow]quota full[/] after {p.done}/{p.total}: "
+                    f"the governor holds the next create until {until}"
+                )
+        self.waiting = p.waiting_until
+        self.progress.update(self.task, completed=p.done, status=status)

@@ -1,0 +1,237 @@
+"""What every command shares on the way out: consoles, exit codes, errors, JSON and tables."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar, cast
+
+import anyio
+import attrs
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .._exceptions import ConfigurationError, MoesegError
+from ..batch import Outcome, OutcomeKind, governor_of
+from ..client import Client
+from ..segments import load_definitions
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "QUOTA_NOTE",
+    "err",
+    "load",
+    "out",
+    "print_json",
+    "Interrupt",
+    "run",
+    "run_interruptible",
+    "usage",
+]
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+"""Everything asked for was done."""
+EXIT_FAILED = 1
+"""Something failed (an item, or the request); a message or summary says what."""
+EXIT_USAGE = 2
+"""Bad usage or input: options, files, credentials, configuration."""
+EXIT_CHANGES = 3
+"""Reserved for ``plan``/``diff --exit-code``: changes are present."""
+EXIT_INTERRUPTED = 130
+"""Interrupted (SIGINT/SIGTERM); what finished is still reported."""
+
+QUOTA_NOTE = (
+    "Quota state is kept in a SQLite file shared by every moeseg process on this machine "
+    "(--quota-db, default ~/.cache/moeseg/quota.sqlite3), so a new run knows the requests of "
+    "earlier runs in the last 24 h; --sandbox keeps it in memory (a fresh sandbox has fresh "
+    "quota)."
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+def usage(message: str) -> NoReturn:
+    """Print ``error: message`` on stderr and exit 2."""
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+@attrs.define
+class Interrupt:
+    """How a command meets SIGINT/SIGTERM: the first signal calls ``graceful`` when it is set
+    (else it cancels the command), a second one cancels it; ``received`` counts them."""
+
+    graceful: Callable[[], None] | None = None
+    received: int = 0
+    cancelled: bool = False
+
+
+def run(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run ``fn`` on an event loop; errors and interrupts become a message and an exit code."""
+    interrupt = Interrupt()
+    result = run_interruptible(fn, interrupt)
+    if interrupt.cancelled:
+        err.print("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    return cast(T, result)
+
+
+def run_interruptible(fn: Callable[[], Awaitable[T]], interrupt: Interrupt) -> T | None:
+    """Like :func:`run`, but ``None`` when a signal cancelled ``fn`` (``interrupt.cancelled``)."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return anyio.run(_until_signalled, fn, interrupt)
+    except KeyboardInterrupt:  # before the loop listened for signals
+        err.print("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except ConfigurationError as exc:  # credentials, options, an unusable --journal
+        usage(str(exc))
+    except (OSError, sqlite3.Error) as exc:  # an unusable --quota-db file
+        usage(f"{type(exc).__name__}: {exc}")
+    except MoesegError as exc:
+        err.print(f"[red]error:[/red] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    finally:
+        for sig, handler in previous.items():  # the event loop resets what it replaced
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
+async def _until_signalled(fn: Callable[[], Awaitable[T]], interrupt: Interrupt) -> T | None:
+    result: T | None = None
+    error: Exception | KeyboardInterrupt | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_on_signals, tg.cancel_scope, interrupt)
+        try:
+            result = await fn()
+        except (Exception, KeyboardInterrupt) as exc:  # raised below as itself, not grouped
+            error = exc
+        tg.cancel_scope.cancel()
+    if error is not None:
+        raise error
+    return result
+
+
+async def _on_signals(scope: anyio.CancelScope, interrupt: Interrupt) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            interrupt.received += 1
+            if interrupt.received == 1 and interrupt.graceful is not None:
+                interrupt.graceful()
+                continue
+            interrupt.cancelled = True
+            scope.cancel()
+            return
+
+
+def load(file: Path) -> list[dict[str, Any]]:
+    """The batch file's definitions; a usage error (exit 2) when it cannot be read as one."""
+    try:
+        return load_definitions(file)
+    except MoesegError as exc:
+        usage(str(exc))
+    except UnicodeDecodeError as exc:
+        usage(f"{file}: not UTF-8 text (byte {exc.start}: {exc.reason})")
+    except (OSError, ValueError) as exc:
+        usage(f"{file}: {type(exc).__name__}: {exc}")
+
+
+def print_json(data: Any) -> None:
+    """``data`` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+_STYLE = {
+    OutcomeKind.CREATED: "green",
+    OutcomeKind.RECOVERED: "green",
+    OutcomeKind.EXISTS: "cyan",
+    OutcomeKind.DUPLICATE: "yellow",
+    OutcomeKind.NOT_SENT: "yellow",
+    OutcomeKind.CONFLICT: "red",
+    OutcomeKind.INVALID: "red",
+    OutcomeKind.FAILED: "red",
+}
+
+
+def outcome_table(outcomes: Sequence[Outcome | None]) -> None:
+    """One row per item: name, outcome, detail."""
+    table = Table(title="Outcomes")
+    for col in ("#", "name", "outcome", "detail"):
+        table.add_column(col, overflow="fold")
+    for index, o in enumerate(outcomes):
+        if o is None:
+            table.add_row(str(index), "", "[dim]not finished[/]", "")
+            continue
+        table.add_row(str(index), o.name, f"[{_STYLE[o.kind]}]{o.kind.value}[/]", o.detail)
+    out.print(table)
+
+
+def summary(outcomes: Sequence[Outcome | None]) -> dict[str, int]:
+    """How many items ended in each kind (``not_finished``: no outcome)."""
+    counts = Counter("not_finished" if o is None else o.kind.value for o in outcomes)
+    return dict(sorted(counts.items()))
+
+
+def summary_line(
+    outcomes: Sequence[Outcome | None], interrupted: bool, accepted: set[OutcomeKind]
+) -> str:
+    """E.g. ``3 items: 2 created, 1 invalid — 1 not succeeded (accepted: invalid)``."""
+    counts = summary(outcomes)
+    ok = sum(1 for o in outcomes if o is not None and o.ok)
+    parts = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items())
+    head = "interrupted: " if interrupted else ""
+    verdict = "all succeeded" if ok == len(outcomes) else f"{len(outcomes) - ok} not succeeded"
+    if accepted and ok < len(outcomes):
+        verdict += " (accepted: " + ", ".join(sorted(k.value for k in accepted)) + ")"
+    return f"{head}{len(outcomes)} items: {parts} — {verdict}"
+
+
+async def quota_rows(client: Client) -> list[dict[str, Any]]:
+    """What is left now in every window of every quota group."""
+    gov = governor_of(client)
+    remaining = await gov.remaining()
+    rows = []
+    for group in gov.policy.groups:
+        left = remaining.get(group.name, {})
+        for window in group.windows:
+            rows.append(
+                {
+                    "group": group.name,
+                    "window_seconds": window.seconds,
+                    "limit": window.limit,
+                    "remaining": left.get(window.seconds, window.limit),
+                }
+            )
+    return rows
+
+
+def quota_table(rows: Sequence[dict[str, Any]]) -> None:
+    """The quota rows as a table on stdout."""
+    table = Table(title="Quota left now")
+    for col in ("group", "window", "left", "limit"):
+        table.add_column(col, justify="right" if col in ("left", "limit") else "left")
+    for row in rows:
+        table.add_row(
+            row["group"], _seconds(row["window_seconds"]), str(row["remaining"]), str(row["limit"])
+        )
+    out.print(table)
+
+
+def _seconds(s: float) -> str:
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if s >= size and s % size == 0:
+            return f"{s / size:g} {unit}"
+    return f"{s:g} s"
