@@ -258,7 +258,7 @@ class Sender:
         detail = ""
         response = None
         content = b""
-        too_large = False
+        too_large = answered = False
         try:
             with anyio.fail_after(opts.timeout):
                 response = await self.http.send(request, stream=True)
@@ -274,6 +274,8 @@ class Sender:
             failure, detail = RequestTimeout, self._detail(exc)
         except httpx.TransportError as exc:
             failure, detail = ConnectionLost, self._detail(exc)
+        except httpx.HTTPError as exc:  # an answer came, unusable (a body that does not decode)
+            failure, detail, answered = TransportError, self._detail(exc), True
         except Exception as exc:  # a custom transport's own failure, whatever its class
             failure, detail = TransportError, self._detail(exc)
         finally:
@@ -282,7 +284,7 @@ class Sender:
                 with anyio.CancelScope(shield=True):
                     if failure is ConnectError:
                         await lease.refund()
-                    elif response is not None:  # an answer came (perhaps unreadable)
+                    elif response is not None or answered:  # an answer came
                         await lease.complete()
                     else:  # outcome unknown: it may still arrive, up to the lease's bound
                         await lease.abandon()
