@@ -1,4 +1,4 @@
-"""moeseg.cohorts: planning a membership sync of a 1,000,000-uid segment where 1 % changed.
+"""moeseg._cohorts: planning a membership sync of a 1,000,000-uid segment where 1 % changed.
 
 Setup (not measured): a snapshot uid file of 1,000,000 uids and a desired CSV (header ``uid``,
 rows in random order) with 5,000 of them removed and 5,000 new ones added. Measured, each in a
@@ -35,7 +35,7 @@ def _uid(i: int) -> str:
 
 
 def make_inputs(directory: Path) -> tuple[Path, Path]:
-    from moeseg.cohorts import write_uid_file
+    from moeseg._cohorts import write_uid_file
 
     rng = random.Random(SEED)
     before = [_uid(i) for i in range(UIDS)]
@@ -53,7 +53,7 @@ def make_inputs(directory: Path) -> tuple[Path, Path]:
 
 def child(snapshot: str, desired: str, workdir: str) -> dict[str, Any]:
     """One measured planning run (in this process); figures as a dict."""
-    from moeseg.cohorts import Cohort, measure_action, membership_diff, plan_sync, read_uid_csv
+    from moeseg._cohorts import Cohort, measure_action, membership_diff, plan_sync, read_uid_csv
 
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     wall, cpu = time.perf_counter(), time.process_time()

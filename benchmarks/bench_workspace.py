@@ -1,4 +1,4 @@
-"""moeseg.workspace: planning 1,000 desired segments offline (no request).
+"""moeseg._workspace: planning 1,000 desired segments offline (no request).
 
 Setup (not measured): 1,000 desired items of five conditions each (strings, a number, an event
 with an attribute condition), one in ten referring to an earlier item by key, written as YAML
@@ -99,8 +99,7 @@ def best(fn: Callable[[], Any]) -> tuple[float, Any]:
 def main() -> None:
     import yaml
 
-    from moeseg.segments import fingerprint
-    from moeseg.workspace import (
+    from moeseg._workspace import (
         ActiveSegment,
         FetchedDefinition,
         MemoryState,
@@ -112,6 +111,7 @@ def main() -> None:
         plan_workspace,
         render_text,
     )
+    from moeseg.segments import fingerprint
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -138,7 +138,7 @@ def main() -> None:
     later = NOW + 2 * 86400  # every verification older than refresh_after: a GET each
     stale_cpu, stale = best(lambda: plan_workspace(desired, snap, steady_facts, now=later))
 
-    from moeseg.workspace import parse_desired
+    from moeseg._workspace import parse_desired
 
     changed = [item(i, " v2" if i % 100 == 0 else "") for i in range(ITEMS)]
     for raw in changed[1::10]:

@@ -60,17 +60,17 @@ from ._exceptions import (
 )
 from .batch import (
     Batch,
-    BatchPlan,
     BatchProgress,
     Journal,
-    JournalEntry,
-    JournalState,
     Outcome,
     OutcomeKind,
     create_many,
     load_definitions,
     plan_batch,
 )
+from .batch import BatchPlan as BatchPlan
+from .batch import JournalEntry as JournalEntry
+from .batch import JournalState as JournalState
 from .client import Client, FileOptions
 from .segments import (
     ActionFilter,
@@ -79,16 +79,12 @@ from .segments import (
     AggregationGroup,
     AttributeFilter,
     AttributeGroup,
-    AttributeRef,
-    BaseTimeRange,
-    Condition,
     CustomSegmentFilter,
     Execution,
     Filter,
     FilterGroup,
     Limits,
     NestedFilter,
-    Period,
     Segment,
     SegmentDefinition,
     SegmentUpdate,
@@ -100,7 +96,6 @@ from .segments import (
     did_not,
     fingerprint,
     from_payload,
-    from_update_payload,
     hours,
     in_segment,
     load_payload,
@@ -110,6 +105,11 @@ from .segments import (
     validate,
     weeks,
 )
+from .segments import AttributeRef as AttributeRef
+from .segments import BaseTimeRange as BaseTimeRange
+from .segments import Condition as Condition
+from .segments import Period as Period
+from .segments import from_update_payload as from_update_payload
 
 
 def _package_version() -> str:
@@ -133,15 +133,11 @@ __all__ = [
     "attr",
     "AttributeFilter",
     "AttributeGroup",
-    "AttributeRef",
     "AuthenticationError",
     "BadRequest",
-    "BaseTimeRange",
     "Batch",
-    "BatchPlan",
     "BatchProgress",
     "Client",
-    "Condition",
     "ConfigurationError",
     "Conflict",
     "ConnectError",
@@ -160,12 +156,9 @@ __all__ = [
     "FilterGroup",
     "fingerprint",
     "from_payload",
-    "from_update_payload",
     "hours",
     "in_segment",
     "Journal",
-    "JournalEntry",
-    "JournalState",
     "Limits",
     "load_definitions",
     "load_payload",
@@ -177,7 +170,6 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "OutcomeUnknown",
-    "Period",
     "PermissionDenied",
     "plan_batch",
     "QueryTooComplex",

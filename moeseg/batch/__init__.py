@@ -2,18 +2,18 @@
 
 # Reading batch files lives with the definitions; kept here too for ``moeseg.batch`` users.
 from ..segments import load_definitions
-from ._journal import Journal, JournalEntry, JournalState
+from ._journal import Journal
+from ._journal import JournalEntry as JournalEntry
+from ._journal import JournalState as JournalState
 from ._outcomes import BatchProgress, Outcome, OutcomeKind
-from ._plan import BatchPlan, plan_batch
+from ._plan import BatchPlan as BatchPlan
+from ._plan import plan_batch
 from ._runner import Batch, create_many
 
 __all__ = [
     "Batch",
-    "BatchPlan",
     "BatchProgress",
     "Journal",
-    "JournalEntry",
-    "JournalState",
     "Outcome",
     "OutcomeKind",
     "create_many",

@@ -4,49 +4,42 @@
 # Governor (leases, FIFO waiting, 429 pauses) and the per-workspace registry.
 """Exact multi-window sliding quotas for MoEngage's APIs, shared per workspace."""
 
-from ._clock import AnyioClock, Clock, MonotonicClock, WallClock
+from ._clock import AnyioClock as AnyioClock
+from ._clock import Clock, WallClock
+from ._clock import MonotonicClock as MonotonicClock
 from ._governor import Governor, Lease, get_governor
 from ._memory import MemoryStore
-from ._plan import Eta, Plan
-from ._policy import USERS, OperationCost, QuotaGroup, QuotaPolicy, Window
+from ._plan import Eta
+from ._plan import Plan as Plan
+from ._policy import USERS as USERS
+from ._policy import OperationCost as OperationCost
+from ._policy import QuotaGroup, QuotaPolicy, Window
 from ._redis import RedisStore
-from ._sqlite import SQLiteStore, default_sqlite_path
-from ._store import (
-    Demand,
-    Denied,
-    Granted,
-    GroupView,
-    Store,
-    StoreUnavailable,
-    WindowView,
-    fit_time,
-)
+from ._sqlite import SQLiteStore
+from ._sqlite import default_sqlite_path as default_sqlite_path
+from ._store import Demand as Demand
+from ._store import Denied as Denied
+from ._store import Granted as Granted
+from ._store import GroupView as GroupView
+from ._store import Store, StoreUnavailable
+from ._store import WindowView as WindowView
+from ._store import fit_time as fit_time
 
+# What users build and call; the rest above is importable by moeseg's own packages and tests
+# (explicit re-exports) without being promised as API.
 __all__ = [
-    "AnyioClock",
     "Clock",
-    "default_sqlite_path",
-    "Demand",
-    "Denied",
     "Eta",
-    "fit_time",
     "get_governor",
     "Governor",
-    "Granted",
-    "GroupView",
     "Lease",
     "MemoryStore",
-    "MonotonicClock",
-    "OperationCost",
-    "Plan",
     "QuotaGroup",
     "QuotaPolicy",
     "RedisStore",
     "SQLiteStore",
     "Store",
     "StoreUnavailable",
-    "USERS",
     "WallClock",
     "Window",
-    "WindowView",
 ]

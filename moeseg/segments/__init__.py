@@ -8,10 +8,10 @@ only those above it: ``_limits`` and ``_models`` (data) -> ``_rules`` -> ``_vali
 ``_loading``, ``_builder``, ``_describe``, ``_fingerprint``.
 """
 
+from ._builder import AttributeRef as AttributeRef
+from ._builder import Condition as Condition
+from ._builder import Period as Period
 from ._builder import (
-    AttributeRef,
-    Condition,
-    Period,
     attr,
     days,
     did,
@@ -22,7 +22,8 @@ from ._builder import (
     segment,
     weeks,
 )
-from ._codec import from_payload, from_update_payload, to_payload
+from ._codec import from_payload, to_payload
+from ._codec import from_update_payload as from_update_payload
 from ._describe import describe
 from ._fingerprint import fingerprint
 from ._limits import Limits
@@ -34,7 +35,6 @@ from ._models import (
     AggregationGroup,
     AttributeFilter,
     AttributeGroup,
-    BaseTimeRange,
     CustomSegmentFilter,
     Execution,
     Filter,
@@ -42,6 +42,7 @@ from ._models import (
     NestedFilter,
     TimeRange,
 )
+from ._models import BaseTimeRange as BaseTimeRange
 from ._requests import SegmentDefinition, SegmentUpdate, validate
 from ._responses import Segment
 
@@ -52,16 +53,12 @@ __all__ = [
     "AggregationGroup",
     "AttributeFilter",
     "AttributeGroup",
-    "AttributeRef",
-    "BaseTimeRange",
-    "Condition",
     "CustomSegmentFilter",
     "Execution",
     "Filter",
     "FilterGroup",
     "Limits",
     "NestedFilter",
-    "Period",
     "Segment",
     "SegmentDefinition",
     "SegmentUpdate",
@@ -73,7 +70,6 @@ __all__ = [
     "did_not",
     "fingerprint",
     "from_payload",
-    "from_update_payload",
     "hours",
     "in_segment",
     "load_definitions",

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import moeseg
-from moeseg.cohorts import (
+from moeseg._cohorts import (
     MAX_BODY_BYTES,
     Cohort,
     CohortChunk,

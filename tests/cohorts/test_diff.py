@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moeseg.cohorts import HEADER, SnapshotError, diff_sorted, membership_diff, write_uid_file
+from moeseg._cohorts import HEADER, SnapshotError, diff_sorted, membership_diff, write_uid_file
 
 uid = st.text(alphabet="abcé😀", min_size=1, max_size=3)
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))

@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 import moeseg
-from moeseg.cohorts import (
+from moeseg._cohorts import (
     AccountSuspended,
     AppKeyMismatch,
     MalformedBody,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moeseg.cohorts import CohortAction, OppositeActionPending, PendingActions, Ticket
+from moeseg._cohorts import CohortAction, OppositeActionPending, PendingActions, Ticket
 
 
 def test_an_opposite_action_waits_for_the_earlier_one() -> None:

@@ -7,7 +7,7 @@ import math
 import pytest
 
 import moeseg
-from moeseg.cohorts import (
+from moeseg._cohorts import (
     ActionSize,
     Cohort,
     chunk_members,

@@ -9,7 +9,7 @@ import warnings
 import pytest
 
 import moeseg
-from moeseg.cohorts import (
+from moeseg._cohorts import (
     FORBIDDEN_NAME_CHARACTERS,
     Cohort,
     CohortNameWarning,

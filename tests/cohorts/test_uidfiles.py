@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import moeseg
-from moeseg.cohorts import (
+from moeseg._cohorts import (
     HEADER,
     CohortValidationError,
     SnapshotError,

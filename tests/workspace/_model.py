@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from moeseg.segments import fingerprint
-from moeseg.workspace import (
+from moeseg._workspace import (
     ActiveSegment,
     DesiredSet,
     FetchedDefinition,
@@ -22,6 +21,7 @@ from moeseg.workspace import (
     StateStore,
     row_after,
 )
+from moeseg.segments import fingerprint
 
 
 class ModelConflict(Exception):

@@ -11,8 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moeseg.segments import fingerprint
-from moeseg.workspace import (
+from moeseg._workspace import (
     MemoryState,
     PlanOptions,
     StateRow,
@@ -21,6 +20,7 @@ from moeseg.workspace import (
     plan_workspace,
     verified_row,
 )
+from moeseg.segments import fingerprint
 
 from ._model import ModelServer, apply_plan, payload
 

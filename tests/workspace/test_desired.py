@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from moeseg import SegmentValidationError
-from moeseg.workspace import DesiredItemError, load_desired, parse_desired
+from moeseg._workspace import DesiredItemError, load_desired, parse_desired
 
 from ._model import payload
 

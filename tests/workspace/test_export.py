@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moeseg.segments import fingerprint
-from moeseg.workspace import (
+from moeseg._workspace import (
     ActiveSegment,
     FetchedDefinition,
     MemoryState,
@@ -15,6 +14,7 @@ from moeseg.workspace import (
     load_desired,
     plan_workspace,
 )
+from moeseg.segments import fingerprint
 
 from ._model import ModelServer, payload
 

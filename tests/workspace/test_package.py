@@ -1,4 +1,4 @@
-"""The package face of moeseg.workspace and its errors."""
+"""The package face of moeseg._workspace and its errors."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pkgutil
 import pytest
 
 import moeseg
-from moeseg import workspace
-from moeseg.workspace import (
+from moeseg import _workspace as workspace
+from moeseg._workspace import (
     DesiredItemError,
     HeadroomExceeded,
     PlanFileError,
@@ -25,8 +25,8 @@ def test_all_is_small_sorted_and_every_module_name_reachable() -> None:
     assert workspace.__all__ == sorted(workspace.__all__, key=str.casefold)
     assert len(set(workspace.__all__)) == len(workspace.__all__) <= 20  # issue 14: few names
     for name in workspace.__all__:
-        assert getattr(workspace, name).__module__.startswith("moeseg.workspace"), name
-    for m in pkgutil.iter_modules(workspace.__path__, "moeseg.workspace."):
+        assert getattr(workspace, name).__module__.startswith("moeseg._workspace"), name
+    for m in pkgutil.iter_modules(workspace.__path__, "moeseg._workspace."):
         mod = importlib.import_module(m.name)
         for name in getattr(mod, "__all__", []):
             assert getattr(workspace, name) is getattr(mod, name), f"{m.name}.{name}"

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from moeseg.segments import fingerprint
-from moeseg.workspace import (
+from moeseg._workspace import (
     ActiveSegment,
     DesiredItem,
     DesiredItemError,
@@ -26,6 +25,7 @@ from moeseg.workspace import (
     quota_costs,
     sliding_window_eta,
 )
+from moeseg.segments import fingerprint
 
 from ._model import payload
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from moeseg.workspace import (
+from moeseg._workspace import (
     PLAN_FORMAT,
     MemoryState,
     PlanFileError,

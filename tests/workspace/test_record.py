@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from moeseg.segments import FilterGroup, Segment, fingerprint, structure
-from moeseg.workspace import (
+from moeseg._workspace import (
     FetchedDefinition,
     PlanStep,
     ServerFacts,
@@ -16,6 +15,7 @@ from moeseg.workspace import (
     row_after,
     verified_row,
 )
+from moeseg.segments import FilterGroup, Segment, fingerprint, structure
 
 from ._model import payload
 

@@ -9,9 +9,7 @@ import httpx
 import pytest
 
 import moeseg
-from moeseg.governor import Governor, QuotaPolicy
-from moeseg.sandbox import Sandbox
-from moeseg.workspace import (
+from moeseg._workspace import (
     FetchedDefinition,
     MemoryState,
     ServerFacts,
@@ -19,6 +17,8 @@ from moeseg.workspace import (
     parse_desired,
     plan_workspace,
 )
+from moeseg.governor import Governor, QuotaPolicy
+from moeseg.sandbox import Sandbox
 
 from ._model import payload
 

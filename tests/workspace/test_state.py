@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from moeseg.workspace import (
+from moeseg._workspace import (
     DEFAULT_STATE_PATH,
     MemoryState,
     SQLiteState,

@@ -8,7 +8,13 @@
 """Segments as code: desired files, the workspace state, and the plan that converges them."""
 
 from ._desired import load_desired
-from ._errors import DesiredItemError, HeadroomExceeded, StalePlan, StateLocked, WorkspaceError
+from ._errors import (
+    DesiredItemError,
+    HeadroomExceeded,
+    StalePlan,
+    StateLocked,
+    WorkspaceError,
+)
 from ._export import export_workspace
 from ._facts import PlanOptions, ServerFacts
 from ._plan import Plan, PlanStep, plan_workspace

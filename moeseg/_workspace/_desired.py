@@ -27,7 +27,7 @@ in the state (it defaults to the name, so renaming an item without a key is a ne
           segment_key: buyers        # another item, by key (see _graph)
 
 Everything is checked before any request, and each problem is a
-:class:`~moeseg.workspace.DesiredItemError` naming the file, the item (index and key) and the
+:class:`~moeseg._workspace.DesiredItemError` naming the file, the item (index and key) and the
 rule: unreadable or oversized file, a document that does not parse, an item that is not a
 mapping, a bad key, a definition that fails validation, duplicate keys, names or definitions
 (fingerprint), a dangling reference, a reference cycle, and the reference and nesting caps.
@@ -334,7 +334,7 @@ def load_desired(
     max_nesting: int = DEFAULT_MAX_NESTING,
 ) -> DesiredSet:
     """Read desired files and directories into a checked :class:`DesiredSet` (see the module
-    docstring); raises :class:`~moeseg.workspace.DesiredItemError`. Blocking file I/O: call it
+    docstring); raises :class:`~moeseg._workspace.DesiredItemError`. Blocking file I/O: call it
     from a worker thread in async code."""
     sources: list[tuple[str, Any]] = []
     for path in _files(paths):

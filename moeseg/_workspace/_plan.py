@@ -367,7 +367,7 @@ def plan_workspace(
     ``now`` is wall-clock seconds (for ``refresh_after``). ``quota_history`` maps a quota
     group to its recent admissions in seconds relative to now, for ETAs from the quota as it
     is (without it, ETAs are from idle quota, equal to the optimum). Raises
-    :class:`~moeseg.workspace.DesiredItemError` for a cycle or a passed cap; the headroom and
+    :class:`~moeseg._workspace.DesiredItemError` for a cycle or a passed cap; the headroom and
     other problems are in the plan (:meth:`Plan.check` raises them).
     """
     options = options or PlanOptions()

@@ -34,7 +34,7 @@ __all__ = [
 
 
 class WorkspaceError(MoesegError):
-    """Base of the errors of segments-as-code (``moeseg.workspace``)."""
+    """Base of the errors of segments-as-code (``moeseg._workspace``)."""
 
 
 class DesiredItemError(WorkspaceError, ValueError):
