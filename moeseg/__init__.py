@@ -58,6 +58,7 @@ from ._exceptions import (
     UnexpectedResponse,
     ValidationIssue,
 )
+from ._version import package_version
 from .batch import (
     Batch,
     BatchProgress,
@@ -111,17 +112,7 @@ from .segments import Condition as Condition
 from .segments import Period as Period
 from .segments import from_update_payload as from_update_payload
 
-
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("moeseg")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "0.0.0+unknown"
-
-
-__version__ = _package_version()
+__version__ = package_version()
 
 __all__ = [
     "ActionFilter",

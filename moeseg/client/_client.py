@@ -28,6 +28,7 @@ from .._exceptions import (
     ServerError,
     UnexpectedResponse,
 )
+from .._version import package_version
 from ..governor import QuotaPolicy, get_governor
 from ..segments import (
     Segment,
@@ -157,7 +158,7 @@ class Client(Calls):
             app_key=app,
             db_name=env(db_name, ENV_DB_NAME),
             legacy_secret=legacy_api_secret or None,
-            user_agent=f"moeseg/{_version()}",
+            user_agent=f"moeseg/{package_version()}",
             legacy_app_id=legacy_app_id or app,
         )
         if governor is not None and policy is not None and policy != governor.policy:
@@ -332,9 +333,3 @@ def _segment_path(segment_id: str) -> str:
     if not segment_id:
         raise ValueError("segment_id must not be empty")
     return f"{_V3_SEGMENTS}/{quote(segment_id, safe='')}"
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__

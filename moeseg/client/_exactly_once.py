@@ -11,20 +11,25 @@ to the workspace's quota like any other call.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import attrs
 
 from .._exceptions import DefinitionConflict, MoesegError, NameConflict, OutcomeUnknown
 from ..segments import Segment, fingerprint
 
-if TYPE_CHECKING:
-    from ._client import Client
-
 logger = logging.getLogger("moeseg")
 
 
-async def find_created(client: Client, name: str, fp: str) -> Segment | None:
+class SegmentReader(Protocol):
+    """The two reads the lookup needs (``moeseg.Client`` has them)."""
+
+    async def list_segments(self, name: str | None = None) -> list[Segment]: ...
+
+    async def get_segment(self, segment_id: str) -> Segment: ...
+
+
+async def find_created(client: SegmentReader, name: str, fp: str) -> Segment | None:
     """The segment named ``name`` whose definition has fingerprint ``fp``, or ``None``."""
     for listed in await client.list_segments(name):
         if listed.name != name:
@@ -38,7 +43,7 @@ async def find_created(client: Client, name: str, fp: str) -> Segment | None:
 
 
 async def recover_conflict(
-    client: Client, name: str, fp: str, conflict: NameConflict | DefinitionConflict
+    client: SegmentReader, name: str, fp: str, conflict: NameConflict | DefinitionConflict
 ) -> Segment:
     """After an unknown outcome and then a 409: return our segment, or raise the conflict."""
     logger.info("create %r: unknown outcome, then %s; looking it up", name, type(conflict).__name__)
@@ -53,7 +58,7 @@ async def recover_conflict(
     return attrs.evolve(found, recovered=True)
 
 
-async def resolve_unknown(client: Client, name: str, fp: str, last: MoesegError) -> Segment:
+async def resolve_unknown(client: SegmentReader, name: str, fp: str, last: MoesegError) -> Segment:
     """After the last attempt of a create ended with an unknown outcome: our segment if the
     lookup finds it, else :class:`~moeseg.OutcomeUnknown` carrying what resolves it later.
 

@@ -14,14 +14,15 @@ import re
 import stat
 import string
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import attrs
 import httpx
 
-from ._errors import CsvCheckError
+from .._exceptions import MoesegError
 
 __all__ = [
+    "CsvCheckError",
     "MAX_FILE_BYTES",
     "CsvReport",
     "CsvViolation",
@@ -349,3 +350,31 @@ async def check_csv_url(
         source = str(httpx.URL(file_url).copy_with(query=None))  # a signed query is a secret
         raise CsvCheckError(CsvReport(source, size, 0, (violation,), 1))
     return size
+
+
+_SHOWN = 20  # violations spelled out in an exception message; the report keeps them all
+
+
+class CsvCheckError(MoesegError, ValueError):
+    """A CSV file broke MoEngage's file rules; nothing was sent and no quota was spent.
+
+    ``report`` is the full :class:`CsvReport`; ``violations`` its violations, each naming the line
+    (1-based, ``None`` for the whole file) and the rule.
+    """
+
+    def __init__(self, report: CsvReport) -> None:
+        self.report = report
+        self.violations = report.violations
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        r = self.report
+        n = r.violation_count
+        lines = [f"{r.source}: {n} CSV violation{'s' if n != 1 else ''}"]
+        lines += [f"  {v}" for v in r.violations[:_SHOWN]]
+        if n > _SHOWN:
+            lines.append(f"  ... and {n - _SHOWN} more")
+        return "\n".join(lines)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.report,))

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import anyio
 import attrs
 
+from .._exceptions import MoesegError
 from ..segments import LegacyCsvResponse, V2AcceptedBody
-from ._errors import CallbackTimeout, FileSegmentFailed
 
-__all__ = ["FileSegmentHandle", "FileSegmentOutcome"]
+__all__ = ["CallbackTimeout", "FileSegmentFailed", "FileSegmentHandle", "FileSegmentOutcome"]
 
 
 @attrs.frozen(slots=True)
@@ -97,3 +98,42 @@ class FileSegmentHandle:
 
 # Reprs and tracebacks name the public place (``moeseg.files.FileSegmentHandle``).
 FileSegmentOutcome.__module__ = FileSegmentHandle.__module__ = "moeseg.files"
+
+
+class FileSegmentFailed(MoesegError):
+    """MoEngage processed the file and reported a failure in its callback.
+
+    ``status`` is the callback's status (400 file size or download failure, 409 duplicate request,
+    500 internal error); ``error_message`` MoEngage's text; ``outcome`` the whole callback.
+    """
+
+    def __init__(self, outcome: FileSegmentOutcome) -> None:
+        self.outcome = outcome
+        self.status = outcome.status
+        self.error_message = outcome.error_message
+        self.segment_name = outcome.segment_name
+        self.request_id = outcome.request_id
+        rid = f" (request_id={outcome.request_id})" if outcome.request_id else ""
+        super().__init__(
+            f"{outcome.operation} of file segment {outcome.segment_name!r} failed: "
+            f"{outcome.status} {outcome.error_message or 'no error message'}{rid}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.outcome,))
+
+
+class CallbackTimeout(MoesegError, TimeoutError):
+    """No callback arrived in time. The operation may still complete: wait again or give up."""
+
+    def __init__(self, operation: str, segment_name: str, timeout: float) -> None:
+        self.operation = operation
+        self.segment_name = segment_name
+        self.timeout = timeout
+        super().__init__(
+            f"no callback for the {operation} of file segment {segment_name!r} "
+            f"within {timeout:g}s (MoEngage may still be processing the file)"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.operation, self.segment_name, self.timeout))
