@@ -184,7 +184,7 @@ __all__ = [
     "__version__",
 ]
 
-#: Wire bodies that were public before 0.2 (removed in 0.3): served with a DeprecationWarning.
+#: Wire bodies that were public in earlier builds (removed in 0.2): served with a DeprecationWarning.
 _DEPRECATED = frozenset(
     {
         "ArchiveRequest",
@@ -206,7 +206,7 @@ _DEPRECATED = frozenset(
 def __getattr__(name: str) -> Any:
     if name in _DEPRECATED:
         warnings.warn(
-            f"moeseg.{name} is a wire body, no longer public API; it will be removed in 0.3",
+            f"moeseg.{name} is a wire body, no longer public API; it will be removed in 0.2",
             DeprecationWarning,
             stacklevel=2,
         )

@@ -144,28 +144,28 @@ async def test_file_segments_archive_and_legacy_over_http(loopback: tuple[Loopba
     sb = Sandbox()
     async with http_client(sb) as client:
         accepted = await client.create_file_segment(
-            "files", f"{files}/u.csv", f"{files}/cb", users=2, attribute_name="email",
-            expiry_time=30,
+            "files", f"{files}/u.csv", f"{files}/cb", moeseg.FileOptions("email"),
+            users=2, expiry_time=30,
         )  # fmt: skip
         await sb.wait_idle()
         await client.add_users(
-            "files", f"{files}/v.csv", f"{files}/cb", users=1, attribute_name="email"
+            "files", f"{files}/v.csv", f"{files}/cb", moeseg.FileOptions("email"), users=1
         )
         await sb.wait_idle()
         await client.replace_users(
-            "files", f"{files}/v.csv", f"{files}/cb", users=1, attribute_name="email",
-            cs_id=accepted.cs_id,
+            "files", f"{files}/v.csv", f"{files}/cb", moeseg.FileOptions("email"), users=1,
+            segment_id=accepted.cs_id,
         )  # fmt: skip
         await sb.wait_idle()
         await client.remove_users(
-            "files", f"{files}/v.csv", f"{files}/cb", users=1, attribute_name="email"
+            "files", f"{files}/v.csv", f"{files}/cb", moeseg.FileOptions("email"), users=1
         )
         await sb.wait_idle()
-        await client.archive(cs_id=accepted.cs_id)
+        await client.archive(segment_id=accepted.cs_id)
         await client.unarchive(name="files")
         with pytest.warns(DeprecationWarning, match="CSV segment API is deprecated"):
             legacy = await client.legacy_csv_segment(
-                "LEGACY", f"{files}/u.csv", f"{files}/legacy", attribute="email"
+                "LEGACY", f"{files}/u.csv", f"{files}/legacy", moeseg.FileOptions("email")
             )
         await sb.wait_idle()
     assert accepted.cs_name == "files"
@@ -242,9 +242,13 @@ async def test_failure_before_processing_is_simply_retried() -> None:
 async def test_dropped_file_segment_create_is_recovered() -> None:
     async with in_process(DropConnection(routes={"file_create"}, times=1)) as (sb, client):
         accepted = await client.create_file_segment(
-            "files_once", "http://files.invalid/a.csv", "http://hooks.invalid/cb", users=3,
-            attribute_name="id", expiry_time=7,
-        )  # fmt: skip
+            "files_once",
+            "http://files.invalid/a.csv",
+            "http://hooks.invalid/cb",
+            moeseg.FileOptions("id"),
+            users=3,
+            expiry_time=7,
+        )
     stored = sb.find("files_once")
     assert stored is not None
     assert accepted.cs_id == stored.id

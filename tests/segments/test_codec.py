@@ -10,6 +10,7 @@ from hypothesis import given, settings
 
 import moeseg
 from moeseg import SegmentValidationError
+from moeseg import segments as wire
 from moeseg.segments import StructureError, request_body, structure, unstructure
 from tests.segments.strategies import definitions
 
@@ -55,17 +56,17 @@ def test_responses_are_lenient() -> None:
         },
         "response_id": "r",
     }
-    seg = structure(body, moeseg.SegmentResponse).data
+    seg = structure(body, wire.SegmentResponse).data
     assert seg.id == "1"
     assert seg.included_filters is not None
     assert "unknown" not in unstructure(seg.included_filters)["filters"][0]
     with pytest.raises(StructureError, match="data"):
-        structure({"response_id": "r"}, moeseg.SegmentResponse)
+        structure({"response_id": "r"}, wire.SegmentResponse)
 
 
 def test_structure_error_is_a_moeseg_value_error() -> None:
     with pytest.raises(StructureError) as info:
-        structure("<html>", moeseg.V3ErrorBody)
+        structure("<html>", wire.V3ErrorBody)
     assert isinstance(info.value, moeseg.MoesegError)
     assert isinstance(info.value, ValueError)
 
@@ -124,7 +125,7 @@ def test_no_model_is_read_from_anything_but_an_object(cls: type[Any], bad: Any) 
 
 def test_models_read_from_objects_with_all_defaults() -> None:
     assert structure({}, moeseg.AttributeGroup) == moeseg.AttributeGroup()
-    assert structure({}, moeseg.V2AcceptedBody) == moeseg.V2AcceptedBody()
+    assert structure({}, wire.V2AcceptedBody) == wire.V2AcceptedBody()
 
 
 # -- round trip: what the user gave is kept; the request adds what the server requires ----------

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
-import moeseg
 from moeseg import attr, days, describe, did, in_segment, segment
+from moeseg import segments as wire
 from moeseg.segments import structure
 from tests.segments.reference import openapi_examples, seed_create_examples
 
 
 def test_seed_response_description_is_matched_in_spirit() -> None:
     body = next(b for _, b in seed_create_examples() if isinstance(b.get("data"), dict))
-    seg = structure(body, moeseg.SegmentResponse).data
+    seg = structure(body, wire.SegmentResponse).data
     assert describe(seg) == (
         "Subscription Status 19Dec_7 is active (case insensitive) AND Has executed "
         "MOE_EMAIL_SENT atleast 1 time in-between Feb 15, 2023 and Feb 24, 2023"

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import moeseg
+from moeseg import segments as wire
 from moeseg.segments import structure
 from tests.segments.reference import seed_create_examples
 from tests.segments.strategies import definitions
@@ -112,7 +113,7 @@ def test_scalar_echo_of_a_one_element_in_list_is_the_list() -> None:
 
 def test_seed_response_echo_matches_the_request_it_describes() -> None:
     body = next(b for _, b in seed_create_examples() if isinstance(b.get("data"), dict))
-    seg = structure(body, moeseg.SegmentResponse).data
+    seg = structure(body, wire.SegmentResponse).data
     request = {
         "name": "anything",
         "included_filters": {

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 import moeseg
+from moeseg import segments as wire
 from moeseg.segments import structure, unstructure
 from tests.segments.reference import (
     openapi_examples,
@@ -28,23 +29,21 @@ THIRD_PARTY = "moengage-segments-openapi.yml"
 def _model_for(where: str, body: dict[str, Any]) -> type[Any]:
     """Which model reads an example, from where it sits in the document and its keys."""
     if "/callbacks/" in where or "db_name" in body:
-        return moeseg.FileSegmentCallback
+        return wire.FileSegmentCallback
     if "/requestBody/" in where:
         if "/v3/" in where:
             return moeseg.SegmentUpdate if "/patch/" in where else moeseg.SegmentDefinition
         if "archive" in where:
-            return moeseg.ArchiveRequest
-        return moeseg.FileSegmentRequest
+            return wire.ArchiveRequest
+        return wire.FileSegmentRequest
     if "error" in body:
-        return moeseg.V3ErrorBody
+        return wire.V3ErrorBody
     if "title" in body:
-        return moeseg.V2ErrorBody
+        return wire.V2ErrorBody
     if "data" in body:
-        return (
-            moeseg.SegmentListResponse if isinstance(body["data"], list) else moeseg.SegmentResponse
-        )
+        return wire.SegmentListResponse if isinstance(body["data"], list) else wire.SegmentResponse
     if "success" in body:
-        return moeseg.V2AcceptedBody
+        return wire.V2AcceptedBody
     if set(body) == {"type", "count"}:
         return moeseg.Execution
     if "value_type" in body:
@@ -61,9 +60,9 @@ def _round_trip(model: type[Any], body: dict[str, Any]) -> Any:
 
 
 _LEGACY = {
-    "legacy:request": moeseg.LegacyCsvRequest,
-    "legacy:response": moeseg.LegacyCsvResponse,
-    "legacy:callback": moeseg.LegacyCsvCallback,
+    "legacy:request": wire.LegacyCsvRequest,
+    "legacy:response": wire.LegacyCsvResponse,
+    "legacy:callback": wire.LegacyCsvCallback,
 }
 
 
@@ -111,7 +110,7 @@ def test_request_examples_are_valid_definitions() -> None:
 
 def test_response_keeps_server_echo_noise() -> None:
     (_, body) = next((w, b) for w, b in seed_create_examples() if isinstance(b.get("data"), dict))
-    seg = structure(body, moeseg.SegmentResponse).data
+    seg = structure(body, wire.SegmentResponse).data
     assert seg.recovered is False
     first = seg.included_filters.filters[0] if seg.included_filters else None
     assert isinstance(first, moeseg.AttributeFilter)
