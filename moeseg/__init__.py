@@ -184,7 +184,7 @@ __all__ = [
     "__version__",
 ]
 
-#: Wire bodies that were public in earlier builds (removed in 0.2): served with a DeprecationWarning.
+#: Wire bodies that were public in earlier builds (gone in 0.2): served with a DeprecationWarning.
 _DEPRECATED = frozenset(
     {
         "ArchiveRequest",
