@@ -9,6 +9,9 @@ STAMP  := $(VENV)/.installed
 # `make test-fast` uses both cores.
 PYTEST_N ?= 0
 FAST_N   ?= 2
+# Some environments set PYTHONDONTWRITEBYTECODE: every run would then compile and assert-rewrite
+# every test module again (seconds of the fast loop). The caches are git-ignored.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: test test-fast demo lint typecheck pytest docs bench clean
 

@@ -49,8 +49,9 @@ logger = logging.getLogger("moeseg")
 
 #: A lease outlives its request timeout by this much before the governor reclaims it.
 _LEASE_MARGIN: Final = 5.0
-#: A quota wait shorter than this is not worth an info line.
-_WAIT_WORTH_LOGGING: Final = 0.001
+#: A quota wait shorter than this is not worth an info line: an uncontended admission takes tens
+#: of microseconds, and a busy machine stretches that to milliseconds without any quota wait.
+_WAIT_WORTH_LOGGING: Final = 0.05
 #: The sandbox names its time scale here (``moeseg.sandbox``); MoEngage never sends it.
 TIME_SCALE_HEADER: Final = "x-moeseg-sandbox-time-scale"
 

@@ -12,7 +12,8 @@ from moeseg.batch import LIMIT_REACHED, STOPPED, Batch, BatchProgress, Journal, 
 from moeseg.governor import Governor, QuotaPolicy
 from tests.cli._helpers import creates, payload, sandbox
 
-pytestmark = pytest.mark.anyio
+# Real HTTP on loopback at a small time scale: seconds of real time.
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 SCALE = 0.02  # a 60 s window lasts 1.2 s
 

@@ -20,7 +20,8 @@ from moeseg.governor import Governor, QuotaGroup, QuotaPolicy, Window
 from .conftest import API_KEY, LEGACY_SECRET, list_body, sample_definition, segment_body
 from .loopback import Answer, LoopbackServer, Seen, closed_port, json_answer, serve
 
-pytestmark = pytest.mark.anyio
+# Real servers on loopback: in `make test`, outside `make test-fast`.
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 TOKEN = base64.b64encode(f"WS-loop:{API_KEY}".encode()).decode()
 SECRETS = (API_KEY, TOKEN, LEGACY_SECRET)

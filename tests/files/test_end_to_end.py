@@ -27,7 +27,8 @@ from moeseg.files import (
 from moeseg.governor import Governor, QuotaPolicy
 from moeseg.sandbox import FaultConfig, Sandbox, ServerErrorFault
 
-pytestmark = pytest.mark.anyio
+# Real servers on loopback: in `make test`, outside `make test-fast`.
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

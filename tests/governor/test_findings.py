@@ -237,6 +237,7 @@ async def test_6_a_waiter_sleeps_until_something_can_change_for_it() -> None:
     assert store.asked <= 8
 
 
+@pytest.mark.slow  # real time against a shared store
 async def test_6_a_waiter_on_a_shared_store_rechecks_at_a_bounded_interval(
     tmp_path: Path,
 ) -> None:
@@ -259,6 +260,7 @@ async def test_6_a_waiter_on_a_shared_store_rechecks_at_a_bounded_interval(
 # 7 -- cancellation and max_wait with Redis stalled ----------------------------------------------
 
 
+@pytest.mark.slow  # real time against a shared store
 @pytest.mark.redis
 async def test_7_max_wait_and_cancellation_hold_with_redis_stalled() -> None:
     try:

@@ -55,6 +55,7 @@ async def http_client(sb: Sandbox, **kw: object) -> AsyncIterator[Client]:
         yield client
 
 
+@pytest.mark.slow  # real HTTP on loopback
 async def test_filter_segment_lifecycle_over_http() -> None:
     sb = Sandbox()
     async with http_client(sb) as client:
@@ -117,6 +118,7 @@ async def test_every_documented_error_reaches_the_client_typed() -> None:
                 await unknown.list_segments()
 
 
+@pytest.mark.slow  # real HTTP on loopback
 async def test_create_is_exactly_once_when_the_connection_drops_over_http() -> None:
     faults = FaultConfig((DropConnection(routes={"create"}, times=1),))
     sb = Sandbox(SandboxConfig(faults=faults))
@@ -129,6 +131,7 @@ async def test_create_is_exactly_once_when_the_connection_drops_over_http() -> N
     assert [r.status for r in sb.log] == [0, 409, 200, 200]
 
 
+@pytest.mark.slow  # real HTTP on loopback
 async def test_create_is_exactly_once_after_a_5xx_over_http() -> None:
     faults = FaultConfig((ServerErrorFault(status=500, when="after", routes={"create"}, times=1),))
     sb = Sandbox(SandboxConfig(faults=faults))
@@ -138,6 +141,7 @@ async def test_create_is_exactly_once_after_a_5xx_over_http() -> None:
     assert len(sb.segments()) == 1
 
 
+@pytest.mark.slow  # real HTTP on loopback
 async def test_file_segments_archive_and_legacy_over_http(loopback: tuple[Loopback, str]) -> None:
     server, files = loopback
     server.files.update({"/u.csv": b"email\na@x.io\nb@x.io\n", "/v.csv": b"c@x.io\n"})

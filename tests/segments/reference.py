@@ -9,6 +9,8 @@ instead: there these tests are the proof that the models speak the documented fo
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import re
@@ -53,9 +55,16 @@ def reference_dir() -> Path:
 # -- OpenAPI documents ------------------------------------------------------------------------
 
 
+@functools.cache
+def _openapi_document(filename: str) -> Any:
+    # Parsed once per session: the suite asks for the same documents from many modules.
+    return yaml.load((reference_dir() / filename).read_text(), Loader=yaml.CSafeLoader)
+
+
 def openapi_examples(filename: str) -> list[tuple[str, Any]]:
-    """Every object-valued ``example`` / ``examples.*.value`` in an OpenAPI file, with its path."""
-    doc = yaml.safe_load((reference_dir() / filename).read_text())
+    """Every object-valued ``example`` / ``examples.*.value`` in an OpenAPI file, with its path
+    (copies: a test may change what it gets)."""
+    doc = copy.deepcopy(_openapi_document(filename))
     found: list[tuple[str, Any]] = []
 
     def walk(node: Any, path: str) -> None:

@@ -23,6 +23,9 @@ from moeseg.governor import Governor, RedisStore, SQLiteStore, WallClock
 from tests.governor._support import sliding_max
 from tests.governor.stores._worker import POLICY, open_store
 
+# Starts processes: outside `make test-fast`.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[3]
 KINDS = ["sqlite", "redis"]
 

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# Starts processes: outside `make test-fast`.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[3]
 ONE_REDIS_TEST = "tests/governor/stores/test_redis.py::test_redis_reads_the_server_clock"
 

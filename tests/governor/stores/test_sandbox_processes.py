@@ -17,7 +17,8 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from moeseg.governor import QuotaPolicy
 from moeseg.sandbox import Sandbox, SandboxConfig
 
-pytestmark = pytest.mark.anyio
+# Starts processes: outside `make test-fast`.
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[3]
 SCALE = 0.05  # minute -> 3 s (holds the whole burst), hour -> 180 s, day -> 72 min
