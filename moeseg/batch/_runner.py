@@ -45,7 +45,7 @@ from .._exceptions import (
 )
 from ..client import Client
 from ..governor import Governor
-from ..segments import Segment, SegmentDefinition, fingerprint
+from ..segments import Segment, SegmentDefinition
 from ._journal import Journal, JournalState
 from ._outcomes import BatchProgress, Outcome, OutcomeKind, ProgressCallback
 from ._plan import seconds_until, wall_clock_in
@@ -231,7 +231,7 @@ class Batch:
         listed = None if self._existing is None else self._existing.get(item.name, [])
         if listed:  # the name is taken: ours or someone else's, sending would only get a 409
             try:
-                found = await self._same_definition(listed, item)
+                found = await self._calls.find_created(item.name, item.fingerprint, listed=listed)
             except Exception as exc:
                 return self._unknown(slot, exc)
             if found is not None:
@@ -293,16 +293,6 @@ class Batch:
     async def _find(self, item: BatchItem) -> Segment | None:
         """The segment named like ``item`` with the same fingerprint (the client's lookup)."""
         return await self._calls.find_created(item.name, item.fingerprint)
-
-    async def _same_definition(self, listed: Sequence[Segment], item: BatchItem) -> Segment | None:
-        """Among segments listed under ``item``'s name, the one holding its definition."""
-        for summary in listed:
-            seg = summary
-            if seg.included_filters is None:  # list items carry no definition
-                seg = await self._calls.get_segment(summary.id)
-            if seg.included_filters is not None and fingerprint(seg) == item.fingerprint:
-                return seg
-        return None
 
     async def _note_quota_wait(self) -> None:
         # This item's turn comes after the items of this batch that passed here but have not

@@ -9,7 +9,7 @@ structures the answer; creates and updates whose outcome was unknown are settled
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
@@ -259,12 +259,14 @@ class Client(Calls):
                 raise
             return await resolve_unknown(client, definition.name, fp, exc)
 
-    async def find_created(self, name: str, fp: str) -> Segment | None:
+    async def find_created(
+        self, name: str, fp: str, *, listed: Sequence[Segment] | None = None
+    ) -> Segment | None:
         """The segment named ``name`` whose definition has fingerprint ``fp``
         (:func:`moeseg.fingerprint`), or ``None``: how a create of unknown outcome is settled
-        (:class:`moeseg.OutcomeUnknown` carries both). Costs one list call, plus one get per
-        namesake the listing shows without filters."""
-        return await find_created(self, name, fp)
+        (:class:`moeseg.OutcomeUnknown` carries both). Costs one list call (none when ``listed``,
+        a listing already in hand, is given), plus one get per namesake listed without filters."""
+        return await find_created(self, name, fp, listed)
 
     async def list_segments(
         self, name: str | None = None, **deprecated: Unpack[PerCall]

@@ -11,6 +11,7 @@ to the workspace's quota like any other call.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 import attrs
@@ -29,14 +30,22 @@ class SegmentReader(Protocol):
     async def get_segment(self, segment_id: str) -> Segment: ...
 
 
-async def find_created(client: SegmentReader, name: str, fp: str) -> Segment | None:
-    """The segment named ``name`` whose definition has fingerprint ``fp``, or ``None``."""
-    for listed in await client.list_segments(name):
-        if listed.name != name:
+async def find_created(
+    client: SegmentReader, name: str, fp: str, listed: Sequence[Segment] | None = None
+) -> Segment | None:
+    """The segment named ``name`` whose definition has fingerprint ``fp``, or ``None``.
+
+    ``listed`` is a listing the caller already holds (a batch lists the workspace once); without
+    it, the name is listed here.
+    """
+    if listed is None:
+        listed = await client.list_segments(name)
+    for summary in listed:
+        if summary.name != name:
             continue
-        seg = listed
-        if seg.included_filters is None:
-            seg = await client.get_segment(listed.id)
+        seg = summary
+        if seg.included_filters is None:  # list items carry no definition
+            seg = await client.get_segment(summary.id)
         if seg.included_filters is not None and fingerprint(seg) == fp:
             return seg
     return None
