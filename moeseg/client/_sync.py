@@ -9,7 +9,7 @@ owned by no event loop (``moeseg.governor.get_governor``).
 from __future__ import annotations
 
 import functools
-import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from types import TracebackType
@@ -49,18 +49,22 @@ def _check_not_in_event_loop(what: str) -> None:
 
 
 class _Runner:
-    """The portal, the async client in its loop, and whether they are closed (shared by views)."""
+    """The portal, the async client in its loop, and whether they are closed (shared by views).
+
+    A runner nobody closed is closed when it is collected, or at the latest at interpreter
+    exit (while its daemon thread still runs: joined later, it would hang the exit).
+    """
 
     def __init__(self, backend: str, make: Callable[[], Client]) -> None:
-        self._stack = ExitStack()
-        self._lock = threading.Lock()
-        self._closed = False
-        self.portal: BlockingPortal = self._stack.enter_context(start_blocking_portal(backend))
+        stack = ExitStack()
+        self.portal: BlockingPortal = stack.enter_context(start_blocking_portal(backend))
         try:
             self.client: Client = self.portal.call(make)  # built on the loop it will run in
         except BaseException:
-            self._stack.close()
+            stack.close()
             raise
+        self._closed = False
+        self._finalizer = weakref.finalize(self, _shut_down, stack, self.portal, self.client)
 
     def ready(self, what: str) -> BlockingPortal:
         _check_not_in_event_loop(what)
@@ -70,12 +74,13 @@ class _Runner:
 
     def close(self) -> None:
         _check_not_in_event_loop("close()")
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        with self._stack:
-            self.portal.call(self.client.aclose)
+        self._closed = True
+        self._finalizer()  # runs once, whoever calls it first
+
+
+def _shut_down(stack: ExitStack, portal: BlockingPortal, client: Client) -> None:
+    with stack:  # stops the portal and joins its thread, even when aclose fails
+        portal.call(client.aclose)
 
 
 class SyncClient:
@@ -84,11 +89,13 @@ class SyncClient:
 
     Use it as ``with moeseg.SyncClient(...) as client: client.create_segment(definition)``, or
     call :meth:`close` when done: it runs an event loop in a background thread until then
-    (``backend`` picks it: ``"asyncio"`` or ``"trio"``). Every method waits for the async
-    client's method of the same name and returns its result or raises its typed error. The
+    (``backend`` picks it: ``"asyncio"`` or ``"trio"``; one not closed is closed when collected
+    or at exit). Every method waits for the async client's method of the same name and returns
+    its result or raises its typed error. The
     default governor is the workspace's (``moeseg.governor.get_governor``), so quota is shared
     with async clients of the workspace in this process. Calling it from inside a running event
     loop raises :class:`moeseg.ConfigurationError`: there, use ``moeseg.Client`` with ``await``.
+    The async client's deprecated per-call keywords are not offered: use :meth:`with_options`.
     """
 
     __slots__ = ("_client", "_runner")

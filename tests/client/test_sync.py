@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import pickle
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -184,3 +187,21 @@ def test_quota_is_shared_with_async_clients_of_the_workspace() -> None:
         asyncio.run(async_list())
         left = asyncio.run(gov.remaining())
     assert left["segments"][60.0] == 50 - 2
+
+
+def test_a_client_nobody_closed_is_closed_when_collected(sb: Sandbox) -> None:
+    threads = threading.active_count()
+    client = sync_client(sb, governor=Governor(QuotaPolicy.moengage()))
+    view = client.with_options(timeout=5)
+    del client
+    gc.collect()
+    assert view.list_segments() == []  # the view keeps the loop alive
+    del view
+    gc.collect()
+    assert threading.active_count() == threads
+
+
+def test_a_client_nobody_closed_does_not_hang_the_interpreter_exit() -> None:
+    code = "import moeseg; c = moeseg.SyncClient('ws', 'key', base_url='http://x.invalid')"
+    done = subprocess.run([sys.executable, "-c", code], timeout=30, check=False)
+    assert done.returncode == 0
