@@ -72,7 +72,7 @@ from .batch import (
 from .batch import BatchPlan as BatchPlan
 from .batch import JournalEntry as JournalEntry
 from .batch import JournalState as JournalState
-from .client import Client, FileOptions
+from .client import Client, FileOptions, SyncClient
 from .segments import (
     ActionFilter,
     AffinityFilter,
@@ -174,6 +174,7 @@ __all__ = [
     "SegmentUpdate",
     "SegmentValidationError",
     "ServerError",
+    "SyncClient",
     "TimeRange",
     "to_payload",
     "TransportError",
@@ -220,7 +221,7 @@ def _show_public_names() -> None:
     """Reprs and tracebacks name ``moeseg.NameConflict``, not ``moeseg._exceptions...``."""
     for name in __all__:
         obj = globals()[name]
-        if isinstance(obj, type) and (issubclass(obj, MoesegError) or obj is Client):
+        if isinstance(obj, type) and (issubclass(obj, MoesegError) or obj in (Client, SyncClient)):
             obj.__module__ = __name__
 
 
