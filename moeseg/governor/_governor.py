@@ -149,6 +149,8 @@ class Governor:
         "_hints",
         "_ids",
         "_order",
+        "_owner",
+        "_owner_lock",
         "_prefix",
         "_queues",
         "_seq",
@@ -181,6 +183,9 @@ class Governor:
         self._admitted: dict[str, int] = {}  # group -> order of its latest admission
         self._escalation: dict[str, tuple[int, float, int]] = {}  # index, until, order
         self._hints: dict[str, tuple[float, float]] = {}  # group -> (pause until, seen at)
+        # The state above is not thread-safe: one thread's event loop uses it at a time.
+        self._owner: int | None = None
+        self._owner_lock = threading.Lock()
 
     # -- demands ---------------------------------------------------------------------------
 
@@ -235,9 +240,11 @@ class Governor:
         if not need:
             return Lease(self, "", need, 0.0, 0.0, 0)
         w = _Waiter(next(self._seq), need)
-        self._waiters[w.seq] = w
-        for name in w.names:
-            self._queues.setdefault(name, deque()).append(w)
+        with self._owner_lock:
+            self._claim_thread()
+            self._waiters[w.seq] = w
+            for name in w.names:
+                self._queues.setdefault(name, deque()).append(w)
         deadline = math.inf if max_wait is None else anyio.current_time() + max_wait
         try:
             while True:
@@ -267,6 +274,20 @@ class Governor:
                 await anyio.lowlevel.checkpoint_if_cancelled()
         finally:
             self._leave(w)
+
+    def _claim_thread(self) -> None:
+        """Refuse a second thread while another thread's requests wait or are in flight: the
+        governor's queues and counters are not thread-safe, and a race could over-admit. When
+        nothing waits and nothing is in flight, any thread may take it over (``asyncio.run`` in
+        one thread after another, a ``SyncClient`` after an async client)."""
+        me = threading.get_ident()
+        if self._owner != me and (self._waiters or self._active):
+            raise ConfigurationError(
+                "this quota governor is in use by an event loop in another thread; use one "
+                "thread per workspace at a time (moeseg.Client from one event loop, or "
+                "moeseg.SyncClient)"
+            )
+        self._owner = me
 
     def _too_long(self, group: str, wait: float, max_wait: float | None) -> QuotaWaitTooLong:
         wait = max(0.0, wait)

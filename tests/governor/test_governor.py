@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -522,3 +523,32 @@ async def test_an_infinite_max_wait_is_no_bound() -> None:
     assert lease.admitted_at == t0 + 10
     with pytest.raises(QuotaWaitTooLong):
         await gov.acquire("a", max_wait=0)
+
+
+def test_a_second_thread_is_refused_while_the_first_has_requests_in_flight() -> None:
+    # The governor's state is not thread-safe: a second event loop thread must fail loudly
+    # instead of racing the first (which could over-admit); once idle, it may take over.
+    gov = Governor(QuotaPolicy.moengage(), store=MemoryStore(clock=MonotonicClock()))
+    holding, release = threading.Event(), threading.Event()
+
+    async def hold() -> None:
+        async with gov.lease("create"):
+            holding.set()
+            await anyio.to_thread.run_sync(release.wait)
+
+    first = threading.Thread(target=anyio.run, args=(hold,))
+    first.start()
+    assert holding.wait(5)
+    try:
+        with pytest.raises(ConfigurationError, match="another thread"):
+            anyio.run(gov.acquire, "create")
+    finally:
+        release.set()
+        first.join(5)
+    assert gov.in_flight == 0
+
+    async def again() -> None:
+        async with gov.lease("create"):
+            pass
+
+    anyio.run(again)  # idle now: this thread takes it over
