@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import pickle
 import subprocess
 import sys
@@ -205,3 +206,25 @@ def test_a_client_nobody_closed_does_not_hang_the_interpreter_exit() -> None:
     code = "import moeseg; c = moeseg.SyncClient('ws', 'key', base_url='http://x.invalid')"
     done = subprocess.run([sys.executable, "-c", code], timeout=30, check=False)
     assert done.returncode == 0
+
+
+def test_the_constructor_mirrors_client_and_the_methods_match() -> None:
+    # SyncClient spells out Client's signature: this keeps the two from drifting apart.
+    sync_params = dict(inspect.signature(moeseg.SyncClient.__init__).parameters)
+    sync_params.pop("backend")
+    client_params = dict(inspect.signature(moeseg.Client.__init__).parameters)
+    assert [(p.name, p.kind, p.default) for p in sync_params.values()] == [
+        (p.name, p.kind, p.default) for p in client_params.values()
+    ]
+    public = {
+        n
+        for n, v in vars(moeseg.Client).items()
+        if inspect.iscoroutinefunction(v) and not n.startswith("_") and n != "aclose"
+    }
+    for base in moeseg.Client.__mro__[1:]:
+        public |= {
+            n
+            for n, v in vars(base).items()
+            if inspect.iscoroutinefunction(v) and not n.startswith("_") and n != "aclose"
+        }
+    assert public <= set(dir(moeseg.SyncClient))
