@@ -26,7 +26,7 @@ from ._facts import ActiveSegment, FetchedDefinition
 from ._graph import REFERENCE_FIELD, walk_filters
 from ._state import StateRow, StateSnapshot
 
-__all__ = ["ExportResult", "dump_desired", "export_workspace"]
+__all__ = ["ExportResult", "dump_desired", "export_keys", "export_workspace"]
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -46,7 +46,8 @@ def _slug(name: str) -> str:
     return _SLUG.sub("-", name.lower()).strip("-")[:80] or "segment"
 
 
-def _keys(segments: Sequence[ActiveSegment], state: StateSnapshot) -> dict[str, str]:
+def export_keys(segments: Sequence[ActiveSegment], state: StateSnapshot) -> dict[str, str]:
+    """The key each segment is exported under, by segment id (see the module docstring)."""
     known = {r.segment_id: r.key for r in state.rows.values()}
     taken = set(known.values())
     out: dict[str, str] = {}
@@ -84,7 +85,7 @@ def export_workspace(
 ) -> ExportResult:
     """Desired items for the active segments whose definitions were fetched, in key order."""
     segments = list(active)
-    keys = _keys(segments, state)
+    keys = export_keys(segments, state)
     exported = {s.id for s in segments if s.id in definitions}
     items: list[dict[str, Any]] = []
     rows: list[StateRow] = []
