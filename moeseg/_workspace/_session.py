@@ -153,7 +153,8 @@ async def export_session(
             row = after.rows.get(key)
             if row is not None and row.fingerprint is None:
                 await anyio.to_thread.run_sync(state.forget, key)
-    result = export_workspace(active, definitions, await read_snapshot(state))
+    # the state as it was: rows added above for GETs in progress do not make a segment managed
+    result = export_workspace(active, definitions, snapshot)
     exported = {r.key for r in result.rows}
     for row in result.rows:
         await anyio.to_thread.run_sync(state.put, row)
