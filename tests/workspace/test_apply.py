@@ -3,10 +3,12 @@ export and diff as a service calls them."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -18,9 +20,11 @@ from moeseg._workspace import (
     PlanRefused,
     SQLiteState,
     StateRow,
+    apply_plan,
     parse_desired,
 )
-from moeseg.sandbox import Sandbox
+from moeseg.governor import Governor, QuotaPolicy
+from moeseg.sandbox import FaultConfig, Sandbox, ServerErrorFault
 from moeseg.segments import fingerprint
 from moeseg.workspace import StalePlan, StateLocked, Workspace
 from tests.cli._helpers import client_for, sandbox
@@ -268,3 +272,92 @@ def test_rows_state_roundtrip_is_what_apply_writes() -> None:
     row = StateRow("k", "id1", "N", "fp", "{}", 1.0)
     state.put(row)
     assert state.snapshot().rows["k"] == row
+
+
+class ActiveOnlyList(httpx.AsyncBaseTransport):
+    """The sandbox, but its list leaves archived segments out (as an API whose list shows
+    active segments only would): a create then meets the archived name as a 409."""
+
+    def __init__(self, box: Sandbox) -> None:
+        self.box = box
+        self.inner = httpx.ASGITransport(app=box.app)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method == "GET" and request.url.path == "/v3/custom-segments":
+            body = json.loads(await response.aread())
+            archived = {s.id for s in self.box.segments() if s.archived}
+            body["data"] = [s for s in body["data"] if s["id"] not in archived]
+            return httpx.Response(response.status_code, json=body)
+        return response
+
+
+async def test_a_409_for_a_name_the_list_does_not_show_unarchives_it() -> None:
+    box = sandbox()
+    seeded = box.seed_segment(payload("Hidden", "old"), source="API", archived=True)
+    async with moeseg.Client(
+        box.workspace_id,
+        box.api_key,
+        base_url="http://sandbox.invalid",
+        db_name=box.db_name,
+        transport=ActiveOnlyList(box),
+        governor=Governor(QuotaPolicy.moengage()),
+    ) as client:
+        ws = Workspace(client, MemoryState())
+        plan = await ws.plan(desired(payload("Hidden", "new", key="h")))
+        [step] = plan.steps
+        assert (step.kind, step.on_name_conflict) == ("create", "unarchive")
+        result = await ws.apply(plan)
+        assert result.ok, result
+        assert result.outcomes[0].segment_id == seeded.id
+    seg = box.find("Hidden")
+    assert seg is not None
+    assert not seg.archived
+    assert seg.fingerprint == fingerprint(payload("Hidden", "new"))
+    assert [r for r, _ in writes(box)] == ["create", "unarchive", "update"]
+
+
+async def test_an_unmanaged_segment_holding_the_definition_is_adopted_and_renamed() -> None:
+    box = sandbox()
+    other = box.seed_segment(payload("Made elsewhere", "same"), source="API")
+    async with client_for(box) as client:
+        ws = Workspace(client, MemoryState())
+        result = await ws.apply(desired(payload("Mine", "same", key="mine")))
+        assert result.ok, result
+        assert result.outcomes[0].segment_id == other.id
+        assert (await ws.plan(desired(payload("Mine", "same", key="mine")))).empty
+    assert [s.name for s in box.segments()] == ["Mine"]
+
+
+async def test_creates_are_exactly_once_when_answers_are_lost() -> None:
+    # every create is processed, then answered 503: the client's lookup settles each one
+    lost = ServerErrorFault(status=503, routes={"create"}, when="after", times=3)
+    box = sandbox(faults=FaultConfig((lost,)))
+    async with client_for(box) as client:
+        ws = Workspace(client, MemoryState())
+        result = await ws.apply(chain())
+        assert result.ok, result
+        assert (await ws.plan(chain())).empty
+    assert sorted(s.name for s in box.segments()) == ["A", "B", "C"]
+
+
+async def test_the_lock_is_renewed_while_apply_waits_for_quota() -> None:
+    box = sandbox()
+    state = MemoryState()
+    renewals: list[float] = []
+    acquire = state.acquire
+
+    def spy(owner: str, *, ttl: float, now: float) -> None:
+        renewals.append(now)
+        acquire(owner, ttl=ttl, now=now)
+
+    state.acquire = spy  # type: ignore[method-assign]
+    items = [payload(f"S{i}", f"v{i}", key=f"s{i}") for i in range(55)]
+    async with client_for(box) as client:
+        plan = await Workspace(client, state).plan(desired(*items))
+        # 55 creates + the list: the minute window holds 50, so apply waits about a minute
+        result = await apply_plan(client, plan, state, lock_ttl=30.0)
+    assert result.ok
+    assert len(renewals) >= 3  # taken, then renewed every 10 s of the wait
+    assert state.snapshot().rows.keys() == {f"s{i}" for i in range(55)}
+    state.acquire("next", ttl=1, now=time.time())  # released at the end
