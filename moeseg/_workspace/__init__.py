@@ -73,6 +73,7 @@ from ._fetch import facts_from as facts_from
 from ._fetch import fetch_definitions as fetch_definitions
 from ._fetch import governor_costs as governor_costs
 from ._fetch import read_snapshot as read_snapshot
+from ._fetch import state_io as state_io
 from ._graph import DEFAULT_MAX_NESTING as DEFAULT_MAX_NESTING
 from ._graph import DEFAULT_MAX_REFERENCE_DEPTH as DEFAULT_MAX_REFERENCE_DEPTH
 from ._graph import DEFAULT_MAX_REFERENCES as DEFAULT_MAX_REFERENCES

@@ -38,7 +38,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, Literal, TypeAlias
 
 import anyio
-import anyio.to_thread
 import attrs
 
 from .._exceptions import (
@@ -55,6 +54,7 @@ from ..client import Client
 from ..segments import Segment, from_payload
 from ._desired import DesiredItem
 from ._errors import PlanRefused, StateError
+from ._fetch import state_io
 from ._plan import PASSIVE, Plan, PlanStep, StepKind
 from ._record import row_after
 from ._state import StateRow, StateStore
@@ -163,7 +163,7 @@ class _Applier:
         self.names = {s.key: s.name for s in plan.steps}
 
     async def _thread(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await anyio.to_thread.run_sync(fn, *args)
+        return await state_io(self.state, fn, *args)
 
     async def run(self) -> None:
         rows: Mapping[str, StateRow] = (await self._thread(self.state.snapshot)).rows
@@ -339,7 +339,7 @@ async def apply_plan(
     """
     check_applicable(plan)
     owner = _owner()
-    await anyio.to_thread.run_sync(lambda: state.acquire(owner, ttl=lock_ttl, now=time.time()))
+    await state_io(state, lambda: state.acquire(owner, ttl=lock_ttl, now=time.time()))
     applier = _Applier(client, plan, state, progress, clock)
     errors: list[BaseException] = []
     try:
@@ -350,14 +350,14 @@ async def apply_plan(
             raise errors[0]
     finally:
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(state.release, owner)
+            await state_io(state, state.release, owner)
     return _result(plan.steps, applier.outcomes)
 
 
 async def _renew(state: StateStore, owner: str, ttl: float) -> None:
     while True:
         await anyio.sleep(ttl / 3)
-        await anyio.to_thread.run_sync(lambda: state.acquire(owner, ttl=ttl, now=time.time()))
+        await state_io(state, lambda: state.acquire(owner, ttl=ttl, now=time.time()))
 
 
 def _result(steps: Sequence[PlanStep], outcomes: Mapping[int, StepOutcome]) -> ApplyResult:

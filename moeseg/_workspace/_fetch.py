@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -30,7 +30,9 @@ from ._facts import FetchedDefinition, ServerFacts
 from ._plan import Plan
 from ._quota import QuotaCost, quota_costs
 from ._record import verified_row
-from ._state import StateRow, StateSnapshot, StateStore
+from ._state import MemoryState, StateRow, StateSnapshot, StateStore
+
+T = TypeVar("T")
 
 __all__ = [
     "FetchProgress",
@@ -38,6 +40,7 @@ __all__ = [
     "fetch_definitions",
     "governor_costs",
     "read_snapshot",
+    "state_io",
 ]
 
 
@@ -51,9 +54,18 @@ class FetchProgress:
     eta_seconds: float = 0.0
 
 
+async def state_io(state: StateStore, call: Callable[..., T], *args: Any) -> T:
+    """Run a call on ``state``: in a worker thread (a file or a server blocks), or at once for
+    the in-memory store (nothing blocks there; a thread would only let a virtual clock jump
+    ahead while it runs)."""
+    if isinstance(state, MemoryState):
+        return call(*args)
+    return await anyio.to_thread.run_sync(call, *args)
+
+
 async def read_snapshot(state: StateStore) -> StateSnapshot:
-    """The state's rows, read in a worker thread."""
-    return await anyio.to_thread.run_sync(state.snapshot)
+    """The state's rows (see :func:`state_io`)."""
+    return await state_io(state, state.snapshot)
 
 
 def facts_from(
@@ -96,7 +108,7 @@ async def fetch_definitions(
             row = rows.get(sid)
             if row is not None:
                 name = (names or {}).get(sid)
-                await anyio.to_thread.run_sync(state.put, verified_row(row, fetched, name))
+                await state_io(state, state.put, verified_row(row, fetched, name))
         if progress is not None:
             progress(FetchProgress(i + 1, total))
     return out

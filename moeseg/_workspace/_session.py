@@ -31,6 +31,7 @@ from ._fetch import (
     fetch_definitions,
     governor_costs,
     read_snapshot,
+    state_io,
 )
 from ._plan import Plan, PlanStep, plan_workspace
 from ._planfile import check_fresh
@@ -137,13 +138,12 @@ async def export_session(
         else:
             due.append(seg.id)
     # rows first, so each GET is recorded as it arrives (fetch_definitions fills them in)
-    fresh_rows = [
-        StateRow(keys[sid], sid, next(a.name for a in active if a.id == sid)) for sid in due
-    ]
+    names = {a.id: a.name for a in active}
+    fresh_rows = [StateRow(keys[sid], sid, names[sid]) for sid in due]
     new_keys = {r.key for r in fresh_rows if r.key not in snapshot.rows}
     for row in fresh_rows:
         if row.key not in snapshot.rows:
-            await anyio.to_thread.run_sync(state.put, row)
+            await state_io(state, state.put, row)
     try:
         definitions |= await fetch_definitions(client, due, state, progress=progress, clock=clock)
     finally:
@@ -152,14 +152,14 @@ async def export_session(
         for key in new_keys:
             row = after.rows.get(key)
             if row is not None and row.fingerprint is None:
-                await anyio.to_thread.run_sync(state.forget, key)
+                await state_io(state, state.forget, key)
     # the state as it was: rows added above for GETs in progress do not make a segment managed
     result = export_workspace(active, definitions, snapshot)
     exported = {r.key for r in result.rows}
     for row in result.rows:
-        await anyio.to_thread.run_sync(state.put, row)
+        await state_io(state, state.put, row)
     for key in new_keys - exported:
-        await anyio.to_thread.run_sync(state.forget, key)
+        await state_io(state, state.forget, key)
     text = dump_desired(result.items)
     if out is not None:
         await anyio.to_thread.run_sync(_write_export, Path(out), result)
@@ -237,10 +237,9 @@ async def diff_session(
         elif seg.name != r.name:
             out.append(Drift(r.key, r.segment_id, "renamed", r.name, seg.name))
         if got is not None and r.fingerprint == got.fingerprint:
-            await anyio.to_thread.run_sync(state.put, attrs.evolve(r, verified_at=got.fetched_at))
+            await state_io(state, state.put, attrs.evolve(r, verified_at=got.fetched_at))
     for d in out:
         if d.kind != "missing":
-            await anyio.to_thread.run_sync(
-                state.put, attrs.evolve(snapshot.rows[d.key], verified_at=None)
-            )
+            row = attrs.evolve(snapshot.rows[d.key], verified_at=None)
+            await state_io(state, state.put, row)
     return tuple(out)
