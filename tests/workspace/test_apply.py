@@ -361,3 +361,17 @@ async def test_the_lock_is_renewed_while_apply_waits_for_quota() -> None:
     assert len(renewals) >= 3  # taken, then renewed every 10 s of the wait
     assert state.snapshot().rows.keys() == {f"s{i}" for i in range(55)}
     state.acquire("next", ttl=1, now=time.time())  # released at the end
+
+
+async def test_diff_names_renamed_and_missing_segments() -> None:
+    box = sandbox()
+    state = MemoryState()
+    async with client_for(box) as client:
+        ws = Workspace(client, state)
+        await ws.apply(desired(payload("A", "a", key="a")))
+        sid = box.find("A").id  # type: ignore[union-attr]
+        await client.update_segment(sid, moeseg.from_payload(payload("A renamed", "a")))
+        # a segment the server no longer lists (archived segments are hidden after 180 days)
+        state.put(StateRow("gone", "0123456789abcdef01234567", "Gone", "fp", "{}", 1.0))
+        drift = {d.key: (d.kind, d.server_name) for d in await ws.diff()}
+    assert drift == {"a": ("renamed", "A renamed"), "gone": ("missing", None)}
