@@ -217,7 +217,8 @@ def online() -> None:
                     routes[r.route] = routes.get(r.route, 0) + 1
                 reads = routes.get("get", 0)
                 writes = sum(routes.get(k, 0) for k in ("list", "create", "update"))
-                took = format_duration(anyio.current_time() - t)
+                elapsed = anyio.current_time() - t
+                took = f"{format_duration(elapsed)} ({elapsed:,.0f} s)"
                 rows.append(
                     f"| {label} | {routes} | {writes} | {reads} | {took} | {eta} | {cpu:.1f} |"
                 )
@@ -225,8 +226,8 @@ def online() -> None:
 
             def eta_of(plan: Any) -> str:
                 return "; ".join(
-                    f"{c.group} ETA {format_duration(c.eta_seconds)} "
-                    f"(optimum {format_duration(c.optimum_seconds)})"
+                    f"{c.group} {c.requests} req, ETA {c.eta_seconds:,.0f} s "
+                    f"(optimum {c.optimum_seconds:,.0f} s)"
                     for c in plan.costs
                     if c.requests
                 )
