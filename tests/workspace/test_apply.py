@@ -78,10 +78,10 @@ async def test_creates_in_dependency_order_then_the_plan_is_empty() -> None:
     assert [r for r, _ in writes(box)] == ["create"] * 3
 
 
-async def test_a_rename_is_an_update_of_the_same_segment() -> None:
+async def test_a_rename_is_an_update_of_the_same_segment(tmp_path: Path) -> None:
     box = sandbox()
-    async with client_for(box) as client:
-        ws = Workspace(client, MemoryState())
+    async with client_for(box) as client:  # a SQLite state: its calls run in worker threads
+        ws = Workspace(client, tmp_path / "state.sqlite")
         await ws.apply(desired(payload("Old", "x", key="k")))
         sid = box.find("Old").id  # type: ignore[union-attr]
         plan = await ws.plan(desired(payload("New", "x", key="k")))
