@@ -85,12 +85,14 @@ async def fetch_definitions(
     *,
     names: Mapping[str, str] | None = None,
     record: bool = True,
+    adopt: Mapping[str, tuple[str, str]] | None = None,
     progress: Callable[[FetchProgress], None] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> dict[str, FetchedDefinition]:
     """GET each of ``segment_ids`` (a vanished one, 404, is left out), paced by the client's
     governor. With ``record``, each definition is written at once into the state row that
-    maps to that segment (``verified_row``), so a rerun finds it verified."""
+    maps to that segment (``verified_row``), so a rerun finds it verified; a filter segment
+    no row maps to is adopted under the key ``adopt`` gives it (segment id -> (key, name))."""
     total = len(segment_ids)
     if progress is not None:
         eta = await _eta(client, "get", total)
@@ -109,6 +111,11 @@ async def fetch_definitions(
             if row is not None:
                 name = (names or {}).get(sid)
                 await state_io(state, state.put, verified_row(row, fetched, name))
+            elif record and adopt and sid in adopt and "included_filters" in fetched.payload:
+                key, name = adopt[sid]
+                text = json.dumps(fetched.payload, sort_keys=True, ensure_ascii=False)
+                new = StateRow(key, sid, name, fetched.fingerprint, text, fetched.fetched_at)
+                await state_io(state, state.put, new)
         if progress is not None:
             progress(FetchProgress(i + 1, total))
     return out

@@ -35,7 +35,7 @@ from ._fetch import (
 )
 from ._plan import Plan, PlanStep, plan_workspace
 from ._planfile import check_fresh
-from ._state import StateRow, StateSnapshot, StateStore
+from ._state import StateSnapshot, StateStore
 
 __all__ = ["Drift", "apply_session", "diff_session", "export_session", "plan_session"]
 
@@ -137,23 +137,14 @@ async def export_session(
             definitions[seg.id] = cached
         else:
             due.append(seg.id)
-    # rows first, so each GET is recorded as it arrives (fetch_definitions fills them in)
-    names = {a.id: a.name for a in active}
-    fresh_rows = [StateRow(keys[sid], sid, names[sid]) for sid in due]
-    new_keys = {r.key for r in fresh_rows if r.key not in snapshot.rows}
-    for row in fresh_rows:
-        if row.key not in snapshot.rows:
-            await state_io(state, state.put, row)
-    try:
-        definitions |= await fetch_definitions(client, due, state, progress=progress, clock=clock)
-    finally:
-        # a row that holds no filter definition (yet) adopts nothing
-        after = await read_snapshot(state)
-        for key in new_keys:
-            row = after.rows.get(key)
-            if row is not None and row.fingerprint is None:
-                await state_io(state, state.forget, key)
-    # the state as it was: rows added above for GETs in progress do not make a segment managed
+    # each GET is adopted as it arrives (an interrupted export resumes from there)
+    names = {seg.id: seg.name for seg in active}
+    adopt = {sid: (keys[sid], names[sid]) for sid in due}
+    new_keys = {keys[sid] for sid in due if keys[sid] not in snapshot.rows}
+    definitions |= await fetch_definitions(
+        client, due, state, adopt=adopt, progress=progress, clock=clock
+    )
+    # the state as it was before this export: what it adopted does not make a segment managed
     result = export_workspace(active, definitions, snapshot)
     exported = {r.key for r in result.rows}
     for row in result.rows:

@@ -21,7 +21,9 @@ from ._helpers import payload
 runner = CliRunner()
 SANDBOX = ["--sandbox", "--time-scale", "0.01"]
 COMMANDS_WITH_FILE = ("validate", "plan", "create")
-CONNECTED = ("plan", "create", "list", "get", "archive", "unarchive", "quota")
+CONNECTED = (
+    "plan", "create", "list", "get", "archive", "unarchive", "quota", "export", "apply", "diff"
+)  # fmt: skip
 
 
 def run(*args: str, **kw: Any) -> Any:
@@ -35,6 +37,9 @@ def _args(command: str, tmp_path: Path) -> list[str]:
     extra = {
         "validate": [str(batch)],
         "plan": [str(batch), "--state", str(tmp_path / "state.sqlite")],
+        "apply": [str(batch), "--yes", "--state", str(tmp_path / "state.sqlite")],
+        "export": ["--state", str(tmp_path / "state.sqlite")],
+        "diff": ["--state", str(tmp_path / "state.sqlite")],
         "create": [str(batch)],
         "get": ["0123456789abcdef01234567"],
         "archive": ["a"],

@@ -375,3 +375,28 @@ async def test_diff_names_renamed_and_missing_segments() -> None:
         state.put(StateRow("gone", "0123456789abcdef01234567", "Gone", "fp", "{}", 1.0))
         drift = {d.key: (d.kind, d.server_name) for d in await ws.diff()}
     assert drift == {"a": ("renamed", "A renamed"), "gone": ("missing", None)}
+
+
+class Killed(BaseException):
+    """The process died."""
+
+
+async def test_an_interrupted_export_resumes_without_fetching_twice(tmp_path: Path) -> None:
+    box = sandbox()
+    for i in range(6):
+        box.seed_segment(payload(f"S{i}", f"v{i}"), source="API")
+    state = MemoryState()
+    async with client_for(box) as client:
+        ws = Workspace(client, state)
+
+        def die_at_4(p: Any) -> None:
+            if p.done == 4:
+                raise Killed
+
+        with pytest.raises(Killed):
+            await ws.export(progress=die_at_4)
+        assert sum(r.route == "get" for r in box.log) == 4
+        assert len(state.snapshot().rows) == 4  # each GET adopted as it arrived
+        result = await ws.export(tmp_path / "out")
+    assert sum(r.route == "get" for r in box.log) == 6
+    assert len(result.items) == 6
