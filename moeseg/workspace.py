@@ -34,6 +34,7 @@ from ._workspace import (
     Paths,
     Plan,
     PlanOptions,
+    RedisState,
     SQLiteState,
     StalePlan,
     StateLocked,
@@ -42,6 +43,7 @@ from ._workspace import (
     apply_session,
     diff_session,
     export_session,
+    is_redis_url,
     load_plan,
     plan_session,
     read_desired,
@@ -60,7 +62,9 @@ __all__ = ["ApplyResult", "Plan", "StalePlan", "StateLocked", "Workspace", "Work
 
 class Workspace:
     """One MoEngage workspace managed from desired files, through ``client`` (and its quota
-    governor), with its state in ``state``: a :class:`StateStore` or a SQLite file path.
+    governor), with its state in ``state``: a SQLite file path, a Redis URL
+    (``redis://host:6379/0``: shared between machines, one namespace per workspace id), or a
+    ``StateStore``.
 
     Every method reads and checks its input before the first request; bad input raises a
     :class:`WorkspaceError` (a ``DesiredItemError`` names the file, the item and the rule).
@@ -80,8 +84,13 @@ class Workspace:
     async def state(self) -> StateStore:
         """The state store (a SQLite file is opened, and checked, in a worker thread)."""
         if not isinstance(self._state, StateStore):
-            path = self._state
-            self._state = await anyio.to_thread.run_sync(lambda: SQLiteState(path))
+            where, namespace = self._state, self.client.workspace_id
+            if isinstance(where, str) and is_redis_url(where):
+                self._state = await anyio.to_thread.run_sync(
+                    lambda: RedisState(where, namespace=namespace)
+                )
+            else:
+                self._state = await anyio.to_thread.run_sync(lambda: SQLiteState(where))
         return self._state
 
     async def plan(

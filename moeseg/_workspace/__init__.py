@@ -5,8 +5,8 @@
 # plans and the staleness check; _record the state rows plan and apply write; _render text and
 # Markdown with definition diffs; _export desired items and state rows from a workspace's
 # segments. Online, through a moeseg.Client: _fetch the server facts (one list, GETs due);
-# _apply the applier; _session plan/apply/export/diff end to end. The public face is
-# moeseg.workspace.
+# _apply the applier; _session plan/apply/export/diff end to end; _redis_state the state in
+# Redis. The public face is moeseg.workspace.
 """Segments as code: desired files, the workspace state, and the plan that converges them."""
 
 from ._desired import load_desired
@@ -90,6 +90,8 @@ from ._quota import quota_costs as quota_costs
 from ._quota import sliding_window_eta as sliding_window_eta
 from ._record import row_after as row_after
 from ._record import verified_row as verified_row
+from ._redis_state import RedisState as RedisState
+from ._redis_state import is_redis_url as is_redis_url
 from ._render import definition_diff as definition_diff
 from ._render import format_duration as format_duration
 from ._session import Drift as Drift

@@ -28,12 +28,14 @@ from .._workspace import (
     StateSchemaError,
     definition_diff,
     format_duration,
+    is_redis_url,
     load_plan,
     plan_to_json,
     render_markdown,
     render_text,
     save_plan,
 )
+from ..client import Client
 from ..workspace import ApplyProgress, ApplyResult, Plan, StepOutcome, Workspace
 from ._options import Connection, JsonOpt, connected
 from ._output import (
@@ -55,11 +57,11 @@ __all__ = ["apply", "diff", "export", "plan"]
 T = TypeVar("T")
 
 StateOpt = Annotated[
-    Path,
+    str,
     typer.Option(
         "--state",
-        help="The workspace state: which segment each key manages (SQLite file).",
-        dir_okay=False,
+        help="The workspace state: which segment each key manages. A SQLite file, or a Redis "
+        "URL (redis://host:6379/0) to share it between machines (one namespace per workspace).",
     ),
 ]
 RefreshOpt = Annotated[
@@ -111,10 +113,9 @@ def duration(text: str, option: str = "--refresh-after") -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def _state(path: Path) -> Path:
-    if str(path).startswith(("redis:", "rediss:")):  # a Path keeps one slash of "redis://"
-        usage("--state: a Redis state is not supported yet; give a SQLite file path")
-    return path
+def _workspace(client: Client, state: str) -> Workspace:
+    """A workspace on ``client`` with the ``--state`` store (a file path or a Redis URL)."""
+    return Workspace(client, state if is_redis_url(state) else Path(state))
 
 
 async def _checked(fn: Callable[[], Awaitable[T]]) -> T:
@@ -145,7 +146,7 @@ def export(
             show_default=False,
         ),
     ] = None,
-    state: StateOpt = DEFAULT_STATE_PATH,
+    state: StateOpt = str(DEFAULT_STATE_PATH),
     refresh_after: RefreshOpt = "24h",
     as_json: JsonOpt = False,
 ) -> None:
@@ -157,7 +158,7 @@ def export(
 
     async def go() -> Any:
         async with conn.client() as client:
-            ws = Workspace(client, _state(state))
+            ws = _workspace(client, state)
             return await ws.export(out_dir, refresh_after=fresh, progress=_fetch_note)
 
     result = run(lambda: _checked(go))
@@ -199,7 +200,7 @@ def plan(
     prune: PruneOpt = False,
     max_archive: MaxArchiveOpt = 10,
     target: TargetOpt = None,
-    state: StateOpt = DEFAULT_STATE_PATH,
+    state: StateOpt = str(DEFAULT_STATE_PATH),
     as_json: JsonOpt = False,
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print Markdown fit for a pull-request comment.")
@@ -215,7 +216,7 @@ def plan(
 
     async def go() -> Plan:
         async with conn.client() as client:
-            ws = Workspace(client, _state(state))
+            ws = _workspace(client, state)
             return await ws.plan(
                 files,
                 prune=prune,
@@ -273,7 +274,7 @@ def apply(
     target: TargetOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
     refresh_after: RefreshOpt = "24h",
-    state: StateOpt = DEFAULT_STATE_PATH,
+    state: StateOpt = str(DEFAULT_STATE_PATH),
     as_json: JsonOpt = False,
 ) -> None:
     """Carry the plan out under the quota governor: archive first (only with --prune, at most
@@ -296,7 +297,7 @@ def apply(
 
     async def go() -> ApplyResult | None:
         async with conn.client() as client:
-            ws = Workspace(client, _state(state))
+            ws = _workspace(client, state)
             the_plan = saved
             if the_plan is None:
                 the_plan = await ws.plan(
@@ -377,7 +378,7 @@ def _report(outcomes: list[StepOutcome], plan: Plan | None, interrupted: bool, j
 def diff(
     conn: Connection,
     refresh_after: RefreshOpt = "0",
-    state: StateOpt = DEFAULT_STATE_PATH,
+    state: StateOpt = str(DEFAULT_STATE_PATH),
     as_json: JsonOpt = False,
     exit_code: ExitCodeOpt = False,
 ) -> None:
@@ -388,7 +389,7 @@ def diff(
 
     async def go() -> Any:
         async with conn.client() as client:
-            ws = Workspace(client, _state(state))
+            ws = _workspace(client, state)
             return await ws.diff(refresh_after=fresh, progress=_fetch_note)
 
     drift = run(lambda: _checked(go))

@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 import pytest
+import redis
 import yaml
 from typer.testing import CliRunner
 
@@ -20,6 +21,7 @@ import moeseg
 from moeseg.cli._app import app
 from moeseg.governor import Governor, QuotaPolicy
 from moeseg.sandbox import WorkspaceCredentials
+from tests.governor.conftest import redis_url  # noqa: F401 - the fixture
 
 from ._helpers import payload
 
@@ -117,7 +119,6 @@ def test_bad_options_exit_2(tmp_path: Path) -> None:
     for args in (
         ["plan", str(files), "--refresh-after", "soon"],
         ["plan", str(files), "--json", "--markdown"],
-        ["diff", "--state", "redis://localhost:6379/0"],
     ):
         result = run(*args, *SANDBOX)
         assert result.exit_code == 2, (args, result.output)
@@ -196,3 +197,17 @@ def test_export_edit_plan_apply_diff_against_a_served_sandbox(
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
+
+
+@pytest.mark.redis
+def test_the_state_can_live_in_redis(tmp_path: Path, redis_url: str) -> None:  # noqa: F811
+    files = two(tmp_path)
+    url = redis_url.replace("/0", "/1")  # a database of its own
+    applied = run("apply", str(files), *SANDBOX, "--state", url, "--yes")
+    assert applied.exit_code == 0, applied.output
+    probe = redis.Redis.from_url(url)
+    try:
+        assert probe.hlen("moeseg:state:{SANDBOX_WORKSPACE}:rows") == 2
+        probe.flushdb()
+    finally:
+        probe.close()
