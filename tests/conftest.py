@@ -9,7 +9,7 @@ takes no time, as a virtual clock would otherwise jump ahead while the thread ru
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio.lowlevel
@@ -40,7 +40,6 @@ async def _inline(fn: Callable[..., Any], *args: Any, **_: Any) -> Any:
 @pytest.fixture(autouse=True)
 def _threads_take_no_virtual_time(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
+) -> None:
     if request.node.get_closest_marker("virtual_time") is not None:
         monkeypatch.setattr(anyio.to_thread, "run_sync", _inline)
-    yield

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import sqlite3
+import threading
 from pathlib import Path
 
 import anyio
