@@ -58,6 +58,7 @@ from ._exceptions import (
     UnexpectedResponse,
     ValidationIssue,
 )
+from ._telemetry import Observer, OpenTelemetryObserver
 from ._version import package_version
 from .batch import (
     Batch,
@@ -158,6 +159,8 @@ __all__ = [
     "NameConflict",
     "NestedFilter",
     "NotFound",
+    "Observer",
+    "OpenTelemetryObserver",
     "Outcome",
     "OutcomeKind",
     "OutcomeUnknown",
