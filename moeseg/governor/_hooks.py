@@ -1,9 +1,9 @@
 """The governor's side of telemetry: what it tells its observer (``moeseg._telemetry``).
 
 Each hook is a no-op without an observer. ``refresh`` reads the store at most once a second
-(only for an observer that wants it, before a waiter asks the store) to publish the units left per window for
-a gauge whose callback must not touch the store, and to notice a pause another process of a
-shared store recorded (cause ``other_429``).
+(only for an observer that wants it, before a waiter asks the store) to publish the units left
+per window for a gauge whose callback must not touch the store, and to notice a pause another
+process of a shared store recorded (cause ``other_429``).
 """
 
 from __future__ import annotations
