@@ -224,7 +224,10 @@ def _show_public_names() -> None:
     """Reprs and tracebacks name ``moeseg.NameConflict``, not ``moeseg._exceptions...``."""
     for name in __all__:
         obj = globals()[name]
-        if isinstance(obj, type) and (issubclass(obj, MoesegError) or obj in (Client, SyncClient)):
+        if isinstance(obj, type) and (
+            issubclass(obj, MoesegError)
+            or obj in (Client, SyncClient, Observer, OpenTelemetryObserver)
+        ):
             obj.__module__ = __name__
 
 

@@ -78,6 +78,7 @@ def test_wire_bodies_are_private_but_still_served_with_a_warning() -> None:
 def test_reprs_show_public_names() -> None:
     assert repr(moeseg.NameConflict) == "<class 'moeseg.NameConflict'>"
     assert repr(moeseg.Client) == "<class 'moeseg.Client'>"
+    assert repr(moeseg.Observer) == "<class 'moeseg.Observer'>"
 
 
 def test_version_comes_from_package_metadata() -> None:
