@@ -1,9 +1,10 @@
 """``moeseg quota --watch``: a live view of a workspace's quota on its shared store.
 
-Each refresh reads the store once (``view``) and asks the governor when one more request of each
-group could go (``next_free``): per group, every window's used units against its usable limit,
-the leases in flight (every process's, from the store), any pause, the next free slot; and this
-process's own queue. Other processes' queues live in their memory only: the view says so.
+It reads the store with a governor of its own and sends nothing. Each refresh reads the store
+once (``view``) and asks the governor when one more request of each group could go
+(``next_free``): per group, every window's used units against its usable limit, the leases in
+flight (every process's, from the store), any pause, the next free slot; and this process's own
+queue. Other processes' queues live in their memory only: the view says so.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ..batch import governor_of
-from ..governor import Governor, RedisStore
+from ..governor import Governor, RedisStore, SQLiteStore, Store
 from ._options import Connection
 from ._output import out, usage
 
@@ -112,17 +112,22 @@ def _duration(seconds: float) -> str:
 
 @asynccontextmanager
 async def watched_governor(conn: Connection, redis_url: str | None) -> AsyncIterator[Governor]:
-    """The governor on the workspace's shared store: Redis at ``redis_url``, else the SQLite
-    file of ``--quota-db`` (what every other command of this machine uses)."""
+    """A governor on the workspace's shared store: Redis at ``redis_url``, else the SQLite file
+    of ``--quota-db`` that every other command of this machine uses. It sends nothing: no API
+    key is needed, only the workspace."""
+    if conn.sandbox or conn.quota_db == "memory":
+        usage(
+            "--watch reads a store other processes share: not with --sandbox or --quota-db memory"
+        )
+    workspace = conn.workspace_id or os.environ.get("MOENGAGE_WORKSPACE_ID")
+    if not workspace:
+        usage("--watch needs the workspace: --workspace-id or MOENGAGE_WORKSPACE_ID")
     async with AsyncExitStack() as stack:
+        store: Store
         if redis_url is None:
-            client = await stack.enter_async_context(conn.client())
-            yield governor_of(client)
-            return
-        workspace = conn.workspace_id or os.environ.get("MOENGAGE_WORKSPACE_ID")
-        if not workspace:
-            usage("--quota-redis needs the workspace: --workspace-id or MOENGAGE_WORKSPACE_ID")
-        store = await stack.enter_async_context(RedisStore(redis_url, workspace=workspace))
+            store = await stack.enter_async_context(SQLiteStore(conn.quota_db, workspace=workspace))
+        else:
+            store = await stack.enter_async_context(RedisStore(redis_url, workspace=workspace))
         yield Governor(conn.policy(), store=store)
 
 

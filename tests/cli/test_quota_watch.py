@@ -20,7 +20,7 @@ from moeseg.governor import Governor, QuotaPolicy, RedisStore, SQLiteStore
 from tests.governor.stores._redis_server import start_redis_server
 
 runner = CliRunner()
-CONN = ["--workspace-id", "WS", "--api-key", "k", "--dc", "01"]
+CONN = ["--workspace-id", "WS"]  # no API key: the watch sends nothing
 
 
 def _group_rows(text: str) -> list[list[str]]:
@@ -126,19 +126,33 @@ def test_watch_on_redis_shows_another_process_lease() -> None:
 
 
 @pytest.mark.parametrize(
-    "args",
-    [["--iterations", "2"], ["--quota-redis", "redis://127.0.0.1:1/0"], ["--watch", "--json"]],
+    ("args", "needle"),
+    [
+        (["--iterations", "2"], "need --watch"),
+        (["--quota-redis", "redis://127.0.0.1:1/0"], "need --watch"),
+        (["--watch", "--json"], "exclude each other"),
+        (["--watch", "--sandbox"], "not with --sandbox"),
+        (["--watch", "--quota-db", "memory"], "not with --sandbox or --quota-db memory"),
+    ],
 )
-def test_watch_options_need_watch_and_exclude_json(args: list[str]) -> None:
-    result = runner.invoke(app, ["quota", "--sandbox", *args], catch_exceptions=False)
+def test_watch_options_need_watch_and_a_shared_store(args: list[str], needle: str) -> None:
+    result = runner.invoke(app, ["quota", *args, *CONN], catch_exceptions=False)
     assert result.exit_code == 2
-    assert "--watch" in result.stderr
+    assert needle in " ".join(result.stderr.split())
+
+
+def test_watch_needs_the_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOENGAGE_WORKSPACE_ID", raising=False)
+    result = runner.invoke(app, ["quota", "--watch"], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert "--watch needs the workspace" in result.stderr
 
 
 @pytest.mark.slow
-def test_ctrl_c_ends_the_watch_with_130() -> None:
+def test_ctrl_c_ends_the_watch_with_130(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moeseg", "quota", "--watch", "--sandbox", "--interval", "0.2"],
+        [sys.executable, "-m", "moeseg", "quota", "--watch", "--interval", "0.2",
+         "--quota-db", str(tmp_path / "q.sqlite3"), *CONN],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
