@@ -9,7 +9,7 @@ structures the answer; creates and updates whose outcome was unknown are settled
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
@@ -224,7 +224,7 @@ class Client(Calls):
         self,
         definition: SegmentDefinition,
         *,
-        on_send: Callable[[], None] | None = None,
+        on_send: Callable[[], Awaitable[None]] | None = None,
         **deprecated: Unpack[PerCall],
     ) -> Segment:
         """Create a filter segment (``POST /v3/custom-segments``), exactly once.
@@ -240,7 +240,7 @@ class Client(Calls):
         fingerprint that :meth:`find_created` needs to settle it later. So do a 2xx whose body
         cannot be read, and any local failure (a quota wait too long) after an unknown attempt.
 
-        ``on_send`` is called (synchronously) each time an attempt has been admitted by the
+        ``on_send`` is awaited each time an attempt has been admitted by the
         governor, just before its request may leave: from then on the segment may exist (the
         batch journal records "sent" there, so an item still waiting for quota needs no lookup
         on resume). If it raises, the slot goes back and nothing is sent.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, Protocol
 
 import anyio
@@ -172,11 +172,11 @@ class Sender:
         params: Mapping[str, str] | None = None,
         users: int = 0,
         outcome: Unknown | None = None,
-        on_send: Callable[[], None] | None = None,
+        on_send: Callable[[], Awaitable[None]] | None = None,
     ) -> Answer:
         """Send with retries; return a 2xx answer or raise the last attempt's typed error.
 
-        ``on_send`` is called each time an attempt has been admitted by the governor, just
+        ``on_send`` is awaited each time an attempt has been admitted by the governor, just
         before its request may leave; if it raises, the slot is refunded and nothing is sent.
         """
         if endpoint.family == "v2" and not self.credentials.db_name:
@@ -237,7 +237,7 @@ class Sender:
         demand: Mapping[str, int],
         opts: Options,
         attempt: int,
-        on_send: Callable[[], None] | None = None,
+        on_send: Callable[[], Awaitable[None]] | None = None,
     ) -> Answer:
         """One governed attempt: acquire, send, read, settle the lease, map the answer."""
         lease = None
@@ -256,7 +256,7 @@ class Sender:
                 )  # fmt: skip
         if on_send is not None:
             try:
-                on_send()
+                await on_send()
             except BaseException:
                 if lease is not None:  # nothing left: the slot goes back
                     with anyio.CancelScope(shield=True):

@@ -215,7 +215,14 @@ class SyncClient:
         self, definition: SegmentDefinition, *, on_send: Callable[[], None] | None = None
     ) -> Segment:
         """See :meth:`moeseg.Client.create_segment` (``on_send`` runs on the loop's thread)."""
-        return self._call(self._client.create_segment, definition, on_send=on_send)
+        if on_send is None:
+            return self._call(self._client.create_segment, definition)
+        callback = on_send
+
+        async def sent() -> None:
+            callback()
+
+        return self._call(self._client.create_segment, definition, on_send=sent)
 
     def find_created(self, name: str, fp: str) -> Segment | None:
         """See :meth:`moeseg.Client.find_created`."""
