@@ -28,6 +28,7 @@ from .._exceptions import (
     ServerError,
     UnexpectedResponse,
 )
+from .._telemetry import Observer, observed, resolve
 from .._version import package_version
 from ..governor import QuotaPolicy, get_governor
 from ..segments import (
@@ -106,6 +107,9 @@ class Client(Calls):
             A slot beyond it raises :class:`moeseg.QuotaWaitTooLong` at once.
         max_response_bytes: the decoded size of an answer read at most (8 MiB); a larger one
             raises :class:`moeseg.ResponseTooLarge`.
+        observer: receives one operation (a span) per call (:class:`moeseg.Observer`); default:
+            an :class:`moeseg.OpenTelemetryObserver` when ``opentelemetry-api`` is installed.
+            The governor has its own (``Governor(observer=...)``).
 
     For other settings on some calls, ``client.with_options(timeout=..., max_retries=...,
     max_wait=...)`` returns a light copy sharing this client's connections and governor.
@@ -133,6 +137,7 @@ class Client(Calls):
         max_retries: int = 4,
         max_wait: float | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        observer: Observer | None = None,
     ) -> None:
         ws = env(workspace_id, ENV_WORKSPACE_ID)
         if ws is None:
@@ -170,6 +175,7 @@ class Client(Calls):
             credentials=credentials,
             base_url=root,
             legacy_base_url=legacy_root,
+            observer=resolve(observer),
         )
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -213,6 +219,7 @@ class Client(Calls):
 
     # -- v3 filter segments ---------------------------------------------------------------------
 
+    @observed("create_segment")
     async def create_segment(
         self,
         definition: SegmentDefinition,
@@ -259,6 +266,7 @@ class Client(Calls):
                 raise
             return await resolve_unknown(client, definition.name, fp, exc)
 
+    @observed("find_created")
     async def find_created(
         self, name: str, fp: str, *, listed: Sequence[Segment] | None = None
     ) -> Segment | None:
@@ -268,6 +276,7 @@ class Client(Calls):
         a listing already in hand, is given), plus one get per namesake listed without filters."""
         return await find_created(self, name, fp, listed)
 
+    @observed("list_segments")
     async def list_segments(
         self, name: str | None = None, **deprecated: Unpack[PerCall]
     ) -> list[Segment]:
@@ -280,6 +289,7 @@ class Client(Calls):
         answer = await client._sender.call(_LIST, _V3_SEGMENTS, client._opts, params=params)
         return list(client._read(answer, SegmentListResponse).data)
 
+    @observed("get_segment")
     async def get_segment(self, segment_id: str, **deprecated: Unpack[PerCall]) -> Segment:
         """Fetch one segment, filters included (``GET /v3/custom-segments/{id}``)."""
         client = self._using(deprecated)
@@ -287,6 +297,7 @@ class Client(Calls):
         answer = await client._sender.call(_GET, path, client._opts)
         return client._read(answer, SegmentResponse).data
 
+    @observed("update_segment")
     async def update_segment(
         self,
         segment_id: str,

@@ -32,6 +32,7 @@ from .._exceptions import (
     ResponseTooLarge,
     TransportError,
 )
+from .._telemetry import Observer, note_answer, note_attempt, note_retry, note_wait
 from ..governor import USERS, QuotaPolicy
 from ._answers import (
     Answer,
@@ -124,6 +125,7 @@ class Sender:
         "governor",
         "http",
         "legacy_base_url",
+        "observer",
         "owns_http",
         "policy",
     )
@@ -137,7 +139,9 @@ class Sender:
         credentials: Credentials,
         base_url: str,
         legacy_base_url: str,
+        observer: Observer | None = None,
     ) -> None:
+        self.observer = observer
         self.http = http
         self.owns_http = owns_http
         self.governor = governor
@@ -194,9 +198,11 @@ class Sender:
         retries = 0
         while True:
             try:
-                return await self._attempt(
+                answer = await self._attempt(
                     endpoint, request, path, demand, opts, retries + 1, on_send
                 )
+                note_answer(answer.content)
+                return answer
             except MoesegError as exc:
                 if isinstance(exc, RateLimited):
                     await self._report_rate_limited(endpoint, exc)
@@ -207,6 +213,7 @@ class Sender:
                 ):
                     raise
                 retries += 1
+                note_retry(endpoint.operation, exc)
                 what = describe(exc)
                 if isinstance(exc, RateLimited) and (groups := self.groups(endpoint)):
                     logger.info(
@@ -234,12 +241,14 @@ class Sender:
     ) -> Answer:
         """One governed attempt: acquire, send, read, settle the lease, map the answer."""
         lease = None
+        note_attempt(demand)
         if demand:
             asked = anyio.current_time()
             lease = await self.governor.acquire(
                 demand, max_wait=opts.max_wait, lease_timeout=opts.timeout + _LEASE_MARGIN
             )
             waited = anyio.current_time() - asked
+            note_wait(demand, waited)
             if waited > _WAIT_WORTH_LOGGING:
                 logger.info(
                     "%s %s: waited %.3fs for quota (%s)",

@@ -20,6 +20,7 @@ import sniffio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .._exceptions import ConfigurationError
+from .._telemetry import Observer
 from ..governor import QuotaPolicy
 from ..segments import LegacyCsvResponse, Segment, SegmentDefinition, SegmentUpdate, V2AcceptedBody
 from ._client import Client
@@ -123,6 +124,7 @@ class SyncClient:
         max_retries: int = 4,
         max_wait: float | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        observer: Observer | None = None,
         backend: str = "asyncio",
     ) -> None:
         _check_not_in_event_loop("construction")
@@ -145,6 +147,7 @@ class SyncClient:
             max_retries=max_retries,
             max_wait=max_wait,
             max_response_bytes=max_response_bytes,
+            observer=observer,
         )
         self._runner = _Runner(backend, make)
         self._client = self._runner.client
