@@ -14,7 +14,7 @@ import re
 import stat
 import string
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import attrs
 import httpx
@@ -375,6 +375,3 @@ class CsvCheckError(MoesegError, ValueError):
         if n > _SHOWN:
             lines.append(f"  ... and {n - _SHOWN} more")
         return "\n".join(lines)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.report,))
