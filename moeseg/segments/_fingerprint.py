@@ -24,7 +24,7 @@ from ._codec import to_payload, unstructure
 from ._models import FilterGroup
 from ._requests import SegmentDefinition, SegmentUpdate
 from ._responses import Segment
-from ._rules import LIST_OPERATORS
+from ._validation import LIST_OPERATORS
 
 __all__ = ["fingerprint"]
 
