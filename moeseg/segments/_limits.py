@@ -1,11 +1,5 @@
-"""How big a definition may be, and the checks that keep hostile input from costing time.
-
-MoEngage refuses definitions that are nested too deeply, reference too many segments or hold too
-many filters (413), but does not publish the figures. :class:`Limits` holds moeseg's assumption
-(the sandbox's figures: 5 levels, 10 referenced segments, 200 filters); a workspace that accepts
-more raises them. ``payload_issues`` walks raw JSON-like data before anything is built from it:
-without recursion, within a budget of nodes, and rejecting numbers no API field can hold.
-"""
+"""How big a definition may be (:class:`Limits`, the sandbox's figures), and the checks that
+keep hostile input from costing time before anything is built from it."""
 
 from __future__ import annotations
 

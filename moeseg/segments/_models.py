@@ -1,14 +1,9 @@
 """Segment definitions: frozen attrs classes mirroring MoEngage's v3 filter grammar.
 
-The classes hold data only: the wire format lives in ``_codec``, the rules in ``_validation``,
-and the roots that validate their whole tree when built (``SegmentDefinition``,
-``SegmentUpdate``) in ``_requests``.
-
-Optional wire fields are ``None`` when absent: a payload read from JSON is written back with
-exactly the keys it had (``"negate": false`` stays, a missing ``negate`` stays missing). Enum-like
-fields are typed with ``Literal`` for users and type checkers, but parsed leniently as strings so
-that a response carrying a value MoEngage added later still parses; validation of requests decides
-what is allowed.
+The classes hold data only: the wire format lives in ``_codec`` (optional fields are ``None``
+when absent; ``Literal`` fields are read leniently), the rules in ``_validation``, and the roots
+that validate their whole tree when built (``SegmentDefinition``, ``SegmentUpdate``) in
+``_requests``.
 """
 
 from __future__ import annotations

@@ -1,10 +1,5 @@
-"""What moeseg sends: definitions and the file-segment bodies, each checked when it is built.
-
-Building a :class:`SegmentDefinition` or :class:`SegmentUpdate` validates its whole tree (see
-``_validation``) and raises :class:`moeseg.SegmentValidationError` listing every broken rule
-with its path; the file-segment bodies check the fields MoEngage's OpenAPI constrains (the
-attribute type, URL and email formats, ``expiry_time`` as int32). Nothing invalid can be sent.
-"""
+"""What moeseg sends: definitions and the file-segment bodies, each checked when it is built,
+so nothing invalid can be sent."""
 
 from __future__ import annotations
 
