@@ -103,12 +103,9 @@ class SegmentValidationError(MoesegError, ValueError):
 
     def __init__(self, issues: Sequence[ValidationIssue]) -> None:
         self.issues = tuple(issues)
-        super().__init__(self._render())
-
-    def _render(self) -> str:
         n = len(self.issues)
-        head = f"{n} validation error{'s' if n != 1 else ''}"
-        return head + "".join(f"\n  {issue}" for issue in self.issues)
+        lines = [f"{n} validation error{'s' if n != 1 else ''}", *map(str, self.issues)]
+        super().__init__("\n  ".join(lines))
 
 
 class QuotaWaitTooLong(MoesegError):
