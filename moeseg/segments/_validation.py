@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, get_args
 
 from .._exceptions import ValidationIssue
-from ._limits import Limits, number_problem
+from ._limits import Limits, is_int, is_number, number_problem
 from ._models import (
     ActionFilter,
     AffinityFilter,
@@ -75,14 +75,6 @@ ISO_FORM = "an ISO-8601 datetime like 2024-01-15T00:00:00.000Z"
 MONTH_DAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 HTML = re.compile(r"[<>]")
 DYNAMIC = re.compile(r"^\{\{MoeUserAttribute\['[^'\]]+'\]\}\}$")
-
-
-def is_int(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and number_problem(v) is None
-
-
-def is_number(v: object) -> bool:
-    return is_int(v) or (isinstance(v, float) and number_problem(v) is None)
 
 
 def parse_iso(v: object) -> datetime | None:
