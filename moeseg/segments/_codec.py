@@ -136,7 +136,6 @@ def _optional(fn: Callable[[object, object], T]) -> Callable[[object, object], T
 
 
 def _object_only(read: Callable[[Any, Any], T]) -> Callable[[Any, Any], T]:
-    # cattrs alone would build a class whose fields all have defaults from any value at all
     def hook(obj: object, t: Any) -> T:
         if not isinstance(obj, Mapping):
             raise ValueError(f"expected an object, got {type(obj).__name__}")
@@ -200,7 +199,6 @@ def _make_converter(detailed: bool) -> cattrs.Converter:
         return conv._structure_tuple(obj, t)
 
     conv.register_structure_hook_func(_is_homogeneous_tuple, structure_tuple)
-    # Enum-like fields are lenient on purpose (see module docstring).
     conv.register_structure_hook_func(_is_literal, _structure_enum)
 
     def structure_filter(obj: object, _: object) -> Filter:
@@ -238,8 +236,6 @@ def _format(exc: BaseException, _type: type | None) -> str:
         return "required field missing"
     if isinstance(exc, ForbiddenExtraKeysError):
         return f"unknown fields {sorted(exc.extra_fields)}"
-    if isinstance(exc, TypeError) and ("indices" in str(exc) or "subscriptable" in str(exc)):
-        return "expected an object"
     if isinstance(exc, (ValueError, TypeError)):
         return str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {exc}"
