@@ -2,7 +2,7 @@
 # the public Sandbox; _pipeline: the middleware every route runs through (request log, _auth,
 # quota, faults); _v3 / _v2: the route handlers; _state: what a sandbox holds; _answers: calls
 # and answers; _config / _faults: configuration; _quota: sliding-window logs; _store: segments;
-# _filters / _definitions: query checks; _jobs: background file jobs; _bodies: the
+# _filters: query checks; _jobs: background file jobs; _bodies: the
 # documented bodies; _log: records; _serve / __main__: serving from a shell.
 """A strict local MoEngage-compatible server for tests, demos and CI.
 

@@ -25,7 +25,6 @@ from . import _v2 as v2
 from . import _v3 as v3
 from ._answers import Family
 from ._config import SandboxConfig
-from ._definitions import check_definition
 from ._faults import FaultConfig, FaultDice
 from ._log import max_in_window
 from ._pipeline import (
@@ -178,16 +177,7 @@ class Sandbox(SandboxState):
         is logged and no quota is spent; the timestamps come from the sandbox clock (call it in
         the event loop, or give ``SandboxConfig(clock=...)``). Raises ``SegmentValidationError``
         for an invalid definition and ``ValueError`` when the name or the definition is taken."""
-        checked = check_definition(payload)
-        store = self.stores[workspace_id or self.workspace_id]
-        if store.by_name(payload["name"]) is not None:
-            raise ValueError(f"a segment is already called {payload['name']!r}")
-        if store.same_definition(checked.fingerprint) is not None:
-            raise ValueError(f"another segment has the definition of {payload['name']!r}")
-        seg = v3.filter_segment(self, payload, checked, source)
-        store.add(seg)
-        store.set_archived(seg, archived)
-        return seg
+        return v3.seed(self, payload, source, archived, workspace_id or self.workspace_id)
 
     def spend(self, group: str, amount: int = 1, workspace_id: str | None = None) -> int:
         """Another tenant spends up to ``amount`` free units of ``group`` now; how many."""
