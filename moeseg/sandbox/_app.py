@@ -54,11 +54,11 @@ _ROUTES: tuple[tuple[str, str, str, Family, Handler], ...] = (
     ("GET", _V3 + "/{id}", "get", "v3", v3.get),
     ("PATCH", _V3 + "/{id}", "update", "v3", v3.update),
     ("POST", _FILES, "file_create", "v2", v2.file_create),
-    ("PUT", _FILES + "/add-users", "file_add", "v2", v2.file_add),
-    ("PUT", _FILES + "/remove-users", "file_remove", "v2", v2.file_remove),
-    ("PUT", _FILES + "/replace", "file_replace", "v2", v2.file_replace),
+    ("PUT", _FILES + "/add-users", "file_add", "v2", v2.file_update),
+    ("PUT", _FILES + "/remove-users", "file_remove", "v2", v2.file_update),
+    ("PUT", _FILES + "/replace", "file_replace", "v2", v2.file_update),
     ("PATCH", "/v2/custom-segments/archive", "archive", "v2", v2.archive),
-    ("PATCH", "/v2/custom-segments/unarchive", "unarchive", "v2", v2.unarchive),
+    ("PATCH", "/v2/custom-segments/unarchive", "unarchive", "v2", v2.archive),
     ("POST", "/csv_segment", "legacy_csv", "legacy", v2.legacy_csv),
 )
 _LAYERS = (Transit, RequestLog, Authenticate, Admit, InjectFaults)
