@@ -38,7 +38,6 @@ from ._faults import Latency as Latency
 from ._log import FileJobRecord as FileJobRecord
 from ._log import RequestRecord as RequestRecord
 from ._serve import banner as banner
-from ._serve import serve as serve
 from ._serve import serve_command as serve_command
 from ._serve import serve_forever as serve_forever
 from ._store import StoredSegment as StoredSegment
