@@ -9,7 +9,7 @@ in the background in a task group opened by ``Sandbox.running()`` or by the app'
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -26,17 +26,8 @@ from . import _v3 as v3
 from ._answers import Family
 from ._config import SandboxConfig
 from ._faults import FaultConfig, FaultDice
-from ._log import max_in_window
-from ._pipeline import (
-    Admit,
-    Authenticate,
-    Endpoint,
-    Handler,
-    InjectFaults,
-    RequestLog,
-    Transit,
-    record_unrouted,
-)
+from ._log import RequestRecord, max_in_window
+from ._pipeline import Admit, Authenticate, Endpoint, Handler, InjectFaults, RequestLog, Transit
 from ._state import SandboxState
 from ._store import StoredSegment
 
@@ -210,14 +201,11 @@ class Sandbox(SandboxState):
         while self.pending:  # noqa: ASYNC110
             await anyio.sleep(poll)
 
-    def serve(self, port: int = 0, host: str = "127.0.0.1") -> AbstractAsyncContextManager[str]:
+    @asynccontextmanager
+    async def serve(self, port: int = 0, host: str = "127.0.0.1") -> AsyncIterator[str]:
         """``async with sandbox.serve(port=0) as base_url``: uvicorn on loopback in a thread;
         its lifespan runs the background file jobs. The sandbox reads ``time.monotonic()``
         meanwhile (uvicorn's asyncio clock, the same from every thread)."""
-        return self._serve(host, port)
-
-    @asynccontextmanager
-    async def _serve(self, host: str, port: int) -> AsyncIterator[str]:
         if self.served:
             raise RuntimeError("this Sandbox is already being served")
         self.served = True
@@ -234,5 +222,8 @@ class Sandbox(SandboxState):
 
     async def _unrouted(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        record_unrouted(self, request.method, request.url.path, exc.status_code)
-        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+        status, method, path = exc.status_code, request.method, request.url.path
+        self.record(
+            RequestRecord(self.now(), method, path, None, None, None, status, status, "no_route")
+        )
+        return JSONResponse({"detail": exc.detail}, status, headers=exc.headers)

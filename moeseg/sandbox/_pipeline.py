@@ -1,21 +1,15 @@
-"""The middleware every route runs through, outermost first.
-
-``Transit`` (latency in transit, before the sandbox sees the request) → ``RequestLog`` (arrival
-time, the request log, dropping the connection) → ``Authenticate`` → ``Admit`` (another
-tenant's spending, the quota at arrival: 429) → ``InjectFaults`` (5xx before processing; after
-it: 5xx, response latency, a dropped connection) → the route's handler (``endpoint``).
-
-Each layer either answers (``respond``) or hands over to the next; they share the request's
-:class:`~._answers.Call`, kept in the ASGI scope.
+"""The middleware every route runs through, outermost first: ``Transit`` → ``RequestLog`` →
+``Authenticate`` → ``Admit`` → ``InjectFaults`` → the route's ``Endpoint``. Each layer answers
+(``respond``) or hands over to the next; they share the request's ``Call``, kept in the scope.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._asgi_server import abort_connection
 from ._answers import Answer, Call, Family, rate_limited, server_error
@@ -32,18 +26,15 @@ __all__ = [
     "InjectFaults",
     "RequestLog",
     "Transit",
-    "record_unrouted",
 ]
 
-Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Any, Any], Any]
 Handler = Callable[[SandboxState, Call], Answer]
 
 _CALL = "moeseg.sandbox.call"
 _FILE_ROUTES = frozenset({"file_create", "file_add", "file_remove", "file_replace", "legacy_csv"})
 
 
-async def respond(call: Call, answer: Answer, scope: Scope, receive: Any, send: Any) -> None:
+async def respond(call: Call, answer: Answer, scope: Scope, receive: Receive, send: Send) -> None:
     """Send ``answer`` (the call's first answer, unless one was produced already)."""
     if call.answer is None:
         call.answer = answer
@@ -62,7 +53,7 @@ class _Layer:
 class Transit(_Layer):
     """Latency faults in the ``request`` phase: the request is still on its way."""
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         delay = self.sb.dice.sleep_for(self.route, "request")
         if delay:
             await anyio.sleep(delay)
@@ -74,23 +65,21 @@ class RequestLog(_Layer):
     client went away mid-way stays in the log as ``abandoned``. Drops the connection (after
     logging) when a fault said so."""
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sb = self.sb
         arrival = sb.now()
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        call = Call(
+        call = scope[_CALL] = Call(
             method=scope["method"],
             path=scope["path"],
             route=self.route,
             family=self.family,
             params={k: str(v) for k, v in scope.get("path_params", {}).items()},
             query=parse_qs(scope.get("query_string", b"").decode("latin-1")),
-            headers=headers,
+            headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
             body=await _read_body(receive),
             arrival=arrival,
             response_id=sb.response_id(),
         )
-        scope[_CALL] = call
         index = sb.record(self._record(call, 0, 0, "abandoned"))
         finished = False
         try:
@@ -98,16 +87,14 @@ class RequestLog(_Layer):
             finished = True
         finally:
             answer, delivered = call.answer, call.delivered
-            if answer is None or delivered is None or not finished or call.dropped:
-                cause = "dropped" if finished and call.dropped else "abandoned"
-                processed, detail = (answer.status, answer.cause) if answer else (0, "")
-                record = self._record(call, 0, processed, cause, detail)
-            else:
+            if finished and answer and delivered and not call.dropped:
                 detail = answer.cause if delivered is not answer else delivered.detail
-                record = self._record(
-                    call, delivered.status, answer.status, delivered.cause, detail
-                )
-            sb.record(record, index)
+                status, cause = delivered.status, delivered.cause
+            else:
+                status, cause = 0, "dropped" if finished and call.dropped else "abandoned"
+                detail = answer.cause if answer else ""
+            processed = answer.status if answer else 0
+            sb.record(self._record(call, status, processed, cause, detail), index)
         if call.dropped:
             abort_connection(scope)
 
@@ -115,24 +102,14 @@ class RequestLog(_Layer):
         self, call: Call, status: int, processed: int, cause: str, detail: str = ""
     ) -> RequestRecord:
         group = self.sb.config.operations.get(self.route)
-        return RequestRecord(
-            call.arrival,
-            call.method,
-            call.path,
-            self.route,
-            group,
-            call.workspace_id,
-            status,
-            processed,
-            cause,
-            detail,
-        )
+        where = (call.arrival, call.method, call.path, self.route, group, call.workspace_id)
+        return RequestRecord(*where, status, processed, cause, detail)
 
 
 class Authenticate(_Layer):
     """The workspace and its credentials (400 unknown workspace, 401 bad credentials)."""
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         call: Call = scope[_CALL]
         denied = authenticate(self.sb, call)
         if denied is not None:
@@ -145,7 +122,7 @@ class Admit(_Layer):
     """The quota, counted at arrival: another tenant may spend first (a fault), then the
     route's group must have room in every window, else 429."""
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sb, call = self.sb, scope[_CALL]
         if self.route in _FILE_ROUTES and sb.task_group is None:
             raise RuntimeError(
@@ -168,15 +145,15 @@ class InjectFaults(_Layer):
     """Server errors before processing (nothing happens) or after it (the request took effect
     but the client gets a 5xx), latency before the answer, and dropped connections."""
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         dice, call = self.sb.dice, scope[_CALL]
         for fault in dice.draw(ServerErrorFault, self.route, "before"):
             answer = server_error(call, fault.status, "before", fault.html)
             await respond(call, answer, scope, receive, send)
             return
-        held: list[Any] = []
+        held: list[Message] = []
 
-        async def hold(message: Any) -> None:
+        async def hold(message: Message) -> None:
             held.append(message)
 
         await self.app(scope, receive, hold)
@@ -203,17 +180,12 @@ class Endpoint:
         self.sb = sandbox
         self.handler = handler
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         call: Call = scope[_CALL]
         await respond(call, self.handler(self.sb, call), scope, receive, send)
 
 
-def record_unrouted(sb: SandboxState, method: str, path: str, status: int) -> None:
-    """Log a request no route answers (404 / 405)."""
-    sb.record(RequestRecord(sb.now(), method, path, None, None, None, status, status, "no_route"))
-
-
-async def _read_body(receive: Any) -> bytes:
+async def _read_body(receive: Receive) -> bytes:
     chunks: list[bytes] = []
     while True:
         message = await receive()
