@@ -205,29 +205,26 @@ def _query_problem(
 ) -> Answer | None:
     """412 / 413 / unknown referenced segment, for the query in ``data``."""
     store = sb.store(call.workspace)
-    groups = tuple(
-        g
-        for g in (data.get("included_filters"), data.get("excluded_filters"))
-        if isinstance(g, dict)
-    )
+    groups = [data.get("included_filters"), data.get("excluded_filters")]
 
     def lookup(sid: str) -> tuple[Mapping[str, Any], ...] | None:
         seg = store.get(sid)
         return None if seg is None else seg.groups()
 
     try:
-        shape = measure(groups, lookup, own_id)
+        depth, segments, filters = measure(
+            [g for g in groups if isinstance(g, dict)], lookup, own_id
+        )
     except CyclicQuery as exc:
         return error(call, 412, V3.CYCLIC, "cyclic", f"through {exc}")
     except UnknownSegment as exc:
-        detail = f"no segment {exc.segment_id}"
-        return error(call, 400, V3.INVALID_NAME, "unknown_segment", detail)
+        return error(call, 400, V3.INVALID_NAME, "unknown_segment", f"no segment {exc}")
     cfg = sb.config
-    if shape.depth > cfg.max_nesting:
+    if depth > cfg.max_nesting:
         return error(call, 413, V3.too_deep(cfg.max_nesting), "too_deep")
-    if len(shape.segments) > cfg.max_segments_per_query:
+    if len(segments) > cfg.max_segments_per_query:
         what = V3.too_many_segments(cfg.max_segments_per_query)
         return error(call, 413, what, "too_many_segments")
-    if shape.filters > cfg.max_filters_per_query:
+    if filters > cfg.max_filters_per_query:
         return error(call, 413, V3.QUERY_TOO_LONG, "too_long")
     return None
