@@ -64,26 +64,24 @@ def _add(
     source: str,
 ) -> StoredSegment:
     now = sb.epoch()
-    seg = StoredSegment(
-        id=sb.new_id(),
-        name=payload["name"],
-        kind="filter",
-        created=now,
-        updated=now,
-        fingerprint=fingerprint(definition),
-        source=source,
-    )
-    _define(seg, payload, definition)
+    seg = StoredSegment(sb.new_id(), payload["name"], "filter", now, now, source=source)
     store.add(seg)
+    _define(store, seg, payload, definition)
     return seg
 
 
-def _define(seg: StoredSegment, payload: Mapping[str, Any], definition: SegmentDefinition) -> None:
+def _define(
+    store: WorkspaceStore,
+    seg: StoredSegment,
+    payload: Mapping[str, Any],
+    definition: SegmentDefinition,
+) -> None:
     """Hold the definition in ``payload``, as MoEngage echoes it."""
     excluded = payload.get("excluded_filters")
     seg.included_filters = echo_group(payload["included_filters"])
     seg.excluded_filters = echo_group(excluded) if excluded is not None else None
     seg.description = describe(definition)
+    store.set_fingerprint(seg, fingerprint(definition))
 
 
 def list_segments(sb: SandboxState, call: Call) -> Answer:
@@ -126,8 +124,7 @@ def update(sb: SandboxState, call: Call) -> Answer:
     store = sb.store(call.workspace)
     if payload["name"] != seg.name:
         store.rename(seg, payload["name"])
-    _define(seg, payload, definition)
-    store.set_fingerprint(seg, fingerprint(definition))
+    _define(store, seg, payload, definition)
     seg.updated = sb.epoch()
     if updated_by is not None:
         seg.updated_by = updated_by
