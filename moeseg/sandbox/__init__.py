@@ -35,11 +35,11 @@ from ._faults import (
 )
 from ._faults import FaultRule as FaultRule
 from ._faults import Latency as Latency
-from ._log import FileJobRecord as FileJobRecord
-from ._log import RequestRecord as RequestRecord
 from ._serve import banner as banner
 from ._serve import serve_command as serve_command
 from ._serve import serve_forever as serve_forever
+from ._state import FileJobRecord as FileJobRecord
+from ._state import RequestRecord as RequestRecord
 from ._store import StoredSegment as StoredSegment
 
 # What a user configures and runs. The rest above stays importable (tests, the CLI) without

@@ -26,9 +26,8 @@ from . import _v3 as v3
 from ._answers import Family
 from ._config import SandboxConfig
 from ._faults import FaultConfig, FaultDice
-from ._log import RequestRecord, max_in_window
 from ._pipeline import Admit, Authenticate, Endpoint, Handler, InjectFaults, RequestLog, Transit
-from ._state import SandboxState
+from ._state import RequestRecord, SandboxState, max_in_window
 from ._store import StoredSegment
 
 __all__ = ["TIME_SCALE_HEADER", "Sandbox"]

@@ -18,8 +18,7 @@ import httpx
 
 from .._asgi_server import is_loopback
 from ._answers import Call
-from ._log import FileJobRecord
-from ._state import SandboxState
+from ._state import FileJobRecord, SandboxState
 from ._store import StoredSegment
 
 __all__ = ["schedule"]

@@ -15,8 +15,7 @@ from .._asgi_server import abort_connection
 from ._answers import Answer, Call, Family, rate_limited, server_error
 from ._auth import authenticate
 from ._faults import DropConnection, OtherTenant, ServerErrorFault
-from ._log import RequestRecord
-from ._state import SandboxState
+from ._state import RequestRecord, SandboxState
 
 __all__ = [
     "Admit",
