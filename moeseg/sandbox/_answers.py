@@ -47,12 +47,8 @@ class Answer:
 
 @attrs.define(slots=True)
 class Call:
-    """One request: what arrived, who sent it (set by authentication), and what it got.
-
-    ``answer`` is the first answer produced (authentication, quota, a fault before processing,
-    or the route's handler); ``delivered`` what the client was sent (a fault after processing
-    replaces it), ``dropped`` whether the connection was closed instead.
-    """
+    """One request: what arrived, and who sent it (set by authentication, with ``data`` the
+    legacy API's parsed body)."""
 
     method: str
     path: str
@@ -66,9 +62,6 @@ class Call:
     response_id: str
     workspace: WorkspaceCredentials | None = None
     data: dict[str, Any] | None = None
-    answer: Answer | None = None
-    delivered: Answer | None = None
-    dropped: bool = False
 
     @property
     def workspace_id(self) -> str | None:

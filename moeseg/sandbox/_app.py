@@ -1,9 +1,9 @@
 """The sandbox: a Starlette app that answers like MoEngage's custom-segment APIs.
 
-The app is its route table (below); every route runs through the middleware of ``_pipeline``
-(latency in transit → request log → authentication → quota → faults → handler). File jobs run
-in the background in a task group opened by ``Sandbox.running()`` or by the app's lifespan
-(uvicorn runs the lifespan).
+The app is its route table (below); every route takes the steps of ``_pipeline`` (latency in
+transit → request log → authentication → quota → faults → handler). File jobs run in the
+background in a task group opened by ``Sandbox.running()`` or by the app's lifespan (uvicorn
+runs the lifespan).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from . import _v3 as v3
 from ._answers import Family
 from ._config import SandboxConfig
 from ._faults import FaultConfig, FaultDice
-from ._pipeline import Admit, Authenticate, Endpoint, Handler, InjectFaults, RequestLog, Transit
+from ._pipeline import Endpoint, Handler
 from ._state import RequestRecord, SandboxState, max_in_window
 from ._store import StoredSegment
 
@@ -51,7 +51,6 @@ _ROUTES: tuple[tuple[str, str, str, Family, Handler], ...] = (
     ("PATCH", "/v2/custom-segments/unarchive", "unarchive", "v2", v2.archive),
     ("POST", "/csv_segment", "legacy_csv", "legacy", v2.legacy_csv),
 )
-_LAYERS = (Transit, RequestLog, Authenticate, Admit, InjectFaults)
 
 
 class _EveryAnswer:
@@ -92,13 +91,7 @@ class Sandbox(SandboxState):
     def __init__(self, config: SandboxConfig | None = None) -> None:
         super().__init__(config)
         routes = [
-            Route(
-                path,
-                Endpoint(self, handler),
-                methods=[method],
-                name=name,
-                middleware=[Middleware(layer, self, name, family) for layer in _LAYERS],
-            )
+            Route(path, Endpoint(self, name, family, handler), methods=[method], name=name)
             for method, path, name, family, handler in _ROUTES
         ]
         #: The ASGI application.
