@@ -19,6 +19,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._asgi_server import serve_app
 from . import _v2 as v2
@@ -56,19 +57,16 @@ _ROUTES: tuple[tuple[str, str, str, Family, Handler], ...] = (
 class _EveryAnswer:
     """Adds the time-scale header to every answer; ignores a trailing slash, as MoEngage does."""
 
-    def __init__(self, app: Any, time_scale: float) -> None:
+    def __init__(self, app: ASGIApp, time_scale: float) -> None:
         self.app = app
         self.header = (TIME_SCALE_HEADER.encode(), repr(float(time_scale)).encode())
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope["path"]
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
         if len(path) > 1 and path.endswith("/"):
             scope = {**scope, "path": path.rstrip("/") or "/"}
 
-        async def with_header(message: Any) -> None:
+        async def with_header(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", ()), self.header]}
             await send(message)
