@@ -7,6 +7,7 @@ v2 ``{title, description}``, the legacy CSV API ``{status, error_message}``.
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any, Literal
 
 import attrs
@@ -20,13 +21,6 @@ from ._store import StoredSegment
 __all__ = ["Answer", "Call", "Family", "accepted", "error", "json_object", "ok"]
 
 Family = Literal["v3", "v2", "legacy"]
-
-_REASONS = {
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
 
 
 @attrs.frozen(slots=True)
@@ -107,7 +101,7 @@ def server_error(call: Call, status: int, when: str, html: bool) -> Answer:
     """An injected 5xx: a gateway's HTML page, or the family's documented body."""
     cause = f"fault_{status}_{when}"
     if html:
-        reason = _REASONS[status]
+        reason = HTTPStatus(status).phrase
         page = f"<html><head><title>{status} {reason}</title></head><body><h1>{status} "
         return Answer(status, f"{page}{reason}</h1></body></html>".encode(), cause)
     if call.family == "v3":
