@@ -299,15 +299,12 @@ class CallbackReceiver:
             self._portal = portal
             try:
                 async with serve_app(self, host, port, read_timeout=self.read_timeout) as url:
-                    if own_url:
-                        self._public_url = url
-                    try:
-                        yield url
-                    finally:
-                        if own_url:
-                            self._public_url = None
+                    self._public_url = self._public_url or url
+                    yield url
             finally:
                 self._portal = None
+                if own_url:
+                    self._public_url = None
 
 
 def _reply(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
