@@ -59,20 +59,10 @@ async def _run(
     try:
         status, extra = await _process(sb, call, seg, file_url)
         if call.route == "legacy_csv":
-            body: dict[str, object] = {
-                "status": status,
-                **extra,
-                "request_id": request_id,
-                "segment_name": seg.name,
-            }
+            body = {"status": status, **extra, "request_id": request_id, "segment_name": seg.name}
         else:
-            body = {
-                "db_name": call.workspace.db_name,
-                "segment_name": seg.name,
-                "request_id": request_id,
-                **extra,
-                "status": status,
-            }
+            head = {"db_name": call.workspace.db_name, "segment_name": seg.name}
+            body = {**head, "request_id": request_id, **extra, "status": status}
         ws = call.workspace.workspace_id
         record = FileJobRecord(
             call.route, ws, seg.id, seg.name, request_id, status, body, callback_url, None
