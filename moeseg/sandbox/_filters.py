@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ._store import StoredSegment
+
 __all__ = ["CyclicQuery", "UnknownSegment", "echo_group", "invalid_name", "measure"]
 
 _HTML = re.compile(r"[<>]")
@@ -49,8 +51,7 @@ class UnknownSegment(Exception):
     """A custom_segments filter names an id the workspace does not hold."""
 
 
-#: Looks up a stored segment's filter groups by id (``None``: no such segment).
-Lookup = Callable[[str], "tuple[Mapping[str, Any], ...] | None"]
+Lookup = Callable[[str], "StoredSegment | None"]  # a workspace's segment by id
 
 
 def measure(
@@ -86,7 +87,7 @@ def _walk(
                 if target is None:
                     raise UnknownSegment(sid)
                 seen.add(sid)
-                d, n = _walk(target, lookup, path | {sid}, seen)
+                d, n = _walk(target.groups(), lookup, path | {sid}, seen)
             else:
                 attributes = f.get("attributes")
                 inner = attributes.get("filters", []) if isinstance(attributes, Mapping) else []

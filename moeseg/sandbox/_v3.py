@@ -142,18 +142,15 @@ def _segment(sb: SandboxState, call: Call) -> StoredSegment | Answer:
 
 
 def _payload(call: Call, name: Any, data: dict[str, Any]) -> dict[str, Any] | Answer:
-    included = data.get("included_filters")
-    excluded = data.get("excluded_filters")
-    if not isinstance(name, str) or not isinstance(included, dict):
+    included, excluded = data.get("included_filters"), data.get("excluded_filters")
+    if not (isinstance(name, str) and isinstance(included, dict)):
         return error(call, 400, V3.INVALID_FORMAT, "invalid_format")
-    if excluded is not None and not isinstance(excluded, dict):
+    if not isinstance(excluded, dict | None):
         return error(call, 400, V3.INVALID_FORMAT, "invalid_format")
     if invalid_name(name):
         return error(call, 400, V3.INVALID_NAME, "invalid_name")
-    payload: dict[str, Any] = {"name": name, "included_filters": included}
-    if excluded is not None:
-        payload["excluded_filters"] = excluded
-    return payload
+    payload = {"name": name, "included_filters": included}
+    return payload if excluded is None else {**payload, "excluded_filters": excluded}
 
 
 def _definition(
@@ -201,17 +198,11 @@ def _query_problem(
     sb: SandboxState, call: Call, data: dict[str, Any], own_id: str | None
 ) -> Answer | None:
     """412 / 413 / unknown referenced segment, for the query in ``data``."""
-    store = sb.store(call.workspace)
-    groups = [data.get("included_filters"), data.get("excluded_filters")]
-
-    def lookup(sid: str) -> tuple[Mapping[str, Any], ...] | None:
-        seg = store.get(sid)
-        return None if seg is None else seg.groups()
-
+    groups = [
+        g for g in (data.get("included_filters"), data.get("excluded_filters")) if g is not None
+    ]
     try:
-        depth, segments, filters = measure(
-            [g for g in groups if isinstance(g, dict)], lookup, own_id
-        )
+        depth, segments, filters = measure(groups, sb.store(call.workspace).get, own_id)
     except CyclicQuery as exc:
         return error(call, 412, V3.CYCLIC, "cyclic", f"through {exc}")
     except UnknownSegment as exc:
