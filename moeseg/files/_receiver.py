@@ -24,10 +24,9 @@ import json
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
 
 import anyio
 import anyio.from_thread
@@ -37,17 +36,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from .._exceptions import ConfigurationError
 from ..segments import FileSegmentCallback, LegacyCsvCallback, StructureError, structure
 from ._results import FileSegmentHandle, FileSegmentOutcome
 
 __all__ = ["CallbackReceiver"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 
 class _Refused(Exception):
@@ -304,15 +299,12 @@ class CallbackReceiver:
             self._portal = portal
             try:
                 async with serve_app(self, host, port, read_timeout=self.read_timeout) as url:
-                    if own_url:
-                        self._public_url = url
-                    try:
-                        yield url
-                    finally:
-                        if own_url:
-                            self._public_url = None
+                    self._public_url = self._public_url or url
+                    yield url
             finally:
                 self._portal = None
+                if own_url:
+                    self._public_url = None
 
 
 def _reply(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

@@ -49,7 +49,7 @@ def default_quota_groups() -> tuple[QuotaGroupSpec, ...]:
 
 
 #: Which request-counted quota group each route spends (archive/unarchive spend none). The
-#: weighted ``file_users`` group is charged when a file has been counted (see ``_files``).
+#: weighted ``file_users`` group is charged when a file has been counted (see ``_jobs``).
 DEFAULT_OPERATIONS: Mapping[str, str] = MappingProxyType(
     {
         "create": "segments",
