@@ -24,6 +24,7 @@ from .._asgi_server import serve_app
 from . import _v2 as v2
 from . import _v3 as v3
 from ._answers import Family
+from ._cohortsync import cohort_sync
 from ._config import SandboxConfig
 from ._definitions import check_definition
 from ._faults import FaultConfig, FaultDice
@@ -61,6 +62,7 @@ _ROUTES: tuple[tuple[str, str, str, Family, Handler], ...] = (
     ("PATCH", "/v2/custom-segments/archive", "archive", "v2", v2.archive),
     ("PATCH", "/v2/custom-segments/unarchive", "unarchive", "v2", v2.unarchive),
     ("POST", "/csv_segment", "legacy_csv", "legacy", v2.legacy_csv),
+    ("POST", "/v1/integrations/cohortsync", "cohort_sync", "cohort", cohort_sync),
 )
 _LAYERS = (Transit, RequestLog, Authenticate, Admit, InjectFaults)
 
