@@ -41,6 +41,7 @@ from ._request import encode_body as encode_body
 from ._request import encode_member as encode_member
 from ._request import opposite as opposite
 from ._request import validate_uid as validate_uid
+from ._result import SyncResult as SyncResult
 from ._uidfiles import HEADER as HEADER
 from ._uidfiles import SortedUids as SortedUids
 from ._uidfiles import UidFile as UidFile

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import ExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -19,10 +19,12 @@ import httpx
 import sniffio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from .._cohorts import SyncResult
 from .._exceptions import ConfigurationError
 from ..governor import QuotaPolicy
 from ..segments import LegacyCsvResponse, Segment, SegmentDefinition, SegmentUpdate, V2AcceptedBody
 from ._client import Client
+from ._cohort_calls import Progress
 from ._config import DEFAULT_MAX_RESPONSE_BYTES, CallOptions
 from ._file_options import FileOptions
 from ._send import GovernorLike
@@ -335,3 +337,30 @@ class SyncClient:
     ) -> LegacyCsvResponse:
         """See :meth:`moeseg.Client.legacy_csv_segment` (deprecated by MoEngage)."""
         return self._call(self._client.legacy_csv_segment, seg_name, csv_url, callback, file)
+
+    # -- Cohort Sync ----------------------------------------------------------------------------
+
+    def sync_cohort(
+        self,
+        name: str,
+        *,
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
+        cohort_id: str | None = None,
+        partner: str = "moeseg",
+        description: str | None = None,
+        concurrency: int = 4,
+        on_progress: Progress | None = None,
+    ) -> SyncResult:
+        """See :meth:`moeseg.Client.sync_cohort`."""
+        return self._call(
+            self._client.sync_cohort,
+            name,
+            add=add,
+            remove=remove,
+            cohort_id=cohort_id,
+            partner=partner,
+            description=description,
+            concurrency=concurrency,
+            on_progress=on_progress,
+        )
