@@ -1,11 +1,13 @@
 # Cohort Sync and membership sync. Layout: _errors holds the typed errors and the response
 # mapper; _request the Cohort model, body encoding and the chunker; _uidfiles sorted uid files
 # (the snapshot format, CSV reading, external sort); _diff the streamed membership diff; _plan
-# the pure planner (routes, quota, ETA); _pending the ordering rule for opposite actions.
+# the pure planner (routes, quota, ETA); _pending the ordering rule for opposite actions;
+# _state the snapshots and records in the state directory; _result what a sync did.
 """MoEngage's Cohort Sync API and keeping a segment's members equal to a list."""
 
 from ._diff import MembershipDiff as MembershipDiff
 from ._diff import diff_sorted as diff_sorted
+from ._diff import diff_uncertain as diff_uncertain
 from ._diff import membership_diff
 from ._errors import AccountSuspended as AccountSuspended
 from ._errors import AppKeyMismatch as AppKeyMismatch
@@ -42,11 +44,15 @@ from ._request import encode_member as encode_member
 from ._request import opposite as opposite
 from ._request import validate_uid as validate_uid
 from ._result import SyncResult as SyncResult
+from ._state import DEFAULT_STATE_DIR as DEFAULT_STATE_DIR
+from ._state import MemberRecord as MemberRecord
+from ._state import MemberState as MemberState
 from ._uidfiles import HEADER as HEADER
 from ._uidfiles import SortedUids as SortedUids
 from ._uidfiles import UidFile as UidFile
 from ._uidfiles import read_uid_csv as read_uid_csv
 from ._uidfiles import sort_uids as sort_uids
+from ._uidfiles import union_uid_files as union_uid_files
 from ._uidfiles import write_uid_file as write_uid_file
 
 # Not yet wired to the client (issue 16): the promised surface stays small until it is. The

@@ -12,18 +12,21 @@ can no longer arrive (its timeout plus a margin).
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Collection, Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 
 from .._cohorts import (
+    DEFAULT_STATE_DIR,
     Cohort,
     CohortAction,
     CohortChunk,
     OppositeActionPending,
     PendingActions,
+    ReplaceChoice,
     SyncResult,
     Ticket,
     chunk_members,
@@ -33,6 +36,9 @@ from .._exceptions import APIError, ConfigurationError, MoesegError
 from ._calls import Calls
 from ._retry import outcome_unknown
 from ._send import Endpoint, Unknown
+
+if TYPE_CHECKING:
+    from ._members import Source, Uploader
 
 __all__ = ["COHORT_SYNC_PATH", "CohortCalls", "Progress"]
 
@@ -184,6 +190,55 @@ class CohortCalls(Calls):
             )
             raise
         pending.resolve(ticket)
+
+    async def sync_members(
+        self,
+        segment: str,
+        source: Source,
+        *,
+        state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR,
+        uploader: Uploader | None = None,
+        callback_url: str | None = None,
+        dry_run: bool = False,
+        replace: ReplaceChoice = "auto",
+        column: str | None = None,
+        on_progress: Progress | None = None,
+    ) -> SyncResult:
+        """Make the members of ``segment`` equal ``source``, sending only what changed.
+
+        ``source``: a CSV path (its ``uid`` column, or ``column``, or its only column) or an
+        iterable of uids; deduplicated and diffed on disk against the last committed snapshot
+        in ``state_dir`` (default ``.moeseg``), in bounded memory.
+
+        Route by owner: Cohort Sync for segments it created (or that do not exist yet: the
+        first add creates it); file add/remove/replace for file segments, which need an
+        ``uploader`` (``path -> URL``, sync or async) and a ``callback_url``; without them a
+        file segment raises :class:`moeseg.ConfigurationError` before anything is sent. Filter
+        segments are refused. The plan (``result.plan``) says the requests, quota and ETA, and
+        for files why add/remove or replace (``replace="auto"``: the cheaper in quota).
+
+        First sync (no snapshot): everything is added and members added by other means stay
+        (``result.notes`` says so); file segments can be made exact with ``replace="always"``.
+        ``dry_run=True`` plans only (one list call when the segment has no record yet).
+
+        The snapshot is replaced only after every delta was accepted: after a kill or an error,
+        a rerun sends the same deltas again and converges. Assumption: a rerun with a *changed*
+        list starts after the killed run's last request could still arrive (its timeout + 5 s).
+        """
+        from ._members import sync_members
+
+        return await sync_members(
+            self,
+            segment,
+            source,
+            state_dir=state_dir,
+            uploader=uploader,
+            callback_url=callback_url,
+            dry_run=dry_run,
+            replace=replace,
+            column=column,
+            on_progress=on_progress,
+        )
 
 
 def _cohort(name: str, cohort_id: str | None, partner: str, description: str | None) -> Cohort:

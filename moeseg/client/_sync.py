@@ -9,6 +9,7 @@ owned by no event loop (``moeseg.governor.get_governor``).
 from __future__ import annotations
 
 import functools
+import os
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import ExitStack
@@ -19,7 +20,7 @@ import httpx
 import sniffio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from .._cohorts import SyncResult
+from .._cohorts import DEFAULT_STATE_DIR, ReplaceChoice, SyncResult
 from .._exceptions import ConfigurationError
 from ..governor import QuotaPolicy
 from ..segments import LegacyCsvResponse, Segment, SegmentDefinition, SegmentUpdate, V2AcceptedBody
@@ -31,6 +32,8 @@ from ._send import GovernorLike
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+    from ._members import Source, Uploader
 
 __all__ = ["SyncClient"]
 
@@ -362,5 +365,32 @@ class SyncClient:
             partner=partner,
             description=description,
             concurrency=concurrency,
+            on_progress=on_progress,
+        )
+
+    def sync_members(
+        self,
+        segment: str,
+        source: Source,
+        *,
+        state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR,
+        uploader: Uploader | None = None,
+        callback_url: str | None = None,
+        dry_run: bool = False,
+        replace: ReplaceChoice = "auto",
+        column: str | None = None,
+        on_progress: Progress | None = None,
+    ) -> SyncResult:
+        """See :meth:`moeseg.Client.sync_members` (an async ``uploader`` runs in its loop)."""
+        return self._call(
+            self._client.sync_members,
+            segment,
+            source,
+            state_dir=state_dir,
+            uploader=uploader,
+            callback_url=callback_url,
+            dry_run=dry_run,
+            replace=replace,
+            column=column,
             on_progress=on_progress,
         )
