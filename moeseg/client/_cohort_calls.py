@@ -74,7 +74,7 @@ class CohortCalls(Calls):
         """Add ``add`` to and remove ``remove`` from the Cohort Sync segment ``name``.
 
         The first add creates the segment. ``cohort_id`` is its stable key (default: derived
-        from the name, ``moeseg._cohorts.derive_cohort_id``). Adds are sent first, then removes,
+        from the name, ``moeseg.cohorts.derive_cohort_id``). Adds are sent first, then removes,
         up to ``concurrency`` requests at a time, each within the ``cohort_sync`` quota.
 
         Refused before any request: a name with one of ``| * ? \\ : < > = $ "``, an empty
