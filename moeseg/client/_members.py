@@ -47,7 +47,7 @@ from .._cohorts import (
     read_uid_csv,
     union_uid_files,
 )
-from .._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError, MoesegError
 from ._cohort_calls import Progress
 from ._file_options import FileOptions
 
@@ -200,15 +200,35 @@ async def _by_cohort(
     # The deltas are read in a worker thread; a 1 % change of 1,000,000 uids is 10,000 strings.
     adds = await anyio.to_thread.run_sync(list, diff.adds)
     removes = await anyio.to_thread.run_sync(list, diff.removes or ())
-    result = await client.sync_cohort(
-        cohort.name,
-        add=adds,
-        remove=removes,
-        cohort_id=cohort.cohort_id,
-        partner=cohort.partner,
-        on_progress=on_progress,
+    results: list[SyncResult] = []
+    failures: list[MoesegError] = []
+
+    async def send(add: list[str], remove: list[str]) -> None:
+        try:
+            results.append(
+                await client.sync_cohort(
+                    cohort.name,
+                    add=add,
+                    remove=remove,
+                    cohort_id=cohort.cohort_id,
+                    partner=cohort.partner,
+                    on_progress=on_progress,
+                )
+            )
+        except MoesegError as exc:  # raised as itself below, not in an exception group
+            failures.append(exc)
+
+    # A diff's adds and removes share no uid, so neither waits for the other: both at once.
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(send, adds, [])
+        tg.start_soon(send, [], removes)
+    if failures:
+        raise failures[0]
+    return (
+        sum(r.added for r in results),
+        sum(r.removed for r in results),
+        sum(r.requests for r in results),
     )
-    return result.added, result.removed, result.requests
 
 
 async def _by_file(

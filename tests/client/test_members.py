@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import moeseg
+import moeseg.cohorts
 from moeseg import Client, FileOptions
 from moeseg._cohorts import MemberState
 from moeseg.governor import Governor, QuotaPolicy
@@ -242,3 +243,16 @@ def test_kill_at_any_point_then_rerun_converges(
 
     clock = trio.testing.MockClock(autojump_threshold=0)
     anyio.run(main, backend="trio", backend_options={"clock": clock})
+
+
+@pytest.mark.virtual_time
+async def test_a_refusal_is_raised_typed_and_nothing_is_committed(tmp_path: Path) -> None:
+    sb = Sandbox(SandboxConfig(suspended={"SANDBOX_WORKSPACE": "BlockedClient"}))
+    async with asgi(sb) as client:
+        with pytest.raises(moeseg.cohorts.AccountSuspended) as caught:
+            await client.sync_members("Fans", ["a", "b"], state_dir=tmp_path)
+    assert caught.value.blocked
+    state = MemberState(tmp_path, sb.workspace_id)
+    assert not state.snapshot_path("Fans").exists()
+    assert state.record("Fans") is None
+    assert state.uncertain_path("Fans").exists()  # resent by the next sync
