@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ from typer.testing import CliRunner, Result
 
 import moeseg
 from moeseg.cli._app import app
-from moeseg.sandbox import Sandbox, serve_app
+from moeseg.sandbox import Sandbox, WorkspaceCredentials, serve_app
 
 runner = CliRunner()
 
@@ -159,3 +162,36 @@ def test_file_segments_go_through_the_uploader_command(
     seg = sb.find("Subs")
     assert seg is not None
     assert seg.users == {"b", "c"}
+
+
+@pytest.mark.slow  # a `moeseg sandbox serve` process, real HTTP on loopback
+def test_smoke_against_moeseg_sandbox_serve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    creds = WorkspaceCredentials()
+    monkeypatch.setenv("MOENGAGE_WORKSPACE_ID", creds.workspace_id)
+    monkeypatch.setenv("MOENGAGE_API_KEY", creds.api_key)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moeseg", "sandbox", "serve", "--port", "0"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        url = re.search(r"http://127\.0\.0\.1:\d+", server.stdout.readline())
+        assert url
+        conn = ["--base-url", url.group(0), "--quota-db", "memory"]
+        state = ["--state-dir", str(tmp_path)]
+        src = users(tmp_path / "u.csv", *(f"u{i}" for i in range(5000)))
+        first = run("members", "sync", "Smoke", "--from", str(src), *conn, *state, "--json")
+        assert first.exit_code == 0, first.output
+        assert json.loads(first.stdout)["added"] == 5000
+        src = users(tmp_path / "u.csv", *(f"u{i}" for i in range(10, 5000)))
+        second = run("members", "sync", "Smoke", "--from", str(src), *conn, *state, "--json")
+        assert json.loads(second.stdout)["removed"] == 10
+        added = run("cohort", "add", "Smoke", "--from", str(users(tmp_path / "x.csv", "x")), *conn)
+        assert added.exit_code == 0, added.output
+        listed = json.loads(run("list", "--name", "Smoke", *conn, "--json").stdout)
+        assert [(s["type"], s["source"]) for s in listed] == [("FILE", "COHORT_SYNC")]
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
