@@ -48,6 +48,7 @@ from .._cohorts import (
     union_uid_files,
 )
 from .._exceptions import ConfigurationError, MoesegError
+from ..governor import GroupView
 from ._cohort_calls import Progress
 from ._file_options import FileOptions
 
@@ -101,7 +102,10 @@ async def sync_members(
                 )
             )
         )
-        plan = await anyio.to_thread.run_sync(_plan, client, route, cohort, diff, replace)
+        views, now = await _quota_state(client)
+        plan = await anyio.to_thread.run_sync(
+            _plan, client, route, cohort, diff, replace, views, now
+        )
         notes = plan.notes
         removes = diff.removes.count if diff.removes is not None else 0
         if dry_run:
@@ -157,6 +161,17 @@ async def _route(
     )
 
 
+async def _quota_state(client: CohortCalls) -> tuple[dict[str, GroupView], float]:
+    """The governor's quota state now, so the plan's ETA counts what others spent (idle quota
+    for a governor without a store)."""
+    store = getattr(client._sender.governor, "store", None)
+    if store is None:
+        return {}, 0.0
+    policy = client._sender.policy
+    views = await store.view([policy.usable_group(g) for g in policy.groups])
+    return dict(views), store.clock.now()
+
+
 def _mark_uncertain(state: MemberState, segment: str, diff: MembershipDiff) -> None:
     path = state.uncertain_path(segment)
     parts = [path, diff.adds.path] + ([diff.removes.path] if diff.removes is not None else [])
@@ -175,6 +190,8 @@ def _plan(
     cohort: Cohort | None,
     diff: MembershipDiff,
     replace: ReplaceChoice,
+    views: dict[str, GroupView],
+    now: float,
 ) -> SyncPlan:
     policy = client._sender.policy
     # A first sync after an interrupted one knows some removes: it sends them, and still says
@@ -184,11 +201,13 @@ def _plan(
         removes = diff.removes
     if cohort is None:
         count = removes.count if removes is not None else None
-        plan = plan_sync("file", diff.adds.count, count, policy=policy, replace=replace)
+        plan = plan_sync(
+            "file", diff.adds.count, count, policy=policy, replace=replace, views=views, now=now
+        )
     else:
         adds = measure_action(cohort, "add_members", diff.adds)
         size = measure_action(cohort, "remove_members", removes) if removes is not None else None
-        plan = plan_sync("cohort", adds, size, policy=policy)
+        plan = plan_sync("cohort", adds, size, policy=policy, views=views, now=now)
     if diff.previous is None and removes is not None:
         plan = attrs.evolve(plan, notes=(*plan.notes, _FIRST_SYNC_NOTE))
     return plan

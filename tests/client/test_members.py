@@ -256,3 +256,19 @@ async def test_a_refusal_is_raised_typed_and_nothing_is_committed(tmp_path: Path
     assert not state.snapshot_path("Fans").exists()
     assert state.record("Fans") is None
     assert state.uncertain_path("Fans").exists()  # resent by the next sync
+
+
+@pytest.mark.virtual_time
+async def test_the_plan_eta_counts_the_quota_already_spent(tmp_path: Path) -> None:
+    sb = Sandbox()
+    async with asgi(sb) as client:
+        idle = await client.sync_members("Fans", ["a"], state_dir=tmp_path, dry_run=True)
+        for _ in range(300):  # another task of this workspace filled the minute
+            lease = await client.governor.acquire({"cohort_sync": 1})
+            await lease.complete()
+        full = await client.sync_members("Fans", ["a"], state_dir=tmp_path, dry_run=True)
+    assert idle.plan is not None
+    assert full.plan is not None
+    assert idle.plan.eta_seconds == 0
+    assert 59 < full.plan.eta_seconds <= 60
+    assert full.plan.optimum_seconds == 0
