@@ -227,8 +227,8 @@ async def _by_cohort(
             results.append(
                 await client.sync_cohort(
                     cohort.name,
-                    add=add,
-                    remove=remove,
+                    add=iter(add),  # checked by the diff already: no second pass
+                    remove=iter(remove),
                     cohort_id=cohort.cohort_id,
                     partner=cohort.partner,
                     on_progress=on_progress,
