@@ -222,8 +222,9 @@ class CohortCalls(Calls):
         ``dry_run=True`` plans only (one list call when the segment has no record yet).
 
         The snapshot is replaced only after every delta was accepted: after a kill or an error,
-        a rerun sends the same deltas again and converges. Assumption: a rerun with a *changed*
-        list starts after the killed run's last request could still arrive (its timeout + 5 s).
+        the next sync resends every uid the interrupted one touched, to its desired state, so
+        it converges; it first waits until no request of the interrupted run (in any process)
+        can still arrive (its timeout + 6 s after it last showed signs of life).
         """
         from ._members import sync_members
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import csv
 import inspect
+import logging
 import math
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -49,13 +51,18 @@ from .._cohorts import (
 )
 from .._exceptions import ConfigurationError, MoesegError
 from ..governor import GroupView
-from ._cohort_calls import Progress
+from ._cohort_calls import _ARRIVAL_MARGIN, Progress
 from ._file_options import FileOptions
 
 if TYPE_CHECKING:
     from ._cohort_calls import CohortCalls
 
 __all__ = ["Source", "Uploader", "sync_members"]
+
+logger = logging.getLogger("moeseg")
+
+#: How often a sync in progress touches its uncertain file, in seconds.
+_HEARTBEAT = 1.0
 
 #: A CSV path (its ``uid`` column, or its only column) or any iterable of uids.
 Source: TypeAlias = "str | os.PathLike[str] | Iterable[str]"
@@ -110,14 +117,28 @@ async def sync_members(
         removes = diff.removes.count if diff.removes is not None else 0
         if dry_run:
             return SyncResult(segment, route, plan.method, diff.adds.count, removes, 0, plan, True)
+        done = (0, 0, 0)
         if diff.adds.count or removes:
+            unsure = state.uncertain_path(segment)
+            await _after_interrupted_run(unsure, client._opts.timeout)
             await anyio.to_thread.run_sync(_mark_uncertain, state, segment, diff)
-        if cohort is not None:
-            done = await _by_cohort(client, cohort, diff, on_progress)
-        else:
-            assert uploader is not None
-            assert callback_url is not None
-            done = await _by_file(client, segment, segment_id, plan, diff, uploader, callback_url)
+            failure: Exception | None = None
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_heartbeat, unsure)
+                try:
+                    if cohort is not None:
+                        done = await _by_cohort(client, cohort, diff, on_progress)
+                    else:
+                        assert uploader is not None
+                        assert callback_url is not None
+                        done = await _by_file(
+                            client, segment, segment_id, plan, diff, uploader, callback_url
+                        )
+                except Exception as exc:  # raised below as itself, not in an exception group
+                    failure = exc
+                tg.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
         new = MemberRecord(
             client._sender.credentials.workspace_id,
             segment,
@@ -170,6 +191,31 @@ async def _quota_state(client: CohortCalls) -> tuple[dict[str, GroupView], float
     policy = client._sender.policy
     views = await store.view([policy.usable_group(g) for g in policy.groups])
     return dict(views), store.clock.now()
+
+
+async def _after_interrupted_run(unsure: Path, request_timeout: float) -> None:
+    """Wait until no request of an interrupted sync (in any process) can still arrive.
+
+    A running sync touches its uncertain file every ``_HEARTBEAT`` seconds; a request it sent
+    may arrive up to its timeout plus a margin later. A rerun with a changed list must not send
+    an opposite action before then.
+    """
+    try:
+        touched = (await anyio.to_thread.run_sync(unsure.stat)).st_mtime
+    except FileNotFoundError:
+        return
+    wait = touched + _HEARTBEAT + request_timeout + _ARRIVAL_MARGIN - time.time()
+    if wait > 0:
+        logger.info("%s: an interrupted sync may still have requests in flight; waiting %.1fs",
+                    unsure.name, wait)  # fmt: skip
+        await anyio.sleep(wait)
+
+
+async def _heartbeat(unsure: Path) -> None:
+    """Touch the uncertain file while this sync sends (see ``_after_interrupted_run``)."""
+    while True:
+        await anyio.to_thread.run_sync(os.utime, unsure)
+        await anyio.sleep(_HEARTBEAT)
 
 
 def _mark_uncertain(state: MemberState, segment: str, diff: MembershipDiff) -> None:

@@ -19,7 +19,7 @@ import moeseg.cohorts
 from moeseg import Client, FileOptions
 from moeseg._cohorts import MemberState
 from moeseg.governor import Governor, QuotaPolicy
-from moeseg.sandbox import Sandbox, SandboxConfig
+from moeseg.sandbox import FaultConfig, Sandbox, SandboxConfig, ServerErrorFault
 
 pytestmark = pytest.mark.anyio
 
@@ -272,3 +272,24 @@ async def test_the_plan_eta_counts_the_quota_already_spent(tmp_path: Path) -> No
     assert idle.plan.eta_seconds == 0
     assert 59 < full.plan.eta_seconds <= 60
     assert full.plan.optimum_seconds == 0
+
+
+@pytest.mark.virtual_time
+async def test_a_rerun_elsewhere_waits_until_the_interrupted_runs_requests_cannot_arrive(
+    tmp_path: Path,
+) -> None:
+    # The first run's add ends with an unknown outcome; a second client (another process: it
+    # shares no pending actions with the first) syncs a list without that uid. Its remove must
+    # not go before the add could still land.
+    rule = ServerErrorFault(status=503, when="after", routes={"cohort_sync"}, times=1)
+    sb = Sandbox(SandboxConfig(faults=FaultConfig((rule,))))
+    async with asgi(sb, max_retries=0, timeout=10.0) as first:
+        with pytest.raises(moeseg.ServerError):
+            await first.sync_members("Fans", ["a", "b"], state_dir=tmp_path)
+    start = anyio.current_time()
+    async with asgi(sb, timeout=10.0) as second:
+        done = await second.sync_members("Fans", ["b"], state_dir=tmp_path)
+    assert anyio.current_time() - start >= 15.0  # the first run's timeout + 5 s margin
+    assert (done.added, done.removed) == (1, 1)  # b resent (uncertain), a removed
+    assert members(sb, "Fans") == {"b"}
+    assert not MemberState(tmp_path, sb.workspace_id).uncertain_path("Fans").exists()
