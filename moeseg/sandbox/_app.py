@@ -93,7 +93,8 @@ class _EveryAnswer:
 class Sandbox(SandboxState):
     """A strict local stand-in for MoEngage's custom-segment APIs.
 
-    ``sandbox.app`` is the ASGI app (v3, v2 and the legacy ``POST /csv_segment``). Use it in
+    ``sandbox.app`` is the ASGI app (v3, v2, Cohort Sync's ``POST /v1/integrations/cohortsync``
+    and the legacy ``POST /csv_segment``). Use it in
     process with ``httpx.ASGITransport(app=sandbox.app)``, or serve it over loopback with
     ``async with sandbox.serve(port=0) as base_url``. File jobs need a running task group:
     ``async with sandbox.running():`` in process (the ASGI lifespan does it under uvicorn).
