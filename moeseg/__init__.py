@@ -58,6 +58,7 @@ from ._exceptions import (
     UnexpectedResponse,
     ValidationIssue,
 )
+from ._telemetry import Observer, OpenTelemetryObserver
 from ._version import package_version
 from .batch import (
     Batch,
@@ -158,6 +159,8 @@ __all__ = [
     "NameConflict",
     "NestedFilter",
     "NotFound",
+    "Observer",
+    "OpenTelemetryObserver",
     "Outcome",
     "OutcomeKind",
     "OutcomeUnknown",
@@ -221,7 +224,10 @@ def _show_public_names() -> None:
     """Reprs and tracebacks name ``moeseg.NameConflict``, not ``moeseg._exceptions...``."""
     for name in __all__:
         obj = globals()[name]
-        if isinstance(obj, type) and (issubclass(obj, MoesegError) or obj in (Client, SyncClient)):
+        if isinstance(obj, type) and (
+            issubclass(obj, MoesegError)
+            or obj in (Client, SyncClient, Observer, OpenTelemetryObserver)
+        ):
             obj.__module__ = __name__
 
 

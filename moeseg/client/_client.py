@@ -9,7 +9,7 @@ structures the answer; creates and updates whose outcome was unknown are settled
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
@@ -28,6 +28,7 @@ from .._exceptions import (
     ServerError,
     UnexpectedResponse,
 )
+from .._telemetry import Observer, observed, resolve
 from .._version import package_version
 from ..governor import QuotaPolicy, get_governor
 from ..segments import (
@@ -107,6 +108,9 @@ class Client(CohortCalls):
             A slot beyond it raises :class:`moeseg.QuotaWaitTooLong` at once.
         max_response_bytes: the decoded size of an answer read at most (8 MiB); a larger one
             raises :class:`moeseg.ResponseTooLarge`.
+        observer: receives one operation (a span) per call (:class:`moeseg.Observer`); default:
+            an :class:`moeseg.OpenTelemetryObserver` when ``opentelemetry-api`` is installed.
+            The governor has its own (``Governor(observer=...)``).
 
     For other settings on some calls, ``client.with_options(timeout=..., max_retries=...,
     max_wait=...)`` returns a light copy sharing this client's connections and governor.
@@ -134,6 +138,7 @@ class Client(CohortCalls):
         max_retries: int = 4,
         max_wait: float | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        observer: Observer | None = None,
     ) -> None:
         ws = env(workspace_id, ENV_WORKSPACE_ID)
         if ws is None:
@@ -171,6 +176,7 @@ class Client(CohortCalls):
             credentials=credentials,
             base_url=root,
             legacy_base_url=legacy_root,
+            observer=resolve(observer),
         )
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -214,11 +220,12 @@ class Client(CohortCalls):
 
     # -- v3 filter segments ---------------------------------------------------------------------
 
+    @observed("create_segment")
     async def create_segment(
         self,
         definition: SegmentDefinition,
         *,
-        on_send: Callable[[], None] | None = None,
+        on_send: Callable[[], Awaitable[None]] | None = None,
         **deprecated: Unpack[PerCall],
     ) -> Segment:
         """Create a filter segment (``POST /v3/custom-segments``), exactly once.
@@ -234,7 +241,7 @@ class Client(CohortCalls):
         fingerprint that :meth:`find_created` needs to settle it later. So do a 2xx whose body
         cannot be read, and any local failure (a quota wait too long) after an unknown attempt.
 
-        ``on_send`` is called (synchronously) each time an attempt has been admitted by the
+        ``on_send`` is awaited each time an attempt has been admitted by the
         governor, just before its request may leave: from then on the segment may exist (the
         batch journal records "sent" there, so an item still waiting for quota needs no lookup
         on resume). If it raises, the slot goes back and nothing is sent.
@@ -260,6 +267,7 @@ class Client(CohortCalls):
                 raise
             return await resolve_unknown(client, definition.name, fp, exc)
 
+    @observed("find_created")
     async def find_created(
         self, name: str, fp: str, *, listed: Sequence[Segment] | None = None
     ) -> Segment | None:
@@ -269,6 +277,7 @@ class Client(CohortCalls):
         a listing already in hand, is given), plus one get per namesake listed without filters."""
         return await find_created(self, name, fp, listed)
 
+    @observed("list_segments")
     async def list_segments(
         self, name: str | None = None, **deprecated: Unpack[PerCall]
     ) -> list[Segment]:
@@ -281,6 +290,7 @@ class Client(CohortCalls):
         answer = await client._sender.call(_LIST, _V3_SEGMENTS, client._opts, params=params)
         return list(client._read(answer, SegmentListResponse).data)
 
+    @observed("get_segment")
     async def get_segment(self, segment_id: str, **deprecated: Unpack[PerCall]) -> Segment:
         """Fetch one segment, filters included (``GET /v3/custom-segments/{id}``)."""
         client = self._using(deprecated)
@@ -288,6 +298,7 @@ class Client(CohortCalls):
         answer = await client._sender.call(_GET, path, client._opts)
         return client._read(answer, SegmentResponse).data
 
+    @observed("update_segment")
     async def update_segment(
         self,
         segment_id: str,

@@ -33,6 +33,7 @@ from .._cohorts import (
     measure_action,
 )
 from .._exceptions import APIError, ConfigurationError, MoesegError
+from .._telemetry import observed
 from ._calls import Calls
 from ._retry import outcome_unknown
 from ._send import Endpoint, Unknown
@@ -59,6 +60,7 @@ class CohortCalls(Calls):
 
     __slots__ = ()
 
+    @observed("sync_cohort")
     async def sync_cohort(
         self,
         name: str,
@@ -95,7 +97,7 @@ class CohortCalls(Calls):
             warnings.simplefilter("always")
             cohort = _cohort(name, cohort_id, partner, description)
         for w in caught:  # shown at the caller's line, not inside attrs
-            warnings.warn(w.message, w.category, stacklevel=2)
+            warnings.warn(w.message, w.category, stacklevel=3)  # past the @observed wrapper
         work: tuple[tuple[CohortAction, Iterable[str]], ...] = (
             ("add_members", add),
             ("remove_members", remove),
@@ -168,6 +170,10 @@ class CohortCalls(Calls):
     ) -> None:
         await _wait_turn(pending, ticket, self._opts.max_wait)
         outcome = Unknown()
+
+        async def still_ready() -> None:  # after the quota wait: nothing overtook it meanwhile
+            pending.check(ticket)
+
         try:
             await self._sender.call(
                 _COHORT_SYNC,
@@ -175,7 +181,7 @@ class CohortCalls(Calls):
                 self._opts,
                 content=chunk.body,
                 outcome=outcome,
-                on_send=lambda: pending.check(ticket),
+                on_send=still_ready,
             )
         except MoesegError as exc:
             if _maybe_applied(exc, outcome):
@@ -191,6 +197,7 @@ class CohortCalls(Calls):
             raise
         pending.resolve(ticket)
 
+    @observed("sync_members")
     async def sync_members(
         self,
         segment: str,

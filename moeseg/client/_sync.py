@@ -22,6 +22,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from .._cohorts import DEFAULT_STATE_DIR, ReplaceChoice, SyncResult
 from .._exceptions import ConfigurationError
+from .._telemetry import Observer
 from ..governor import QuotaPolicy
 from ..segments import LegacyCsvResponse, Segment, SegmentDefinition, SegmentUpdate, V2AcceptedBody
 from ._client import Client
@@ -128,6 +129,7 @@ class SyncClient:
         max_retries: int = 4,
         max_wait: float | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        observer: Observer | None = None,
         backend: str = "asyncio",
     ) -> None:
         _check_not_in_event_loop("construction")
@@ -150,6 +152,7 @@ class SyncClient:
             max_retries=max_retries,
             max_wait=max_wait,
             max_response_bytes=max_response_bytes,
+            observer=observer,
         )
         self._runner = _Runner(backend, make)
         self._client = self._runner.client
@@ -217,7 +220,14 @@ class SyncClient:
         self, definition: SegmentDefinition, *, on_send: Callable[[], None] | None = None
     ) -> Segment:
         """See :meth:`moeseg.Client.create_segment` (``on_send`` runs on the loop's thread)."""
-        return self._call(self._client.create_segment, definition, on_send=on_send)
+        if on_send is None:
+            return self._call(self._client.create_segment, definition)
+        callback = on_send
+
+        async def sent() -> None:
+            callback()
+
+        return self._call(self._client.create_segment, definition, on_send=sent)
 
     def find_created(self, name: str, fp: str) -> Segment | None:
         """See :meth:`moeseg.Client.find_created`."""
