@@ -242,3 +242,21 @@ async def test_a_remove_that_would_wait_past_max_wait_is_refused_unsent() -> Non
             await client.sync_cohort("Fans", remove=["a"])
     assert caught.value.uid == "a"
     assert bodies(sb) == [503]
+
+
+@pytest.mark.virtual_time
+async def test_a_body_of_exactly_128000_bytes_is_one_request_and_one_more_uid_is_two() -> None:
+    sb = Sandbox()
+    cohort = moeseg._cohorts.Cohort("Fans")
+    base = len(encode_body(cohort, "remove_members", ["é"]))
+    exact = "é" + "x" * (128_000 - base)  # a remove of it alone is exactly the limit
+    assert len(encode_body(cohort, "remove_members", [exact])) == 128_000
+    async with asgi(sb) as client:
+        one = await client.sync_cohort("Fans", remove=[exact])
+        two = await client.sync_cohort("Fans", remove=[exact, "y"])
+        three = await client.sync_cohort("Fans", add=[exact, "y"])
+    assert (one.requests, two.requests, three.requests) == (1, 2, 2)
+    assert set(bodies(sb)) == {200}
+    seg = sb.find("Fans")
+    assert seg is not None
+    assert seg.users == {exact, "y"}
