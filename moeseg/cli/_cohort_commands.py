@@ -147,6 +147,14 @@ def members_sync(
         Path, typer.Option("--state-dir", help="Where snapshots are kept.")
     ] = DEFAULT_STATE_DIR,
     column: ColumnOpt = None,
+    cohort_id: Annotated[
+        str | None,
+        typer.Option(
+            "--cohort-id",
+            help="Cohort Sync: the key of a cohort another tool created (default: the one "
+            "recorded, else derived from the name).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Make SEGMENT's members equal the uids of --from, sending only what changed since the
@@ -170,6 +178,7 @@ def members_sync(
                     dry_run=dry_run,
                     replace=choice,
                     column=column,
+                    cohort_id=cohort_id,
                     on_progress=bar.step,
                 )
 

@@ -209,6 +209,7 @@ class CohortCalls(Calls):
         dry_run: bool = False,
         replace: ReplaceChoice = "auto",
         column: str | None = None,
+        cohort_id: str | None = None,
         on_progress: Progress | None = None,
     ) -> SyncResult:
         """Make the members of ``segment`` equal ``source``, sending only what changed.
@@ -227,6 +228,8 @@ class CohortCalls(Calls):
         First sync (no snapshot): everything is added and members added by other means stay
         (``result.notes`` says so); file segments can be made exact with ``replace="always"``.
         ``dry_run=True`` plans only (one list call when the segment has no record yet).
+        ``cohort_id``: the key of a Cohort Sync segment another tool created (default: the
+        one recorded by the last sync, else derived from the name).
 
         The snapshot is replaced only after every delta was accepted: after a kill or an error,
         the next sync resends every uid the interrupted one touched, to its desired state, so
@@ -245,6 +248,7 @@ class CohortCalls(Calls):
             dry_run=dry_run,
             replace=replace,
             column=column,
+            cohort_id=cohort_id,
             on_progress=on_progress,
         )
 

@@ -82,6 +82,7 @@ async def sync_members(
     dry_run: bool = False,
     replace: ReplaceChoice = "auto",
     column: str | None = None,
+    cohort_id: str | None = None,
     on_progress: Progress | None = None,
 ) -> SyncResult:
     """See :meth:`moeseg.Client.sync_members`."""
@@ -94,7 +95,8 @@ async def sync_members(
             "(a callable that turns a CSV path into a URL MoEngage can fetch; CLI: --uploader "
             "CMD) and a callback_url (CLI: --callback-url)"
         )
-    cohort_id = record.cohort_id if record is not None and record.cohort_id else None
+    if cohort_id is None and record is not None:
+        cohort_id = record.cohort_id
     # Only a Cohort Sync segment's name must follow Cohort Sync's rules.
     cohort = Cohort(segment, cohort_id or derive_cohort_id(segment)) if route == "cohort" else None
     uids = read_uid_csv(source, column=column) if isinstance(source, str | os.PathLike) else source

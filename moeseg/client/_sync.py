@@ -389,6 +389,7 @@ class SyncClient:
         dry_run: bool = False,
         replace: ReplaceChoice = "auto",
         column: str | None = None,
+        cohort_id: str | None = None,
         on_progress: Progress | None = None,
     ) -> SyncResult:
         """See :meth:`moeseg.Client.sync_members` (an async ``uploader`` runs in its loop)."""
@@ -402,5 +403,6 @@ class SyncClient:
             dry_run=dry_run,
             replace=replace,
             column=column,
+            cohort_id=cohort_id,
             on_progress=on_progress,
         )

@@ -293,3 +293,18 @@ async def test_a_rerun_elsewhere_waits_until_the_interrupted_runs_requests_canno
     assert (done.added, done.removed) == (1, 1)  # b resent (uncertain), a removed
     assert members(sb, "Fans") == {"b"}
     assert not MemberState(tmp_path, sb.workspace_id).uncertain_path("Fans").exists()
+
+
+@pytest.mark.virtual_time
+async def test_a_cohort_another_tool_created_is_synced_by_its_cohort_id(tmp_path: Path) -> None:
+    sb = Sandbox()
+    async with asgi(sb) as client:
+        await client.sync_cohort("Amp", add=["a", "b"], cohort_id="amplitude-42", partner="amp")
+        with pytest.raises(moeseg.BadRequest):  # our derived id is another cohort: refused
+            await client.sync_members("Amp", ["b", "c"], state_dir=tmp_path)
+        done = await client.sync_members(
+            "Amp", ["b", "c"], state_dir=tmp_path / "2", cohort_id="amplitude-42"
+        )
+        again = await client.sync_members("Amp", ["c"], state_dir=tmp_path / "2")
+    assert (done.added, again.removed) == (2, 1)  # first sync: b and c; then b removed
+    assert members(sb, "Amp") == {"a", "c"}  # a was never in a list this state synced
