@@ -40,7 +40,7 @@ from ..segments import (
     fingerprint,
     request_body,
 )
-from ._calls import Calls
+from ._cohort_calls import CohortCalls
 from ._config import (
     DEFAULT_LEGACY_BASE_URL,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -74,9 +74,10 @@ _GET = Endpoint("get", "GET", "v3")
 _UPDATE = Endpoint("update", "PATCH", "v3")
 
 
-class Client(Calls):
+class Client(CohortCalls):
     """Async client for MoEngage's custom-segment APIs (v3 filter segments, v2 file segments,
-    archive/unarchive, and the deprecated CSV API), governed by the workspace's quota governor.
+    archive/unarchive, Cohort Sync, and the deprecated CSV API), governed by the workspace's
+    quota governor.
 
     Use it as ``async with moeseg.Client(...) as client:``. Credentials come from the arguments
     or the environment (``MOENGAGE_WORKSPACE_ID``, ``MOENGAGE_API_KEY``, ``MOENGAGE_DC`` or

@@ -22,6 +22,7 @@ import anyio
 import attrs
 import httpx
 
+from .._cohorts import PendingActions, error_from_cohort_response
 from .._exceptions import (
     ConfigurationError,
     ConnectError,
@@ -121,6 +122,7 @@ class Sender:
         "_counted",
         "_demands",
         "base_url",
+        "cohort_pending",
         "credentials",
         "governor",
         "http",
@@ -157,6 +159,8 @@ class Sender:
             op: tuple(g for g, units in cost.items() if units != USERS) for op, cost in ops.items()
         }
         self._backoff = Backoff()
+        #: Unresolved Cohort Sync actions per cohort id, shared by every copy of the client.
+        self.cohort_pending: dict[str, PendingActions] = {}
 
     def groups(self, endpoint: Endpoint) -> tuple[str, ...]:
         """The request-counting (not weighted) quota groups an operation spends."""
@@ -169,6 +173,7 @@ class Sender:
         opts: Options,
         *,
         json: Any = None,
+        content: bytes | None = None,
         params: Mapping[str, str] | None = None,
         users: int = 0,
         outcome: Unknown | None = None,
@@ -192,6 +197,7 @@ class Sender:
             root + path,
             params=params,
             json=json,
+            content=content,
             headers=self.credentials.headers(endpoint.family),
             timeout=opts.timeout,
         )
@@ -316,6 +322,10 @@ class Sender:
             why = f"the decoded body exceeds max_response_bytes={opts.max_response_bytes}"
             raise unexpected(why, answer, redact, ResponseTooLarge)
         status = legacy_status(answer) if endpoint.family == "legacy" else answer.status
+        if status >= 400 and endpoint.family == "cohort":
+            raise error_from_cohort_response(
+                status, answer.headers, answer.content, method=method, path=path, redact=redact
+            )
         if status >= 400:
             raise error_from_answer(answer, status, redact)
         return answer

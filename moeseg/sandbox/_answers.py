@@ -13,14 +13,14 @@ from typing import Any, Literal
 import attrs
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from ._bodies import V2, V3, legacy_error, v2_error, v3_error
+from ._bodies import COHORT, V2, V3, cohort_error, legacy_error, v2_error, v3_error
 from ._config import WorkspaceCredentials
 from ._quota import Breach
 from ._store import StoredSegment
 
 __all__ = ["Answer", "Call", "Family", "accepted", "error", "json_object", "ok"]
 
-Family = Literal["v3", "v2", "legacy"]
+Family = Literal["v3", "v2", "legacy", "cohort"]
 
 
 @attrs.frozen(slots=True)
@@ -90,6 +90,8 @@ def error(
     """An error in the shape of the call's API family."""
     if call.family == "v3":
         body = v3_error(call.response_id, what, **extra)
+    elif call.family == "cohort":
+        body = cohort_error(call.response_id, what, **extra)
     elif call.family == "v2":
         body = v2_error(what)
     else:
@@ -106,6 +108,8 @@ def server_error(call: Call, status: int, when: str, html: bool) -> Answer:
         return Answer(status, f"{page}{reason}</h1></body></html>".encode(), cause)
     if call.family == "v3":
         return Answer(status, v3_error(call.response_id, V3.SERVER_ERROR), cause)
+    if call.family == "cohort":
+        return Answer(status, cohort_error(call.response_id, COHORT.SERVER_ERROR), cause)
     if call.family == "v2":
         return Answer(status, v2_error("Internal Server Error"), cause)
     return Answer(
@@ -120,6 +124,8 @@ def rate_limited(call: Call, breach: Breach) -> Answer:
     what = (
         V3.rate_limited(breach.window.limit, breach.seconds)
         if call.family == "v3"
+        else COHORT.RATE_LIMIT
+        if call.family == "cohort"
         else V2.RATE_LIMIT
     )
     return error(call, 429, what, cause, detail)

@@ -25,6 +25,7 @@ from .._asgi_server import serve_app
 from . import _v2 as v2
 from . import _v3 as v3
 from ._answers import Family
+from ._cohortsync import cohort_sync
 from ._config import SandboxConfig
 from ._faults import FaultConfig, FaultDice
 from ._pipeline import Endpoint, Handler
@@ -51,6 +52,7 @@ _ROUTES: tuple[tuple[str, str, str, Family, Handler], ...] = (
     ("PATCH", "/v2/custom-segments/archive", "archive", "v2", v2.archive),
     ("PATCH", "/v2/custom-segments/unarchive", "unarchive", "v2", v2.archive),
     ("POST", "/csv_segment", "legacy_csv", "legacy", v2.legacy_csv),
+    ("POST", "/v1/integrations/cohortsync", "cohort_sync", "cohort", cohort_sync),
 )
 
 
@@ -77,7 +79,8 @@ class _EveryAnswer:
 class Sandbox(SandboxState):
     """A strict local stand-in for MoEngage's custom-segment APIs.
 
-    ``sandbox.app`` is the ASGI app (v3, v2 and the legacy ``POST /csv_segment``). Use it in
+    ``sandbox.app`` is the ASGI app (v3, v2, Cohort Sync's ``POST /v1/integrations/cohortsync``
+    and the legacy ``POST /csv_segment``). Use it in
     process with ``httpx.ASGITransport(app=sandbox.app)``, or serve it over loopback with
     ``async with sandbox.serve(port=0) as base_url``. File jobs need a running task group:
     ``async with sandbox.running():`` in process (the ASGI lifespan does it under uvicorn).

@@ -24,14 +24,15 @@ def iso_time(epoch: float) -> str:
 class StoredSegment:
     """One segment. ``included_filters`` / ``excluded_filters`` are stored as echoed;
     ``fingerprint`` (filter segments) detects duplicate definitions; ``users`` (file
-    segments) holds the identifiers of the users in the segment. ``source`` is ``"API"`` for
+    and Cohort Sync segments) holds the identifiers of the users in the segment; ``cohort_id``
+    is a Cohort Sync segment's key. ``source`` is ``"API"`` for
     segments made through the API; others (made on the dashboard, see
     ``Sandbox.seed_segment``) are read-only to the API. ``updated_by``: the email the last
     update named (never echoed: MoEngage's answers do not carry it)."""
 
     id: str
     name: str
-    kind: Literal["filter", "file"]
+    kind: Literal["filter", "file", "cohort"]
     created: float
     updated: float
     description: str = ""
@@ -43,11 +44,12 @@ class StoredSegment:
     users: set[str] = attrs.field(factory=set)
     source: str = "API"
     updated_by: str | None = None
+    cohort_id: str | None = None
 
     @property
     def type(self) -> str:
         """The ``type`` field of responses."""
-        return "ELASTIC_SEARCH" if self.kind == "filter" else "FILE"
+        return "ELASTIC_SEARCH" if self.kind == "filter" else "FILE"  # a cohort too: a uid list
 
     def groups(self) -> tuple[Mapping[str, Any], ...]:
         """The filter groups of the definition (none for a file segment)."""
