@@ -40,7 +40,6 @@ from ..segments import (
     fingerprint,
     request_body,
 )
-from ._cohort_calls import CohortCalls
 from ._config import (
     DEFAULT_LEGACY_BASE_URL,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -55,6 +54,7 @@ from ._config import (
 )
 from ._credentials import Credentials
 from ._exactly_once import find_created, recover_conflict, resolve_unknown
+from ._members import MembersCalls
 from ._retry import outcome_unknown
 from ._send import Endpoint, GovernorLike, Sender, Unknown
 
@@ -74,7 +74,7 @@ _GET = Endpoint("get", "GET", "v3")
 _UPDATE = Endpoint("update", "PATCH", "v3")
 
 
-class Client(CohortCalls):
+class Client(MembersCalls):
     """Async client for MoEngage's custom-segment APIs (v3 filter segments, v2 file segments,
     archive/unarchive, Cohort Sync, and the deprecated CSV API), governed by the workspace's
     quota governor.

@@ -12,21 +12,18 @@ can no longer arrive (its timeout plus a margin).
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable, Collection, Iterable
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import anyio
 
 from .._cohorts import (
-    DEFAULT_STATE_DIR,
     Cohort,
     CohortAction,
     CohortChunk,
     OppositeActionPending,
     PendingActions,
-    ReplaceChoice,
     SyncResult,
     Ticket,
     chunk_members,
@@ -37,9 +34,6 @@ from .._telemetry import observed
 from ._calls import Calls
 from ._retry import outcome_unknown
 from ._send import Endpoint, Unknown
-
-if TYPE_CHECKING:
-    from ._members import Source, Uploader
 
 __all__ = ["COHORT_SYNC_PATH", "CohortCalls", "Progress"]
 
@@ -196,61 +190,6 @@ class CohortCalls(Calls):
             )
             raise
         pending.resolve(ticket)
-
-    @observed("sync_members")
-    async def sync_members(
-        self,
-        segment: str,
-        source: Source,
-        *,
-        state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR,
-        uploader: Uploader | None = None,
-        callback_url: str | None = None,
-        dry_run: bool = False,
-        replace: ReplaceChoice = "auto",
-        column: str | None = None,
-        cohort_id: str | None = None,
-        on_progress: Progress | None = None,
-    ) -> SyncResult:
-        """Make the members of ``segment`` equal ``source``, sending only what changed.
-
-        ``source``: a CSV path (its ``uid`` column, or ``column``, or its only column) or an
-        iterable of uids; deduplicated and diffed on disk against the last committed snapshot
-        in ``state_dir`` (default ``.moeseg``), in bounded memory.
-
-        Route by owner: Cohort Sync for segments it created (or that do not exist yet: the
-        first add creates it); file add/remove/replace for file segments, which need an
-        ``uploader`` (``path -> URL``, sync or async) and a ``callback_url``; without them a
-        file segment raises :class:`moeseg.ConfigurationError` before anything is sent. Filter
-        segments are refused. The plan (``result.plan``) says the requests, quota and ETA, and
-        for files why add/remove or replace (``replace="auto"``: the cheaper in quota).
-
-        First sync (no snapshot): everything is added and members added by other means stay
-        (``result.notes`` says so); file segments can be made exact with ``replace="always"``.
-        ``dry_run=True`` plans only (one list call when the segment has no record yet).
-        ``cohort_id``: the key of a Cohort Sync segment another tool created (default: the
-        one recorded by the last sync, else derived from the name).
-
-        The snapshot is replaced only after every delta was accepted: after a kill or an error,
-        the next sync resends every uid the interrupted one touched, to its desired state, so
-        it converges; it first waits until no request of the interrupted run (in any process)
-        can still arrive (its timeout + 6 s after it last showed signs of life).
-        """
-        from ._members import sync_members
-
-        return await sync_members(
-            self,
-            segment,
-            source,
-            state_dir=state_dir,
-            uploader=uploader,
-            callback_url=callback_url,
-            dry_run=dry_run,
-            replace=replace,
-            column=column,
-            cohort_id=cohort_id,
-            on_progress=on_progress,
-        )
 
 
 def _cohort(name: str, cohort_id: str | None, partner: str, description: str | None) -> Cohort:
