@@ -20,6 +20,7 @@ served on loopback), and each operation's :class:`FileSegmentHandle` resolves wi
 from ._csv import MAX_FILE_BYTES as MAX_FILE_BYTES
 from ._csv import CsvCheckError, CsvReport, check_csv, check_csv_url
 from ._csv import CsvViolation as CsvViolation
+from ._handles import HandleStoreError as HandleStoreError
 from ._receiver import CallbackReceiver
 from ._results import CallbackTimeout, FileSegmentFailed, FileSegmentHandle, FileSegmentOutcome
 from ._segments import FileSegments
