@@ -273,13 +273,13 @@ class CallbackReceiver:
             final, outcome = record.status, record.outcome
         elif self._store is not None:  # a handle of expect() alone, kept in memory only
             won = entry is not None
-        if entry is not None:
+        if entry is not None and final == "expired":
+            entry.handle._expire()  # a late callback finds the store's record: answered 200
+        elif entry is not None:
             self._used[op_id] = entry.digest
             while len(self._used) > self._remembered:
                 self._used.popitem(last=False)
-            if final == "expired":
-                entry.handle._expire()
-            elif outcome is not None:
+            if outcome is not None:
                 entry.handle._resolve(outcome)
         return won, final
 

@@ -131,7 +131,8 @@ class FileSegmentHandle:
                 if to_deadline <= 0:
                     await self._keeper._expire(self)
                     continue
-                left = min(left, to_deadline)
+                # At least a millisecond: two clocks and float rounding must not spin the loop.
+                left = min(left, max(to_deadline, 0.001))
             elif left <= 0:
                 raise CallbackTimeout(self.operation, self.segment_name, timeout or 0.0)
             with anyio.move_on_after(max(left, 0.0)):

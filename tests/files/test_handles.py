@@ -18,7 +18,8 @@ import pytest
 from starlette.responses import PlainTextResponse, Response
 
 import moeseg
-from moeseg.files import CallbackReceiver, FileSegmentOutcome, FileSegments
+from moeseg.files import CallbackReceiver, CallbackTimeout, FileSegmentOutcome, FileSegments
+from moeseg.governor import AnyioClock, Governor, QuotaPolicy
 from moeseg.sandbox import Sandbox, SandboxConfig
 
 pytestmark = pytest.mark.anyio
@@ -54,6 +55,7 @@ async def client(sandbox: Sandbox) -> AsyncIterator[moeseg.Client]:
         sandbox.api_key,
         base_url="http://sandbox.invalid",
         db_name=sandbox.db_name,
+        governor=Governor(QuotaPolicy.moengage()),  # not the process-wide one: tests are apart
         transport=httpx.ASGITransport(app=sandbox.app),
     ) as c:
         yield c
@@ -103,3 +105,151 @@ async def test_a_restart_between_upload_and_callback_loses_nothing(
         assert reopened is not None
         assert reopened.outcome == outcome
         assert await reopened.wait() == outcome
+
+
+async def test_a_callback_for_a_handle_no_one_has_reopened_is_kept_in_the_store(
+    sandbox_and_web: tuple[Sandbox, Web], tmp_path: Path
+) -> None:
+    sandbox, web = sandbox_and_web
+    store = tmp_path / "handles.sqlite3"
+    async with client(sandbox) as c, FileSegments(c, receiver(web), handles=store) as files:
+        handle = await files.create(
+            "vip", f"{HOST}/files/a.csv", moeseg.FileOptions("id"), users=2, expiry_time=30
+        )
+    async with client(sandbox) as c, FileSegments(c, receiver(web), handles=store) as files:
+        web.gate.set()
+        await sandbox.wait_idle()  # the callback reached B's receiver, which settled the store
+        assert [job.callback_status for job in sandbox.jobs] == [200]
+        assert await files.pending() == []
+        reopened = await files.handle(handle.id)
+        assert reopened is not None
+        assert reopened.done()
+        assert (await reopened.wait()).user_count == 2
+        assert reopened.accepted is not None
+        assert reopened.accepted.cs_id == sandbox.find("vip").id  # type: ignore[union-attr]
+        assert await files.handle("0123456789abcdef") is None
+
+
+async def test_the_store_holds_no_secret(
+    sandbox_and_web: tuple[Sandbox, Web], tmp_path: Path
+) -> None:
+    sandbox, web = sandbox_and_web
+    store = tmp_path / "handles.sqlite3"
+    async with client(sandbox) as c, FileSegments(c, receiver(web), handles=store) as files:
+        handle = await files.create(
+            "vip", f"{HOST}/files/a.csv", moeseg.FileOptions("id"), users=2, expiry_time=30
+        )
+        assert handle.callback_url is not None
+        secret = handle.callback_url.rsplit(".", 1)[1]
+        web.gate.set()
+        await handle.wait(timeout=30)
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("handles.sqlite3*"))
+    assert handle.id.encode() in stored
+    for never in (secret, sandbox.api_key, handle.callback_url):
+        assert never.encode() not in stored
+
+
+async def test_a_failed_request_leaves_nothing_in_the_store(
+    sandbox_and_web: tuple[Sandbox, Web], tmp_path: Path
+) -> None:
+    sandbox, web = sandbox_and_web
+    async with (
+        client(sandbox) as c,
+        FileSegments(c, receiver(web), handles=tmp_path / "h.sqlite3") as files,
+    ):
+        with pytest.raises(moeseg.NotFound):
+            await files.add_users(
+                "nobody", f"{HOST}/files/a.csv", moeseg.FileOptions("id"), users=1
+            )
+        assert await files.pending() == []
+        assert web.receiver is not None
+        assert web.receiver.pending == 0
+
+
+async def test_one_receiver_keeps_its_handles_in_one_store(tmp_path: Path) -> None:
+    rec = CallbackReceiver(public_url=f"{HOST}/cb")
+    first = FileSegments(None, rec, handles=tmp_path / "a.sqlite3")  # type: ignore[arg-type]
+    again = FileSegments(None, rec, handles=str(tmp_path / "a.sqlite3"))  # type: ignore[arg-type]
+    same = FileSegments(None, rec)  # type: ignore[arg-type]
+    assert first._store is again._store is same._store
+    with pytest.raises(moeseg.ConfigurationError, match="one receiver per handle store"):
+        FileSegments(None, rec, handles=tmp_path / "b.sqlite3")  # type: ignore[arg-type]
+
+
+class ManualClock:
+    """A wall clock the test moves (an injected clock: virtual time for the deadlines)."""
+
+    def __init__(self) -> None:
+        self.t = 1_800_000_000.0
+
+    def now(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
+        return self.t
+
+
+async def test_a_handle_expires_after_a_restart_and_a_late_callback_changes_nothing(
+    sandbox_and_web: tuple[Sandbox, Web], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sandbox, web = sandbox_and_web
+    store, clock = tmp_path / "handles.sqlite3", ManualClock()
+
+    def files_of(c: moeseg.Client) -> FileSegments:
+        return FileSegments(c, receiver(web), handles=store, callback_timeout=3600, clock=clock)
+
+    async with client(sandbox) as c, files_of(c) as files:
+        handle = await files.create(
+            "vip", f"{HOST}/files/a.csv", moeseg.FileOptions("id"), users=2, expiry_time=30
+        )
+        assert handle.deadline == clock.t + 3600
+    clock.t += 3599.0  # down for an hour, less one second: still pending after the restart
+    async with client(sandbox) as c, files_of(c) as files:
+        [pending] = await files.pending()
+        with pytest.raises(CallbackTimeout):
+            await pending.wait(timeout=0)
+        assert not pending.expired
+    clock.t += 1.0  # the deadline passes while no process runs
+    async with client(sandbox) as c, files_of(c) as files:
+        assert await files.pending() == []
+        expired = await files.handle(handle.id)
+        assert expired is not None
+        assert expired.expired
+        assert expired.done()
+        assert expired.outcome is None
+        with pytest.raises(CallbackTimeout, match="within 3600s") as info:
+            await expired.wait()
+        assert info.value.timeout == 3600
+        web.gate.set()  # MoEngage calls back at last: answered 200, logged, ignored
+        await sandbox.wait_idle()
+        assert [job.callback_status for job in sandbox.jobs] == [200]
+        assert "arrived after the handle expired" in caplog.text
+        again = await files.handle(handle.id)
+        assert again is not None
+        assert again.expired
+
+
+@pytest.mark.virtual_time
+async def test_a_waiting_handle_expires_at_its_deadline(
+    sandbox_and_web: tuple[Sandbox, Web],
+) -> None:
+    sandbox, web = sandbox_and_web
+    async with (
+        client(sandbox) as c,
+        FileSegments(c, receiver(web), callback_timeout=600, clock=AnyioClock()) as files,
+    ):
+        handle = await files.create(
+            "vip", f"{HOST}/files/a.csv", moeseg.FileOptions("id"), users=2, expiry_time=30
+        )
+        start = anyio.current_time()
+        with pytest.raises(CallbackTimeout):
+            await handle.wait(timeout=60)  # a wait shorter than the deadline: still pending
+        assert not handle.done()
+        done = await files.wait_all()
+        assert done == [handle]
+        assert handle.expired
+        assert anyio.current_time() - start == pytest.approx(600)
+        web.gate.set()
+        await sandbox.wait_idle()
+        assert handle.expired  # the late callback did not change the one outcome
+        assert await files.pending() == []
