@@ -290,7 +290,7 @@ class SQLiteHandles:
         return self._row(await self._run(lambda db: db.execute(sql, (handle_id,)).fetchone()))
 
     async def pending(self) -> list[HandleRecord]:
-        sql = f"SELECT {_COLUMNS} FROM handles WHERE status = 'pending' ORDER BY created_at, id"
+        sql = f"SELECT {_COLUMNS} FROM handles WHERE status = 'pending' ORDER BY created_at, rowid"
         rows = await self._run(lambda db: db.execute(sql).fetchall())
         return [r for r in map(self._row, rows) if r is not None]
 
