@@ -1,7 +1,8 @@
 # moeseg.files: file segments end to end. _csv checks a CSV before upload (rules, user count);
 # _receiver is the ASGI app that takes MoEngage's callbacks (single-use secret tokens);
-# _results holds the outcome and the awaitable handle; _segments the FileSegments facade that
-# ties checks, client and receiver together; _errors the file-segment errors.
+# _results holds the outcome and the awaitable handle; _handles where handles are kept (memory
+# or a SQLite file that survives restarts); _segments the FileSegments facade that ties checks,
+# client, receiver and handle store together.
 """File segments: check the CSV, send it, and ``await`` MoEngage's callback.
 
 MoEngage answers a file-segment request with 202, downloads the CSV, and later POSTs the outcome

@@ -140,10 +140,12 @@ class CallbackReceiver:
             ...
 
     :meth:`expect` registers an operation and returns the handle whose ``callback_url`` goes into
-    the request; :class:`FileSegments` does this for you. Handles live in memory: the receiver
-    must run in the process, and (mounted) on the event loop, that awaits them; ``serve()`` runs
-    uvicorn in a thread of its own and hands each callback over to that loop. A handle nobody
-    awaits any more should be :meth:`discard`-ed (MoEngage sets no processing deadline).
+    the request; :class:`FileSegments` does this for you. Handles are objects of one event loop:
+    the receiver must run in the process, and (mounted) on the event loop, that awaits them;
+    ``serve()`` runs uvicorn in a thread of its own and hands each callback over to that loop.
+    Their records outlive the process when ``FileSegments(..., handles=path)`` gives the
+    receiver a SQLite store. A handle nobody awaits any more should be :meth:`discard`-ed
+    (MoEngage sets no processing deadline).
     """
 
     def __init__(
