@@ -29,6 +29,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import secrets
 import threading
 from collections import OrderedDict
@@ -61,6 +62,8 @@ from ._results import FileSegmentHandle, FileSegmentOutcome
 __all__ = ["CallbackReceiver"]
 
 logger = logging.getLogger("moeseg")
+
+_OP_ID = re.compile(r"[0-9a-f]{16}")  # secrets.token_hex(8)
 
 
 class _Refused(Exception):
@@ -322,8 +325,8 @@ class CallbackReceiver:
             used = self._used.get(op_id)
             if used is not None and hmac.compare_digest(used, digest):
                 raise _Refused(409, "callback already received (replay refused)")
-            if self._store is None or not op_id or not secret:
-                raise _Refused(404, "unknown callback token")
+            if self._store is None or not secret or not _OP_ID.fullmatch(op_id):
+                raise _Refused(404, "unknown callback token")  # only our ids' shape is kept
             record = await self._store.get(op_id)
             if record is None or record.status == "orphan":
                 return await self._orphan(op_id, digest, body)

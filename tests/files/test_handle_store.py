@@ -98,7 +98,8 @@ async def test_a_callback_for_an_id_never_issued_is_kept_as_an_orphan(
     # A replay is refused as for any handle; another secret for that id is unknown.
     assert (await proc.post(ORPHAN, body("old_vip"))).status_code == 409
     assert (await proc.post(ORPHAN.replace("sss", "ttt"), body("old_vip"))).status_code == 404
-    # Malformed bodies are refused and kept nowhere.
+    # Ids of another shape than ours are not kept; malformed bodies are refused, kept nowhere.
+    assert (await proc.post(f"{BASE}/{'x' * 300}.{'s' * 43}", body("x"))).status_code == 404
     assert (await proc.post(f"{BASE}/fedcba9876543210.x", [1])).status_code == 400
     assert await proc.files.handle("fedcba9876543210") is None
     orphan = await proc.files.handle("0123456789abcdef")
