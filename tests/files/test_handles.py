@@ -253,3 +253,45 @@ async def test_a_waiting_handle_expires_at_its_deadline(
         await sandbox.wait_idle()
         assert handle.expired  # the late callback did not change the one outcome
         assert await files.pending() == []
+
+
+class LoopbackCallbacks(httpx.AsyncBaseTransport):
+    """The sandbox's downloads go to the gated files; its callbacks over real HTTP."""
+
+    def __init__(self, web: Web) -> None:
+        self.files = httpx.ASGITransport(app=web)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == "service.test":
+            return await self.files.handle_async_request(request)
+        async with httpx.AsyncHTTPTransport() as http:
+            answer = await http.handle_async_request(request)
+            content = await answer.aread()
+        return httpx.Response(answer.status_code, content=content)
+
+
+@pytest.mark.slow
+async def test_a_restart_over_loopback(tmp_path: Path) -> None:
+    """Both receivers served by uvicorn on the same loopback port, one after the other."""
+    web = Web()
+    sandbox = Sandbox(SandboxConfig(fetch_transport=LoopbackCallbacks(web)))
+    store = tmp_path / "handles.sqlite3"
+    async with sandbox.running():
+        first = CallbackReceiver()
+        async with (
+            client(sandbox) as c,
+            first.serve(port=0) as url,
+            FileSegments(c, first, handles=store) as files,
+        ):
+            handle = await files.create(
+                "vip", f"{HOST}/files/a.csv", moeseg.FileOptions("id"), users=2, expiry_time=30
+            )
+        port = int(url.rsplit(":", 1)[1])
+        second = CallbackReceiver(public_url=url)
+        async with client(sandbox) as c, FileSegments(c, second, handles=store) as files:
+            [pending] = await files.pending()
+            async with second.serve(port=port):
+                web.gate.set()
+                assert (await pending.wait(timeout=30)).user_count == 2
+        assert pending.id == handle.id
+        assert [job.callback_status for job in sandbox.jobs] == [200]
