@@ -1,9 +1,8 @@
 """Serve an ASGI app with uvicorn on loopback: in a thread (from asyncio or trio), or blocking.
 
-Shared by the sandbox and the file-segment callback receiver; neither depends on the other.
-Everything uvicorn-specific lives here: the server's configuration, a read timeout for requests
-that trickle in, and aborting a connection without an answer. Needs uvicorn (the ``sandbox`` or
-``cli`` extra).
+Shared by the sandbox and the file-segment callback receiver. Everything uvicorn-specific lives
+here: its configuration, a read timeout for requests that trickle in, and aborting a connection
+without an answer. Needs uvicorn (the ``sandbox`` or ``cli`` extra).
 """
 
 from __future__ import annotations
@@ -11,19 +10,17 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, NoReturn
+from typing import Any
 
 import anyio
 import httpx
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ._exceptions import ConfigurationError
 
 __all__: list[str] = []  # internal: used by moeseg.sandbox and moeseg.files
-
-Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 
 _ABORT = "moeseg.abort"  # the scope extension through which an app aborts its connection
 #: Seconds a client may take to deliver a whole request (headers and body) before the server
@@ -78,34 +75,18 @@ def abort_connection(scope: Scope) -> None:
     """Close the client's connection at once, without an answer. Served by :func:`serve_app`
     the socket is closed; elsewhere (in process, ``httpx.ASGITransport``) this raises the
     transport error a client gets from a server that hung up."""
-    abort = scope.get("extensions", {}).get(_ABORT)
-    if abort is None:
-        _hang_up()
-    abort()
-
-
-def _hang_up() -> NoReturn:
-    raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
-
-
-def _uvicorn_abort(receive: Any) -> Callable[[], None]:
-    """uvicorn-specific: ``receive`` is a method of its request cycle, which holds the
-    transport. Marked disconnected, the cycle sends no "500" once the app returns."""
-    cycle = receive.__self__
-
-    def abort() -> None:
-        cycle.transport.abort()
-        cycle.disconnected = True
-
-    return abort
+    cycle = scope.get("extensions", {}).get(_ABORT)
+    if cycle is None:
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+    cycle.transport.abort()
+    cycle.disconnected = True  # so uvicorn sends no "500" once the app returns
 
 
 def _with_abort(app: ASGIApp) -> ASGIApp:
-    async def served(scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            extensions = dict(scope.get("extensions") or {})
-            extensions[_ABORT] = _uvicorn_abort(receive)
-            scope = {**scope, "extensions": extensions}
+    async def served(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":  # uvicorn's receive is a method of the request cycle
+            cycle = receive.__self__  # type: ignore[attr-defined]
+            scope = {**scope, "extensions": {**(scope.get("extensions") or {}), _ABORT: cycle}}
         await app(scope, receive, send)
 
     return served

@@ -76,6 +76,10 @@ __all__ = [
 class MoesegError(Exception):
     """Base class of every error raised by moeseg."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as args and fields: most subclasses' __init__ does not take their args back.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
 
 class ConfigurationError(MoesegError, ValueError):
     """A client or governor was configured wrongly (missing credential, bad data center...)."""
@@ -99,15 +103,9 @@ class SegmentValidationError(MoesegError, ValueError):
 
     def __init__(self, issues: Sequence[ValidationIssue]) -> None:
         self.issues = tuple(issues)
-        super().__init__(self._render())
-
-    def _render(self) -> str:
         n = len(self.issues)
-        head = f"{n} validation error{'s' if n != 1 else ''}"
-        return head + "".join(f"\n  {issue}" for issue in self.issues)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.issues,))
+        lines = [f"{n} validation error{'s' if n != 1 else ''}", *map(str, self.issues)]
+        super().__init__("\n  ".join(lines))
 
 
 class QuotaWaitTooLong(MoesegError):
@@ -126,9 +124,6 @@ class QuotaWaitTooLong(MoesegError):
             f"{max_wait:.1f}s"
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.group, self.frees_at, self.wait, self.max_wait))
-
 
 class TransportError(MoesegError):
     """The request could not be completed at the transport level."""
@@ -137,9 +132,6 @@ class TransportError(MoesegError):
         self.method = method
         self.path = path
         super().__init__(f"{method} {path}: {message}" if method else message)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.args, self.__dict__))
 
 
 class OutcomeUnknown(MoesegError):
@@ -159,9 +151,6 @@ class OutcomeUnknown(MoesegError):
             f"create {name!r}: outcome unknown after {type(last_error).__name__}; resolve it "
             f"later with client.find_created(name, fingerprint)"
         )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.name, self.fingerprint, self.last_error))
 
 
 class ConnectError(TransportError):
@@ -206,9 +195,6 @@ class _ResponseError(MoesegError):
         code = f" {self.code}:" if self.code else ""
         rid = f" (response_id={self.response_id})" if self.response_id else ""
         return f"{where}-> {self.status}{code} {self.message}{rid}"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.args, self.__dict__))
 
 
 class UnexpectedResponse(_ResponseError):

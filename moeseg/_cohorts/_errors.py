@@ -59,14 +59,6 @@ __all__ = [
 _EXCERPT_CHARS: Final = 200
 
 
-def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
-    # Keyword-only fields cannot go back through __init__(*args) when unpickling.
-    obj = cls.__new__(cls)
-    obj.args = args
-    obj.__dict__.update(state)
-    return obj
-
-
 class CohortNameWarning(UserWarning):
     """A cohort name that MoEngage's documents disagree about (a leading ``.``)."""
 
@@ -78,9 +70,6 @@ class CohortValidationError(SegmentValidationError):
         self.field = field
         self.rule = rule
         super().__init__([ValidationIssue(field, rule)])
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.args, self.__dict__))
 
 
 class UidTooLarge(CohortValidationError):
@@ -112,9 +101,6 @@ class OppositeActionPending(MoesegError):
         self.action = action
         self.pending = pending
         super().__init__(f"{action} for uid {uid!r} waits: an earlier {pending} is unresolved")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.uid, self.action, self.pending))
 
 
 class MissingAttribute(BadRequest):

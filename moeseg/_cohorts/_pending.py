@@ -9,7 +9,10 @@ and it leaves when its outcome is known. Repeats of the same action are harmless
 are idempotent), so they never block each other.
 
 Assumption: MoEngage applies requests in the order they arrive; nothing is promised about
-requests still in flight, which is why an unresolved one blocks its opposite.
+requests still in flight, which is why an unresolved one blocks its opposite. A request whose
+outcome stays unknown after its last attempt can still arrive until its lease's bound (its
+timeout plus a margin, :meth:`PendingActions.unresolved_until`); after that it has arrived or
+never will, and it stops blocking (:meth:`PendingActions.expire`).
 """
 
 from __future__ import annotations
@@ -40,11 +43,12 @@ class PendingActions:
     about to send, not a whole sync at once.
     """
 
-    __slots__ = ("_by_uid", "_next", "_open")
+    __slots__ = ("_by_uid", "_next", "_open", "_until")
 
     def __init__(self) -> None:
         self._by_uid: dict[str, list[Ticket]] = {}
         self._open: dict[int, Ticket] = {}
+        self._until: dict[int, float] = {}
         self._next = 0
 
     def __len__(self) -> int:
@@ -90,6 +94,7 @@ class PendingActions:
 
     def resolve(self, ticket: Ticket) -> None:
         """The outcome of ``ticket`` is known (applied, or certainly not): it stops blocking."""
+        self._until.pop(ticket.seq, None)
         if self._open.pop(ticket.seq, None) is None:
             return
         for uid in ticket.uids:
@@ -97,6 +102,20 @@ class PendingActions:
             queue.remove(ticket)
             if not queue:
                 del self._by_uid[uid]
+
+    def unresolved_until(self, ticket: Ticket, at: float) -> None:
+        """``ticket``'s outcome is unknown, but it cannot arrive after ``at`` (clock time)."""
+        if ticket.seq in self._open:
+            self._until[ticket.seq] = at
+
+    def until(self, ticket: Ticket) -> float | None:
+        """When an unknown ``ticket`` stops blocking; ``None`` while it is in flight."""
+        return self._until.get(ticket.seq)
+
+    def expire(self, now: float) -> None:
+        """Resolve every unknown ticket whose bound is ``now`` or earlier."""
+        for seq in [s for s, at in self._until.items() if at <= now]:
+            self.resolve(self._open[seq])
 
     def pending(self, uid: str) -> tuple[CohortAction, ...]:
         """The unresolved actions on ``uid``, oldest first."""

@@ -35,12 +35,14 @@ __all__ = [
 Route: TypeAlias = Literal["cohort", "file"]
 ReplaceChoice: TypeAlias = Literal["auto", "never", "always"]
 
-#: Cohort Sync's documented limit: 300 requests a minute (one cohort action per request).
+#: Cohort Sync's documented limit: 300 requests a minute (one cohort action per request). The
+#: same group ships in ``QuotaPolicy.moengage()``; this copy completes custom policies.
 COHORT_SYNC_GROUP: Final = QuotaGroup("cohort_sync", (Window(300, 60.0),))
 
 
 def cohort_policy(base: QuotaPolicy | None = None) -> QuotaPolicy:
-    """``base`` (default: MoEngage's documented policy) with the ``cohort_sync`` group added."""
+    """``base`` (default: MoEngage's documented policy, which has it) with the ``cohort_sync``
+    group and operation added when a custom policy lacks them."""
     policy = base if base is not None else QuotaPolicy.moengage()
     if "cohort_sync" not in {g.name for g in policy.groups}:
         policy = policy.with_group(COHORT_SYNC_GROUP)

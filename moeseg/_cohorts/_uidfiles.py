@@ -21,7 +21,7 @@ import attrs
 from ._errors import CohortValidationError, SnapshotError
 from ._request import validate_uid
 
-__all__ = ["HEADER", "UidFile", "read_uid_csv", "sort_uids", "write_uid_file"]
+__all__ = ["HEADER", "UidFile", "read_uid_csv", "sort_uids", "union_uid_files", "write_uid_file"]
 
 HEADER: Final = "#moeseg-uids v1"
 #: Uids held in memory at once while sorting (about 100 bytes each with their list slot).
@@ -176,3 +176,15 @@ def _dedupe_into(path: Path, ordered: Iterator[str]) -> SortedUids:
 
     written = write_uid_file(path, unique())
     return SortedUids(written, seen - written.count)
+
+
+def union_uid_files(path: Path, sources: Iterable[Path]) -> UidFile:
+    """Write the union of the uid files ``sources`` (missing ones are empty) to ``path``,
+    atomically (written aside, synced, renamed)."""
+    streams = [iter_uid_file(p) for p in sources if p.exists()]
+    partial = path.with_name(path.name + ".partial")
+    merged = _dedupe_into(partial, heapq.merge(*streams)).file
+    with open(partial, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(partial, path)
+    return UidFile(path, merged.count)

@@ -22,13 +22,15 @@ ends at once as ``not_sent`` (nothing spent). :meth:`Batch.stop` stops it the sa
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
+import anyio.to_thread
 import attrs
 
 from .._exceptions import (
@@ -46,12 +48,14 @@ from .._exceptions import (
 from ..client import Client
 from ..governor import Governor
 from ..segments import Segment, SegmentDefinition
-from ._journal import Journal, JournalState
+from ._journal import Journal, JournalEntry, JournalState
 from ._outcomes import BatchProgress, Outcome, OutcomeKind, ProgressCallback
 from ._plan import seconds_until, wall_clock_in
 from ._prepare import BatchItem, prepare_batch
 
 __all__ = ["Batch", "create_many"]
+
+T = TypeVar("T")
 
 LIMIT_REACHED = "active-segment limit"
 """The ``reason`` of items not sent because the workspace holds its maximum of segments."""
@@ -159,10 +163,9 @@ class Batch:
         for rejected in prepared.rejected:
             await self._finish(rejected)
         pending: deque[_Pending] = deque()
+        journaled = await self._journaled(prepared.items)
         for item in prepared.items:
-            entry = None
-            if self.journal is not None:
-                entry = self.journal.get(self._workspace, item.name, item.fingerprint)
+            entry = journaled.get((item.name, item.fingerprint))
             if entry is not None and entry.state is JournalState.DONE:
                 kind = OutcomeKind(entry.kind or OutcomeKind.CREATED.value)
                 done = _outcome(item, kind, segment_id=entry.segment_id, from_journal=True)
@@ -185,6 +188,22 @@ class Batch:
         result = [o for o in self.outcomes if o is not None]
         assert len(result) == len(self.outcomes)
         return result
+
+    async def _journaled(self, items: Sequence[BatchItem]) -> dict[tuple[str, str], JournalEntry]:
+        """The journal's entries for these items by (name, fingerprint), read in one thread."""
+        journal, workspace = self.journal, self._workspace
+        if journal is None:
+            return {}
+
+        def read() -> dict[tuple[str, str], JournalEntry]:
+            found = {}
+            for item in items:
+                entry = journal.get(workspace, item.name, item.fingerprint)
+                if entry is not None:
+                    found[item.name, item.fingerprint] = entry
+            return found
+
+        return await _in_thread(read)
 
     async def _list_existing(self) -> dict[str, list[Segment]] | None:
         """Every segment of the workspace by name (one list call), or None if it failed."""
@@ -236,21 +255,21 @@ class Batch:
                 return self._unknown(slot, exc)
             if found is not None:
                 kind = OutcomeKind.RECOVERED if p.resolve_first else OutcomeKind.EXISTS
-                return self._done(slot, kind, found.id, found)
-            return self._rejected(slot, OutcomeKind.CONFLICT, _name_taken(item, listed))
+                return await self._done(slot, kind, found.id, found)
+            return await self._rejected(slot, OutcomeKind.CONFLICT, _name_taken(item, listed))
         if p.resolve_first and listed is None:  # no list: look this one up by name
             try:
                 found = await self._find(item)
             except Exception as exc:
                 return self._unknown(slot, exc)  # proves nothing either way
             if found is not None:
-                return self._done(slot, OutcomeKind.RECOVERED, found.id, found)
+                return await self._done(slot, OutcomeKind.RECOVERED, found.id, found)
         return await self._create(slot)
 
     async def _create(self, slot: _Slot) -> Outcome:
         item = slot.item
 
-        def on_send() -> None:
+        async def on_send() -> None:
             if slot.scope.cancel_called:  # stopped while the governor admitted it: don't send
                 raise _Stopped
             # admitted: from now on the request may reach the server
@@ -258,7 +277,9 @@ class Batch:
             if slot.first_sent is None:
                 slot.first_sent = anyio.current_time()
             if self.journal is not None:
-                self.journal.record_intent(self._workspace, item.name, item.fingerprint)
+                await _in_thread(
+                    self.journal.record_intent, self._workspace, item.name, item.fingerprint
+                )
 
         try:
             await self._note_quota_wait()
@@ -267,28 +288,28 @@ class Batch:
             return self._not_sent(slot)
         except ActiveSegmentLimit as exc:
             self._halt(LIMIT_REACHED)
-            return self._rejected(slot, OutcomeKind.FAILED, exc)
+            return await self._rejected(slot, OutcomeKind.FAILED, exc)
         except NameConflict as exc:
             return await self._after_name_conflict(slot, exc)
         except DefinitionConflict as exc:
             if exc.existing_cs_name == item.name and exc.existing_cs_id:
-                return self._done(slot, OutcomeKind.EXISTS, exc.existing_cs_id)
-            return self._rejected(slot, OutcomeKind.CONFLICT, exc)
+                return await self._done(slot, OutcomeKind.EXISTS, exc.existing_cs_id)
+            return await self._rejected(slot, OutcomeKind.CONFLICT, exc)
         except SegmentValidationError as exc:
-            return self._rejected(slot, OutcomeKind.INVALID, exc)
+            return await self._rejected(slot, OutcomeKind.INVALID, exc)
         except Exception as exc:
-            return self._failed(slot, exc)
+            return await self._failed(slot, exc)
         kind = OutcomeKind.RECOVERED if seg.recovered else OutcomeKind.CREATED
-        return self._done(slot, kind, seg.id, seg)
+        return await self._done(slot, kind, seg.id, seg)
 
     async def _after_name_conflict(self, slot: _Slot, exc: NameConflict) -> Outcome:
         try:
             seg = await self._find(slot.item)
         except Exception as lookup_exc:
-            return self._failed(slot, lookup_exc)
+            return await self._failed(slot, lookup_exc)
         if seg is not None:
-            return self._done(slot, OutcomeKind.EXISTS, seg.id, seg)
-        return self._rejected(slot, OutcomeKind.CONFLICT, exc)
+            return await self._done(slot, OutcomeKind.EXISTS, seg.id, seg)
+        return await self._rejected(slot, OutcomeKind.CONFLICT, exc)
 
     async def _find(self, item: BatchItem) -> Segment | None:
         """The segment named like ``item`` with the same fingerprint (the client's lookup)."""
@@ -305,28 +326,26 @@ class Batch:
             self._waiting_until = until
             await self._report(None)
 
-    def _done(
+    async def _done(
         self, slot: _Slot, kind: OutcomeKind, segment_id: str, seg: Segment | None = None
     ) -> Outcome:
         item = slot.item
         if self.journal is not None:
-            self.journal.record_done(
-                self._workspace, item.name, item.fingerprint, kind=kind.value, segment_id=segment_id
-            )
+            key = (self._workspace, item.name, item.fingerprint)
+            await _in_thread(self.journal.record_done, *key, kind=kind.value, segment_id=segment_id)
         return _outcome(item, kind, slot=slot, segment_id=segment_id, segment=seg)
 
-    def _rejected(self, slot: _Slot, kind: OutcomeKind, exc: Exception) -> Outcome:
+    async def _rejected(self, slot: _Slot, kind: OutcomeKind, exc: Exception) -> Outcome:
         item = slot.item
         if self.journal is not None:
-            self.journal.record_rejected(
-                self._workspace, item.name, item.fingerprint, kind=kind.value, error=str(exc)
-            )
+            key = (self._workspace, item.name, item.fingerprint)
+            await _in_thread(self.journal.record_rejected, *key, kind=kind.value, error=str(exc))
         return _outcome(item, kind, slot=slot, error=exc)
 
-    def _failed(self, slot: _Slot, exc: Exception) -> Outcome:
+    async def _failed(self, slot: _Slot, exc: Exception) -> Outcome:
         _raise_if_fatal(exc)
         if _nothing_created(exc):
-            return self._rejected(slot, OutcomeKind.FAILED, exc)
+            return await self._rejected(slot, OutcomeKind.FAILED, exc)
         return self._unknown(slot, exc)
 
     def _unknown(self, slot: _Slot, exc: Exception) -> Outcome:
@@ -392,6 +411,12 @@ async def create_many(
         max_wait=max_wait,
     )
     return await batch.run()
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a journal call in a worker thread: SQLite commits (fsync) never block the loop.
+    Not abandoned on cancel: a record that started is finished."""
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
 
 def _outcome(

@@ -20,7 +20,7 @@ import typer
 
 import moeseg
 
-from . import _batch_commands, _segment_commands, _workspace_commands
+from . import _batch_commands, _cohort_commands, _segment_commands, _workspace_commands
 from ._output import QUOTA_NOTE
 
 __all__ = ["app"]
@@ -57,6 +57,13 @@ app.command()(_workspace_commands.export)
 app.command()(_workspace_commands.plan)
 app.command()(_workspace_commands.apply)
 app.command()(_workspace_commands.diff)
+members_app = typer.Typer(help="Keep a segment's members equal to a list of uids.")
+app.add_typer(members_app, name="members")
+members_app.command("sync")(_cohort_commands.members_sync)
+cohort_app = typer.Typer(help="One-off Cohort Sync: add or remove uids.")
+app.add_typer(cohort_app, name="cohort")
+cohort_app.command("add")(_cohort_commands.cohort_add)
+cohort_app.command("remove")(_cohort_commands.cohort_remove)
 
 
 def _version(value: bool) -> None:

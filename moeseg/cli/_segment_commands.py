@@ -10,14 +10,55 @@ from rich.table import Table
 
 from ..segments import Segment, unstructure
 from ._options import Connection, JsonOpt, connected
-from ._output import QUOTA_NOTE, out, print_json, quota_rows, quota_table, run
+from ._output import QUOTA_NOTE, out, print_json, quota_rows, quota_table, run, usage
+from ._quota_watch import watch as watch_quota
+from ._quota_watch import watched_governor
 
 __all__ = ["archive", "get", "list_", "quota", "unarchive"]
 
 
 @connected
-def quota(conn: Connection, as_json: JsonOpt = False) -> None:
+def quota(
+    conn: Connection,
+    as_json: JsonOpt = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="A live view of every group's windows, leases in flight and next free slot on "
+            "the shared store (Ctrl-C ends it).",
+        ),
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.1, help="Seconds between refreshes of --watch.")
+    ] = 1.0,
+    iterations: Annotated[
+        int | None,
+        typer.Option("--iterations", min=1, help="Stop --watch after this many refreshes."),
+    ] = None,
+    quota_redis: Annotated[
+        str | None,
+        typer.Option(
+            "--quota-redis",
+            help="With --watch: the workspace's quota in this Redis (redis://host:port/db) "
+            "instead of the SQLite --quota-db.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """What is left now in each quota window (from the governor; sends nothing)."""
+    if watch or quota_redis or iterations is not None:
+        if not watch:
+            usage("--quota-redis and --iterations need --watch")
+        if as_json:
+            usage("--watch and --json exclude each other")
+
+        async def watching() -> None:
+            async with watched_governor(conn, quota_redis) as gov:
+                await watch_quota(gov, interval, iterations)
+
+        run(watching)
+        return
 
     async def go() -> list[dict[str, Any]]:
         async with conn.client() as client:

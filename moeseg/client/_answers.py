@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
+import attrs
 import httpx
 
 from .._exceptions import (
@@ -54,19 +55,15 @@ _MAX_DIGITS: Final = 12
 _PRIVATE_HEADERS: Final = frozenset({"set-cookie", "cookie", "authorization"})
 
 
+@attrs.frozen(slots=True, repr=False)  # no repr: the body and headers may hold what is private
 class Answer:
     """One response as the client read it: status, headers and the decoded body (capped)."""
 
-    __slots__ = ("content", "headers", "method", "path", "status")
-
-    def __init__(
-        self, status: int, headers: httpx.Headers, content: bytes, method: str, path: str
-    ) -> None:
-        self.status = status
-        self.headers = headers
-        self.content = content
-        self.method = method
-        self.path = path
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    method: str
+    path: str
 
 
 class BodyError(Exception):

@@ -8,6 +8,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from .._exceptions import ConfigurationError, NameConflict
+from .._telemetry import Observer, observed
 from ..segments import (
     ArchiveRequest,
     FileSegmentRequest,
@@ -60,6 +61,10 @@ class Calls:
         copy._opts = merged(self._opts, changes)
         return copy
 
+    @property
+    def _observer(self) -> Observer | None:
+        return self._sender.observer
+
     def _using(self, kw: PerCall) -> Self:
         """The client a call with the deprecated per-call keywords runs on."""
         if not kw:
@@ -104,6 +109,7 @@ class Calls:
 
     # -- v2 file segments -----------------------------------------------------------------------
 
+    @observed("create_file_segment")
     async def create_file_segment(
         self,
         name: str,
@@ -147,6 +153,7 @@ class Calls:
             )
         return client._read(answer, V2AcceptedBody)
 
+    @observed("add_users")
     async def add_users(
         self,
         name: str,
@@ -167,6 +174,7 @@ class Calls:
             _FILE_ADD, name, file_url, callback_url, file, users, segment_id
         )
 
+    @observed("remove_users")
     async def remove_users(
         self,
         name: str,
@@ -184,6 +192,7 @@ class Calls:
             _FILE_REMOVE, name, file_url, callback_url, file, users, segment_id
         )
 
+    @observed("replace_users")
     async def replace_users(
         self,
         name: str,
@@ -219,6 +228,7 @@ class Calls:
 
     # -- archive --------------------------------------------------------------------------------
 
+    @observed("archive")
     async def archive(
         self,
         *,
@@ -234,6 +244,7 @@ class Calls:
         """
         return await self._archive(_ARCHIVE, name, segment_id, deprecated)
 
+    @observed("unarchive")
     async def unarchive(
         self,
         *,
@@ -271,6 +282,7 @@ class Calls:
 
     # -- legacy CSV API -------------------------------------------------------------------------
 
+    @observed("legacy_csv_segment")
     async def legacy_csv_segment(
         self,
         seg_name: str,

@@ -9,7 +9,7 @@ structures the answer; creates and updates whose outcome was unknown are settled
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
@@ -28,6 +28,7 @@ from .._exceptions import (
     ServerError,
     UnexpectedResponse,
 )
+from .._telemetry import Observer, observed, resolve
 from .._version import package_version
 from ..governor import QuotaPolicy, get_governor
 from ..segments import (
@@ -39,7 +40,6 @@ from ..segments import (
     fingerprint,
     request_body,
 )
-from ._calls import Calls
 from ._config import (
     DEFAULT_LEGACY_BASE_URL,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -54,6 +54,7 @@ from ._config import (
 )
 from ._credentials import Credentials
 from ._exactly_once import find_created, recover_conflict, resolve_unknown
+from ._members import MembersCalls
 from ._retry import outcome_unknown
 from ._send import Endpoint, GovernorLike, Sender, Unknown
 
@@ -73,9 +74,10 @@ _GET = Endpoint("get", "GET", "v3")
 _UPDATE = Endpoint("update", "PATCH", "v3")
 
 
-class Client(Calls):
+class Client(MembersCalls):
     """Async client for MoEngage's custom-segment APIs (v3 filter segments, v2 file segments,
-    archive/unarchive, and the deprecated CSV API), governed by the workspace's quota governor.
+    archive/unarchive, Cohort Sync, and the deprecated CSV API), governed by the workspace's
+    quota governor.
 
     Use it as ``async with moeseg.Client(...) as client:``. Credentials come from the arguments
     or the environment (``MOENGAGE_WORKSPACE_ID``, ``MOENGAGE_API_KEY``, ``MOENGAGE_DC`` or
@@ -106,6 +108,9 @@ class Client(Calls):
             A slot beyond it raises :class:`moeseg.QuotaWaitTooLong` at once.
         max_response_bytes: the decoded size of an answer read at most (8 MiB); a larger one
             raises :class:`moeseg.ResponseTooLarge`.
+        observer: receives one operation (a span) per call (:class:`moeseg.Observer`); default:
+            an :class:`moeseg.OpenTelemetryObserver` when ``opentelemetry-api`` is installed.
+            The governor has its own (``Governor(observer=...)``).
 
     For other settings on some calls, ``client.with_options(timeout=..., max_retries=...,
     max_wait=...)`` returns a light copy sharing this client's connections and governor.
@@ -133,6 +138,7 @@ class Client(Calls):
         max_retries: int = 4,
         max_wait: float | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        observer: Observer | None = None,
     ) -> None:
         ws = env(workspace_id, ENV_WORKSPACE_ID)
         if ws is None:
@@ -170,6 +176,7 @@ class Client(Calls):
             credentials=credentials,
             base_url=root,
             legacy_base_url=legacy_root,
+            observer=resolve(observer),
         )
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -213,11 +220,12 @@ class Client(Calls):
 
     # -- v3 filter segments ---------------------------------------------------------------------
 
+    @observed("create_segment")
     async def create_segment(
         self,
         definition: SegmentDefinition,
         *,
-        on_send: Callable[[], None] | None = None,
+        on_send: Callable[[], Awaitable[None]] | None = None,
         **deprecated: Unpack[PerCall],
     ) -> Segment:
         """Create a filter segment (``POST /v3/custom-segments``), exactly once.
@@ -233,7 +241,7 @@ class Client(Calls):
         fingerprint that :meth:`find_created` needs to settle it later. So do a 2xx whose body
         cannot be read, and any local failure (a quota wait too long) after an unknown attempt.
 
-        ``on_send`` is called (synchronously) each time an attempt has been admitted by the
+        ``on_send`` is awaited each time an attempt has been admitted by the
         governor, just before its request may leave: from then on the segment may exist (the
         batch journal records "sent" there, so an item still waiting for quota needs no lookup
         on resume). If it raises, the slot goes back and nothing is sent.
@@ -259,6 +267,7 @@ class Client(Calls):
                 raise
             return await resolve_unknown(client, definition.name, fp, exc)
 
+    @observed("find_created")
     async def find_created(
         self, name: str, fp: str, *, listed: Sequence[Segment] | None = None
     ) -> Segment | None:
@@ -268,6 +277,7 @@ class Client(Calls):
         a listing already in hand, is given), plus one get per namesake listed without filters."""
         return await find_created(self, name, fp, listed)
 
+    @observed("list_segments")
     async def list_segments(
         self, name: str | None = None, **deprecated: Unpack[PerCall]
     ) -> list[Segment]:
@@ -280,6 +290,7 @@ class Client(Calls):
         answer = await client._sender.call(_LIST, _V3_SEGMENTS, client._opts, params=params)
         return list(client._read(answer, SegmentListResponse).data)
 
+    @observed("get_segment")
     async def get_segment(self, segment_id: str, **deprecated: Unpack[PerCall]) -> Segment:
         """Fetch one segment, filters included (``GET /v3/custom-segments/{id}``)."""
         client = self._using(deprecated)
@@ -287,6 +298,7 @@ class Client(Calls):
         answer = await client._sender.call(_GET, path, client._opts)
         return client._read(answer, SegmentResponse).data
 
+    @observed("update_segment")
     async def update_segment(
         self,
         segment_id: str,

@@ -8,7 +8,7 @@ import hashlib
 from typing import Any, Literal
 
 #: Which headers a request carries besides ``Authorization``.
-Family = Literal["v3", "v2", "legacy"]
+Family = Literal["v3", "v2", "legacy", "cohort"]
 
 
 def legacy_signature(app_id: str, seg_name: str, api_secret: str) -> str:
@@ -74,6 +74,12 @@ class Credentials:
             "v3": {**common, "MOE-APPKEY": app_key},
             "v2": {**common, "MOE-DBNAME": db_name or ""},
             "legacy": dict(common),
+            # Cohort Sync: MOE-APPKEY is the workspace id, as the Basic-auth user must match it.
+            "cohort": {
+                **common,
+                "MOE-APPKEY": workspace_id,
+                "Content-Type": "application/json",
+            },
         }
         secrets = [api_key, token, auth]
         if legacy_secret:

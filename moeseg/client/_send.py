@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, Protocol
 
 import anyio
 import attrs
 import httpx
 
+from .._cohorts import PendingActions, error_from_cohort_response
 from .._exceptions import (
     ConfigurationError,
     ConnectError,
@@ -32,6 +33,7 @@ from .._exceptions import (
     ResponseTooLarge,
     TransportError,
 )
+from .._telemetry import Observer, note_answer, note_attempt, note_retry, note_wait
 from ..governor import USERS, QuotaPolicy
 from ._answers import (
     Answer,
@@ -120,10 +122,12 @@ class Sender:
         "_counted",
         "_demands",
         "base_url",
+        "cohort_pending",
         "credentials",
         "governor",
         "http",
         "legacy_base_url",
+        "observer",
         "owns_http",
         "policy",
     )
@@ -137,7 +141,9 @@ class Sender:
         credentials: Credentials,
         base_url: str,
         legacy_base_url: str,
+        observer: Observer | None = None,
     ) -> None:
+        self.observer = observer
         self.http = http
         self.owns_http = owns_http
         self.governor = governor
@@ -153,6 +159,8 @@ class Sender:
             op: tuple(g for g, units in cost.items() if units != USERS) for op, cost in ops.items()
         }
         self._backoff = Backoff()
+        #: Unresolved Cohort Sync actions per cohort id, shared by every copy of the client.
+        self.cohort_pending: dict[str, PendingActions] = {}
 
     def groups(self, endpoint: Endpoint) -> tuple[str, ...]:
         """The request-counting (not weighted) quota groups an operation spends."""
@@ -165,14 +173,15 @@ class Sender:
         opts: Options,
         *,
         json: Any = None,
+        content: bytes | None = None,
         params: Mapping[str, str] | None = None,
         users: int = 0,
         outcome: Unknown | None = None,
-        on_send: Callable[[], None] | None = None,
+        on_send: Callable[[], Awaitable[None]] | None = None,
     ) -> Answer:
         """Send with retries; return a 2xx answer or raise the last attempt's typed error.
 
-        ``on_send`` is called each time an attempt has been admitted by the governor, just
+        ``on_send`` is awaited each time an attempt has been admitted by the governor, just
         before its request may leave; if it raises, the slot is refunded and nothing is sent.
         """
         if endpoint.family == "v2" and not self.credentials.db_name:
@@ -188,15 +197,18 @@ class Sender:
             root + path,
             params=params,
             json=json,
+            content=content,
             headers=self.credentials.headers(endpoint.family),
             timeout=opts.timeout,
         )
         retries = 0
         while True:
             try:
-                return await self._attempt(
+                answer = await self._attempt(
                     endpoint, request, path, demand, opts, retries + 1, on_send
                 )
+                note_answer(answer.content)
+                return answer
             except MoesegError as exc:
                 if isinstance(exc, RateLimited):
                     await self._report_rate_limited(endpoint, exc)
@@ -207,6 +219,7 @@ class Sender:
                 ):
                     raise
                 retries += 1
+                note_retry(endpoint.operation, exc)
                 what = describe(exc)
                 if isinstance(exc, RateLimited) and (groups := self.groups(endpoint)):
                     logger.info(
@@ -230,16 +243,18 @@ class Sender:
         demand: Mapping[str, int],
         opts: Options,
         attempt: int,
-        on_send: Callable[[], None] | None = None,
+        on_send: Callable[[], Awaitable[None]] | None = None,
     ) -> Answer:
         """One governed attempt: acquire, send, read, settle the lease, map the answer."""
         lease = None
+        note_attempt(demand)
         if demand:
             asked = anyio.current_time()
             lease = await self.governor.acquire(
                 demand, max_wait=opts.max_wait, lease_timeout=opts.timeout + _LEASE_MARGIN
             )
             waited = anyio.current_time() - asked
+            note_wait(demand, waited)
             if waited > _WAIT_WORTH_LOGGING:
                 logger.info(
                     "%s %s: waited %.3fs for quota (%s)",
@@ -247,7 +262,7 @@ class Sender:
                 )  # fmt: skip
         if on_send is not None:
             try:
-                on_send()
+                await on_send()
             except BaseException:
                 if lease is not None:  # nothing left: the slot goes back
                     with anyio.CancelScope(shield=True):
@@ -307,6 +322,10 @@ class Sender:
             why = f"the decoded body exceeds max_response_bytes={opts.max_response_bytes}"
             raise unexpected(why, answer, redact, ResponseTooLarge)
         status = legacy_status(answer) if endpoint.family == "legacy" else answer.status
+        if status >= 400 and endpoint.family == "cohort":
+            raise error_from_cohort_response(
+                status, answer.headers, answer.content, method=method, path=path, redact=redact
+            )
         if status >= 400:
             raise error_from_answer(answer, status, redact)
         return answer

@@ -9,8 +9,9 @@ owned by no event loop (``moeseg.governor.get_governor``).
 from __future__ import annotations
 
 import functools
+import os
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import ExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -19,16 +20,21 @@ import httpx
 import sniffio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from .._cohorts import DEFAULT_STATE_DIR, ReplaceChoice, SyncResult
 from .._exceptions import ConfigurationError
+from .._telemetry import Observer
 from ..governor import QuotaPolicy
 from ..segments import LegacyCsvResponse, Segment, SegmentDefinition, SegmentUpdate, V2AcceptedBody
 from ._client import Client
+from ._cohort_calls import Progress
 from ._config import DEFAULT_MAX_RESPONSE_BYTES, CallOptions
 from ._file_options import FileOptions
 from ._send import GovernorLike
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+    from ._members import Source, Uploader
 
 __all__ = ["SyncClient"]
 
@@ -123,6 +129,7 @@ class SyncClient:
         max_retries: int = 4,
         max_wait: float | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        observer: Observer | None = None,
         backend: str = "asyncio",
     ) -> None:
         _check_not_in_event_loop("construction")
@@ -145,6 +152,7 @@ class SyncClient:
             max_retries=max_retries,
             max_wait=max_wait,
             max_response_bytes=max_response_bytes,
+            observer=observer,
         )
         self._runner = _Runner(backend, make)
         self._client = self._runner.client
@@ -212,7 +220,14 @@ class SyncClient:
         self, definition: SegmentDefinition, *, on_send: Callable[[], None] | None = None
     ) -> Segment:
         """See :meth:`moeseg.Client.create_segment` (``on_send`` runs on the loop's thread)."""
-        return self._call(self._client.create_segment, definition, on_send=on_send)
+        if on_send is None:
+            return self._call(self._client.create_segment, definition)
+        callback = on_send
+
+        async def sent() -> None:
+            callback()
+
+        return self._call(self._client.create_segment, definition, on_send=sent)
 
     def find_created(self, name: str, fp: str) -> Segment | None:
         """See :meth:`moeseg.Client.find_created`."""
@@ -335,3 +350,59 @@ class SyncClient:
     ) -> LegacyCsvResponse:
         """See :meth:`moeseg.Client.legacy_csv_segment` (deprecated by MoEngage)."""
         return self._call(self._client.legacy_csv_segment, seg_name, csv_url, callback, file)
+
+    # -- Cohort Sync ----------------------------------------------------------------------------
+
+    def sync_cohort(
+        self,
+        name: str,
+        *,
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
+        cohort_id: str | None = None,
+        partner: str = "moeseg",
+        description: str | None = None,
+        concurrency: int = 4,
+        on_progress: Progress | None = None,
+    ) -> SyncResult:
+        """See :meth:`moeseg.Client.sync_cohort`."""
+        return self._call(
+            self._client.sync_cohort,
+            name,
+            add=add,
+            remove=remove,
+            cohort_id=cohort_id,
+            partner=partner,
+            description=description,
+            concurrency=concurrency,
+            on_progress=on_progress,
+        )
+
+    def sync_members(
+        self,
+        segment: str,
+        source: Source,
+        *,
+        state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR,
+        uploader: Uploader | None = None,
+        callback_url: str | None = None,
+        dry_run: bool = False,
+        replace: ReplaceChoice = "auto",
+        column: str | None = None,
+        cohort_id: str | None = None,
+        on_progress: Progress | None = None,
+    ) -> SyncResult:
+        """See :meth:`moeseg.Client.sync_members` (an async ``uploader`` runs in its loop)."""
+        return self._call(
+            self._client.sync_members,
+            segment,
+            source,
+            state_dir=state_dir,
+            uploader=uploader,
+            callback_url=callback_url,
+            dry_run=dry_run,
+            replace=replace,
+            column=column,
+            cohort_id=cohort_id,
+            on_progress=on_progress,
+        )

@@ -14,7 +14,7 @@ import re
 import stat
 import string
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import attrs
 import httpx
@@ -204,8 +204,12 @@ _FILE_KINDS = (
 )
 
 
-def _refused(source: str, rule: str) -> CsvCheckError:
-    return CsvCheckError(CsvReport(source, 0, 0, (CsvViolation(None, rule),), 1))
+def _refused(source: str, rule: str, size: int = 0) -> CsvCheckError:
+    return CsvCheckError(CsvReport(source, size, 0, (CsvViolation(None, rule),), 1))
+
+
+def _too_big(size: int, max_bytes: int) -> str:
+    return f"file is {size:,} bytes, above the limit of {max_bytes:,} bytes"
 
 
 def _open_regular(source: str) -> tuple[BinaryIO, int]:
@@ -251,11 +255,9 @@ def check_csv(
     """
     source = os.fspath(path)
     f, size = _open_regular(source)
-    file_level = _Collector(max_violations)
+    file_level = [CsvViolation(None, _too_big(size, max_bytes))] if size > max_bytes else []
     rows = _Collector(max_violations)
     dups = _Collector(max_violations)
-    if size > max_bytes:
-        file_level.add(None, f"file is {size:,} bytes, above the limit of {max_bytes:,} bytes")
     users = 0
     seen = _SeenFilter(min(size, max_bytes))
     repeated: set[int] = set()
@@ -283,19 +285,13 @@ def check_csv(
             repeated.update(seen.add_all(map(hash, values)))
         del seen
         if users == 0:
-            file_level.add(None, "the file holds no values")
+            file_level.append(CsvViolation(None, "the file holds no values"))
         if repeated:
             f.seek(start)
             _find_duplicates(f, repeated, dups)
     merged = sorted(rows.kept + dups.kept, key=lambda v: v.line or 0)
-    kept = (file_level.kept + merged)[:max_violations]
-    return CsvReport(
-        source=source,
-        size=size,
-        users=users,
-        violations=tuple(kept),
-        violation_count=file_level.count + rows.count + dups.count,
-    )
+    kept = (file_level + merged)[:max_violations]
+    return CsvReport(source, size, users, tuple(kept), len(file_level) + rows.count + dups.count)
 
 
 def _find_duplicates(f: BinaryIO, repeated: set[int], out: _Collector) -> None:
@@ -303,14 +299,11 @@ def _find_duplicates(f: BinaryIO, repeated: set[int], out: _Collector) -> None:
     first_line: dict[bytes, int] = {}
     lineno = 0
     for batch, _ in _rows(f, check=False):
-        hits = [i for i, h in enumerate(map(hash, batch)) if h in repeated]
-        for i in hits:
-            row = batch[i]
-            if _row_rule(row) in (_TOO_LONG, _EMPTY):
-                continue
-            first = first_line.setdefault(row, lineno + 1 + i)
-            if first != lineno + 1 + i:
-                out.add(lineno + 1 + i, f"duplicate of line {first}")
+        for line, row in enumerate(batch, start=lineno + 1):
+            if hash(row) in repeated and _row_rule(row) not in (_TOO_LONG, _EMPTY):
+                first = first_line.setdefault(row, line)
+                if first != line:
+                    out.add(line, f"duplicate of line {first}")
         lineno += len(batch)
 
 
@@ -327,28 +320,23 @@ async def check_csv_url(
     error status — some signed URLs refuse HEAD — or a transport error). Raises
     :class:`CsvCheckError` only when the announced size is above ``max_bytes``.
     """
-    own = http_client is None
     http = http_client or httpx.AsyncClient(timeout=timeout)
     try:
-        try:
-            resp = await http.head(file_url, follow_redirects=True, timeout=timeout)
-        except httpx.HTTPError:
-            return None
-        if not resp.is_success:
-            return None
-        try:
-            size = int(resp.headers.get("content-length", ""))
-        except ValueError:
-            return None
+        resp = await http.head(file_url, follow_redirects=True, timeout=timeout)
+    except httpx.HTTPError:
+        return None
     finally:
-        if own:
+        if http_client is None:
             await http.aclose()
+    if not resp.is_success:
+        return None
+    try:
+        size = int(resp.headers.get("content-length", ""))
+    except ValueError:
+        return None
     if size > max_bytes:
-        violation = CsvViolation(
-            None, f"file is {size:,} bytes, above the limit of {max_bytes:,} bytes"
-        )
         source = str(httpx.URL(file_url).copy_with(query=None))  # a signed query is a secret
-        raise CsvCheckError(CsvReport(source, size, 0, (violation,), 1))
+        raise _refused(source, _too_big(size, max_bytes), size)
     return size
 
 
@@ -365,16 +353,9 @@ class CsvCheckError(MoesegError, ValueError):
     def __init__(self, report: CsvReport) -> None:
         self.report = report
         self.violations = report.violations
-        super().__init__(self._render())
-
-    def _render(self) -> str:
-        r = self.report
-        n = r.violation_count
-        lines = [f"{r.source}: {n} CSV violation{'s' if n != 1 else ''}"]
-        lines += [f"  {v}" for v in r.violations[:_SHOWN]]
+        n = report.violation_count
+        lines = [f"{report.source}: {n} CSV violation{'s' if n != 1 else ''}"]
+        lines += [f"  {v}" for v in report.violations[:_SHOWN]]
         if n > _SHOWN:
             lines.append(f"  ... and {n - _SHOWN} more")
-        return "\n".join(lines)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.report,))
+        super().__init__("\n".join(lines))

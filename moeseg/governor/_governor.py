@@ -26,7 +26,9 @@ import anyio
 import anyio.lowlevel
 
 from .._exceptions import ConfigurationError, MoesegError, QuotaWaitTooLong
+from .._telemetry import Observer, resolve
 from ._clock import Clock, MonotonicClock, WallClock
+from ._hooks import Hooks
 from ._memory import MemoryStore
 from ._plan import Eta, Plan
 from ._policy import QuotaGroup, QuotaPolicy
@@ -59,13 +61,16 @@ class Lease:
     logged) and finish even inside a cancelled scope. A lease never ended counts as abandoned.
     """
 
-    __slots__ = ("_governor", "_order", "admitted_at", "demand", "expires_at", "lease_id", "state")
+    __slots__ = (
+        "_governor", "_order", "_since", "admitted_at", "demand", "expires_at", "lease_id", "state"
+    )  # fmt: skip
 
     def __init__(
         self, governor: Governor, lease_id: str, demand: Demand, at: float, bound: float, order: int
     ) -> None:
         self._governor = governor
         self._order = order
+        self._since = anyio.current_time()
         self.lease_id = lease_id
         self.demand = demand
         self.admitted_at = at
@@ -100,6 +105,7 @@ class Lease:
         self.state = state
         gov = self._governor
         gov._active -= 1
+        gov._hooks.ended(self.names, state, anyio.current_time() - self._since)
         if state == "completed":
             await gov._settle(gov.store.end, self.lease_id, self.names)
         elif state == "refunded":
@@ -139,6 +145,8 @@ class Governor:
     ``store`` defaults to a :class:`MemoryStore` on ``clock`` (default: the event loop's clock,
     so a bare ``Governor()`` belongs to one event loop run; :func:`get_governor`'s run on a
     monotonic clock). With a ``store``, ``clock`` may only repeat the store's own.
+    ``observer`` receives its telemetry (:class:`moeseg.Observer`; default: OpenTelemetry when
+    installed, else none).
     """
 
     __slots__ = (
@@ -147,6 +155,7 @@ class Governor:
         "_escalation",
         "_groups",
         "_hints",
+        "_hooks",
         "_ids",
         "_order",
         "_owner",
@@ -165,6 +174,7 @@ class Governor:
         *,
         store: Store | None = None,
         clock: Clock | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.policy = policy if policy is not None else QuotaPolicy.moengage()
         if store is None:
@@ -183,6 +193,7 @@ class Governor:
         self._admitted: dict[str, int] = {}  # group -> order of its latest admission
         self._escalation: dict[str, tuple[int, float, int]] = {}  # index, until, order
         self._hints: dict[str, tuple[float, float]] = {}  # group -> (pause until, seen at)
+        self._hooks = Hooks(resolve(observer))
         # The state above is not thread-safe: one thread's event loop uses it at a time.
         self._owner: int | None = None
         self._owner_lock = threading.Lock()
@@ -245,7 +256,9 @@ class Governor:
             self._waiters[w.seq] = w
             for name in w.names:
                 self._queues.setdefault(name, deque()).append(w)
-        deadline = math.inf if max_wait is None else anyio.current_time() + max_wait
+        self._hooks.queued(w.names)
+        asked, result = anyio.current_time(), "cancelled"
+        deadline = math.inf if max_wait is None else asked + max_wait
         try:
             while True:
                 w.wake = anyio.Event()  # before asking: a poke meanwhile is not lost
@@ -254,8 +267,10 @@ class Governor:
                     out: Lease | Denied | None = None
                     # At the deadline itself it may still ask, within a bounded grace.
                     with anyio.move_on_at(max(deadline, anyio.current_time() + _LAST_ASK)):
+                        await self._hooks.refresh(self.store, self._groups.values())
                         out = await self._admit(w, lease_timeout)
                     if isinstance(out, Lease):
+                        result = "admitted"
                         return out
                     if out is not None:
                         w.best_at = anyio.current_time() + out.best
@@ -272,8 +287,12 @@ class Governor:
                     with anyio.move_on_at(wake_at):
                         await w.wake.wait()
                 await anyio.lowlevel.checkpoint_if_cancelled()
+        except Exception as exc:
+            result = "max_wait" if isinstance(exc, QuotaWaitTooLong) else "error"
+            raise
         finally:
             self._leave(w)
+            self._hooks.requested(w.names, result, anyio.current_time() - asked)
 
     def _claim_thread(self) -> None:
         """Refuse a second thread while another thread's requests wait or are in flight: the
@@ -311,6 +330,7 @@ class Governor:
             self._admitted[name] = order
         self._active += 1
         self._leave(w)
+        self._hooks.leased(w.names)
         return Lease(self, lease_id, w.demand, out.admitted_at, out.expires_at, order)
 
     def _head(self, name: str) -> _Waiter:
@@ -409,6 +429,7 @@ class Governor:
         until = max(until, now + seconds)
         self._escalation[group] = (index, until, next(self._order))
         await self._settle(self.store.pause, group, seconds)
+        self._hooks.paused(group, "own_429", now, until)
         return until - now
 
     async def observe_headers(self, group: str, headers: Mapping[str, str]) -> None:
@@ -434,6 +455,7 @@ class Governor:
                 now = self.store.clock.now()
                 self._hints[group] = (now + span, now)
                 await self._settle(self.store.pause, group, span)
+                self._hooks.paused(group, "headers", now, now + span)
                 return
             view = (await self.store.view([g]))[group]
             spent = window.limit - view.windows[index].used - left
@@ -448,6 +470,7 @@ class Governor:
         """Units left right now: ``{group: {window seconds: units}}`` (0 while paused), after
         the policy's headroom."""
         views = await self.store.view(list(self._groups.values()))
+        self._hooks.publish(views)
         return {name: view.left() for name, view in views.items()}
 
     async def next_free(self, demand: DemandLike) -> Eta:

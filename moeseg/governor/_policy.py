@@ -143,6 +143,7 @@ class QuotaPolicy:
                 QuotaGroup("segment_reads", reads),
                 QuotaGroup("file_ops", file_ops),
                 QuotaGroup("file_users", (Window(2_000_000, day),), weighted=True),
+                QuotaGroup("cohort_sync", (Window(300, minute),)),
             ),
             operations={
                 "create": {"segments": 1},
@@ -154,6 +155,7 @@ class QuotaPolicy:
                 "file_remove": file_write,
                 "file_replace": file_write,
                 "legacy_csv": {"file_ops": 1},
+                "cohort_sync": {"cohort_sync": 1},
                 "archive": {},
                 "unarchive": {},
             },

@@ -1,9 +1,8 @@
 # The sandbox: a strict local MoEngage stand-in. _app: the Starlette app (its route table) and
-# the public Sandbox; _pipeline: the middleware every route runs through (request log, _auth,
-# quota, faults); _v3 / _v2: the route handlers; _state: what a sandbox holds; _answers: calls
-# and answers; _config / _faults: configuration; _quota: sliding-window logs; _store: segments;
-# _filters / _definitions: query checks; _jobs / _files: background file jobs; _bodies: the
-# documented bodies; _log: records; _serve / __main__: serving from a shell.
+# the public Sandbox; _pipeline: the steps every route takes (log, _auth, quota, faults, the
+# handler); _v3 / _v2: the handlers; _state: what a sandbox holds (and its records); _answers /
+# _bodies: calls and answers; _config / _faults: configuration; _quota: sliding-window logs;
+# _store: segments; _filters: query checks; _jobs: background file jobs; _serve: the shell.
 """A strict local MoEngage-compatible server for tests, demos and CI.
 
 In process::
@@ -35,12 +34,11 @@ from ._faults import (
 )
 from ._faults import FaultRule as FaultRule
 from ._faults import Latency as Latency
-from ._log import FileJobRecord as FileJobRecord
-from ._log import RequestRecord as RequestRecord
 from ._serve import banner as banner
-from ._serve import serve as serve
 from ._serve import serve_command as serve_command
 from ._serve import serve_forever as serve_forever
+from ._state import FileJobRecord as FileJobRecord
+from ._state import RequestRecord as RequestRecord
 from ._store import StoredSegment as StoredSegment
 
 # What a user configures and runs. The rest above stays importable (tests, the CLI) without

@@ -7,26 +7,20 @@ v2 ``{title, description}``, the legacy CSV API ``{status, error_message}``.
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any, Literal
 
 import attrs
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from ._bodies import V2, V3, legacy_error, v2_error, v3_error
+from ._bodies import COHORT, V2, V3, cohort_error, legacy_error, v2_error, v3_error
 from ._config import WorkspaceCredentials
 from ._quota import Breach
 from ._store import StoredSegment
 
 __all__ = ["Answer", "Call", "Family", "accepted", "error", "json_object", "ok"]
 
-Family = Literal["v3", "v2", "legacy"]
-
-_REASONS = {
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
+Family = Literal["v3", "v2", "legacy", "cohort"]
 
 
 @attrs.frozen(slots=True)
@@ -47,12 +41,8 @@ class Answer:
 
 @attrs.define(slots=True)
 class Call:
-    """One request: what arrived, who sent it (set by authentication), and what it got.
-
-    ``answer`` is the first answer produced (authentication, quota, a fault before processing,
-    or the route's handler); ``delivered`` what the client was sent (a fault after processing
-    replaces it), ``dropped`` whether the connection was closed instead.
-    """
+    """One request: what arrived, and who sent it (set by authentication, with ``data`` the
+    legacy API's parsed body)."""
 
     method: str
     path: str
@@ -66,9 +56,6 @@ class Call:
     response_id: str
     workspace: WorkspaceCredentials | None = None
     data: dict[str, Any] | None = None
-    answer: Answer | None = None
-    delivered: Answer | None = None
-    dropped: bool = False
 
     @property
     def workspace_id(self) -> str | None:
@@ -103,6 +90,8 @@ def error(
     """An error in the shape of the call's API family."""
     if call.family == "v3":
         body = v3_error(call.response_id, what, **extra)
+    elif call.family == "cohort":
+        body = cohort_error(call.response_id, what, **extra)
     elif call.family == "v2":
         body = v2_error(what)
     else:
@@ -114,11 +103,13 @@ def server_error(call: Call, status: int, when: str, html: bool) -> Answer:
     """An injected 5xx: a gateway's HTML page, or the family's documented body."""
     cause = f"fault_{status}_{when}"
     if html:
-        reason = _REASONS[status]
+        reason = HTTPStatus(status).phrase
         page = f"<html><head><title>{status} {reason}</title></head><body><h1>{status} "
         return Answer(status, f"{page}{reason}</h1></body></html>".encode(), cause)
     if call.family == "v3":
         return Answer(status, v3_error(call.response_id, V3.SERVER_ERROR), cause)
+    if call.family == "cohort":
+        return Answer(status, cohort_error(call.response_id, COHORT.SERVER_ERROR), cause)
     if call.family == "v2":
         return Answer(status, v2_error("Internal Server Error"), cause)
     return Answer(
@@ -133,6 +124,8 @@ def rate_limited(call: Call, breach: Breach) -> Answer:
     what = (
         V3.rate_limited(breach.window.limit, breach.seconds)
         if call.family == "v3"
+        else COHORT.RATE_LIMIT
+        if call.family == "cohort"
         else V2.RATE_LIMIT
     )
     return error(call, 429, what, cause, detail)

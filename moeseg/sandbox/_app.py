@@ -1,15 +1,15 @@
 """The sandbox: a Starlette app that answers like MoEngage's custom-segment APIs.
 
-The app is its route table (below); every route runs through the middleware of ``_pipeline``
-(latency in transit → request log → authentication → quota → faults → handler). File jobs run
-in the background in a task group opened by ``Sandbox.running()`` or by the app's lifespan
-(uvicorn runs the lifespan).
+The app is its route table (below); every route takes the steps of ``_pipeline`` (latency in
+transit → request log → authentication → quota → faults → handler). File jobs run in the
+background in a task group opened by ``Sandbox.running()`` or by the app's lifespan (uvicorn
+runs the lifespan).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -19,26 +19,17 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._asgi_server import serve_app
 from . import _v2 as v2
 from . import _v3 as v3
 from ._answers import Family
+from ._cohortsync import cohort_sync
 from ._config import SandboxConfig
-from ._definitions import check_definition
 from ._faults import FaultConfig, FaultDice
-from ._log import max_in_window
-from ._pipeline import (
-    Admit,
-    Authenticate,
-    Endpoint,
-    Handler,
-    InjectFaults,
-    RequestLog,
-    Transit,
-    record_unrouted,
-)
-from ._state import SandboxState
+from ._pipeline import Endpoint, Handler
+from ._state import RequestRecord, SandboxState, max_in_window
 from ._store import StoredSegment
 
 __all__ = ["TIME_SCALE_HEADER", "Sandbox"]
@@ -55,32 +46,29 @@ _ROUTES: tuple[tuple[str, str, str, Family, Handler], ...] = (
     ("GET", _V3 + "/{id}", "get", "v3", v3.get),
     ("PATCH", _V3 + "/{id}", "update", "v3", v3.update),
     ("POST", _FILES, "file_create", "v2", v2.file_create),
-    ("PUT", _FILES + "/add-users", "file_add", "v2", v2.file_add),
-    ("PUT", _FILES + "/remove-users", "file_remove", "v2", v2.file_remove),
-    ("PUT", _FILES + "/replace", "file_replace", "v2", v2.file_replace),
+    ("PUT", _FILES + "/add-users", "file_add", "v2", v2.file_update),
+    ("PUT", _FILES + "/remove-users", "file_remove", "v2", v2.file_update),
+    ("PUT", _FILES + "/replace", "file_replace", "v2", v2.file_update),
     ("PATCH", "/v2/custom-segments/archive", "archive", "v2", v2.archive),
-    ("PATCH", "/v2/custom-segments/unarchive", "unarchive", "v2", v2.unarchive),
+    ("PATCH", "/v2/custom-segments/unarchive", "unarchive", "v2", v2.archive),
     ("POST", "/csv_segment", "legacy_csv", "legacy", v2.legacy_csv),
+    ("POST", "/v1/integrations/cohortsync", "cohort_sync", "cohort", cohort_sync),
 )
-_LAYERS = (Transit, RequestLog, Authenticate, Admit, InjectFaults)
 
 
 class _EveryAnswer:
     """Adds the time-scale header to every answer; ignores a trailing slash, as MoEngage does."""
 
-    def __init__(self, app: Any, time_scale: float) -> None:
+    def __init__(self, app: ASGIApp, time_scale: float) -> None:
         self.app = app
         self.header = (TIME_SCALE_HEADER.encode(), repr(float(time_scale)).encode())
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope["path"]
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
         if len(path) > 1 and path.endswith("/"):
             scope = {**scope, "path": path.rstrip("/") or "/"}
 
-        async def with_header(message: Any) -> None:
+        async def with_header(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", ()), self.header]}
             await send(message)
@@ -91,7 +79,8 @@ class _EveryAnswer:
 class Sandbox(SandboxState):
     """A strict local stand-in for MoEngage's custom-segment APIs.
 
-    ``sandbox.app`` is the ASGI app (v3, v2 and the legacy ``POST /csv_segment``). Use it in
+    ``sandbox.app`` is the ASGI app (v3, v2, Cohort Sync's ``POST /v1/integrations/cohortsync``
+    and the legacy ``POST /csv_segment``). Use it in
     process with ``httpx.ASGITransport(app=sandbox.app)``, or serve it over loopback with
     ``async with sandbox.serve(port=0) as base_url``. File jobs need a running task group:
     ``async with sandbox.running():`` in process (the ASGI lifespan does it under uvicorn).
@@ -103,13 +92,7 @@ class Sandbox(SandboxState):
     def __init__(self, config: SandboxConfig | None = None) -> None:
         super().__init__(config)
         routes = [
-            Route(
-                path,
-                Endpoint(self, handler),
-                methods=[method],
-                name=name,
-                middleware=[Middleware(layer, self, name, family) for layer in _LAYERS],
-            )
+            Route(path, Endpoint(self, name, family, handler), methods=[method], name=name)
             for method, path, name, family, handler in _ROUTES
         ]
         #: The ASGI application.
@@ -178,16 +161,7 @@ class Sandbox(SandboxState):
         is logged and no quota is spent; the timestamps come from the sandbox clock (call it in
         the event loop, or give ``SandboxConfig(clock=...)``). Raises ``SegmentValidationError``
         for an invalid definition and ``ValueError`` when the name or the definition is taken."""
-        checked = check_definition(payload)
-        store = self.stores[workspace_id or self.workspace_id]
-        if store.by_name(payload["name"]) is not None:
-            raise ValueError(f"a segment is already called {payload['name']!r}")
-        if store.same_definition(checked.fingerprint) is not None:
-            raise ValueError(f"another segment has the definition of {payload['name']!r}")
-        seg = v3.filter_segment(self, payload, checked, source)
-        store.add(seg)
-        store.set_archived(seg, archived)
-        return seg
+        return v3.seed(self, payload, source, archived, workspace_id or self.workspace_id)
 
     def spend(self, group: str, amount: int = 1, workspace_id: str | None = None) -> int:
         """Another tenant spends up to ``amount`` free units of ``group`` now; how many."""
@@ -220,14 +194,11 @@ class Sandbox(SandboxState):
         while self.pending:  # noqa: ASYNC110
             await anyio.sleep(poll)
 
-    def serve(self, port: int = 0, host: str = "127.0.0.1") -> AbstractAsyncContextManager[str]:
+    @asynccontextmanager
+    async def serve(self, port: int = 0, host: str = "127.0.0.1") -> AsyncIterator[str]:
         """``async with sandbox.serve(port=0) as base_url``: uvicorn on loopback in a thread;
         its lifespan runs the background file jobs. The sandbox reads ``time.monotonic()``
         meanwhile (uvicorn's asyncio clock, the same from every thread)."""
-        return self._serve(host, port)
-
-    @asynccontextmanager
-    async def _serve(self, host: str, port: int) -> AsyncIterator[str]:
         if self.served:
             raise RuntimeError("this Sandbox is already being served")
         self.served = True
@@ -244,5 +215,8 @@ class Sandbox(SandboxState):
 
     async def _unrouted(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        record_unrouted(self, request.method, request.url.path, exc.status_code)
-        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+        status, method, path = exc.status_code, request.method, request.url.path
+        self.record(
+            RequestRecord(self.now(), method, path, None, None, None, status, status, "no_route")
+        )
+        return JSONResponse({"detail": exc.detail}, status, headers=exc.headers)

@@ -1,7 +1,9 @@
 """Who is calling: the workspace and its credentials, per API family.
 
 v3: ``MOE-APPKEY`` (or ``MOE-DBNAME``) names the workspace, Basic auth carries the workspace id
-and the API key. v2: ``MOE-DBNAME`` and the same Basic auth. Legacy CSV: ``appId`` in the body
+and the API key. v2: ``MOE-DBNAME`` and the same Basic auth. Cohort Sync: ``MOE-APPKEY`` and
+the same Basic auth, its user equal to the app key; then a suspended account is refused.
+Legacy CSV: ``appId`` in the body
 and a SHA-256 ``signature`` of ``appId|segName|secret``.
 """
 
@@ -13,7 +15,7 @@ import hmac
 from hashlib import sha256
 
 from ._answers import Answer, Call, error, json_object
-from ._bodies import V2, V3
+from ._bodies import COHORT, V2, V3
 from ._state import SandboxState
 
 __all__ = ["authenticate"]
@@ -33,6 +35,8 @@ def authenticate(sb: SandboxState, call: Call) -> Answer | None:
     """Set ``call.workspace`` (and ``call.data`` for the legacy API), or the refusal."""
     if call.family == "legacy":
         return _legacy(sb, call)
+    if call.family == "cohort":
+        return _cohort(sb, call)
     h = call.headers
     if call.family == "v3":
         appkey, db = h.get("moe-appkey"), h.get("moe-dbname")
@@ -71,6 +75,28 @@ def _legacy(sb: SandboxState, call: Call) -> Answer | None:
         return error(call, 401, ("", "Unauthorized"), "auth", "bad signature")
     call.workspace = ws
     call.data = data
+    return None
+
+
+def _cohort(sb: SandboxState, call: Call) -> Answer | None:
+    h = call.headers
+    user, password = _basic(h.get("authorization", ""))
+    if user is None:
+        return error(call, 401, COHORT.NO_AUTH_HEADER, "auth", "no basic auth")
+    appkey = h.get("moe-appkey")
+    if not appkey:
+        what = COHORT.missing("MOE-APPKEY")
+        return error(call, 400, what, "invalid_format", "MOE-APPKEY", attribute="MOE-APPKEY")
+    if not _same(user, appkey):
+        return error(call, 401, COHORT.APP_KEY_MISMATCH, "auth", "user is not the app key")
+    ws = sb.by_id.get(appkey)
+    if ws is None or not _same(password, ws.api_key):
+        return error(call, 401, COHORT.SECRET_MISMATCH, "auth", "bad app key or api key")
+    call.workspace = ws
+    kind = sb.config.suspended.get(ws.workspace_id)
+    if kind is not None:
+        message = COHORT.SUSPENDED.get(kind, COHORT.SUSPENDED["Account Suspended"])
+        return error(call, 403, (kind, message), "suspended")
     return None
 
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["V2", "V3", "legacy_error", "rate_limit_message", "v2_error", "v3_error"]
+__all__ = [
+    "COHORT",
+    "V2",
+    "V3",
+    "cohort_error",
+    "legacy_error",
+    "rate_limit_message",
+    "v2_error",
+    "v3_error",
+]
 
 
 class V3:
@@ -166,3 +175,57 @@ def v2_error(title_description: tuple[str, str] | str) -> dict[str, Any]:
 def legacy_error(status: int, message: str, **extra: Any) -> dict[str, Any]:
     """A legacy CSV API error body."""
     return {"status": status, "error_message": message, **extra}
+
+
+class COHORT:
+    """(type, message) pairs of the documented Cohort Sync errors."""
+
+    MALFORMED = (
+        "Malformed JSON",
+        "Could not decode the request body. The JSON was incorrect or not encoded as UTF-8.",
+    )
+    SECRET_MISMATCH = (
+        "Authentication required",
+        "App Secret key mismatch. Please login to the dashboard to verify key",
+    )
+    NO_AUTH_HEADER = ("Authentication required", "Authentication Header Required")
+    APP_KEY_MISMATCH = ("Authentication Mismatch", "App key mismatch in params and authentication")
+    SUSPENDED = {
+        "BlockedClient": "Your account is suspended. Please contact MoEngage team.",
+        "Account Suspended": "Your account is suspended. Please contact MoEngage team.",
+        "Account Temporarily Suspended": (
+            "Your account is temporarily suspended. Please contact MoEngage team."
+        ),
+    }
+    TOO_LARGE = ("Payload too large", "Payload can not exceed 128KB")
+    MEDIA_TYPE = ("Unsupported media type", "Content type is not supported")
+    RATE_LIMIT = (
+        "Rate Limits Exceeded",
+        "Rate limits for customers exceeded. Please Try After Some Time",
+    )
+    SERVER_ERROR = (
+        "Server Error",
+        "An unexpected error was encountered while processing this request. Please contact "
+        "MoEngage Team",
+    )
+    SUCCESS = "Your request has been accepted and will be processed soon."
+
+    @staticmethod
+    def missing(attribute: str) -> tuple[str, str]:
+        """400: a required attribute is absent (the body adds ``attribute``)."""
+        return ("MissingAttributeError", f"{attribute} is not found in the payload")
+
+    @staticmethod
+    def invalid(message: str) -> tuple[str, str]:
+        """400 for a present but unusable attribute (sandbox: wording of its own)."""
+        return ("InvalidAttributeError", message)
+
+
+def cohort_error(request_id: str, type_message: tuple[str, str], **extra: Any) -> dict[str, Any]:
+    """A Cohort Sync error body: ``{status: "fail", error: {attribute?, message, type,
+    request_id}}``."""
+    kind, message = type_message
+    return {
+        "status": "fail",
+        "error": {**extra, "message": message, "type": kind, "request_id": request_id},
+    }

@@ -45,11 +45,12 @@ def default_quota_groups() -> tuple[QuotaGroupSpec, ...]:
         QuotaGroupSpec("segment_reads", (w(100, 60.0), w(1000, 3600.0), w(4000, 86400.0))),
         QuotaGroupSpec("file_ops", (w(10, 3600.0), w(100, 86400.0))),
         QuotaGroupSpec("file_users", (w(2_000_000, 86400.0),), weighted=True),
+        QuotaGroupSpec("cohort_sync", (w(300, 60.0),)),
     )
 
 
 #: Which request-counted quota group each route spends (archive/unarchive spend none). The
-#: weighted ``file_users`` group is charged when a file has been counted (see ``_files``).
+#: weighted ``file_users`` group is charged when a file has been counted (see ``_jobs``).
 DEFAULT_OPERATIONS: Mapping[str, str] = MappingProxyType(
     {
         "create": "segments",
@@ -61,6 +62,7 @@ DEFAULT_OPERATIONS: Mapping[str, str] = MappingProxyType(
         "file_remove": "file_ops",
         "file_replace": "file_ops",
         "legacy_csv": "file_ops",
+        "cohort_sync": "cohort_sync",
     }
 )
 
@@ -94,6 +96,9 @@ class SandboxConfig:
     - ``max_nesting``, ``max_segments_per_query``, ``max_filters_per_query``: the 413 limits
       (MoEngage does not publish the figures; these defaults are the sandbox's).
     - ``max_file_bytes``: the file-size limit (150 MB).
+    - ``known_uids``: the users Cohort Sync can match (``None``: every uid is a known user);
+      ``suspended``: workspace id -> the 403 ``type`` Cohort Sync answers it with
+      (``"Account Suspended"``, ``"Account Temporarily Suspended"`` or ``"BlockedClient"``).
     - ``faults``: fault injection rules and the RNG seed (also used for ids).
     - ``clock``: seconds as a float; ``None`` reads ``anyio.current_time()`` (the event loop's
       clock, so a test on trio's MockClock runs a simulated day in milliseconds).
@@ -110,6 +115,8 @@ class SandboxConfig:
     max_segments_per_query: int = 10
     max_filters_per_query: int = 200
     max_file_bytes: int = 150 * 1024 * 1024
+    known_uids: frozenset[str] | None = None
+    suspended: Mapping[str, str] = attrs.field(factory=dict)
     faults: FaultConfig = attrs.field(factory=FaultConfig)
     clock: Callable[[], float] | None = None
     fetch_transport: httpx.AsyncBaseTransport | None = None

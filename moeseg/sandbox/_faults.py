@@ -3,7 +3,7 @@
 Every rule applies to a set of routes (empty = every route) with a probability, drawn from the
 sandbox's seeded RNG, and fires at most ``times`` times (``None``: no bound). Route names:
 ``create``, ``list``, ``get``, ``update``, ``file_create``, ``file_add``, ``file_remove``,
-``file_replace``, ``archive``, ``unarchive``, ``legacy_csv``.
+``file_replace``, ``archive``, ``unarchive``, ``legacy_csv``, ``cohort_sync``.
 """
 
 from __future__ import annotations

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import attrs
+from ._store import StoredSegment
 
-__all__ = ["QueryShape", "echo_group", "invalid_name", "measure"]
+__all__ = ["CyclicQuery", "UnknownSegment", "echo_group", "invalid_name", "measure"]
 
 _HTML = re.compile(r"[<>]")
 
@@ -50,71 +50,48 @@ class CyclicQuery(Exception):
 class UnknownSegment(Exception):
     """A custom_segments filter names an id the workspace does not hold."""
 
-    def __init__(self, segment_id: str) -> None:
-        self.segment_id = segment_id
-        super().__init__(segment_id)
 
-
-@attrs.frozen(slots=True)
-class QueryShape:
-    """Measures of a query expanded through its referenced segments."""
-
-    depth: int
-    segments: frozenset[str]
-    filters: int
-
-
-#: Looks up a stored segment's filter groups by id (``None``: no such segment).
-Lookup = Callable[[str], "tuple[Mapping[str, Any], ...] | None"]
+Lookup = Callable[[str], "StoredSegment | None"]  # a workspace's segment by id
 
 
 def measure(
-    groups: tuple[Mapping[str, Any], ...], lookup: Lookup, own_id: str | None = None
-) -> QueryShape:
-    """Depth (a flat query has depth 1; each nested group or referenced segment adds one),
-    the set of segments referenced directly or through others, and the number of filters of
-    the expanded query. Raises ``CyclicQuery`` or ``UnknownSegment``."""
-    path = frozenset({own_id}) if own_id else frozenset()
+    groups: Iterable[Mapping[str, Any]], lookup: Lookup, own_id: str | None = None
+) -> tuple[int, set[str], int]:
+    """The depth of a query expanded through its referenced segments (a flat query has depth
+    1; each nested group or referenced segment adds one), the segments it references directly
+    or through others, and its number of filters. Raises ``CyclicQuery`` or ``UnknownSegment``."""
     seen: set[str] = set()
-    depth = 0
-    count = 0
-    for g in groups:
-        d, n = _walk(g, lookup, path, seen)
-        depth = max(depth, d)
-        count += n
-    return QueryShape(depth, frozenset(seen), count)
+    depth, count = _walk(groups, lookup, frozenset({own_id} if own_id else ()), seen)
+    return depth, seen, count
 
 
 def _walk(
-    group: Mapping[str, Any], lookup: Lookup, path: frozenset[str], seen: set[str]
+    groups: Iterable[Mapping[str, Any]], lookup: Lookup, path: frozenset[str], seen: set[str]
 ) -> tuple[int, int]:
-    deepest = 0
-    count = 0
-    filters = group.get("filters")
-    for f in filters if isinstance(filters, list) else ():
-        if not isinstance(f, Mapping):
-            continue
-        kind = f.get("filter_type")
-        if kind == "nested_filters":
-            d, n = _walk(f, lookup, path, seen)
-            deepest = max(deepest, d)
-            count += n
-        elif kind == "custom_segments":
-            sid = str(f.get("id", ""))
-            if sid in path:
-                raise CyclicQuery(sid)
-            target = lookup(sid)
-            if target is None:
-                raise UnknownSegment(sid)
-            seen.add(sid)
-            d = 0
-            for g in target:
-                dd, n = _walk(g, lookup, path | {sid}, seen)
-                d = max(d, dd)
-                count += n
-            deepest = max(deepest, d)
-        else:
-            attributes = f.get("attributes")
-            inner = attributes.get("filters", []) if isinstance(attributes, Mapping) else []
-            count += 1 + (len(inner) if isinstance(inner, list) else 0)
-    return deepest + 1, count
+    """The deepest of ``groups`` and their filters in all."""
+    deepest = count = 0
+    for group in groups:
+        depth = 0  # below this group
+        filters = group.get("filters")
+        for f in filters if isinstance(filters, list) else ():
+            if not isinstance(f, Mapping):
+                continue
+            kind = f.get("filter_type")
+            if kind == "nested_filters":
+                d, n = _walk((f,), lookup, path, seen)
+            elif kind == "custom_segments":
+                sid = str(f.get("id", ""))
+                if sid in path:
+                    raise CyclicQuery(sid)
+                target = lookup(sid)
+                if target is None:
+                    raise UnknownSegment(sid)
+                seen.add(sid)
+                d, n = _walk(target.groups(), lookup, path | {sid}, seen)
+            else:
+                attributes = f.get("attributes")
+                inner = attributes.get("filters", []) if isinstance(attributes, Mapping) else []
+                d, n = 0, 1 + (len(inner) if isinstance(inner, list) else 0)
+            depth, count = max(depth, d), count + n
+        deepest = max(deepest, depth + 1)
+    return deepest, count

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from collections import defaultdict
 
 import attrs
 
@@ -29,22 +30,18 @@ class _Log:
 
     def __init__(self) -> None:
         self.times: list[float] = []
-        self.entries: list[tuple[float, int, bool]] = []
+        self.entries: list[tuple[int, int]] = []  # (weight, the other tenant's part of it)
         self.cum: list[int] = [0]  # cum[i]: total weight of the entries before index i
         self.others: list[int] = [0]  # the same, for entries another tenant spent
 
     def add(self, t: float, weight: int, other: bool) -> None:
         i = bisect.bisect_right(self.times, t)
         self.times.insert(i, t)
-        self.entries.insert(i, (t, weight, other))
-        if i == len(self.times) - 1:
-            self.cum.append(self.cum[-1] + weight)
-            self.others.append(self.others[-1] + (weight if other else 0))
-            return
+        self.entries.insert(i, (weight, weight if other else 0))
         del self.cum[i + 1 :], self.others[i + 1 :]
-        for _t, w, o in self.entries[i:]:
+        for w, o in self.entries[i:]:
             self.cum.append(self.cum[-1] + w)
-            self.others.append(self.others[-1] + (w if o else 0))
+            self.others.append(self.others[-1] + o)
 
     def used(self, now: float, seconds: float) -> tuple[int, bool]:
         """Units of entries with ``t <= now < t + seconds``, and whether another tenant spent
@@ -69,21 +66,14 @@ class QuotaBook:
     def __init__(self, groups: tuple[QuotaGroupSpec, ...], time_scale: float) -> None:
         self._groups = {g.name: g for g in groups}
         self._scale = time_scale
-        self._logs: dict[tuple[str, str], _Log] = {}
-
-    def _log(self, workspace: str, group: str) -> _Log:
-        key = (workspace, group)
-        log = self._logs.get(key)
-        if log is None:
-            log = self._logs[key] = _Log()
-        return log
+        self._logs: defaultdict[tuple[str, str], _Log] = defaultdict(_Log)
 
     def check(self, workspace: str, group: str, now: float, weight: int = 1) -> Breach | None:
         """The first window ``weight`` more units at ``now`` would overflow, or ``None``."""
         spec = self._groups.get(group)
         if spec is None:
             return None
-        log = self._log(workspace, group)
+        log = self._logs[workspace, group]
         longest = max((w.seconds for w in spec.windows), default=0.0) * self._scale
         log.prune(now, longest)
         for window in spec.windows:
@@ -105,7 +95,7 @@ class QuotaBook:
         """Count ``weight`` units at time ``t`` (may lie in the past: users are charged at the
         arrival of the request whose file was counted later)."""
         if group in self._groups and weight > 0:
-            self._log(workspace, group).add(t, weight, other)
+            self._logs[workspace, group].add(t, weight, other)
 
     def admit(self, workspace: str, group: str, now: float, weight: int = 1) -> Breach | None:
         """Check and, when it fits, record in one step."""
@@ -127,7 +117,7 @@ class QuotaBook:
         spec = self._groups.get(group)
         if spec is None:
             return {}
-        log = self._log(workspace, group)
+        log = self._logs[workspace, group]
         return {
             w.seconds * self._scale: log.used(now, w.seconds * self._scale)[0] for w in spec.windows
         }

@@ -1,11 +1,10 @@
-"""Serving a sandbox from a shell: the banner, ``serve_forever``, and the command both
-``moeseg sandbox serve`` and ``python -m moeseg.sandbox`` run."""
+"""Serving a sandbox from a shell: ``moeseg sandbox serve`` and ``python -m moeseg.sandbox``."""
 
 from __future__ import annotations
 
+import argparse
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 
 from .._asgi_server import base_url, bind_socket, is_loopback, require_uvicorn, run_forever
 from .._exceptions import ConfigurationError
@@ -13,14 +12,7 @@ from ._app import Sandbox
 from ._config import SandboxConfig
 from ._faults import FaultConfig
 
-__all__ = ["banner", "serve", "serve_command", "serve_forever"]
-
-
-@asynccontextmanager
-async def serve(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """``async with serve(sandbox, port=0) as base_url``: the same as ``sandbox.serve()``."""
-    async with sandbox.serve(port=port, host=host) as url:
-        yield url
+__all__ = ["banner", "main", "serve_command", "serve_forever"]
 
 
 def banner(sandbox: Sandbox, url: str) -> str:
@@ -88,3 +80,44 @@ def serve_command(
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and serve until interrupted; the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m moeseg.sandbox",
+        description="Serve a local MoEngage-compatible sandbox (v3, v2 and legacy CSV APIs).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="accept a --host that is not loopback (the sandbox's credentials are public)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiply every quota window's length (0.01: a day of quota in 14.4 minutes)",
+    )
+    parser.add_argument(
+        "--error-rate", type=float, default=0.0, help="probability of a 503 answer per request"
+    )
+    parser.add_argument(
+        "--drop-rate",
+        type=float,
+        default=0.0,
+        help="probability of dropping the connection after processing a request",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault RNG")
+    args = parser.parse_args(argv)
+    return serve_command(
+        args.host,
+        args.port,
+        time_scale=args.time_scale,
+        error_rate=args.error_rate,
+        drop_rate=args.drop_rate,
+        seed=args.seed,
+        allow_remote=args.allow_remote,
+    )

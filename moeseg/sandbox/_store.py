@@ -24,14 +24,15 @@ def iso_time(epoch: float) -> str:
 class StoredSegment:
     """One segment. ``included_filters`` / ``excluded_filters`` are stored as echoed;
     ``fingerprint`` (filter segments) detects duplicate definitions; ``users`` (file
-    segments) holds the identifiers of the users in the segment. ``source`` is ``"API"`` for
+    and Cohort Sync segments) holds the identifiers of the users in the segment; ``cohort_id``
+    is a Cohort Sync segment's key. ``source`` is ``"API"`` for
     segments made through the API; others (made on the dashboard, see
     ``Sandbox.seed_segment``) are read-only to the API. ``updated_by``: the email the last
     update named (never echoed: MoEngage's answers do not carry it)."""
 
     id: str
     name: str
-    kind: Literal["filter", "file"]
+    kind: Literal["filter", "file", "cohort"]
     created: float
     updated: float
     description: str = ""
@@ -43,11 +44,12 @@ class StoredSegment:
     users: set[str] = attrs.field(factory=set)
     source: str = "API"
     updated_by: str | None = None
+    cohort_id: str | None = None
 
     @property
     def type(self) -> str:
         """The ``type`` field of responses."""
-        return "ELASTIC_SEARCH" if self.kind == "filter" else "FILE"
+        return "ELASTIC_SEARCH" if self.kind == "filter" else "FILE"  # a cohort too: a uid list
 
     def groups(self) -> tuple[Mapping[str, Any], ...]:
         """The filter groups of the definition (none for a file segment)."""
@@ -86,7 +88,7 @@ class WorkspaceStore:
 
     def __init__(self) -> None:
         self._by_id: dict[str, StoredSegment] = {}
-        self._by_name: dict[str, str] = {}
+        self._by_name: dict[str, StoredSegment] = {}
         self._by_fingerprint: dict[str, set[str]] = {}
         self._active = 0
 
@@ -94,37 +96,30 @@ class WorkspaceStore:
         return iter(list(self._by_id.values()))
 
     def get(self, segment_id: str) -> StoredSegment | None:
-        """The segment with this id."""
         return self._by_id.get(segment_id)
 
     def by_name(self, name: str) -> StoredSegment | None:
-        """The segment with exactly this name."""
-        sid = self._by_name.get(name)
-        return self._by_id.get(sid) if sid is not None else None
+        return self._by_name.get(name)
 
     def add(self, seg: StoredSegment) -> None:
-        """Store a new segment (its name and id must be free)."""
         self._by_id[seg.id] = seg
-        self._by_name[seg.name] = seg.id
+        self._by_name[seg.name] = seg
         if seg.fingerprint is not None:
             self._by_fingerprint.setdefault(seg.fingerprint, set()).add(seg.id)
         self._active += not seg.archived
 
     def rename(self, seg: StoredSegment, name: str) -> None:
-        """Give ``seg`` a new (free) name."""
         del self._by_name[seg.name]
         seg.name = name
-        self._by_name[name] = seg.id
+        self._by_name[name] = seg
 
     def set_fingerprint(self, seg: StoredSegment, fingerprint: str) -> None:
-        """Record ``seg``'s new definition fingerprint."""
         if seg.fingerprint is not None:
             self._by_fingerprint.get(seg.fingerprint, set()).discard(seg.id)
         seg.fingerprint = fingerprint
         self._by_fingerprint.setdefault(fingerprint, set()).add(seg.id)
 
     def set_archived(self, seg: StoredSegment, archived: bool) -> None:
-        """Archive or unarchive ``seg``."""
         if seg.archived != archived:
             seg.archived = archived
             self._active += -1 if archived else 1

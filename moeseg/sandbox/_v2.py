@@ -11,15 +11,7 @@ from ._jobs import schedule
 from ._state import SandboxState
 from ._store import StoredSegment
 
-__all__ = [
-    "archive",
-    "file_add",
-    "file_create",
-    "file_remove",
-    "file_replace",
-    "legacy_csv",
-    "unarchive",
-]
+__all__ = ["archive", "file_create", "file_update", "legacy_csv"]
 
 _LEGACY_TYPES = frozenset({"string", "numeric", "geo_point", "date"})
 
@@ -44,29 +36,42 @@ def file_create(sb: SandboxState, call: Call) -> Answer:
     return accepted("File-segment creation request accepted", seg, "accepted")
 
 
-def file_add(sb: SandboxState, call: Call) -> Answer:
-    """``PUT /v2/custom-segments/file-segment/add-users``."""
-    return _file_update(sb, call, "add")
-
-
-def file_remove(sb: SandboxState, call: Call) -> Answer:
-    """``PUT /v2/custom-segments/file-segment/remove-users``."""
-    return _file_update(sb, call, "remove")
-
-
-def file_replace(sb: SandboxState, call: Call) -> Answer:
-    """``PUT /v2/custom-segments/file-segment/replace``."""
-    return _file_update(sb, call, "replace")
+def file_update(sb: SandboxState, call: Call) -> Answer:
+    """``PUT /v2/custom-segments/file-segment/{add-users,remove-users,replace}``."""
+    data = _fields(call, ("attribute_name", "attribute_type", "file_url"))
+    if isinstance(data, Answer):
+        return data
+    seg = _target(sb, call, data)
+    if isinstance(seg, Answer):
+        return seg
+    if seg.kind != "file":
+        what = V2.invalid(f"Segment is not a file segment: {seg.name}")
+        return error(call, 400, what, "not_a_file_segment")
+    if seg.archived:
+        what = V2.invalid(f"Segment is archived: {seg.name}")
+        return error(call, 400, what, "archived")
+    schedule(sb, call, seg, data["file_url"], data.get("callback_url"))
+    verb = call.route.removeprefix("file_")
+    return accepted(f"File-segment user-{verb} request accepted", seg, "accepted")
 
 
 def archive(sb: SandboxState, call: Call) -> Answer:
-    """``PATCH /v2/custom-segments/archive``."""
-    return _archive(sb, call, True)
-
-
-def unarchive(sb: SandboxState, call: Call) -> Answer:
-    """``PATCH /v2/custom-segments/unarchive`` (counts toward the active-segment limit)."""
-    return _archive(sb, call, False)
+    """``PATCH /v2/custom-segments/{archive,unarchive}`` (unarchiving counts toward the
+    active-segment limit)."""
+    data = json_object(call.body)
+    if data is None:
+        return error(call, 400, V2.INVALID_FORMAT, "invalid_format")
+    seg = _target(sb, call, data)
+    if isinstance(seg, Answer):
+        return seg
+    archived = call.route == "archive"
+    if not archived and seg.archived:
+        limited = _active_limited(sb, call)
+        if limited is not None:
+            return limited
+    sb.store(call.workspace).set_archived(seg, archived)
+    verb = call.route + "d"
+    return accepted(f"Successfully {verb} the custom segment", seg, verb, 200)
 
 
 def legacy_csv(sb: SandboxState, call: Call) -> Answer:
@@ -155,36 +160,3 @@ def _new_file_segment(sb: SandboxState, call: Call, name: str, attribute: str) -
     )
     sb.store(call.workspace).add(seg)
     return seg
-
-
-def _file_update(sb: SandboxState, call: Call, verb: str) -> Answer:
-    data = _fields(call, ("attribute_name", "attribute_type", "file_url"))
-    if isinstance(data, Answer):
-        return data
-    seg = _target(sb, call, data)
-    if isinstance(seg, Answer):
-        return seg
-    if seg.kind != "file":
-        what = V2.invalid(f"Segment is not a file segment: {seg.name}")
-        return error(call, 400, what, "not_a_file_segment")
-    if seg.archived:
-        what = V2.invalid(f"Segment is archived: {seg.name}")
-        return error(call, 400, what, "archived")
-    schedule(sb, call, seg, data["file_url"], data.get("callback_url"))
-    return accepted(f"File-segment user-{verb} request accepted", seg, "accepted")
-
-
-def _archive(sb: SandboxState, call: Call, archive: bool) -> Answer:
-    data = json_object(call.body)
-    if data is None:
-        return error(call, 400, V2.INVALID_FORMAT, "invalid_format")
-    seg = _target(sb, call, data)
-    if isinstance(seg, Answer):
-        return seg
-    if not archive and seg.archived:
-        limited = _active_limited(sb, call)
-        if limited is not None:
-            return limited
-    sb.store(call.workspace).set_archived(seg, archive)
-    verb = "archived" if archive else "unarchived"
-    return accepted(f"Successfully {verb} the custom segment", seg, verb, 200)

@@ -6,16 +6,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .. import Limits
+from .. import Limits, SegmentDefinition, describe, fingerprint, from_payload
 from .._exceptions import SegmentValidationError
 from ._answers import Answer, Call, error, json_object, ok
 from ._bodies import V3
-from ._definitions import Checked, check_definition
 from ._filters import CyclicQuery, UnknownSegment, echo_group, invalid_name, measure
 from ._state import SandboxState
-from ._store import StoredSegment
+from ._store import StoredSegment, WorkspaceStore
 
-__all__ = ["create", "filter_segment", "get", "list_segments", "update"]
+__all__ = ["create", "get", "list_segments", "seed", "update"]
 
 _OBJECT_ID = re.compile(r"[0-9a-f]{24}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -29,39 +28,60 @@ def create(sb: SandboxState, call: Call) -> Answer:
     payload = _payload(call, data.get("name"), data)
     if isinstance(payload, Answer):
         return payload
-    checked = _definition(sb, call, payload, None)
-    if isinstance(checked, Answer):
-        return checked
-    store = sb.store(call.workspace)
+    definition = _definition(sb, call, payload, None)
+    if isinstance(definition, Answer):
+        return definition
     limit = sb.config.active_segment_limit
-    active = store.active_count()
+    active = sb.store(call.workspace).active_count()
     if active >= limit:
-        what = V3.ACTIVE_LIMIT
         cause = "active_segment_limit"
-        return error(call, 429, what, cause, actual_count=active, limit=limit)
-    seg = filter_segment(sb, payload, checked)
-    store.add(seg)
+        return error(call, 429, V3.ACTIVE_LIMIT, cause, actual_count=active, limit=limit)
+    seg = _add(sb, sb.store(call.workspace), payload, definition, "API")
     return ok(call, 201, seg.data(), "created")
 
 
-def filter_segment(
-    sb: SandboxState, payload: Mapping[str, Any], checked: Checked, source: str = "API"
+def seed(
+    sb: SandboxState, payload: Mapping[str, Any], source: str, archived: bool, workspace_id: str
 ) -> StoredSegment:
-    """A new filter segment holding the (checked) definition in ``payload``, as echoed."""
+    """``Sandbox.seed_segment``: store a segment without a request (``ValueError`` when its
+    name or its definition is taken)."""
+    definition = from_payload(payload)
+    store = sb.stores[workspace_id]
+    if store.by_name(payload["name"]) is not None:
+        raise ValueError(f"a segment is already called {payload['name']!r}")
+    if store.same_definition(fingerprint(definition)) is not None:
+        raise ValueError(f"another segment has the definition of {payload['name']!r}")
+    seg = _add(sb, store, payload, definition, source)
+    store.set_archived(seg, archived)
+    return seg
+
+
+def _add(
+    sb: SandboxState,
+    store: WorkspaceStore,
+    payload: Mapping[str, Any],
+    definition: SegmentDefinition,
+    source: str,
+) -> StoredSegment:
     now = sb.epoch()
+    seg = StoredSegment(sb.new_id(), payload["name"], "filter", now, now, source=source)
+    store.add(seg)
+    _define(store, seg, payload, definition)
+    return seg
+
+
+def _define(
+    store: WorkspaceStore,
+    seg: StoredSegment,
+    payload: Mapping[str, Any],
+    definition: SegmentDefinition,
+) -> None:
+    """Hold the definition in ``payload``, as MoEngage echoes it."""
     excluded = payload.get("excluded_filters")
-    return StoredSegment(
-        id=sb.new_id(),
-        name=payload["name"],
-        kind="filter",
-        created=now,
-        updated=now,
-        description=checked.description,
-        included_filters=echo_group(payload["included_filters"]),
-        excluded_filters=echo_group(excluded) if excluded is not None else None,
-        fingerprint=checked.fingerprint,
-        source=source,
-    )
+    seg.included_filters = echo_group(payload["included_filters"])
+    seg.excluded_filters = echo_group(excluded) if excluded is not None else None
+    seg.description = describe(definition)
+    store.set_fingerprint(seg, fingerprint(definition))
 
 
 def list_segments(sb: SandboxState, call: Call) -> Answer:
@@ -98,17 +118,13 @@ def update(sb: SandboxState, call: Call) -> Answer:
     payload = _payload(call, data.get("name", seg.name), data)
     if isinstance(payload, Answer):
         return payload
-    checked = _definition(sb, call, payload, seg.id)
-    if isinstance(checked, Answer):
-        return checked
+    definition = _definition(sb, call, payload, seg.id)
+    if isinstance(definition, Answer):
+        return definition
     store = sb.store(call.workspace)
     if payload["name"] != seg.name:
         store.rename(seg, payload["name"])
-    excluded = payload.get("excluded_filters")
-    seg.included_filters = echo_group(payload["included_filters"])
-    seg.excluded_filters = echo_group(excluded) if excluded is not None else None
-    store.set_fingerprint(seg, checked.fingerprint)
-    seg.description = checked.description
+    _define(store, seg, payload, definition)
     seg.updated = sb.epoch()
     if updated_by is not None:
         seg.updated_by = updated_by
@@ -126,36 +142,31 @@ def _segment(sb: SandboxState, call: Call) -> StoredSegment | Answer:
 
 
 def _payload(call: Call, name: Any, data: dict[str, Any]) -> dict[str, Any] | Answer:
-    included = data.get("included_filters")
-    excluded = data.get("excluded_filters")
-    if not isinstance(name, str) or not isinstance(included, dict):
+    included, excluded = data.get("included_filters"), data.get("excluded_filters")
+    if not (isinstance(name, str) and isinstance(included, dict)):
         return error(call, 400, V3.INVALID_FORMAT, "invalid_format")
-    if excluded is not None and not isinstance(excluded, dict):
+    if not isinstance(excluded, dict | None):
         return error(call, 400, V3.INVALID_FORMAT, "invalid_format")
     if invalid_name(name):
         return error(call, 400, V3.INVALID_NAME, "invalid_name")
-    payload: dict[str, Any] = {"name": name, "included_filters": included}
-    if excluded is not None:
-        payload["excluded_filters"] = excluded
-    return payload
+    payload = {"name": name, "included_filters": included}
+    return payload if excluded is None else {**payload, "excluded_filters": excluded}
 
 
 def _definition(
     sb: SandboxState, call: Call, payload: dict[str, Any], own_id: str | None
-) -> Checked | Answer:
+) -> SegmentDefinition | Answer:
     """Validate, check the name, the query's shape, and look for a duplicate definition."""
     try:
-        checked = check_definition(payload, _reading_limits(sb))
-    except SegmentValidationError as exc:
-        # A query past the sandbox's size limits is a 413 even when the models refuse to read
-        # it (their caps bound the work of reading, at ten times the sandbox's limits).
         try:
+            definition = from_payload(payload, limits=_reading_limits(sb))
+        except SegmentValidationError as exc:
+            # A query past the sandbox's size limits is a 413 even when the models refuse to
+            # read it (their caps bound the work of reading, at ten times the sandbox's limits).
             too_big = _query_problem(sb, call, payload, own_id)
-        except RecursionError:  # nested far beyond any limit: too deep, never a crash
-            return error(call, 413, V3.too_deep(sb.config.max_nesting), "too_deep")
-        if too_big is not None and too_big.status == 413:
-            return too_big
-        return error(call, 400, V3.INVALID_NAME, "invalid_filters", str(exc))
+            if too_big is not None and too_big.status == 413:
+                return too_big
+            return error(call, 400, V3.INVALID_NAME, "invalid_filters", str(exc))
     except RecursionError:  # nested far beyond any limit: refused as too deep, never a crash
         return error(call, 413, V3.too_deep(sb.config.max_nesting), "too_deep")
     store = sb.store(call.workspace)
@@ -165,12 +176,12 @@ def _definition(
     problem = _query_problem(sb, call, payload, own_id)
     if problem is not None:
         return problem
-    same = store.same_definition(checked.fingerprint, exclude=own_id)
+    same = store.same_definition(fingerprint(definition), exclude=own_id)
     if same is not None:
         what = V3.filters_exist(same.name)
         cause = "definition_conflict"
         return error(call, 409, what, cause, existing_cs_name=same.name, existing_cs_id=same.id)
-    return checked
+    return definition
 
 
 def _reading_limits(sb: SandboxState) -> Limits:
@@ -187,30 +198,21 @@ def _query_problem(
     sb: SandboxState, call: Call, data: dict[str, Any], own_id: str | None
 ) -> Answer | None:
     """412 / 413 / unknown referenced segment, for the query in ``data``."""
-    store = sb.store(call.workspace)
-    groups = tuple(
-        g
-        for g in (data.get("included_filters"), data.get("excluded_filters"))
-        if isinstance(g, dict)
-    )
-
-    def lookup(sid: str) -> tuple[dict[str, Any], ...] | None:
-        seg = store.get(sid)
-        return None if seg is None else seg.groups()  # type: ignore[return-value]
-
+    groups = [
+        g for g in (data.get("included_filters"), data.get("excluded_filters")) if g is not None
+    ]
     try:
-        shape = measure(groups, lookup, own_id)
+        depth, segments, filters = measure(groups, sb.store(call.workspace).get, own_id)
     except CyclicQuery as exc:
         return error(call, 412, V3.CYCLIC, "cyclic", f"through {exc}")
     except UnknownSegment as exc:
-        detail = f"no segment {exc.segment_id}"
-        return error(call, 400, V3.INVALID_NAME, "unknown_segment", detail)
+        return error(call, 400, V3.INVALID_NAME, "unknown_segment", f"no segment {exc}")
     cfg = sb.config
-    if shape.depth > cfg.max_nesting:
+    if depth > cfg.max_nesting:
         return error(call, 413, V3.too_deep(cfg.max_nesting), "too_deep")
-    if len(shape.segments) > cfg.max_segments_per_query:
+    if len(segments) > cfg.max_segments_per_query:
         what = V3.too_many_segments(cfg.max_segments_per_query)
         return error(call, 413, what, "too_many_segments")
-    if shape.filters > cfg.max_filters_per_query:
+    if filters > cfg.max_filters_per_query:
         return error(call, 413, V3.QUERY_TOO_LONG, "too_long")
     return None

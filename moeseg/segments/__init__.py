@@ -3,7 +3,7 @@ fingerprints.
 
 Nothing here sends a request: this package turns what a user writes into a checked definition
 and a wire payload, and reads MoEngage's answers back into typed results. Layers, each importing
-only those above it: ``_limits`` and ``_models`` (data) -> ``_rules`` -> ``_validation`` ->
+only those above it: ``_limits`` and ``_models`` (data) -> ``_validation`` (the rules) ->
 ``_requests`` (what is sent, checked when built) -> ``_responses`` -> ``_codec`` (cattrs) ->
 ``_loading``, ``_builder``, ``_describe``, ``_fingerprint``.
 """
@@ -37,12 +37,12 @@ from ._models import (
     AttributeGroup,
     CustomSegmentFilter,
     Execution,
-    Filter,
     FilterGroup,
     NestedFilter,
     TimeRange,
 )
 from ._models import BaseTimeRange as BaseTimeRange
+from ._models import Filter as Filter
 from ._requests import SegmentDefinition, SegmentUpdate, validate
 from ._responses import Segment
 
@@ -55,7 +55,6 @@ __all__ = [
     "AttributeGroup",
     "CustomSegmentFilter",
     "Execution",
-    "Filter",
     "FilterGroup",
     "Limits",
     "NestedFilter",

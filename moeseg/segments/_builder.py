@@ -33,6 +33,7 @@ from ._models import (
     Filter,
     FilterGroup,
     NestedFilter,
+    PeriodUnit,
     TimeRange,
 )
 from ._requests import SegmentDefinition
@@ -60,7 +61,7 @@ class Period:
     """A relative length of time: ``days(7)``, ``hours(12)``, ``weeks(2)``, ``months(1)``."""
 
     count: int
-    unit: Literal["hours", "days", "weeks", "months"]
+    unit: PeriodUnit
 
 
 def hours(n: int) -> Period:
@@ -130,6 +131,9 @@ class Condition:
         right = other.parts if other.op == op else (other,)
         return Condition(op, left + right)
 
+    def _members(self) -> tuple[Literal["and", "or"], tuple[Condition, ...]]:
+        return ("and", (self,)) if self.leaf is not None else (self.op, self.parts)  # type: ignore[return-value]
+
     def to_filter(self) -> Filter:
         """This condition as one filter (a group becomes ``nested_filters``)."""
         if self.leaf is not None:
@@ -138,22 +142,16 @@ class Condition:
 
     def to_group(self) -> FilterGroup:
         """This condition as a root group (a single condition becomes an ``and`` of one)."""
-        if self.leaf is not None:
-            return FilterGroup("and", (self.leaf,))
-        return FilterGroup(self.op, tuple(p.to_filter() for p in self.parts))  # type: ignore[arg-type]
+        op, parts = self._members()
+        return FilterGroup(op, tuple(p.to_filter() for p in parts))
 
     def to_attribute_group(self) -> AttributeGroup:
         """This condition as an event's ``attributes`` group (attribute conditions only, one
         level: the API has no nested groups there)."""
-        parts = (self,) if self.leaf is not None else self.parts
-        out = []
-        for p in parts:
-            if not isinstance(p.leaf, AttributeFilter):
-                raise TypeError(
-                    "event attribute conditions must be attr(...) conditions, one level"
-                )
-            out.append(p.leaf)
-        return AttributeGroup("and" if self.leaf is not None else self.op, tuple(out))  # type: ignore[arg-type]
+        op, parts = self._members()
+        if not all(isinstance(p.leaf, AttributeFilter) for p in parts):
+            raise TypeError("event attribute conditions must be attr(...) conditions, one level")
+        return AttributeGroup(op, tuple(p.leaf for p in parts))  # type: ignore[misc]
 
 
 def _negate(f: Filter) -> Filter:
@@ -362,33 +360,25 @@ def _time_range(
     before: Moment | None,
     after: Moment | None,
 ) -> TimeRange:
-    given = [
-        k
-        for k, v in (
-            ("in_the_last", in_the_last),
-            ("between", between),
-            ("on", on),
-            ("before", before),
-            ("after", after),
-        )
-        if v is not None
-    ]
+    options: dict[str, Any] = {
+        "inTheLast": in_the_last,
+        "between": between,
+        "on": on,
+        "before": before,
+        "after": after,
+    }
+    given = [(kind, value) for kind, value in options.items() if value is not None]
     if len(given) != 1:
         raise TypeError("give exactly one of in_the_last=, between=, on=, before=, after=")
-    if in_the_last is not None:
-        return TimeRange(
-            "inTheLast", "relative_past", in_the_last.count, period_unit=in_the_last.unit
-        )
-    if between is not None:
-        lo, hi = between
+    kind, value = given[0]
+    if kind == "inTheLast":
+        return TimeRange("inTheLast", "relative_past", value.count, period_unit=value.unit)
+    if kind == "between":
+        lo, hi = value
         return TimeRange(
             "between", "absolute", _iso(lo), _iso(hi, end_of_day=True), period_unit="days"
         )
-    kind, moment = (
-        ("on", on) if on is not None else ("before", before) if before else ("after", after)
-    )
-    assert moment is not None
-    return TimeRange(kind, "absolute", _iso(moment), period_unit="days")  # type: ignore[arg-type]
+    return TimeRange(kind, "absolute", _iso(value), period_unit="days")  # type: ignore[arg-type]
 
 
 def _execution(
@@ -399,15 +389,15 @@ def _execution(
     last_time: bool,
 ) -> Execution:
     chosen = [
-        e
-        for e in (
-            Execution("atleast", at_least) if at_least is not None else None,
-            Execution("exactly", exactly) if exactly is not None else None,
-            Execution("atmost", at_most) if at_most is not None else None,
-            Execution("firstTime") if first_time else None,
-            Execution("lastTime") if last_time else None,
+        Execution(kind, count)  # type: ignore[arg-type]
+        for kind, count, given in (
+            ("atleast", at_least, at_least is not None),
+            ("exactly", exactly, exactly is not None),
+            ("atmost", at_most, at_most is not None),
+            ("firstTime", None, first_time),
+            ("lastTime", None, last_time),
         )
-        if e is not None
+        if given
     ]
     if len(chosen) > 1:
         raise TypeError("give at most one of at_least=, exactly=, at_most=, first_time, last_time")

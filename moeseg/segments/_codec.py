@@ -20,7 +20,6 @@ shape; the client turns that into ``UnexpectedResponse``, ``from_payload`` into
 
 from __future__ import annotations
 
-import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -35,40 +34,17 @@ from ._limits import DEFAULT_LIMITS, Limits, payload_issues
 from ._models import (
     ActionFilter,
     AffinityFilter,
-    AggregationFilter,
-    AggregationGroup,
     AttributeFilter,
-    AttributeGroup,
-    BaseTimeRange,
     CustomSegmentFilter,
-    Execution,
     Filter,
-    FilterGroup,
     NestedFilter,
     Number,
     Scalar,
     TimeRange,
     Value,
 )
-from ._requests import (
-    ArchiveRequest,
-    FileSegmentRequest,
-    LegacyCsvRequest,
-    SegmentDefinition,
-    SegmentUpdate,
-)
-from ._responses import (
-    FileSegmentCallback,
-    LegacyCsvCallback,
-    LegacyCsvResponse,
-    Segment,
-    SegmentListResponse,
-    SegmentResponse,
-    V2AcceptedBody,
-    V2ErrorBody,
-    V3Error,
-    V3ErrorBody,
-)
+from ._requests import LegacyCsvRequest, SegmentDefinition, SegmentUpdate
+from ._responses import Segment, V2AcceptedBody
 
 __all__ = ["from_payload", "from_update_payload", "request_body", "to_payload"]
 
@@ -113,144 +89,50 @@ class StructureError(MoesegError, ValueError):
         more = f" (+{len(self.issues) - 5} more)" if len(self.issues) > 5 else ""
         super().__init__(f"cannot read {getattr(cls, '__name__', cls)}: {shown}{more}")
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.cls, self.issues))
-
 
 # -- strict scalar hooks ------------------------------------------------------------------------
 
 
-def _structure_str(obj: object, _: object) -> str:
-    if isinstance(obj, str):
-        return obj
-    raise ValueError(f"expected a string, got {type(obj).__name__}")
+def _strict(types: tuple[type, ...], what: str) -> Callable[[object, object], Any]:
+    """A hook that takes ``types`` as they are, converting nothing (a bool is no number)."""
+
+    def hook(obj: object, _: object) -> Any:
+        if isinstance(obj, types) and (bool in types or not isinstance(obj, bool)):
+            return obj
+        raise ValueError(f"expected {what}, got {type(obj).__name__}")
+
+    return hook
 
 
-def _structure_bool(obj: object, _: object) -> bool:
-    if isinstance(obj, bool):
-        return obj
-    raise ValueError(f"expected true or false, got {type(obj).__name__}")
-
-
-def _structure_int(obj: object, _: object) -> int:
-    if isinstance(obj, int) and not isinstance(obj, bool):
-        return obj
-    raise ValueError(f"expected an integer, got {type(obj).__name__}")
-
-
-def _structure_number(obj: object, _: object) -> float:
-    if isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        return obj
-    raise ValueError(f"expected a number, got {type(obj).__name__}")
-
-
-def _structure_scalar(obj: object, _: object) -> Scalar:
-    if isinstance(obj, (str, int, float, bool)):
-        return obj
-    raise ValueError(f"expected a string, number or boolean, got {type(obj).__name__}")
+_structure_str = _strict((str,), "a string")
+_structure_number = _strict((int, float), "a number")
+_structure_scalar = _strict((str, int, float, bool), "a string, number or boolean")
 
 
 def _structure_value(obj: object, _: object) -> Value:
-    if isinstance(obj, (str, int, float, bool)):
-        return obj
     if isinstance(obj, (list, tuple)):
         for i, item in enumerate(obj):
             if not isinstance(item, (str, int, float)) or isinstance(item, bool):
                 raise ValueError(f"list item [{i}] must be a string or a number")
         return tuple(obj)
+    if isinstance(obj, (str, int, float, bool)):
+        return obj
     raise ValueError(f"expected a value or a list of values, got {type(obj).__name__}")
 
 
-def _structure_enum(obj: object, _: object) -> str:
-    if isinstance(obj, str):
-        return obj
-    hint = ""
-    if obj is True or obj is False:
+def _structure_enum(obj: object, t: object) -> str:
+    if isinstance(obj, bool):
         # YAML 1.1 (PyYAML's safe_load) reads unquoted on/off/yes/no as booleans.
-        hint = " (YAML read an unquoted on/off as a boolean: quote it, or use load_payload)"
-    raise ValueError(f"expected a string, got {type(obj).__name__}{hint}")
-
-
-def _unstructure_value(obj: Value) -> Any:
-    return list(obj) if isinstance(obj, tuple) else obj
+        raise ValueError(
+            "expected a string, got bool (YAML read an unquoted on/off as a boolean: quote it, "
+            "or use load_payload)"
+        )
+    result: str = _structure_str(obj, t)
+    return result
 
 
 def _optional(fn: Callable[[object, object], T]) -> Callable[[object, object], T | None]:
-    def hook(obj: object, t: object) -> T | None:
-        return None if obj is None else fn(obj, t)
-
-    return hook
-
-
-def _is_homogeneous_tuple(t: Any) -> bool:
-    args = typing.get_args(t)
-    return typing.get_origin(t) is tuple and len(args) == 2 and args[1] is Ellipsis
-
-
-def _structure_list_as_tuple(conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
-    def hook(obj: object, t: Any) -> Any:
-        if not isinstance(obj, (list, tuple)):
-            raise ValueError(f"expected a list, got {type(obj).__name__}")
-        return conv._structure_tuple(obj, t)
-
-    return hook
-
-
-def _is_literal(t: Any) -> bool:
-    return typing.get_origin(t) is typing.Literal
-
-
-def _is_optional_literal(t: Any) -> bool:
-    args = typing.get_args(t)
-    return (
-        typing.get_origin(t) in (typing.Union, types.UnionType)
-        and len(args) == 2
-        and type(None) in args
-        and any(_is_literal(a) for a in args)
-    )
-
-
-_MODEL_CLASSES: tuple[type[Any], ...] = (
-    AttributeFilter,
-    AttributeGroup,
-    Execution,
-    TimeRange,
-    BaseTimeRange,
-    AggregationFilter,
-    AggregationGroup,
-    ActionFilter,
-    AffinityFilter,
-    CustomSegmentFilter,
-    NestedFilter,
-    FilterGroup,
-    FileSegmentRequest,
-    ArchiveRequest,
-    LegacyCsvRequest,
-    Segment,
-    SegmentResponse,
-    SegmentListResponse,
-    V3Error,
-    V3ErrorBody,
-    V2ErrorBody,
-    V2AcceptedBody,
-    FileSegmentCallback,
-    LegacyCsvResponse,
-    LegacyCsvCallback,
-)
-
-
-def _overrides(cls: type[Any]) -> dict[str, Any]:
-    renames = _RENAMES.get(cls, {})
-    out = {}
-    for a in attrs.fields(cls):
-        # Omit only what is absent (None); an empty action ``attributes`` group or a
-        # ``data_type: "double"`` default must still be written.
-        out[a.name] = override(
-            omit_if_default=a.default is None,
-            rename=renames.get(a.name),
-            omit=a.name in _NOT_WIRE.get(cls, ()),
-        )
-    return out
+    return lambda obj, t: None if obj is None else fn(obj, t)
 
 
 def _object_only(read: Callable[[Any, Any], T]) -> Callable[[Any, Any], T]:
@@ -262,77 +144,90 @@ def _object_only(read: Callable[[Any, Any], T]) -> Callable[[Any, Any], T]:
     return hook
 
 
-def register_models(conv: cattrs.Converter, classes: tuple[type[Any], ...]) -> None:
-    """Register generated dict (un)structure functions for attrs ``classes`` on ``conv``.
-
-    Each reads an object only; unknown keys are ignored; fields whose default is None are
-    omitted when None.
-    """
-    for cls in classes:
-        ov = _overrides(cls)
-        read = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=False, **ov)
-        conv.register_structure_hook(cls, _object_only(read))
-        conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv, **ov))
+def _is_homogeneous_tuple(t: Any) -> bool:
+    args = typing.get_args(t)
+    return typing.get_origin(t) is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
-def register_scalars(conv: cattrs.Converter) -> None:
-    """Strict, non-converting hooks for JSON scalars, moeseg's value unions and Literals."""
-    conv.register_structure_hook(str, _structure_str)
-    conv.register_structure_hook(bool, _structure_bool)
-    conv.register_structure_hook(int, _structure_int)
-    conv.register_structure_hook(float, _structure_number)
+def _is_literal(t: Any) -> bool:
+    return typing.get_origin(t) is typing.Literal
+
+
+_ROOTS = (SegmentDefinition, SegmentUpdate)
+
+
+def _overrides(cls: type[Any]) -> dict[str, Any]:
+    renames = _RENAMES.get(cls, {})
+    # Omit only what is absent (None): an empty action ``attributes`` group or a
+    # ``data_type: "double"`` default must still be written.
+    return {
+        a.name: override(
+            omit_if_default=a.default is None,
+            rename=renames.get(a.name),
+            omit=a.name in _NOT_WIRE.get(cls, ()),
+        )
+        for a in attrs.fields(cls)
+    }
+
+
+def _make_converter(detailed: bool) -> cattrs.Converter:
+    conv = cattrs.Converter(detailed_validation=detailed)
     for t, fn in (
+        (str, _structure_str),
+        (bool, _strict((bool,), "true or false")),
+        (int, _strict((int,), "an integer")),
+        (float, _structure_number),
         (Number, _structure_number),
         (Scalar, _structure_scalar),
         (Value, _structure_value),
     ):
         conv.register_structure_hook(t, fn)
+    # cattrs reads ``X | None`` through X's hook, but not when X is itself a union
+    for t, fn in (
+        (Number, _structure_number),
+        (Scalar, _structure_scalar),
+        (Value, _structure_value),
+    ):
         conv.register_structure_hook(t | None, _optional(fn))
-    conv.register_unstructure_hook(Value, _unstructure_value)
-    conv.register_unstructure_hook(Value | None, _unstructure_value)
-    conv.register_structure_hook(str | None, _optional(_structure_str))
-    conv.register_structure_hook(bool | None, _optional(_structure_bool))
-    conv.register_structure_hook(int | None, _optional(_structure_int))
+    for t in (Value, Value | None):
+        conv.register_unstructure_hook(t, lambda v: list(v) if isinstance(v, tuple) else v)
+
     # A list of filters given as a string or an object is a mistake, not something to iterate.
-    conv.register_structure_hook_func(_is_homogeneous_tuple, _structure_list_as_tuple(conv))
-    # Enum-like fields are lenient on purpose (see module docstring).
+    def structure_tuple(obj: object, t: Any) -> Any:
+        if not isinstance(obj, (list, tuple)):
+            raise ValueError(f"expected a list, got {type(obj).__name__}")
+        return conv._structure_tuple(obj, t)
+
+    conv.register_structure_hook_func(_is_homogeneous_tuple, structure_tuple)
     conv.register_structure_hook_func(_is_literal, _structure_enum)
-    conv.register_structure_hook_func(_is_optional_literal, _optional(_structure_enum))
-
-
-def _make_converter(detailed: bool) -> cattrs.Converter:
-    conv = cattrs.Converter(detailed_validation=detailed)
-    register_scalars(conv)
-    # The union hooks must exist before the classes' functions are generated (generation looks
-    # up field hooks once); they find the member functions, filled in below, at call time.
-    structure_by_tag: dict[Any, tuple[Callable[[Any, Any], Any], type[Any]]] = {}
-    unstructure_by_cls: dict[type[Any], Callable[[Any], dict[str, Any]]] = {}
 
     def structure_filter(obj: object, _: object) -> Filter:
         if not isinstance(obj, Mapping):
             raise ValueError(f"expected a filter object, got {type(obj).__name__}")
         tag = obj.get("filter_type")
-        hook = structure_by_tag.get(tag)
-        if hook is None:
+        if tag not in _CLASS_BY_TAG:
             raise ValueError(f"filter_type must be one of {sorted(_CLASS_BY_TAG)}, got {tag!r}")
-        result: Filter = hook[0](obj, hook[1])
+        result: Filter = conv.structure(obj, _CLASS_BY_TAG[tag])
         return result
 
     def unstructure_filter(obj: Filter) -> dict[str, Any]:
-        cls = type(obj)
-        return {"filter_type": FILTER_TAGS[cls], **unstructure_by_cls[cls](obj)}
+        return {"filter_type": FILTER_TAGS[type(obj)], **conv.unstructure(obj)}
 
     conv.register_structure_hook(Filter, structure_filter)
     conv.register_unstructure_hook(Filter, unstructure_filter)
-    register_models(conv, _MODEL_CLASSES)
-    for root in (SegmentDefinition, SegmentUpdate):
-        conv.register_structure_hook(root, _object_only(_read_root_with_default_limits))
-        conv.register_unstructure_hook(
-            root, make_dict_unstructure_fn(root, conv, **_overrides(root))
+
+    def structure_model(cls: type[Any]) -> Callable[[Any, Any], Any]:
+        if cls in _ROOTS:  # built against limits: see _read_root
+            return _object_only(lambda data, cls: _read_root(data, cls, DEFAULT_LIMITS))
+        ov = _overrides(cls)
+        return _object_only(
+            make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=False, **ov)
         )
-    for tag, cls in _CLASS_BY_TAG.items():
-        structure_by_tag[tag] = (conv.get_structure_hook(cls), cls)
-        unstructure_by_cls[cls] = conv.get_unstructure_hook(cls)
+
+    conv.register_structure_hook_factory(attrs.has, structure_model)
+    conv.register_unstructure_hook_factory(
+        attrs.has, lambda cls: make_dict_unstructure_fn(cls, conv, **_overrides(cls))
+    )
     return conv
 
 
@@ -341,8 +236,6 @@ def _format(exc: BaseException, _type: type | None) -> str:
         return "required field missing"
     if isinstance(exc, ForbiddenExtraKeysError):
         return f"unknown fields {sorted(exc.extra_fields)}"
-    if isinstance(exc, TypeError) and ("indices" in str(exc) or "subscriptable" in str(exc)):
-        return "expected an object"
     if isinstance(exc, (ValueError, TypeError)):
         return str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {exc}"
@@ -440,43 +333,32 @@ def _read_payload(data: object, cls: type[T], limits: Limits) -> T:
     return result
 
 
-#: the wire fields of each root class: name, type, required
-_ROOT_FIELDS: dict[type[Any], list[tuple[str, Any, bool]]] = {
-    cls: [
-        (a.name, typing.get_type_hints(cls)[a.name], a.default is attrs.NOTHING)
-        for a in attrs.fields(cls)
-        if a.name not in _NOT_WIRE[cls]
-    ]
-    for cls in (SegmentDefinition, SegmentUpdate)
-}
-
-
 def _read_root(data: Mapping[str, Any], cls: type[Any], limits: Limits) -> Any:
     """A definition or update from its fields, built (so validated) against ``limits``."""
     kwargs: dict[str, Any] = {}
     issues: list[ValidationIssue] = []
-    for name, field_type, required in _ROOT_FIELDS[cls]:
-        if name not in data:
-            if required:
-                issues.append(ValidationIssue(name, "required field missing"))
+    for a in attrs.fields(cls):
+        if a.name == "limits":
+            continue
+        if a.name not in data:
+            if a.default is attrs.NOTHING:
+                issues.append(ValidationIssue(a.name, "required field missing"))
             continue
         try:
-            kwargs[name] = structure(data[name], field_type)
+            kwargs[a.name] = structure(data[a.name], a.type)
         except StructureError as exc:
-            issues += [ValidationIssue(_join(name, i.path), i.rule) for i in exc.issues]
+            issues += [ValidationIssue(_join(a.name, i.path), i.rule) for i in exc.issues]
     if issues:
         raise SegmentValidationError(issues)
     return cls(**kwargs, limits=limits)
-
-
-def _read_root_with_default_limits(data: Mapping[str, Any], cls: type[Any]) -> Any:
-    return _read_root(data, cls, DEFAULT_LIMITS)
 
 
 def _join(field: str, path: str) -> str:
     return f"{field}{path}" if path.startswith("[") else f"{field}.{path}" if path else field
 
 
+for _root in _ROOTS:
+    attrs.resolve_types(_root)  # ``_read_root`` reads the field types
 #: reads and writes; fails fast, without paths
 _plain = _make_converter(detailed=False)
 #: reads again what _plain refused, to name every problem with its path

@@ -90,16 +90,11 @@ def _value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
-        return _date(v) or v
+        try:
+            return datetime.strptime(v, "%Y-%m-%dT%H:%M:%S.%fZ").strftime("%b %d, %Y")
+        except ValueError:
+            return v
     return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def _date(v: str) -> str | None:
-    try:
-        moment = datetime.strptime(v, "%Y-%m-%dT%H:%M:%S.%fZ")
-    except ValueError:
-        return None
-    return moment.strftime("%b %d, %Y")
 
 
 def _attribute(f: AttributeFilter) -> str:
@@ -131,25 +126,16 @@ def _attr_group(g: AttributeGroup) -> str:
 
 
 def _time(t: TimeRange) -> str:
-    unit = t.period_unit or "days"
-    value: object
-    value1: object
-    if t.days is not None:
-        value, value1 = t.days, t.days1
-    else:
-        value, value1 = t.value, t.value1
     if t.from_ is not None:
         return f"in-between {_value(t.from_)} and {_value(t.to)}"
+    unit = t.period_unit or "days"
+    value, value1 = (t.days, t.days1) if t.days is not None else (t.value, t.value1)
     if t.type == "inTheLast":
         return f"in the last {_value(value)} {unit}"
-    relative = t.value_type != "absolute"
+    ago = f" {unit} ago" if t.value_type != "absolute" else ""
     if t.type == "between":
-        if relative:
-            return f"in-between {_value(value)} and {_value(value1)} {unit} ago"
-        return f"in-between {_value(value)} and {_value(value1)}"
-    if relative:
-        return f"{t.type} {_value(value)} {unit} ago"
-    return f"{t.type} {_value(value)}"
+        return f"in-between {_value(value)} and {_value(value1)}{ago}"
+    return f"{t.type} {_value(value)}{ago}"
 
 
 def _action(f: ActionFilter) -> str:

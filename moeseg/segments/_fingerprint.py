@@ -24,7 +24,7 @@ from ._codec import to_payload, unstructure
 from ._models import FilterGroup
 from ._requests import SegmentDefinition, SegmentUpdate
 from ._responses import Segment
-from ._rules import LIST_OPERATORS
+from ._validation import LIST_OPERATORS
 
 __all__ = ["fingerprint"]
 
@@ -55,8 +55,7 @@ def fingerprint(
         "included": _group(payload.get("included_filters")),
         "excluded": _group(payload.get("excluded_filters")),
     }
-    text = json.dumps(canon, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_key(canon).encode()).hexdigest()
 
 
 def _key(obj: Any) -> str:
@@ -64,9 +63,7 @@ def _key(obj: Any) -> str:
 
 
 def _number(v: Any) -> Any:
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    return v
+    return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
 def _group(g: Any) -> Any:
@@ -85,7 +82,7 @@ def _node(node: Any) -> Any:
     out: dict[str, Any] = {}
     for k, v in node.items():
         if v is None or (k in _DEFAULT_FALSE and v is False) or k in _LABELS:
-            continue
+            continue  # absent, a default, or a label: echo noise
         if k == "value1" and v == "":
             continue
         if k in ("attributes", "psychographic_attributes", "aggregation_attributes"):

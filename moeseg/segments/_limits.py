@@ -1,11 +1,5 @@
-"""How big a definition may be, and the checks that keep hostile input from costing time.
-
-MoEngage refuses definitions that are nested too deeply, reference too many segments or hold too
-many filters (413), but does not publish the figures. :class:`Limits` holds moeseg's assumption
-(the sandbox's figures: 5 levels, 10 referenced segments, 200 filters); a workspace that accepts
-more raises them. ``payload_issues`` walks raw JSON-like data before anything is built from it:
-without recursion, within a budget of nodes, and rejecting numbers no API field can hold.
-"""
+"""How big a definition may be (:class:`Limits`, the sandbox's figures), and the checks that
+keep hostile input from costing time before anything is built from it."""
 
 from __future__ import annotations
 
@@ -17,7 +11,7 @@ import attrs
 
 from .._exceptions import ValidationIssue
 
-__all__ = ["DEFAULT_LIMITS", "Limits", "payload_issues"]
+__all__ = ["DEFAULT_LIMITS", "Limits", "is_int", "is_number", "number_problem", "payload_issues"]
 
 #: the largest integer a payload may carry (JSON readers on the other side use 64 bits)
 MAX_INT = 2**63 - 1
@@ -120,6 +114,16 @@ def number_problem(value: object) -> str | None:
     if isinstance(value, TooLongNumber):
         return f"integer out of range: {len(value)} digits (numbers must fit in 64 bits)"
     return None
+
+
+def is_int(v: object) -> bool:
+    """An int (not a bool) that can be sent."""
+    return isinstance(v, int) and not isinstance(v, bool) and number_problem(v) is None
+
+
+def is_number(v: object) -> bool:
+    """An int or a float that can be sent."""
+    return is_int(v) or (isinstance(v, float) and number_problem(v) is None)
 
 
 class TooLongNumber(str):

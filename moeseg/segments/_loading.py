@@ -1,12 +1,8 @@
 """Reading definitions from JSON or YAML text and files, with hostile input kept in bounds.
 
-YAML is read with YAML 1.2 booleans: only ``true``/``false`` are booleans, so a time range
-``type: on`` stays the string ``"on"`` (PyYAML's YAML 1.1 rules would make it ``True``); dates and
-timestamps stay strings, as in the dashboard's JSON. Anchors and aliases work, but a document may
-expand to at most :data:`MAX_DOCUMENT_NODES` nodes and nest :data:`MAX_DOCUMENT_DEPTH` levels
-(a 1 KB "billion laughs" file would otherwise expand to gigabytes). Integers too long to convert
-are kept as text and reported with their path by ``from_payload``. Every problem is a
-:class:`moeseg.SegmentValidationError`.
+YAML anchors and aliases work, but a document may expand to at most :data:`MAX_DOCUMENT_NODES`
+nodes and nest :data:`MAX_DOCUMENT_DEPTH` levels (a 1 KB "billion laughs" file would otherwise
+expand to gigabytes). Every problem is a :class:`moeseg.SegmentValidationError`.
 """
 
 from __future__ import annotations
@@ -54,7 +50,6 @@ def _int(text: str) -> int | TooLongNumber:
 
 
 def _parse_json(text: str) -> Any:
-    """``json.loads``; a document nested beyond the interpreter's stack is a ValueError."""
     try:
         return json.loads(text, parse_int=_int)
     except RecursionError:
@@ -62,13 +57,14 @@ def _parse_json(text: str) -> Any:
 
 
 class _DocumentTooLarge(ValueError):
-    """A YAML document nests or expands beyond the reader's bounds."""
+    pass
 
 
 @functools.cache
 def _yaml_loader() -> type[Any]:
-    """PyYAML's safe loader with YAML 1.2 booleans, timestamps as strings, long integers kept as
-    text, and the expanded size and depth of a document bounded while it is composed."""
+    """PyYAML's safe loader with YAML 1.2 booleans (``type: on`` stays a string), timestamps as
+    strings (as in the dashboard's JSON), long integers kept as text (``from_payload`` reports
+    them with their path), and the size and depth of a document bounded while it is composed."""
     import re
 
     import yaml
@@ -128,7 +124,6 @@ def _where(node: Any) -> str:
 
 
 def _parse_yaml(text: str) -> Any:
-    """YAML (a superset of JSON); every failure is a ValueError."""
     try:
         import yaml
     except ImportError:  # pragma: no cover - the dev extra installs PyYAML

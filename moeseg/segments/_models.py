@@ -1,14 +1,9 @@
 """Segment definitions: frozen attrs classes mirroring MoEngage's v3 filter grammar.
 
-The classes hold data only: the wire format lives in ``_codec``, the rules in ``_validation``,
-and the roots that validate their whole tree when built (``SegmentDefinition``,
-``SegmentUpdate``) in ``_definition``.
-
-Optional wire fields are ``None`` when absent: a payload read from JSON is written back with
-exactly the keys it had (``"negate": false`` stays, a missing ``negate`` stays missing). Enum-like
-fields are typed with ``Literal`` for users and type checkers, but parsed leniently as strings so
-that a response carrying a value MoEngage added later still parses; validation of requests decides
-what is allowed.
+The classes hold data only: the wire format lives in ``_codec`` (optional fields are ``None``
+when absent; ``Literal`` fields are read leniently), the rules in ``_validation``, and the roots
+that validate their whole tree when built (``SegmentDefinition``, ``SegmentUpdate``) in
+``_requests``.
 """
 
 from __future__ import annotations
@@ -80,6 +75,8 @@ TimeRangeType: TypeAlias = Literal["inTheLast", "between", "on", "before", "afte
 PeriodUnit: TypeAlias = Literal["hours", "days", "weeks", "months"]
 AggregationType: TypeAlias = Literal["sum", "avg", "min", "max", "median"]
 AffinityOperator: TypeAlias = Literal["predominant", "minimum", "top", "bottom"]
+AggregationOperator: TypeAlias = Literal["is", "between", "lessThan", "greaterThan"]
+DynamicAttributeType: TypeAlias = Literal["string", "double", "bool", "datetime"]
 
 #: A scalar filter value as it appears in JSON.
 Scalar: TypeAlias = str | int | float | bool
@@ -114,7 +111,7 @@ class AttributeFilter:
     filter_operator: FilterOperator | None = None
     filters: tuple[AttributeFilter, ...] | None = None
     is_dynamic_value: bool | None = None
-    dynamic_attribute_type: Literal["string", "double", "bool", "datetime"] | None = None
+    dynamic_attribute_type: DynamicAttributeType | None = None
 
 
 @attrs.frozen(slots=True)
@@ -169,7 +166,7 @@ class AggregationFilter:
 
     attribute_name: str
     aggregation_type: AggregationType
-    operator: Literal["is", "between", "lessThan", "greaterThan"]
+    operator: AggregationOperator
     value: Value
     data_type: Literal["double"] = "double"
     value1: Value | None = None

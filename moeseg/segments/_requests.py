@@ -1,10 +1,5 @@
-"""What moeseg sends: definitions and the file-segment bodies, each checked when it is built.
-
-Building a :class:`SegmentDefinition` or :class:`SegmentUpdate` validates its whole tree (see
-``_validation``) and raises :class:`moeseg.SegmentValidationError` listing every broken rule
-with its path; the file-segment bodies check the fields MoEngage's OpenAPI constrains (the
-attribute type, URL and email formats, ``expiry_time`` as int32). Nothing invalid can be sent.
-"""
+"""What moeseg sends: definitions and the file-segment bodies, each checked when it is built,
+so nothing invalid can be sent."""
 
 from __future__ import annotations
 
@@ -83,9 +78,9 @@ def validate(defn: SegmentDefinition | SegmentUpdate, *, limits: Limits | None =
     with the path of the offending field.
     """
     lim = defn.limits if limits is None else limits
-    is_update = isinstance(defn, SegmentUpdate)
+    named = isinstance(defn, SegmentDefinition)
     issues = check_tree(
-        defn.name, defn.included_filters, defn.excluded_filters, lim, name_required=not is_update
+        defn.name, defn.included_filters, defn.excluded_filters, lim, name_required=named
     )
     if isinstance(defn, SegmentUpdate) and defn.updated_by is not None:
         issues += _email("updated_by", defn.updated_by)
@@ -103,10 +98,6 @@ def _email(field: str, value: object) -> list[ValidationIssue]:
     if isinstance(value, str) and _EMAIL.match(value):
         return []
     return [ValidationIssue(field, f"must be an email address, got {value!r}")]
-
-
-def _emails(field: str, values: tuple[str, ...] | None) -> list[ValidationIssue]:
-    return [i for n, v in enumerate(values or ()) for i in _email(f"{field}[{n}]", v)]
 
 
 @attrs.frozen(slots=True)
@@ -130,7 +121,7 @@ class FileSegmentRequest:
         if self.attribute_type is not None and self.attribute_type not in ATTRIBUTE_TYPES:
             rule = f"must be 'string' or 'double', got {self.attribute_type!r}"
             issues.append(ValidationIssue("attribute_type", rule))
-        issues += _emails("emails", self.emails)
+        issues += [i for n, v in enumerate(self.emails or ()) for i in _email(f"emails[{n}]", v)]
         e = self.expiry_time
         if e is not None and (
             not isinstance(e, int) or isinstance(e, bool) or not 1 <= e <= INT32_MAX

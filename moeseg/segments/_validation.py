@@ -3,51 +3,96 @@
 Rules come from the founding document and MoEngage's OpenAPI description: operators allowed per
 data type, the value shape each operator needs, ISO-8601 datetimes in the documented form,
 relative ranges as integers, execution counts that match the execution type, segment names
-MoEngage accepts, and moeseg's assumed size limits (:class:`Limits`). Nothing is sent before a
-definition passes, so a mistake costs no quota.
-
-Paths read like the payload: ``included_filters.filters[2].value1``,
-``included_filters.filters[0].attributes.filters[1].operator``.
+MoEngage accepts, and moeseg's assumed size limits (:class:`Limits`); enumerations are the
+``Literal`` types of ``_models``. Nothing is sent before a definition passes, so a mistake costs
+no quota. Paths read like the payload: ``included_filters.filters[0].attributes.filters[1].value``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from datetime import datetime
+from typing import Any, get_args
 
 from .._exceptions import ValidationIssue
-from ._limits import Limits, number_problem
+from ._limits import Limits, is_int, is_number, number_problem
 from ._models import (
     ActionFilter,
     AffinityFilter,
+    AffinityOperator,
     AggregationFilter,
     AggregationGroup,
+    AggregationOperator,
+    AggregationType,
     AttributeFilter,
     AttributeGroup,
     CustomSegmentFilter,
+    DynamicAttributeType,
     Execution,
+    ExecutionType,
     FilterGroup,
+    FilterOperator,
     NestedFilter,
+    PeriodUnit,
     TimeRange,
-)
-from ._rules import (
-    ARRAY_STRING_LIST_OPERATORS,
-    DYNAMIC,
-    EXTRACT_RANGES,
-    GROUP_OPERATORS,
-    HTML,
-    ISO_FORM,
-    LIST_OPERATORS,
-    MAX_NAME_LENGTH,
-    MONTH_DAY,
-    NO_VALUE_OPERATORS,
-    OPERATORS,
-    after,
-    is_int,
-    is_number,
-    parse_iso,
+    TimeRangeType,
+    ValueType,
 )
 
-__all__ = ["check_tree"]
+__all__ = ["LIST_OPERATORS", "check_tree"]
+
+MAX_NAME_LENGTH = 200
+
+#: operators whose value is a list
+LIST_OPERATORS = frozenset(
+    {"in", "containsInTheFollowing", "startsWithInTheFollowing", "endsWithInTheFollowing"}
+)
+#: operators that take no value
+NO_VALUE_OPERATORS = frozenset({"exists", "today"})
+#: operators allowed for each data type (None: the data type takes no operator)
+OPERATORS: dict[str, frozenset[str] | None] = {
+    "string": frozenset({"is", "contains", "startsWith", "endsWith", "exists"}) | LIST_OPERATORS,
+    "double": frozenset({"is", "in", "lessThan", "greaterThan", "between", "exists"}),
+    "bool": frozenset({"is", "exists"}),
+    "datetime": NO_VALUE_OPERATORS
+    | {"is", "in", "on", "between", "before", "after", "inTheLast", "inTheNext"},
+    "array_string": frozenset({"is", "in", "contains", "startsWith", "endsWith", "exists"}),
+    "array_double": frozenset({"in", "lessThan", "greaterThan", "between", "exists"}),
+    "geopoint": None,
+    "object": None,
+    "array_object": None,
+}
+#: on array_string these take a list too (any/all of the given substrings)
+ARRAY_STRING_LIST_OPERATORS = frozenset({"contains", "startsWith", "endsWith"})
+EXTRACT_RANGES: dict[str, tuple[int, int]] = {
+    "time_of_the_day": (0, 23),
+    "day_of_the_week": (0, 6),
+    "day_of_the_month": (1, 31),
+    "month_of_the_year": (1, 12),
+}
+ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+ISO_FORM = "an ISO-8601 datetime like 2024-01-15T00:00:00.000Z"
+MONTH_DAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+HTML = re.compile(r"[<>]")
+DYNAMIC = re.compile(r"^\{\{MoeUserAttribute\['[^'\]]+'\]\}\}$")
+
+
+def parse_iso(v: object) -> datetime | None:
+    """The datetime of a string in the documented form, or None."""
+    if not isinstance(v, str) or not ISO.match(v):
+        return None
+    try:
+        return datetime.strptime(v, "%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        return None
+
+
+def after(lo: object, hi: object) -> bool:
+    """True when lo > hi (both already well-formed)."""
+    if isinstance(lo, str) and isinstance(hi, str):
+        a, b = parse_iso(lo), parse_iso(hi)
+        return a > b if a is not None and b is not None else lo > hi
+    return is_number(lo) and is_number(hi) and bool(lo > hi)  # type: ignore[operator]
 
 
 def check_tree(
@@ -83,14 +128,33 @@ class _Checker:
         """Note a broken rule; a number that is not finite or too large says so instead."""
         self.issues.append(ValidationIssue(path, number_problem(value) or rule))
 
+    def check(self, ok: bool, path: str, rule: str, value: object = None) -> bool:
+        """``ok``, noting ``rule`` when it is False."""
+        if not ok:
+            self.add(path, rule, value)
+        return ok
+
+    def one_of(self, value: object, choices: Any, path: str, say: str = "must be") -> bool:
+        """Whether ``value`` is one of the ``Literal`` type ``choices``, noting it when not."""
+        allowed = get_args(choices)
+        rule = f"{say} {', '.join(allowed[:-1])} or {allowed[-1]}"
+        return self.check(value in allowed, path, rule)
+
     def count_filter(self, path: str, n: int = 1) -> None:
         before, self.filters = self.filters, self.filters + n
         if before <= self.limits.max_filters < self.filters:  # said once, where it happens
             self.add(path, self.limits.too_many("filters", "max_filters"))
 
+    def deeper_than_allowed(self, path: str, depth: int, what: str) -> bool:
+        if depth > self.limits.max_depth and not self.too_deep:  # said once
+            self.too_deep = True
+            self.add(path, self.limits.too_many(what, "max_depth"))
+        return depth > self.limits.max_depth
+
     # -- names and groups -----------------------------------------------------------------
 
-    def name(self, name: object, path: str = "name") -> None:
+    def name(self, name: object) -> None:
+        path = "name"
         if not isinstance(name, str) or not name:
             self.add(path, "segment name must not be empty")
         elif not name.strip():
@@ -102,17 +166,14 @@ class _Checker:
                 self.add(path, f"segment name must be at most {MAX_NAME_LENGTH} characters")
 
     def operator(self, op: object, path: str) -> None:
-        if op not in GROUP_OPERATORS:
+        if op not in get_args(FilterOperator):
             self.add(f"{path}.filter_operator", f"must be 'and' or 'or', got {op!r}")
 
     def group(
         self, group: FilterGroup | NestedFilter, path: str, *, root: bool, depth: int
     ) -> None:
-        if depth > self.limits.max_depth:
-            if not self.too_deep:  # said once; deeper levels are not walked
-                self.too_deep = True
-                self.add(path, self.limits.too_many("levels of nesting", "max_depth"))
-            return
+        if self.deeper_than_allowed(path, depth, "levels of nesting"):
+            return  # deeper levels are not walked
         self.operator(group.filter_operator, path)
         # An empty excluded_filters group means "exclude nobody"; elsewhere it is a mistake.
         if not group.filters and (root or isinstance(group, NestedFilter)):
@@ -131,25 +192,19 @@ class _Checker:
                 self.group(f, p, root=False, depth=depth + 1)
             elif isinstance(f, CustomSegmentFilter):
                 self.segment(f, p, depth)
-                if not f.id:
-                    self.add(f"{p}.id", "segment id must not be empty")
             elif isinstance(f, AffinityFilter):
                 self.affinity(f, p)
             else:
                 self.add(p, f"not a filter: {type(f).__name__}")
 
     def segment(self, f: CustomSegmentFilter, path: str, depth: int) -> None:
-        lim = self.limits
         # the referenced segment is at least one more level (its own is not known here)
-        if depth + 1 > lim.max_depth and not self.too_deep:
-            self.too_deep = True
-            self.add(
-                path, lim.too_many("levels of nesting (a referenced segment is one)", "max_depth")
-            )
+        self.deeper_than_allowed(path, depth + 1, "levels of nesting (a referenced segment is one)")
         before = len(self.segment_ids)
         self.segment_ids.add(f.id)
-        if before == lim.max_segment_refs < len(self.segment_ids):
-            self.add(path, lim.too_many("referenced segments", "max_segment_refs"))
+        if before == self.limits.max_segment_refs < len(self.segment_ids):
+            self.add(path, self.limits.too_many("referenced segments", "max_segment_refs"))
+        self.check(bool(f.id), f"{path}.id", "segment id must not be empty")
 
     def attribute_group(
         self, group: AttributeGroup, path: str, data_types: frozenset[str] | None = None
@@ -165,15 +220,14 @@ class _Checker:
     # -- attribute conditions --------------------------------------------------------------
 
     def attribute(self, f: AttributeFilter, path: str) -> None:
-        if not f.name:
-            self.add(f"{path}.name", "attribute name must not be empty")
+        self.check(bool(f.name), f"{path}.name", "attribute name must not be empty")
         if f.data_type not in OPERATORS:
             self.add(
                 f"{path}.data_type", f"must be one of {sorted(OPERATORS)}, got {f.data_type!r}"
             )
             return
         if f.array_filter_type is not None:
-            if not f.data_type.startswith("array_") or f.data_type == "array_object":
+            if f.data_type not in ("array_string", "array_double"):
                 self.add(f"{path}.array_filter_type", "only for array_string and array_double")
             elif f.array_filter_type not in ("any_of", "all_of"):
                 self.add(f"{path}.array_filter_type", "must be 'any_of' or 'all_of'")
@@ -206,41 +260,33 @@ class _Checker:
             ("value1", -180, 180, "longitude"),
         ):
             v = getattr(f, field)
-            if not is_number(v) or not lo <= v <= hi:
-                self.add(f"{path}.{field}", f"must be the {what}, a number in [{lo}, {hi}]", v)
-        if not is_number(f.radius) or f.radius <= 0:  # type: ignore[operator]
-            self.add(f"{path}.radius", "must be a positive number", f.radius)
+            rule = f"must be the {what}, a number in [{lo}, {hi}]"
+            self.check(is_number(v) and lo <= v <= hi, f"{path}.{field}", rule, v)
+        ok = is_number(f.radius) and f.radius > 0  # type: ignore[operator]
+        self.check(ok, f"{path}.radius", "must be a positive number", f.radius)
 
     def scalar_attribute(self, f: AttributeFilter, path: str) -> None:
         allowed = OPERATORS[f.data_type]
         assert allowed is not None
         op = f.operator
-        if op is None:
-            self.add(f"{path}.operator", "required")
-            return
-        if op not in allowed:
-            self.add(
-                f"{path}.operator",
-                f"{op!r} is not allowed for {f.data_type}; allowed: {sorted(allowed)}",
-            )
+        if op is None or op not in allowed:
+            rule = f"{op!r} is not allowed for {f.data_type}; allowed: {sorted(allowed)}"
+            self.add(f"{path}.operator", "required" if op is None else rule)
             return
         if f.filters is not None or f.filter_operator is not None:
             self.add(f"{path}.filters", "only object and array_object attributes have sub-filters")
         if op in NO_VALUE_OPERATORS:
-            if f.value is not None:
-                self.add(f"{path}.value", f"must be absent for {op!r}")
-            if f.value1 not in (None, ""):
-                self.add(f"{path}.value1", f"must be absent for {op!r}")
+            self.check(f.value is None, f"{path}.value", f"must be absent for {op!r}")
+            self.check(f.value1 in (None, ""), f"{path}.value1", f"must be absent for {op!r}")
             return
         if f.is_dynamic_value:
             self.dynamic(f, path)
             return
         if f.dynamic_attribute_type is not None:
             self.add(f"{path}.dynamic_attribute_type", "only with is_dynamic_value: true")
-        wants_list = op in LIST_OPERATORS or (
+        if op in LIST_OPERATORS or (
             f.data_type == "array_string" and op in ARRAY_STRING_LIST_OPERATORS
-        )
-        if wants_list:
+        ):
             if not isinstance(f.value, tuple) or not f.value:
                 self.add(f"{path}.value", f"{op!r} needs a non-empty list of values")
                 return
@@ -254,114 +300,89 @@ class _Checker:
             return
         else:
             self.element(f, f.value, f"{path}.value")
-        if op == "between":
-            if f.value1 is None or f.value1 == "":
-                self.add(f"{path}.value1", "required for 'between'")
-            elif isinstance(f.value1, tuple):
-                self.add(f"{path}.value1", "'between' takes a single upper bound")
-            else:
-                ok = self.element(f, f.value1, f"{path}.value1")
-                # Order is only defined for numbers and absolute dates: for relative days
-                # and date parts (hours 22 to 6?) the documents do not say which comes first.
-                ordered = f.data_type != "datetime" or (
-                    f.value_type == "absolute" and f.extract_type in (None, "default_option_date")
-                )
-                if ok and ordered and after(f.value, f.value1):
-                    self.add(f"{path}.value1", "must not be less than value")
-        elif f.value1 not in (None, ""):
-            self.add(f"{path}.value1", "only 'between' takes value1")
+        if op != "between":
+            self.check(f.value1 in (None, ""), f"{path}.value1", "only 'between' takes value1")
+        elif f.value1 is None or f.value1 == "":
+            self.add(f"{path}.value1", "required for 'between'")
+        elif isinstance(f.value1, tuple):
+            self.add(f"{path}.value1", "'between' takes a single upper bound")
+        elif self.element(f, f.value1, f"{path}.value1"):
+            # Order is only defined for numbers and absolute dates: for relative days
+            # and date parts (hours 22 to 6?) the documents do not say which comes first.
+            ordered = f.data_type != "datetime" or (
+                f.value_type == "absolute" and f.extract_type in (None, "default_option_date")
+            )
+            if ordered and after(f.value, f.value1):
+                self.add(f"{path}.value1", "must not be less than value")
 
     def dynamic(self, f: AttributeFilter, path: str) -> None:
         if f.data_type in ("double", "array_double") and f.operator == "between":
             self.add(f"{path}.is_dynamic_value", "not available with 'between' on numbers")
         if not isinstance(f.value, str) or not DYNAMIC.match(f.value):
             self.add(f"{path}.value", "must be \"{{MoeUserAttribute['<attribute name>']}}\"")
-        if f.dynamic_attribute_type not in ("string", "double", "bool", "datetime"):
-            self.add(f"{path}.dynamic_attribute_type", "required: string, double, bool or datetime")
+        self.one_of(
+            f.dynamic_attribute_type,
+            DynamicAttributeType,
+            f"{path}.dynamic_attribute_type",
+            "required:",
+        )
 
     def element(self, f: AttributeFilter, v: object, path: str) -> bool:
         """Check one value against the data type; True when it is well-formed."""
         dt = f.data_type
         if dt in ("string", "array_string"):
-            if not isinstance(v, str):
-                self.add(path, "must be a string")
-                return False
-        elif dt in ("double", "array_double"):
-            if not is_number(v):
-                self.add(path, "must be a number", v)
-                return False
-        elif dt == "bool":
-            if not isinstance(v, bool):
-                self.add(path, "must be true or false")
-                return False
-        elif dt == "datetime":
+            return self.check(isinstance(v, str), path, "must be a string")
+        if dt in ("double", "array_double"):
+            return self.check(is_number(v), path, "must be a number", v)
+        if dt == "bool":
+            return self.check(isinstance(v, bool), path, "must be true or false")
+        if dt == "datetime":
             return self.datetime_value(f, v, path)
         return True
 
     def datetime_value(self, f: AttributeFilter, v: object, path: str) -> bool:
         base = path[: path.rfind(".value")]  # the filter's path: value_type sits beside value
-        et = f.extract_type
+        et, op, vt = f.extract_type, f.operator, f.value_type
+        if et == "date_month_of_the_year":
+            ok = isinstance(v, str) and MONTH_DAY.match(v) is not None
+            return self.check(ok, path, "must be a month and day as 'MM-DD'")
         if et is not None and et != "default_option_date":
-            if et == "date_month_of_the_year":
-                if not isinstance(v, str) or not MONTH_DAY.match(v):
-                    self.add(path, "must be a month and day as 'MM-DD'")
-                    return False
-                return True
-            rng = EXTRACT_RANGES.get(et)
-            if rng is None:
-                self.add(f"{base}.extract_type", f"unknown extract_type {et!r}")
-                return False
-            if not is_int(v) or not rng[0] <= v <= rng[1]:  # type: ignore[operator]
-                self.add(path, f"must be an integer in [{rng[0]}, {rng[1]}] for {et}", v)
-                return False
-            return True
-        op = f.operator
-        vt = f.value_type
-        relative_ops = {"inTheLast": "relative_past", "inTheNext": "relative_future"}
-        if op in relative_ops:
-            if vt != relative_ops[op]:
-                self.add(f"{base}.value_type", f"must be {relative_ops[op]!r} for {op!r}")
-            if not is_int(v) or v <= 0:  # type: ignore[operator]
-                self.add(path, f"{op!r} needs a positive integer", v)
-                return False
-            return True
+            if et not in EXTRACT_RANGES:
+                return self.check(False, f"{base}.extract_type", f"unknown extract_type {et!r}")
+            lo, hi = EXTRACT_RANGES[et]
+            rule = f"must be an integer in [{lo}, {hi}] for {et}"
+            return self.check(is_int(v) and lo <= v <= hi, path, rule, v)  # type: ignore[operator]
+        relative = {"inTheLast": "relative_past", "inTheNext": "relative_future"}.get(op or "")
+        if relative is not None:
+            self.check(vt == relative, f"{base}.value_type", f"must be {relative!r} for {op!r}")
+            ok = is_int(v) and v > 0  # type: ignore[operator]
+            return self.check(ok, path, f"{op!r} needs a positive integer", v)
         if vt is None:
-            self.add(f"{base}.value_type", "required for datetime values")
-            return False
+            return self.check(False, f"{base}.value_type", "required for datetime values")
         if vt == "absolute":
-            if parse_iso(v) is None:
-                self.add(path, f"must be {ISO_FORM}")
-                return False
-            return True
+            return self.check(parse_iso(v) is not None, path, f"must be {ISO_FORM}")
         if vt in ("relative_past", "relative_future"):
-            if not is_int(v) or v < 0:  # type: ignore[operator]
-                self.add(path, "a relative datetime must be a non-negative integer", v)
-                return False
-            return True
-        self.add(f"{base}.value_type", "must be absolute, relative_past or relative_future")
-        return False
+            ok = is_int(v) and v >= 0  # type: ignore[operator]
+            return self.check(ok, path, "a relative datetime must be a non-negative integer", v)
+        return self.one_of(vt, ValueType, f"{base}.value_type")
 
     # -- events ---------------------------------------------------------------------------
 
     def execution(self, e: Execution, executed: bool | None, path: str) -> None:
         p = f"{path}.execution"
-        if e.type in ("atleast", "exactly", "atmost"):
-            if not is_int(e.count) or e.count < 0:  # type: ignore[operator]
-                self.add(f"{p}.count", f"{e.type!r} needs a count, a non-negative integer", e.count)
-            elif e.type == "atleast" and e.count == 0:
-                self.add(f"{p}.count", "'atleast' needs a count of at least 1")
-        elif e.type in ("firstTime", "lastTime"):
-            if e.count is not None:
-                self.add(f"{p}.count", f"{e.type!r} takes no count")
-        else:
-            self.add(f"{p}.type", "must be atleast, exactly, atmost, firstTime or lastTime")
+        if not self.one_of(e.type, ExecutionType, f"{p}.type"):
             return
+        if e.type in ("firstTime", "lastTime"):
+            self.check(e.count is None, f"{p}.count", f"{e.type!r} takes no count")
+        elif not is_int(e.count) or e.count < 0:  # type: ignore[operator]
+            self.add(f"{p}.count", f"{e.type!r} needs a count, a non-negative integer", e.count)
+        elif e.type == "atleast" and e.count == 0:
+            self.add(f"{p}.count", "'atleast' needs a count of at least 1")
         if executed is False and (e.type != "exactly" or e.count != 0):
             self.add(p, "an event that was not executed has execution {exactly, count 0}")
 
     def action(self, f: ActionFilter, path: str) -> None:
-        if not f.action_name:
-            self.add(f"{path}.action_name", "event name must not be empty")
+        self.check(bool(f.action_name), f"{path}.action_name", "event name must not be empty")
         self.execution(f.execution, f.executed, path)
         self.time_range(f.primary_time_range, f"{path}.primary_time_range")
         if f.attributes is not None:
@@ -373,11 +394,9 @@ class _Checker:
         if t.days is not None or t.from_ is not None:
             self.dashboard_range(t, path)
             return
-        kind = t.type
-        if kind not in ("inTheLast", "between", "on", "before", "after"):
-            self.add(f"{path}.type", "must be inTheLast, between, on, before or after")
+        kind, vt = t.type, t.value_type
+        if not self.one_of(kind, TimeRangeType, f"{path}.type"):
             return
-        vt = t.value_type
         if vt not in ("absolute", "relative_past"):
             self.add(f"{path}.value_type", "must be 'absolute' or 'relative_past'")
             return
@@ -390,20 +409,18 @@ class _Checker:
         values = [("value", t.value)]
         if kind == "between":
             values.append(("value1", t.value1))
-        elif t.value1 not in (None, ""):
-            self.add(f"{path}.value1", "only 'between' takes value1")
+        else:
+            self.check(t.value1 in (None, ""), f"{path}.value1", "only 'between' takes value1")
+        least, need = (1, "a positive") if kind == "inTheLast" else (0, "a non-negative")
         ok = True
         for field, v in values:
             if vt == "absolute":
-                if parse_iso(v) is None:
-                    self.add(f"{path}.{field}", f"must be {ISO_FORM}")
-                    ok = False
-            elif not is_int(v) or v < (1 if kind == "inTheLast" else 0):  # type: ignore[operator]
-                need = "a positive integer" if kind == "inTheLast" else "a non-negative integer"
-                self.add(f"{path}.{field}", f"a relative range needs {need}", v)
-                ok = False
-        if vt == "relative_past" and t.period_unit not in ("hours", "days", "weeks", "months"):
-            self.add(f"{path}.period_unit", "must be hours, days, weeks or months")
+                ok &= self.check(parse_iso(v) is not None, f"{path}.{field}", f"must be {ISO_FORM}")
+            else:
+                rule = f"a relative range needs {need} integer"
+                ok &= self.check(is_int(v) and v >= least, f"{path}.{field}", rule, v)  # type: ignore[operator]
+        if vt == "relative_past":
+            self.one_of(t.period_unit, PeriodUnit, f"{path}.period_unit")
         if ok and kind == "between" and vt == "absolute" and after(t.value, t.value1):
             self.add(f"{path}.value1", "must not be before value")
 
@@ -413,71 +430,60 @@ class _Checker:
             self.add(f"{path}.value_type", "required: 'absolute' or 'relative_past'")
         if t.value_type == "absolute" or t.from_ is not None:
             for field, v in (("from", t.from_), ("to", t.to)):
-                if parse_iso(v) is None:
-                    self.add(f"{path}.{field}", f"must be {ISO_FORM}")
+                self.check(parse_iso(v) is not None, f"{path}.{field}", f"must be {ISO_FORM}")
         else:
             for field, n in (("days", t.days), ("days1", t.days1)):
-                if (field == "days" or n is not None) and (not is_int(n) or n < 0):  # type: ignore[operator]
-                    self.add(f"{path}.{field}", "must be a non-negative integer", n)
+                if field == "days" or n is not None:
+                    ok = is_int(n) and n >= 0  # type: ignore[operator]
+                    self.check(ok, f"{path}.{field}", "must be a non-negative integer", n)
 
     def aggregation(self, f: ActionFilter, g: AggregationGroup, path: str) -> None:
-        if not f.executed:
-            self.add(path, "aggregation needs executed: true")
+        self.check(bool(f.executed), path, "aggregation needs executed: true")
         if f.execution.type in ("firstTime", "lastTime"):
             self.add(path, f"aggregation is not available with {f.execution.type!r}")
         if f.primary_time_range.type in ("before", "after"):
             self.add(path, f"aggregation is not available with {f.primary_time_range.type!r}")
         self.operator(g.filter_operator, path)
-        if len(g.filters) != 1:
-            self.add(f"{path}.filters", "must hold exactly one aggregation")
+        self.check(len(g.filters) == 1, f"{path}.filters", "must hold exactly one aggregation")
         for i, a in enumerate(g.filters):
             self.aggregation_filter(a, f"{path}.filters[{i}]")
 
     def aggregation_filter(self, a: AggregationFilter, path: str) -> None:
-        if not a.attribute_name:
-            self.add(f"{path}.attribute_name", "must not be empty")
+        self.check(bool(a.attribute_name), f"{path}.attribute_name", "must not be empty")
         data_type: object = a.data_type  # typed as a Literal, but read leniently from JSON
-        if data_type != "double":
-            self.add(f"{path}.data_type", "must be 'double'")
-        if a.aggregation_type not in ("sum", "avg", "min", "max", "median"):
-            self.add(f"{path}.aggregation_type", "must be sum, avg, min, max or median")
-        if a.operator not in ("is", "between", "lessThan", "greaterThan"):
-            self.add(f"{path}.operator", "must be is, between, lessThan or greaterThan")
-        if not is_number(a.value):
-            self.add(f"{path}.value", "must be a number", a.value)
-        if a.operator == "between":
-            if not is_number(a.value1):
-                self.add(f"{path}.value1", "required for 'between': a number", a.value1)
-            elif is_number(a.value) and after(a.value, a.value1):
-                self.add(f"{path}.value1", "must not be less than value")
-        elif a.value1 is not None:
-            self.add(f"{path}.value1", "only 'between' takes value1")
+        self.check(data_type == "double", f"{path}.data_type", "must be 'double'")
+        self.one_of(a.aggregation_type, AggregationType, f"{path}.aggregation_type")
+        self.one_of(a.operator, AggregationOperator, f"{path}.operator")
+        self.check(is_number(a.value), f"{path}.value", "must be a number", a.value)
+        if a.operator != "between":
+            self.check(a.value1 is None, f"{path}.value1", "only 'between' takes value1")
+        elif not is_number(a.value1):
+            self.add(f"{path}.value1", "required for 'between': a number", a.value1)
+        elif is_number(a.value) and after(a.value, a.value1):
+            self.add(f"{path}.value1", "must not be less than value")
         if (a.comparator is None) != (a.base_time_range is None):
             self.add(f"{path}.base_time_range", "required exactly when comparator is set")
         b = a.base_time_range
         if b is not None and b.type == "between":
             for field, v in (("value", b.value), ("value1", b.value1)):
-                if parse_iso(v) is None:
-                    self.add(f"{path}.base_time_range.{field}", f"must be {ISO_FORM}")
+                p = f"{path}.base_time_range.{field}"
+                self.check(parse_iso(v) is not None, p, f"must be {ISO_FORM}")
 
     def affinity(self, f: AffinityFilter, path: str) -> None:
-        if not f.action_name:
-            self.add(f"{path}.action_name", "event name must not be empty")
-        if f.executed is None:
-            self.add(f"{path}.executed", "required: true or false")
+        self.check(bool(f.action_name), f"{path}.action_name", "event name must not be empty")
+        self.check(f.executed is not None, f"{path}.executed", "required: true or false")
         self.execution(f.execution, f.executed, path)
+        self.one_of(f.operator_type, AffinityOperator, f"{path}.operator_type")
         need = {
             "minimum": "percent_of_times",
             "top": "percent_of_users",
             "bottom": "percent_of_users",
         }
-        if f.operator_type not in ("predominant", "minimum", "top", "bottom"):
-            self.add(f"{path}.operator_type", "must be predominant, minimum, top or bottom")
         for field in ("percent_of_times", "percent_of_users"):
             v: Any = getattr(f, field)
             if need.get(f.operator_type) == field:
-                if not is_int(v) or not 1 <= v <= 100:
-                    self.add(f"{path}.{field}", f"{f.operator_type!r} needs an integer 1..100", v)
+                rule = f"{f.operator_type!r} needs an integer 1..100"
+                self.check(is_int(v) and 1 <= v <= 100, f"{path}.{field}", rule, v)
             elif v is not None:
                 self.add(f"{path}.{field}", f"not used with {f.operator_type!r}")
         self.attribute_group(

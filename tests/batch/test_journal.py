@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from pathlib import Path
 
+import anyio
 import pytest
 
 import moeseg
@@ -119,3 +121,28 @@ def test_an_unreadable_state_is_a_typed_error(tmp_path: Path) -> None:
 def test_a_missing_directory_is_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match="cannot open: unable to open database file"):
         Journal(tmp_path / "no" / "j.sqlite")
+
+
+@pytest.mark.anyio
+async def test_journal_writes_never_block_the_event_loop(tmp_path: Path) -> None:
+    """Each journal write (an fsync'd SQLite commit) runs in a worker thread: here a write
+    that only finishes once another task of the loop has run. On the loop, it waited in vain
+    (the loop was blocked) and the batch failed with this assertion."""
+    from tests.cli._helpers import client_for, payload, sandbox
+
+    released = threading.Event()
+
+    class WaitsForTheLoop(Journal):
+        def record_intent(self, workspace: str, name: str, fingerprint: str) -> None:
+            assert released.wait(5), "the journal write blocked the event loop"
+            super().record_intent(workspace, name, fingerprint)
+
+    async def release() -> None:
+        await anyio.sleep(0.01)
+        released.set()
+
+    with WaitsForTheLoop(tmp_path / "j.sqlite") as journal:
+        async with client_for(sandbox()) as client, anyio.create_task_group() as tg:
+            tg.start_soon(release)
+            outcomes = await moeseg.create_many(client, [payload("a", "c1")], journal=journal)
+    assert [o.kind for o in outcomes] == [moeseg.OutcomeKind.CREATED]

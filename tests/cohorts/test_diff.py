@@ -101,3 +101,39 @@ def test_a_damaged_snapshot_fails_before_any_plan(tmp_path: Path) -> None:
     with pytest.raises(SnapshotError, match="line 4 'b' is out of order"), diff:
         pass  # pragma: no cover
     assert [p.name for p in tmp_path.iterdir()] == ["snap"]
+
+
+@SETTINGS
+@given(
+    before=st.sets(uid, max_size=15),
+    after=st.sets(uid, max_size=15),
+    touched=st.sets(uid, max_size=15),
+    data=st.data(),
+)
+def test_uncertain_uids_reach_their_desired_state_whatever_was_applied(
+    tmp_path_factory: pytest.TempPathFactory,
+    before: set[str],
+    after: set[str],
+    touched: set[str],
+    data: st.DataObject,
+) -> None:
+    # An interrupted sync touched some uids: the real segment differs from the snapshot
+    # anywhere among them. The next diff must fix every such difference.
+    work = tmp_path_factory.mktemp("unsure")
+    real = set(before)
+    for u in sorted(touched):
+        if data.draw(st.booleans(), label=f"applied {u!r}"):
+            real.symmetric_difference_update({u})
+    snapshot = write_uid_file(work / "snapshot", sorted(before))
+    unsure = write_uid_file(work / "unsure", sorted(touched))
+    with membership_diff(sorted(after), snapshot.path, uncertain=unsure.path, workdir=work) as diff:
+        assert diff.removes is not None
+        assert ((real - set(diff.removes)) | set(diff.adds)) == after
+        assert diff.previous == len(before)
+
+
+def test_uncertain_uids_without_a_snapshot_give_known_removes(tmp_path: Path) -> None:
+    unsure = write_uid_file(tmp_path / "unsure", ["a", "b"])
+    with membership_diff(["b", "c"], tmp_path / "none", uncertain=unsure.path) as diff:
+        assert (list(diff.adds), list(diff.removes or ())) == (["b", "c"], ["a"])
+        assert diff.previous is None

@@ -16,6 +16,7 @@ def test_moengage_defaults_match_the_documented_limits() -> None:
         "segment_reads": [(100, 60), (1000, 3600), (4000, 86400)],
         "file_ops": [(10, 3600), (100, 86400)],
         "file_users": [(2_000_000, 86400)],
+        "cohort_sync": [(300, 60)],
     }
     assert p.group("file_users").weighted
     assert not p.group("segments").weighted
@@ -33,6 +34,7 @@ def test_moengage_defaults_match_the_documented_limits() -> None:
         ("file_remove", 7, {"file_ops": 1, "file_users": 7}),
         ("file_replace", 0, {"file_ops": 1}),
         ("legacy_csv", 0, {"file_ops": 1}),
+        ("cohort_sync", 0, {"cohort_sync": 1}),
         ("archive", 0, {}),
         ("unarchive", 0, {}),
     ],

@@ -216,6 +216,15 @@ def test_builder_errors_are_immediate_and_clear() -> None:
     ]
 
 
+def test_an_empty_moment_is_a_validation_error_not_an_assertion() -> None:
+    """``did(..., before="")`` used to stop on a bare AssertionError inside the builder."""
+    with pytest.raises(moeseg.SegmentValidationError) as info:
+        segment("n", did("x", before=""))
+    assert [i.path for i in info.value.issues] == [
+        "included_filters.filters[0].primary_time_range.value"
+    ]
+
+
 def test_exclude_list_means_any_of_them() -> None:
     defn = segment("x", attr("a").is_("1"), exclude=[attr("b").is_("2"), in_segment("abc")])
     assert defn.excluded_filters is not None

@@ -1,0 +1,148 @@
+"""``moeseg quota --watch``: a live view of a workspace's quota on its shared store.
+
+It reads the store with a governor of its own and sends nothing. Each refresh reads the store
+once (``view``) and asks the governor when one more request of each group could go
+(``next_free``): per group, every window's used units against its usable limit, the leases in
+flight (every process's, from the store), any pause, the next free slot; and this process's own
+queue. Other processes' queues live in their memory only: the view says so.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
+from datetime import datetime, timezone
+
+import anyio
+import attrs
+from rich.console import Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from ..governor import Governor, RedisStore, SQLiteStore, Store
+from ._options import Connection
+from ._output import out, usage
+
+__all__ = ["GroupState", "WatchState", "read_state", "render", "watch"]
+
+OTHER_QUEUES = (
+    "Other processes' queues are not visible:\n"
+    "the shared store holds their admissions and leases, not their waiting requests."
+)
+
+
+@attrs.frozen
+class WindowState:
+    """One window: units used now (in flight included) of the usable ``limit``."""
+
+    seconds: float
+    used: int
+    limit: int
+
+
+@attrs.frozen
+class GroupState:
+    """One quota group as the store sees it now."""
+
+    name: str
+    windows: tuple[WindowState, ...]
+    in_flight: int
+    paused_for: float
+    next_free: float
+
+
+@attrs.frozen
+class WatchState:
+    """What one refresh shows."""
+
+    store: str
+    groups: tuple[GroupState, ...]
+    waiting: int
+    in_flight: int
+    at: datetime
+
+
+async def read_state(gov: Governor) -> WatchState:
+    """One read of the governor's store (and its own queue)."""
+    groups = [gov.policy.usable_group(g) for g in gov.policy.groups]
+    views = await gov.store.view(groups)
+    rows = []
+    for group in groups:
+        view = views[group.name]
+        eta = await gov.next_free({group.name: 1})
+        windows = tuple(WindowState(v.window.seconds, v.used, v.window.limit) for v in view.windows)
+        paused = max(0.0, view.paused_until - view.now)
+        rows.append(GroupState(group.name, windows, view.inflight, paused, eta.seconds))
+    return WatchState(
+        repr(gov.store), tuple(rows), gov.waiting, gov.in_flight, datetime.now(timezone.utc)
+    )
+
+
+def render(state: WatchState) -> RenderableType:
+    """The view of one refresh."""
+    table = Table(title=f"Quota now ({state.at:%H:%M:%S} UTC)", caption=state.store)
+    for col in ("group", "window", "used", "limit", "left", "in flight", "paused", "next free"):
+        table.add_column(col, justify="left" if col in ("group", "window") else "right")
+    for g in state.groups:
+        for i, w in enumerate(g.windows):
+            first = i == 0
+            left = max(0, w.limit - w.used)
+            table.add_row(
+                g.name if first else "",
+                _duration(w.seconds),
+                str(w.used),
+                str(w.limit),
+                f"[red]{left}[/]" if left == 0 else str(left),
+                str(g.in_flight) if first else "",
+                (f"[red]{_duration(g.paused_for)}[/]" if g.paused_for else "-") if first else "",
+                ("now" if g.next_free <= 0 else f"in {_duration(g.next_free)}") if first else "",
+            )
+    mine = Text(f"This process: {state.waiting} waiting, {state.in_flight} in flight.")
+    return Group(table, mine, Text(OTHER_QUEUES, style="dim"))
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
+@asynccontextmanager
+async def watched_governor(conn: Connection, redis_url: str | None) -> AsyncIterator[Governor]:
+    """A governor on the workspace's shared store: Redis at ``redis_url``, else the SQLite file
+    of ``--quota-db`` that every other command of this machine uses. It sends nothing: no API
+    key is needed, only the workspace."""
+    if conn.sandbox or conn.quota_db == "memory":
+        usage(
+            "--watch reads a store other processes share: not with --sandbox or --quota-db memory"
+        )
+    workspace = conn.workspace_id or os.environ.get("MOENGAGE_WORKSPACE_ID")
+    if not workspace:
+        usage("--watch needs the workspace: --workspace-id or MOENGAGE_WORKSPACE_ID")
+    async with AsyncExitStack() as stack:
+        store: Store
+        if redis_url is None:
+            store = await stack.enter_async_context(SQLiteStore(conn.quota_db, workspace=workspace))
+        else:
+            store = await stack.enter_async_context(RedisStore(redis_url, workspace=workspace))
+        yield Governor(conn.policy(), store=store)
+
+
+async def watch(gov: Governor, interval: float, iterations: int | None) -> None:
+    """Refresh the view every ``interval`` seconds, ``iterations`` times (``None``: until
+    interrupted)."""
+    count = 0
+    # On a terminal the view is redrawn in place; piped, each refresh is printed after the last.
+    with Live(console=out, auto_refresh=False) if out.is_terminal else nullcontext() as live:
+        while iterations is None or count < iterations:
+            view = render(await read_state(gov))
+            if live is None:
+                out.print(view)
+            else:
+                live.update(view, refresh=True)
+            count += 1
+            if iterations is None or count < iterations:
+                await anyio.sleep(interval)

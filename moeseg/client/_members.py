@@ -1,0 +1,423 @@
+"""Membership sync: make a segment's members equal a list, sending only what changed.
+
+1. The route: the record of an earlier sync, else one list call (``source`` ``COHORT_SYNC`` is
+   Cohort Sync's; ``type`` ``FILE`` a file segment's; no such segment: Cohort Sync creates it;
+   a filter segment is refused: its members come from its definition).
+2. The diff (``moeseg._cohorts.membership_diff``, on disk, in a worker thread) of the list
+   against the last committed snapshot, and the plan (``plan_sync``: requests, quota, ETA, and
+   for file segments add/remove or replace, whichever the quota makes cheaper).
+3. The deltas: Cohort Sync (``sync_cohort``), or files written here, turned into URLs by the
+   caller's ``uploader``, sent with ``add_users``/``remove_users``/``replace_users``.
+4. Only when every delta was accepted, the list becomes the snapshot (atomic rename). Before
+   the first request, the deltas join the segment's *uncertain* uids: after a kill or a
+   failure, the old snapshot stays and the next sync sends every uncertain uid to its desired
+   state again (add and remove are idempotent), so no delta is lost, even when the list changed
+   in between.
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import logging
+import math
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Literal, TypeAlias
+
+import anyio.to_thread
+import attrs
+
+from .._cohorts import (
+    DEFAULT_STATE_DIR,
+    Cohort,
+    MemberRecord,
+    MembershipDiff,
+    MemberState,
+    ReplaceChoice,
+    Route,
+    SyncPlan,
+    SyncResult,
+    UidFile,
+    derive_cohort_id,
+    measure_action,
+    membership_diff,
+    plan_sync,
+    read_uid_csv,
+    union_uid_files,
+)
+from .._exceptions import ConfigurationError, MoesegError
+from .._telemetry import observed
+from ..governor import GroupView
+from ._cohort_calls import _ARRIVAL_MARGIN, CohortCalls, Progress
+from ._file_options import FileOptions
+
+__all__ = ["MembersCalls", "Source", "Uploader", "sync_members"]
+
+logger = logging.getLogger("moeseg")
+
+#: How often a sync in progress touches its uncertain file, in seconds.
+_HEARTBEAT = 1.0
+
+#: A CSV path (its ``uid`` column, or its only column) or any iterable of uids.
+Source: TypeAlias = "str | os.PathLike[str] | Iterable[str]"
+#: Turns a CSV file of uids (header ``uid``) into a URL MoEngage can fetch.
+Uploader: TypeAlias = Callable[[Path], "str | Awaitable[str]"]
+FileAction: TypeAlias = Literal["add_members", "remove_members", "replace"]
+
+
+async def sync_members(
+    client: CohortCalls,
+    segment: str,
+    source: Source,
+    *,
+    state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR,
+    uploader: Uploader | None = None,
+    callback_url: str | None = None,
+    dry_run: bool = False,
+    replace: ReplaceChoice = "auto",
+    column: str | None = None,
+    cohort_id: str | None = None,
+    on_progress: Progress | None = None,
+) -> SyncResult:
+    """See :meth:`moeseg.Client.sync_members`."""
+    state = MemberState(state_dir, client._sender.credentials.workspace_id)
+    record = await anyio.to_thread.run_sync(state.record, segment)
+    route, segment_id = await _route(client, segment, record)
+    if route == "file" and not dry_run and (uploader is None or callback_url is None):
+        raise ConfigurationError(
+            f"{segment!r} is a file segment: its deltas go as CSV files, so give an uploader "
+            "(a callable that turns a CSV path into a URL MoEngage can fetch; CLI: --uploader "
+            "CMD) and a callback_url (CLI: --callback-url)"
+        )
+    if cohort_id is None and record is not None:
+        cohort_id = record.cohort_id
+    # Only a Cohort Sync segment's name must follow Cohort Sync's rules.
+    cohort = Cohort(segment, cohort_id or derive_cohort_id(segment)) if route == "cohort" else None
+    uids = read_uid_csv(source, column=column) if isinstance(source, str | os.PathLike) else source
+    with ExitStack() as stack:
+        diff = await anyio.to_thread.run_sync(
+            lambda: stack.enter_context(
+                membership_diff(
+                    uids,
+                    state.snapshot_path(segment),
+                    uncertain=state.uncertain_path(segment),
+                    workdir=state.workdir(),
+                )
+            )
+        )
+        views, now = await _quota_state(client)
+        plan = await anyio.to_thread.run_sync(
+            _plan, client, route, cohort, diff, replace, views, now
+        )
+        notes = plan.notes
+        removes = diff.removes.count if diff.removes is not None else 0
+        if dry_run:
+            return SyncResult(segment, route, plan.method, diff.adds.count, removes, 0, plan, True)
+        done = (0, 0, 0)
+        if diff.adds.count or removes:
+            unsure = state.uncertain_path(segment)
+            await _after_interrupted_run(unsure, client._opts.timeout)
+            await anyio.to_thread.run_sync(_mark_uncertain, state, segment, diff)
+            failure: Exception | None = None
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_heartbeat, unsure)
+                try:
+                    if cohort is not None:
+                        done = await _by_cohort(client, cohort, diff, on_progress)
+                    else:
+                        assert uploader is not None
+                        assert callback_url is not None
+                        done = await _by_file(
+                            client, segment, segment_id, plan, diff, uploader, callback_url
+                        )
+                except Exception as exc:  # raised below as itself, not in an exception group
+                    failure = exc
+                tg.cancel_scope.cancel()
+            if failure is not None:
+                raise failure
+        new = MemberRecord(
+            client._sender.credentials.workspace_id,
+            segment,
+            route,
+            cohort.cohort_id if cohort is not None else None,
+            segment_id,
+            diff.desired.count,
+        )
+
+        def commit() -> None:
+            diff.commit_snapshot(state.snapshot_path(segment))
+            state.uncertain_path(segment).unlink(missing_ok=True)
+            state.save(new)
+
+        await anyio.to_thread.run_sync(commit)
+        # On the first sync, a replace leaves no unknown member: its note no longer applies.
+        if plan.method == "replace":
+            notes = tuple(n for n in notes if not n.startswith("first sync"))
+        added, removed = (diff.adds.count, removes) if plan.method != "replace" else done[:2]
+        return SyncResult(
+            segment, route, plan.method, added, removed, done[2], plan, committed=True, notes=notes
+        )
+
+
+async def _route(
+    client: CohortCalls, segment: str, record: MemberRecord | None
+) -> tuple[Route, str | None]:
+    if record is not None:
+        return record.route, record.segment_id
+    found = [s for s in await client.list_segments(segment) if s.name == segment]
+    if not found:
+        return "cohort", None  # Cohort Sync creates it on the first add
+    seg = found[0]
+    if (seg.source or "").upper() == "COHORT_SYNC":
+        return "cohort", seg.id
+    if (seg.type or "").upper() == "FILE":
+        return "file", seg.id
+    raise ConfigurationError(
+        f"{segment!r} is a {seg.type or 'filter'} segment (source {seg.source or '?'}): its "
+        "members come from its definition, so no list can be synced into it"
+    )
+
+
+async def _quota_state(client: CohortCalls) -> tuple[dict[str, GroupView], float]:
+    """The governor's quota state now, so the plan's ETA counts what others spent (idle quota
+    for a governor without a store)."""
+    store = getattr(client._sender.governor, "store", None)
+    if store is None:
+        return {}, 0.0
+    policy = client._sender.policy
+    views = await store.view([policy.usable_group(g) for g in policy.groups])
+    return dict(views), store.clock.now()
+
+
+async def _after_interrupted_run(unsure: Path, request_timeout: float) -> None:
+    """Wait until no request of an interrupted sync (in any process) can still arrive.
+
+    A running sync touches its uncertain file every ``_HEARTBEAT`` seconds; a request it sent
+    may arrive up to its timeout plus a margin later. A rerun with a changed list must not send
+    an opposite action before then.
+    """
+    try:
+        touched = (await anyio.to_thread.run_sync(unsure.stat)).st_mtime
+    except FileNotFoundError:
+        return
+    wait = touched + _HEARTBEAT + request_timeout + _ARRIVAL_MARGIN - time.time()
+    if wait > 0:
+        logger.info("%s: an interrupted sync may still have requests in flight; waiting %.1fs",
+                    unsure.name, wait)  # fmt: skip
+        await anyio.sleep(wait)
+
+
+async def _heartbeat(unsure: Path) -> None:
+    """Touch the uncertain file while this sync sends (see ``_after_interrupted_run``)."""
+    while True:
+        await anyio.to_thread.run_sync(os.utime, unsure)
+        await anyio.sleep(_HEARTBEAT)
+
+
+def _mark_uncertain(state: MemberState, segment: str, diff: MembershipDiff) -> None:
+    path = state.uncertain_path(segment)
+    parts = [path, diff.adds.path] + ([diff.removes.path] if diff.removes is not None else [])
+    union_uid_files(path, parts)
+
+
+_FIRST_SYNC_NOTE = (
+    "first sync: no snapshot, so members added by other means are unknown and cannot be "
+    "removed (only the uids of an interrupted earlier sync are)"
+)
+
+
+def _plan(
+    client: CohortCalls,
+    route: Route,
+    cohort: Cohort | None,
+    diff: MembershipDiff,
+    replace: ReplaceChoice,
+    views: dict[str, GroupView],
+    now: float,
+) -> SyncPlan:
+    policy = client._sender.policy
+    # A first sync after an interrupted one knows some removes: it sends them, and still says
+    # that other members are unknown.
+    removes = diff.removes if diff.removes is not None and diff.removes.count else None
+    if diff.previous is not None:
+        removes = diff.removes
+    if cohort is None:
+        count = removes.count if removes is not None else None
+        plan = plan_sync(
+            "file", diff.adds.count, count, policy=policy, replace=replace, views=views, now=now
+        )
+    else:
+        adds = measure_action(cohort, "add_members", diff.adds)
+        size = measure_action(cohort, "remove_members", removes) if removes is not None else None
+        plan = plan_sync("cohort", adds, size, policy=policy, views=views, now=now)
+    if diff.previous is None and removes is not None:
+        plan = attrs.evolve(plan, notes=(*plan.notes, _FIRST_SYNC_NOTE))
+    return plan
+
+
+async def _by_cohort(
+    client: CohortCalls, cohort: Cohort, diff: MembershipDiff, on_progress: Progress | None
+) -> tuple[int, int, int]:
+    # The deltas are read in a worker thread; a 1 % change of 1,000,000 uids is 10,000 strings.
+    adds = await anyio.to_thread.run_sync(list, diff.adds)
+    removes = await anyio.to_thread.run_sync(list, diff.removes or ())
+    results: list[SyncResult] = []
+    failures: list[MoesegError] = []
+
+    async def send(add: list[str], remove: list[str]) -> None:
+        try:
+            results.append(
+                await client.sync_cohort(
+                    cohort.name,
+                    add=iter(add),  # checked by the diff already: no second pass
+                    remove=iter(remove),
+                    cohort_id=cohort.cohort_id,
+                    partner=cohort.partner,
+                    on_progress=on_progress,
+                )
+            )
+        except MoesegError as exc:  # raised as itself below, not in an exception group
+            failures.append(exc)
+
+    # A diff's adds and removes share no uid, so neither waits for the other: both at once.
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(send, adds, [])
+        tg.start_soon(send, [], removes)
+    if failures:
+        raise failures[0]
+    return (
+        sum(r.added for r in results),
+        sum(r.removed for r in results),
+        sum(r.requests for r in results),
+    )
+
+
+async def _by_file(
+    client: CohortCalls,
+    segment: str,
+    segment_id: str | None,
+    plan: SyncPlan,
+    diff: MembershipDiff,
+    uploader: Uploader,
+    callback_url: str,
+) -> tuple[int, int, int]:
+    calls = {
+        "file_add": client.add_users,
+        "file_remove": client.remove_users,
+        "file_replace": client.replace_users,
+    }
+    sources: dict[str, UidFile | None] = {
+        "file_add": diff.adds,
+        "file_remove": diff.removes,
+        "file_replace": diff.desired,
+    }
+    file = FileOptions("uid", "string")
+    counts = {"file_add": 0, "file_remove": 0, "file_replace": 0}
+    requests = 0
+    workdir = diff.desired.path.parent
+    for step in plan.steps:
+        uids = sources[step.operation]
+        if uids is None or step.uids == 0:
+            continue
+        per_file = math.ceil(uids.count / step.requests)
+        parts = await anyio.to_thread.run_sync(_write_csvs, uids, per_file, workdir, step.operation)
+        for path, count in parts:
+            url = uploader(path)
+            if inspect.isawaitable(url):
+                url = await url
+            if not isinstance(url, str) or not url:
+                raise ConfigurationError(f"the uploader returned {url!r} for {path}, not a URL")
+            # Replace spends users only for the new members (the planner's pricing).
+            users = diff.adds.count if step.operation == "file_replace" else count
+            await calls[step.operation](
+                segment, url, callback_url, file, users=users, segment_id=segment_id
+            )
+            counts[step.operation] += count
+            requests += 1
+    if counts["file_replace"]:
+        return diff.adds.count, 0, requests
+    return counts["file_add"], counts["file_remove"], requests
+
+
+def _write_csvs(uids: UidFile, per_file: int, directory: Path, stem: str) -> list[tuple[Path, int]]:
+    """``uids`` as CSV files (header ``uid``) of at most ``per_file`` rows each."""
+    out: list[tuple[Path, int]] = []
+    it: Iterator[str] = iter(uids)
+    while True:
+        path = directory / f"{stem}-{len(out)}.csv"
+        count = 0
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["uid"])
+            for uid in it:
+                writer.writerow([uid])
+                count += 1
+                if count >= per_file:
+                    break
+        if count == 0:
+            path.unlink()
+            return out
+        out.append((path, count))
+
+
+class MembersCalls(CohortCalls):
+    """The membership sync of :class:`moeseg.Client` (over Cohort Sync and file segments)."""
+
+    __slots__ = ()
+
+    @observed("sync_members")
+    async def sync_members(
+        self,
+        segment: str,
+        source: Source,
+        *,
+        state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR,
+        uploader: Uploader | None = None,
+        callback_url: str | None = None,
+        dry_run: bool = False,
+        replace: ReplaceChoice = "auto",
+        column: str | None = None,
+        cohort_id: str | None = None,
+        on_progress: Progress | None = None,
+    ) -> SyncResult:
+        """Make the members of ``segment`` equal ``source``, sending only what changed.
+
+        ``source``: a CSV path (its ``uid`` column, or ``column``, or its only column) or an
+        iterable of uids; deduplicated and diffed on disk against the last committed snapshot
+        in ``state_dir`` (default ``.moeseg``), in bounded memory.
+
+        Route by owner: Cohort Sync for segments it created (or that do not exist yet: the
+        first add creates it); file add/remove/replace for file segments, which need an
+        ``uploader`` (``path -> URL``, sync or async) and a ``callback_url``; without them a
+        file segment raises :class:`moeseg.ConfigurationError` before anything is sent. Filter
+        segments are refused. The plan (``result.plan``) says the requests, quota and ETA, and
+        for files why add/remove or replace (``replace="auto"``: the cheaper in quota).
+
+        First sync (no snapshot): everything is added and members added by other means stay
+        (``result.notes`` says so); file segments can be made exact with ``replace="always"``.
+        ``dry_run=True`` plans only (one list call when the segment has no record yet).
+        ``cohort_id``: the key of a Cohort Sync segment another tool created (default: the
+        one recorded by the last sync, else derived from the name).
+
+        The snapshot is replaced only after every delta was accepted: after a kill or an error,
+        the next sync resends every uid the interrupted one touched, to its desired state, so
+        it converges; it first waits until no request of the interrupted run (in any process)
+        can still arrive (its timeout + 6 s after it last showed signs of life).
+        """
+        return await sync_members(
+            self,
+            segment,
+            source,
+            state_dir=state_dir,
+            uploader=uploader,
+            callback_url=callback_url,
+            dry_run=dry_run,
+            replace=replace,
+            column=column,
+            cohort_id=cohort_id,
+            on_progress=on_progress,
+        )
