@@ -1,5 +1,6 @@
-"""What a plan costs in quota, and how long that takes at best. The only module here that uses
-the governor (its policy data), so that adapting to a new governor API touches this file alone.
+"""What a plan costs in quota, and how long that takes at best, offline: the governor's policy
+data and its planner (``moeseg.governor.Plan``). ``_fetch.governor_costs`` asks a live
+governor for the ETA from the quota as it is now.
 
 GETs that check drift spend the get group (MoEngage: 100/60 s, 1,000/3,600 s, 4,000/86,400 s);
 creates, updates and the one list spend the create/list/update group (50/60 s, 200/3,600 s,
