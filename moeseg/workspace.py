@@ -36,8 +36,6 @@ from ._workspace import (
     PlanOptions,
     RedisState,
     SQLiteState,
-    StalePlan,
-    StateLocked,
     StateStore,
     WorkspaceError,
     apply_session,
@@ -52,12 +50,17 @@ from ._workspace import (
     save_plan,
 )
 from ._workspace import ApplyProgress as ApplyProgress
+from ._workspace import DesiredItemError as DesiredItemError
 from ._workspace import Drift as Drift
 from ._workspace import FetchProgress as FetchProgress
+from ._workspace import StalePlan as StalePlan
+from ._workspace import StateLocked as StateLocked
 from ._workspace import StepOutcome as StepOutcome
 from .client import Client
 
-__all__ = ["ApplyResult", "Plan", "StalePlan", "StateLocked", "Workspace", "WorkspaceError"]
+# Finer errors (StalePlan, StateLocked, DesiredItemError: all WorkspaceError) are importable
+# here without a promise in __all__, like the other packages' finer errors.
+__all__ = ["ApplyResult", "Plan", "Workspace", "WorkspaceError"]
 
 
 class Workspace:
