@@ -39,6 +39,7 @@ _ARCHIVE = Endpoint("archive", "PATCH", "v2", "/v2/custom-segments/archive")
 _UNARCHIVE = Endpoint("unarchive", "PATCH", "v2", "/v2/custom-segments/unarchive")
 # A duplicate legacy upload cannot be told from someone else's: retry only known outcomes.
 _LEGACY = Endpoint("legacy_csv", "POST", "legacy", "/csv_segment", retry_unknown=False)
+_OLD_FILE_KEYS: Final = ("attribute_name", "attribute", "attribute_type", "emails", "cs_id")
 
 
 class Calls:
@@ -65,7 +66,7 @@ class Calls:
     def _observer(self) -> Observer | None:
         return self._sender.observer
 
-    def _using(self, kw: PerCall) -> Self:
+    def _using(self, kw: PerCall, stacklevel: int = 3) -> Self:
         """The client a call with the deprecated per-call keywords runs on."""
         if not kw:
             return self
@@ -74,32 +75,9 @@ class Calls:
             f"per-call {', '.join(sorted(kw))}= are deprecated and will be removed in 0.2: "
             "use client.with_options(...)",
             DeprecationWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         return self.with_options(**cast(CallOptions, changes))
-
-    def _file_call(
-        self, file: FileOptions | None, segment_id: str | None, kw: FileKw
-    ) -> tuple[Self, FileOptions, str | None]:
-        """The client, file options and segment id of a file call given the old keywords."""
-        old: dict[str, Any] = {}
-        for key in ("attribute_name", "attribute", "attribute_type", "emails", "cs_id"):
-            if key in kw:
-                old[key] = kw.pop(key)
-        if old:
-            warnings.warn(
-                f"{', '.join(sorted(old))}= are deprecated and will be removed in 0.2: pass "
-                "moeseg.FileOptions(attribute_name, ...) and segment_id=",
-                DeprecationWarning,
-                stacklevel=3,
-            )
-            segment_id = segment_id or old.get("cs_id")
-            column = old.get("attribute_name") or old.get("attribute")
-            if file is None and column is not None:
-                file = FileOptions(column, old.get("attribute_type", "string"), old.get("emails"))
-        if file is None:
-            raise TypeError("file calls need file=moeseg.FileOptions(attribute_name, ...)")
-        return self._using(kw), file, segment_id
 
     if TYPE_CHECKING:  # the Client's v3 calls, which the v2 calls use
 
@@ -130,17 +108,24 @@ class Calls:
         name (a file segment has no definition to compare, so a segment with that name counts
         as ours); the result then has ``cs_id``/``cs_name`` from the listing.
         """
-        client, file, _ = self._file_call(file, None, deprecated)
-        body = _file_body(name, file_url, callback_url, file, None, expiry_time)
         outcome = Unknown()
         try:
-            answer = await client._sender.call(
-                _FILE_CREATE, _V2_FILE, client._opts, json=body, users=users, outcome=outcome
+            return await self._file_op(
+                _FILE_CREATE,
+                name,
+                file_url,
+                callback_url,
+                file,
+                users,
+                None,
+                deprecated,
+                expiry_time=expiry_time,
+                outcome=outcome,
             )
         except NameConflict:
             if not outcome.unknown:
                 raise
-            found = next((s for s in await client.list_segments(name) if s.name == name), None)
+            found = next((s for s in await self.list_segments(name) if s.name == name), None)
             if found is None:
                 raise
             logger.info("file segment %r: recovered after an unknown outcome", name)
@@ -151,7 +136,6 @@ class Calls:
                 cs_id=found.id,
                 recovered=True,
             )
-        return client._read(answer, V2AcceptedBody)
 
     @observed("add_users")
     async def add_users(
@@ -169,9 +153,8 @@ class Calls:
 
         The segment is named by ``name``; ``segment_id`` takes priority on the server when given.
         """
-        client, file, segment_id = self._file_call(file, segment_id, deprecated)
-        return await client._file_users(
-            _FILE_ADD, name, file_url, callback_url, file, users, segment_id
+        return await self._file_op(
+            _FILE_ADD, name, file_url, callback_url, file, users, segment_id, deprecated
         )
 
     @observed("remove_users")
@@ -187,9 +170,8 @@ class Calls:
         **deprecated: Unpack[FileKw],
     ) -> V2AcceptedBody:
         """Remove the users of a CSV from a file segment (``PUT .../file-segment/remove-users``)."""
-        client, file, segment_id = self._file_call(file, segment_id, deprecated)
-        return await client._file_users(
-            _FILE_REMOVE, name, file_url, callback_url, file, users, segment_id
+        return await self._file_op(
+            _FILE_REMOVE, name, file_url, callback_url, file, users, segment_id, deprecated
         )
 
     @observed("replace_users")
@@ -205,26 +187,66 @@ class Calls:
         **deprecated: Unpack[FileKw],
     ) -> V2AcceptedBody:
         """Replace every user of a file segment with a CSV's (``PUT .../file-segment/replace``)."""
-        client, file, segment_id = self._file_call(file, segment_id, deprecated)
-        return await client._file_users(
-            _FILE_REPLACE, name, file_url, callback_url, file, users, segment_id
+        return await self._file_op(
+            _FILE_REPLACE, name, file_url, callback_url, file, users, segment_id, deprecated
         )
 
-    async def _file_users(
+    async def _file_op(
         self,
         endpoint: Endpoint,
         name: str,
         file_url: str,
         callback_url: str,
-        file: FileOptions,
+        file: FileOptions | None,
         users: int,
         segment_id: str | None,
+        kw: FileKw,
+        *,
+        expiry_time: int | None = None,
+        outcome: Unknown | None = None,
     ) -> V2AcceptedBody:
-        body = _file_body(name, file_url, callback_url, file, segment_id)
-        answer = await self._sender.call(
-            endpoint, endpoint.path, self._opts, json=body, users=users
+        """One v2 file-segment call (create, add, remove, replace), old keywords honoured."""
+        client, file, segment_id = self._file_call(file, segment_id, kw)
+        request = FileSegmentRequest(
+            name=name,
+            file_url=file_url,
+            callback_url=callback_url,
+            attribute_name=file.attribute_name,
+            attribute_type=file.attribute_type,
+            cs_id=segment_id,
+            emails=file.emails,
+            expiry_time=expiry_time,
         )
-        return self._read(answer, V2AcceptedBody)
+        answer = await client._sender.call(
+            endpoint,
+            endpoint.path,
+            client._opts,
+            json=unstructure(request),
+            users=users,
+            outcome=outcome,
+        )
+        return client._read(answer, V2AcceptedBody)
+
+    def _file_call(
+        self, file: FileOptions | None, segment_id: str | None, kw: FileKw
+    ) -> tuple[Self, FileOptions, str | None]:
+        """The client, file options and segment id of a file call given the old keywords."""
+        given = cast(dict[str, Any], kw)
+        old = {k: given.pop(k) for k in _OLD_FILE_KEYS if k in given}
+        if old:
+            warnings.warn(
+                f"{', '.join(sorted(old))}= are deprecated and will be removed in 0.2: pass "
+                "moeseg.FileOptions(attribute_name, ...) and segment_id=",
+                DeprecationWarning,
+                stacklevel=4,
+            )
+            segment_id = segment_id or old.get("cs_id")
+            column = old.get("attribute_name") or old.get("attribute")
+            if file is None and column is not None:
+                file = FileOptions(column, old.get("attribute_type", "string"), old.get("emails"))
+        if file is None:
+            raise TypeError("file calls need file=moeseg.FileOptions(attribute_name, ...)")
+        return self._using(kw, stacklevel=5), file, segment_id
 
     # -- archive --------------------------------------------------------------------------------
 
@@ -327,26 +349,3 @@ class Calls:
 
     def _read(self, answer: Answer, cls: type[T]) -> T:
         return read_success(answer, cls, self._sender.credentials.redact)
-
-
-def _file_body(
-    name: str,
-    file_url: str,
-    callback_url: str,
-    file: FileOptions,
-    segment_id: str | None,
-    expiry_time: int | None = None,
-) -> dict[str, Any]:
-    """The JSON body of a v2 file-segment call (create, add, remove, replace)."""
-    request = FileSegmentRequest(
-        name=name,
-        file_url=file_url,
-        callback_url=callback_url,
-        attribute_name=file.attribute_name,
-        attribute_type=file.attribute_type,
-        cs_id=segment_id,
-        emails=file.emails,
-        expiry_time=expiry_time,
-    )
-    body: dict[str, Any] = unstructure(request)
-    return body
