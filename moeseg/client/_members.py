@@ -55,7 +55,7 @@ from ..governor import GroupView
 from ._cohort_calls import _ARRIVAL_MARGIN, CohortCalls, Progress
 from ._file_options import FileOptions
 
-__all__ = ["MembersCalls", "Source", "Uploader", "sync_members"]
+__all__ = ["MembersCalls", "Source", "Uploader"]
 
 logger = logging.getLogger("moeseg")
 
@@ -67,100 +67,6 @@ Source: TypeAlias = "str | os.PathLike[str] | Iterable[str]"
 #: Turns a CSV file of uids (header ``uid``) into a URL MoEngage can fetch.
 Uploader: TypeAlias = Callable[[Path], "str | Awaitable[str]"]
 FileAction: TypeAlias = Literal["add_members", "remove_members", "replace"]
-
-
-async def sync_members(
-    client: CohortCalls,
-    segment: str,
-    source: Source,
-    *,
-    state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR,
-    uploader: Uploader | None = None,
-    callback_url: str | None = None,
-    dry_run: bool = False,
-    replace: ReplaceChoice = "auto",
-    column: str | None = None,
-    cohort_id: str | None = None,
-    on_progress: Progress | None = None,
-) -> SyncResult:
-    """See :meth:`moeseg.Client.sync_members`."""
-    state = MemberState(state_dir, client._sender.credentials.workspace_id)
-    record = await anyio.to_thread.run_sync(state.record, segment)
-    route, segment_id = await _route(client, segment, record)
-    if route == "file" and not dry_run and (uploader is None or callback_url is None):
-        raise ConfigurationError(
-            f"{segment!r} is a file segment: its deltas go as CSV files, so give an uploader "
-            "(a callable that turns a CSV path into a URL MoEngage can fetch; CLI: --uploader "
-            "CMD) and a callback_url (CLI: --callback-url)"
-        )
-    if cohort_id is None and record is not None:
-        cohort_id = record.cohort_id
-    # Only a Cohort Sync segment's name must follow Cohort Sync's rules.
-    cohort = Cohort(segment, cohort_id or derive_cohort_id(segment)) if route == "cohort" else None
-    uids = read_uid_csv(source, column=column) if isinstance(source, str | os.PathLike) else source
-    with ExitStack() as stack:
-        diff = await anyio.to_thread.run_sync(
-            lambda: stack.enter_context(
-                membership_diff(
-                    uids,
-                    state.snapshot_path(segment),
-                    uncertain=state.uncertain_path(segment),
-                    workdir=state.workdir(),
-                )
-            )
-        )
-        views, now = await _quota_state(client)
-        plan = await anyio.to_thread.run_sync(
-            _plan, client, route, cohort, diff, replace, views, now
-        )
-        notes = plan.notes
-        removes = diff.removes.count if diff.removes is not None else 0
-        if dry_run:
-            return SyncResult(segment, route, plan.method, diff.adds.count, removes, 0, plan, True)
-        done = (0, 0, 0)
-        if diff.adds.count or removes:
-            unsure = state.uncertain_path(segment)
-            await _after_interrupted_run(unsure, client._opts.timeout)
-            await anyio.to_thread.run_sync(_mark_uncertain, state, segment, diff)
-            failure: Exception | None = None
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_heartbeat, unsure)
-                try:
-                    if cohort is not None:
-                        done = await _by_cohort(client, cohort, diff, on_progress)
-                    else:
-                        assert uploader is not None
-                        assert callback_url is not None
-                        done = await _by_file(
-                            client, segment, segment_id, plan, diff, uploader, callback_url
-                        )
-                except Exception as exc:  # raised below as itself, not in an exception group
-                    failure = exc
-                tg.cancel_scope.cancel()
-            if failure is not None:
-                raise failure
-        new = MemberRecord(
-            client._sender.credentials.workspace_id,
-            segment,
-            route,
-            cohort.cohort_id if cohort is not None else None,
-            segment_id,
-            diff.desired.count,
-        )
-
-        def commit() -> None:
-            diff.commit_snapshot(state.snapshot_path(segment))
-            state.uncertain_path(segment).unlink(missing_ok=True)
-            state.save(new)
-
-        await anyio.to_thread.run_sync(commit)
-        # On the first sync, a replace leaves no unknown member: its note no longer applies.
-        if plan.method == "replace":
-            notes = tuple(n for n in notes if not n.startswith("first sync"))
-        added, removed = (diff.adds.count, removes) if plan.method != "replace" else done[:2]
-        return SyncResult(
-            segment, route, plan.method, added, removed, done[2], plan, committed=True, notes=notes
-        )
 
 
 async def _route(
@@ -408,16 +314,94 @@ class MembersCalls(CohortCalls):
         it converges; it first waits until no request of the interrupted run (in any process)
         can still arrive (its timeout + 6 s after it last showed signs of life).
         """
-        return await sync_members(
-            self,
-            segment,
-            source,
-            state_dir=state_dir,
-            uploader=uploader,
-            callback_url=callback_url,
-            dry_run=dry_run,
-            replace=replace,
-            column=column,
-            cohort_id=cohort_id,
-            on_progress=on_progress,
+        state = MemberState(state_dir, self._sender.credentials.workspace_id)
+        record = await anyio.to_thread.run_sync(state.record, segment)
+        route, segment_id = await _route(self, segment, record)
+        if route == "file" and not dry_run and (uploader is None or callback_url is None):
+            raise ConfigurationError(
+                f"{segment!r} is a file segment: its deltas go as CSV files, so give an uploader "
+                "(a callable that turns a CSV path into a URL MoEngage can fetch; CLI: --uploader "
+                "CMD) and a callback_url (CLI: --callback-url)"
+            )
+        if cohort_id is None and record is not None:
+            cohort_id = record.cohort_id
+        # Only a Cohort Sync segment's name must follow Cohort Sync's rules.
+        cohort = (
+            Cohort(segment, cohort_id or derive_cohort_id(segment)) if route == "cohort" else None
         )
+        uids = (
+            read_uid_csv(source, column=column) if isinstance(source, str | os.PathLike) else source
+        )
+        with ExitStack() as stack:
+            diff = await anyio.to_thread.run_sync(
+                lambda: stack.enter_context(
+                    membership_diff(
+                        uids,
+                        state.snapshot_path(segment),
+                        uncertain=state.uncertain_path(segment),
+                        workdir=state.workdir(),
+                    )
+                )
+            )
+            views, now = await _quota_state(self)
+            plan = await anyio.to_thread.run_sync(
+                _plan, self, route, cohort, diff, replace, views, now
+            )
+            notes = plan.notes
+            removes = diff.removes.count if diff.removes is not None else 0
+            if dry_run:
+                return SyncResult(
+                    segment, route, plan.method, diff.adds.count, removes, 0, plan, True
+                )
+            done = (0, 0, 0)
+            if diff.adds.count or removes:
+                unsure = state.uncertain_path(segment)
+                await _after_interrupted_run(unsure, self._opts.timeout)
+                await anyio.to_thread.run_sync(_mark_uncertain, state, segment, diff)
+                failure: Exception | None = None
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(_heartbeat, unsure)
+                    try:
+                        if cohort is not None:
+                            done = await _by_cohort(self, cohort, diff, on_progress)
+                        else:
+                            assert uploader is not None
+                            assert callback_url is not None
+                            done = await _by_file(
+                                self, segment, segment_id, plan, diff, uploader, callback_url
+                            )
+                    except Exception as exc:  # raised below as itself, not in an exception group
+                        failure = exc
+                    tg.cancel_scope.cancel()
+                if failure is not None:
+                    raise failure
+            new = MemberRecord(
+                self._sender.credentials.workspace_id,
+                segment,
+                route,
+                cohort.cohort_id if cohort is not None else None,
+                segment_id,
+                diff.desired.count,
+            )
+
+            def commit() -> None:
+                diff.commit_snapshot(state.snapshot_path(segment))
+                state.uncertain_path(segment).unlink(missing_ok=True)
+                state.save(new)
+
+            await anyio.to_thread.run_sync(commit)
+            # On the first sync, a replace leaves no unknown member: its note no longer applies.
+            if plan.method == "replace":
+                notes = tuple(n for n in notes if not n.startswith("first sync"))
+            added, removed = (diff.adds.count, removes) if plan.method != "replace" else done[:2]
+            return SyncResult(
+                segment,
+                route,
+                plan.method,
+                added,
+                removed,
+                done[2],
+                plan,
+                committed=True,
+                notes=notes,
+            )
