@@ -1,10 +1,4 @@
-"""The synchronous facade: :class:`moeseg.Client` for code that is not async.
-
-One event loop runs in a background thread (anyio's blocking portal); the async client lives in
-it, and every method of the facade waits there for the matching coroutine. Quota is shared with
-async clients of the same workspace because the default governor keeps time on a monotonic clock
-owned by no event loop (``moeseg.governor.get_governor``).
-"""
+"""The blocking facade: :class:`moeseg.Client` on an event loop in a background thread."""
 
 from __future__ import annotations
 
@@ -97,11 +91,11 @@ class SyncClient:
     call :meth:`close` when done: it runs an event loop in a background thread until then
     (``backend`` picks it: ``"asyncio"`` or ``"trio"``; one not closed is closed when collected
     or at exit). Every method waits for the async client's method of the same name and returns
-    its result or raises its typed error. The
-    default governor is the workspace's (``moeseg.governor.get_governor``), so quota is shared
-    with async clients of the workspace in this process. Calling it from inside a running event
-    loop raises :class:`moeseg.ConfigurationError`: there, use ``moeseg.Client`` with ``await``.
-    The async client's deprecated per-call keywords are not offered: use :meth:`with_options`.
+    its result or raises its typed error. The default governor keeps time on a monotonic clock
+    owned by no event loop, so quota is shared with async clients of the workspace in this
+    process. Calling it from inside a running event loop raises
+    :class:`moeseg.ConfigurationError`: there, use ``moeseg.Client`` with ``await``. The async
+    client's deprecated per-call keywords are not offered: use :meth:`with_options`.
     """
 
     __slots__ = ("_client", "_runner")
@@ -220,12 +214,10 @@ class SyncClient:
         self, definition: SegmentDefinition, *, on_send: Callable[[], None] | None = None
     ) -> Segment:
         """See :meth:`moeseg.Client.create_segment` (``on_send`` runs on the loop's thread)."""
-        if on_send is None:
-            return self._call(self._client.create_segment, definition)
-        callback = on_send
 
         async def sent() -> None:
-            callback()
+            if on_send is not None:
+                on_send()
 
         return self._call(self._client.create_segment, definition, on_send=sent)
 
@@ -279,15 +271,7 @@ class SyncClient:
         segment_id: str | None = None,
     ) -> V2AcceptedBody:
         """See :meth:`moeseg.Client.add_users`."""
-        return self._call(
-            self._client.add_users,
-            name,
-            file_url,
-            callback_url,
-            file,
-            users=users,
-            segment_id=segment_id,
-        )
+        return self._users(Client.add_users, name, file_url, callback_url, file, users, segment_id)
 
     def remove_users(
         self,
@@ -300,14 +284,8 @@ class SyncClient:
         segment_id: str | None = None,
     ) -> V2AcceptedBody:
         """See :meth:`moeseg.Client.remove_users`."""
-        return self._call(
-            self._client.remove_users,
-            name,
-            file_url,
-            callback_url,
-            file,
-            users=users,
-            segment_id=segment_id,
+        return self._users(
+            Client.remove_users, name, file_url, callback_url, file, users, segment_id
         )
 
     def replace_users(
@@ -321,15 +299,23 @@ class SyncClient:
         segment_id: str | None = None,
     ) -> V2AcceptedBody:
         """See :meth:`moeseg.Client.replace_users`."""
-        return self._call(
-            self._client.replace_users,
-            name,
-            file_url,
-            callback_url,
-            file,
-            users=users,
-            segment_id=segment_id,
+        return self._users(
+            Client.replace_users, name, file_url, callback_url, file, users, segment_id
         )
+
+    def _users(
+        self,
+        method: Callable[..., Awaitable[V2AcceptedBody]],
+        name: str,
+        file_url: str,
+        callback_url: str,
+        file: FileOptions,
+        users: int,
+        segment_id: str | None,
+    ) -> V2AcceptedBody:
+        """Add, remove or replace users: ``method`` is the matching ``Client`` method."""
+        args = (self._client, name, file_url, callback_url, file)
+        return self._call(method, *args, users=users, segment_id=segment_id)
 
     # -- archive --------------------------------------------------------------------------------
 
