@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from .._exceptions import ConfigurationError, NameConflict
@@ -32,9 +33,9 @@ T = TypeVar("T")
 
 _V2_FILE: Final = "/v2/custom-segments/file-segment"
 _FILE_CREATE = Endpoint("file_create", "POST", "v2", _V2_FILE)
-_FILE_ADD = Endpoint("file_add", "PUT", "v2", f"{_V2_FILE}/add-users")
-_FILE_REMOVE = Endpoint("file_remove", "PUT", "v2", f"{_V2_FILE}/remove-users")
-_FILE_REPLACE = Endpoint("file_replace", "PUT", "v2", f"{_V2_FILE}/replace")
+_ADD = Endpoint("file_add", "PUT", "v2", f"{_V2_FILE}/add-users")
+_REMOVE = Endpoint("file_remove", "PUT", "v2", f"{_V2_FILE}/remove-users")
+_REPLACE = Endpoint("file_replace", "PUT", "v2", f"{_V2_FILE}/replace")
 _ARCHIVE = Endpoint("archive", "PATCH", "v2", "/v2/custom-segments/archive")
 _UNARCHIVE = Endpoint("unarchive", "PATCH", "v2", "/v2/custom-segments/unarchive")
 # A duplicate legacy upload cannot be told from someone else's: retry only known outcomes.
@@ -71,13 +72,24 @@ class Calls:
         if not kw:
             return self
         changes = {k: v for k, v in kw.items() if v is not None}
-        warnings.warn(
-            f"per-call {', '.join(sorted(kw))}= are deprecated and will be removed in 0.2: "
-            "use client.with_options(...)",
-            DeprecationWarning,
-            stacklevel=stacklevel,
-        )
+        _deprecated(kw, "use client.with_options(...)", stacklevel + 1, "per-call ")
         return self.with_options(**cast(CallOptions, changes))
+
+    def _file_call(
+        self, file: FileOptions | None, segment_id: str | None, kw: FileKw
+    ) -> tuple[Self, FileOptions, str | None]:
+        """The client, file options and segment id of a file call given the old keywords."""
+        given = cast(dict[str, Any], kw)
+        old = {k: given.pop(k) for k in _OLD_FILE_KEYS if k in given}
+        if old:
+            _deprecated(old, "pass moeseg.FileOptions(attribute_name, ...) and segment_id=", 4)
+            segment_id = segment_id or old.get("cs_id")
+            column = old.get("attribute_name") or old.get("attribute")
+            if file is None and column is not None:
+                file = FileOptions(column, old.get("attribute_type", "string"), old.get("emails"))
+        if file is None:
+            raise TypeError("file calls need file=moeseg.FileOptions(attribute_name, ...)")
+        return self._using(kw, stacklevel=4), file, segment_id
 
     if TYPE_CHECKING:  # the Client's v3 calls, which the v2 calls use
 
@@ -108,24 +120,16 @@ class Calls:
         name (a file segment has no definition to compare, so a segment with that name counts
         as ours); the result then has ``cs_id``/``cs_name`` from the listing.
         """
+        client, file, _ = self._file_call(file, None, deprecated)
         outcome = Unknown()
         try:
-            return await self._file_op(
-                _FILE_CREATE,
-                name,
-                file_url,
-                callback_url,
-                file,
-                users,
-                None,
-                deprecated,
-                expiry_time=expiry_time,
-                outcome=outcome,
+            return await client._file_op(
+                _FILE_CREATE, name, file_url, callback_url, file, users, None, expiry_time, outcome
             )
         except NameConflict:
             if not outcome.unknown:
                 raise
-            found = next((s for s in await self.list_segments(name) if s.name == name), None)
+            found = next((s for s in await client.list_segments(name) if s.name == name), None)
             if found is None:
                 raise
             logger.info("file segment %r: recovered after an unknown outcome", name)
@@ -153,9 +157,8 @@ class Calls:
 
         The segment is named by ``name``; ``segment_id`` takes priority on the server when given.
         """
-        return await self._file_op(
-            _FILE_ADD, name, file_url, callback_url, file, users, segment_id, deprecated
-        )
+        client, file, segment_id = self._file_call(file, segment_id, deprecated)
+        return await client._file_op(_ADD, name, file_url, callback_url, file, users, segment_id)
 
     @observed("remove_users")
     async def remove_users(
@@ -170,9 +173,8 @@ class Calls:
         **deprecated: Unpack[FileKw],
     ) -> V2AcceptedBody:
         """Remove the users of a CSV from a file segment (``PUT .../file-segment/remove-users``)."""
-        return await self._file_op(
-            _FILE_REMOVE, name, file_url, callback_url, file, users, segment_id, deprecated
-        )
+        client, file, segment_id = self._file_call(file, segment_id, deprecated)
+        return await client._file_op(_REMOVE, name, file_url, callback_url, file, users, segment_id)
 
     @observed("replace_users")
     async def replace_users(
@@ -187,8 +189,9 @@ class Calls:
         **deprecated: Unpack[FileKw],
     ) -> V2AcceptedBody:
         """Replace every user of a file segment with a CSV's (``PUT .../file-segment/replace``)."""
-        return await self._file_op(
-            _FILE_REPLACE, name, file_url, callback_url, file, users, segment_id, deprecated
+        client, file, segment_id = self._file_call(file, segment_id, deprecated)
+        return await client._file_op(
+            _REPLACE, name, file_url, callback_url, file, users, segment_id
         )
 
     async def _file_op(
@@ -197,16 +200,12 @@ class Calls:
         name: str,
         file_url: str,
         callback_url: str,
-        file: FileOptions | None,
+        file: FileOptions,
         users: int,
         segment_id: str | None,
-        kw: FileKw,
-        *,
         expiry_time: int | None = None,
         outcome: Unknown | None = None,
     ) -> V2AcceptedBody:
-        """One v2 file-segment call (create, add, remove, replace), old keywords honoured."""
-        client, file, segment_id = self._file_call(file, segment_id, kw)
         request = FileSegmentRequest(
             name=name,
             file_url=file_url,
@@ -217,36 +216,11 @@ class Calls:
             emails=file.emails,
             expiry_time=expiry_time,
         )
-        answer = await client._sender.call(
-            endpoint,
-            endpoint.path,
-            client._opts,
-            json=unstructure(request),
-            users=users,
-            outcome=outcome,
+        body = unstructure(request)
+        answer = await self._sender.call(
+            endpoint, endpoint.path, self._opts, json=body, users=users, outcome=outcome
         )
-        return client._read(answer, V2AcceptedBody)
-
-    def _file_call(
-        self, file: FileOptions | None, segment_id: str | None, kw: FileKw
-    ) -> tuple[Self, FileOptions, str | None]:
-        """The client, file options and segment id of a file call given the old keywords."""
-        given = cast(dict[str, Any], kw)
-        old = {k: given.pop(k) for k in _OLD_FILE_KEYS if k in given}
-        if old:
-            warnings.warn(
-                f"{', '.join(sorted(old))}= are deprecated and will be removed in 0.2: pass "
-                "moeseg.FileOptions(attribute_name, ...) and segment_id=",
-                DeprecationWarning,
-                stacklevel=4,
-            )
-            segment_id = segment_id or old.get("cs_id")
-            column = old.get("attribute_name") or old.get("attribute")
-            if file is None and column is not None:
-                file = FileOptions(column, old.get("attribute_type", "string"), old.get("emails"))
-        if file is None:
-            raise TypeError("file calls need file=moeseg.FileOptions(attribute_name, ...)")
-        return self._using(kw, stacklevel=5), file, segment_id
+        return self._read(answer, V2AcceptedBody)
 
     # -- archive --------------------------------------------------------------------------------
 
@@ -285,14 +259,9 @@ class Calls:
         self, endpoint: Endpoint, name: str | None, segment_id: str | None, kw: ArchiveKw
     ) -> V2AcceptedBody:
         if "cs_id" in kw:
-            cs_id = kw.pop("cs_id")
-            warnings.warn(
-                f"{endpoint.operation}(cs_id=) is deprecated: use segment_id=",
-                DeprecationWarning,
-                stacklevel=3,
-            )
-            segment_id = segment_id or cs_id
-        client = self._using(kw)
+            _deprecated(["cs_id"], "use segment_id=", 4)
+            segment_id = segment_id or kw.pop("cs_id")
+        client = self._using(kw, stacklevel=4)
         if not name and not segment_id:
             raise TypeError(f"{endpoint.operation}() needs name= or segment_id=")
         if not name:
@@ -323,7 +292,7 @@ class Calls:
             "MoEngage's CSV segment API is deprecated; use Client.create_file_segment() "
             "(file segments) instead",
             DeprecationWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         client, file, _ = self._file_call(file, None, deprecated)
         credentials = client._sender.credentials
@@ -349,3 +318,12 @@ class Calls:
 
     def _read(self, answer: Answer, cls: type[T]) -> T:
         return read_success(answer, cls, self._sender.credentials.redact)
+
+
+def _deprecated(names: Iterable[str], hint: str, stacklevel: int, what: str = "") -> None:
+    """Warn at the caller's line (``stacklevel`` counts from the caller, past ``@observed``)."""
+    warnings.warn(
+        f"{what}{', '.join(sorted(names))}= are deprecated and will be removed in 0.2: {hint}",
+        DeprecationWarning,
+        stacklevel=stacklevel + 1,
+    )
