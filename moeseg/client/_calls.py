@@ -19,7 +19,7 @@ from ..segments import (
     V2AcceptedBody,
     unstructure,
 )
-from ._answers import Answer, read_success
+from ._answers import read_success
 from ._config import ArchiveKw, CallOptions, FileKw, Options, PerCall, merged
 from ._file_options import FileOptions
 from ._send import Endpoint, Sender, Unknown
@@ -217,10 +217,7 @@ class Calls:
             expiry_time=expiry_time,
         )
         body = unstructure(request)
-        answer = await self._sender.call(
-            endpoint, endpoint.path, self._opts, json=body, users=users, outcome=outcome
-        )
-        return self._read(answer, V2AcceptedBody)
+        return await self._send(endpoint, V2AcceptedBody, json=body, users=users, outcome=outcome)
 
     # -- archive --------------------------------------------------------------------------------
 
@@ -268,8 +265,7 @@ class Calls:
             assert segment_id is not None
             name = (await client.get_segment(segment_id)).name
         body = unstructure(ArchiveRequest(name=name, cs_id=segment_id or None))
-        answer = await client._sender.call(endpoint, endpoint.path, client._opts, json=body)
-        return client._read(answer, V2AcceptedBody)
+        return await client._send(endpoint, V2AcceptedBody, json=body)
 
     # -- legacy CSV API -------------------------------------------------------------------------
 
@@ -309,14 +305,11 @@ class Calls:
             signature=signature,
             emails=file.emails,
         )
-        answer = await client._sender.call(
-            _LEGACY, _LEGACY.path, client._opts, json=unstructure(request)
-        )
-        return client._read(answer, LegacyCsvResponse)
+        return await client._send(_LEGACY, LegacyCsvResponse, json=unstructure(request))
 
-    # -- machinery ------------------------------------------------------------------------------
-
-    def _read(self, answer: Answer, cls: type[T]) -> T:
+    async def _send(self, endpoint: Endpoint, cls: type[T], path: str = "", **kw: Any) -> T:
+        """Send one call with this client's options; its 2xx body structured as ``cls``."""
+        answer = await self._sender.call(endpoint, path or endpoint.path, self._opts, **kw)
         return read_success(answer, cls, self._sender.credentials.redact)
 
 

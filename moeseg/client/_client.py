@@ -251,10 +251,10 @@ class Client(MembersCalls):
         payload = request_body(definition)
         fp = fingerprint(payload)
         try:
-            answer = await client._sender.call(
-                _CREATE, _V3_SEGMENTS, client._opts, json=payload, outcome=outcome, on_send=on_send
+            created = await client._send(
+                _CREATE, SegmentResponse, json=payload, outcome=outcome, on_send=on_send
             )
-            return client._read(answer, SegmentResponse).data
+            return created.data
         except (NameConflict, DefinitionConflict) as exc:
             ours = (
                 not isinstance(exc, DefinitionConflict) or exc.existing_cs_name == definition.name
@@ -287,16 +287,13 @@ class Client(MembersCalls):
         """
         client = self._using(deprecated)
         params = {"name": name} if name is not None else None
-        answer = await client._sender.call(_LIST, _V3_SEGMENTS, client._opts, params=params)
-        return list(client._read(answer, SegmentListResponse).data)
+        return list((await client._send(_LIST, SegmentListResponse, params=params)).data)
 
     @observed("get_segment")
     async def get_segment(self, segment_id: str, **deprecated: Unpack[PerCall]) -> Segment:
         """Fetch one segment, filters included (``GET /v3/custom-segments/{id}``)."""
         client = self._using(deprecated)
-        path = _segment_path(segment_id)
-        answer = await client._sender.call(_GET, path, client._opts)
-        return client._read(answer, SegmentResponse).data
+        return (await client._send(_GET, SegmentResponse, _segment_path(segment_id))).data
 
     @observed("update_segment")
     async def update_segment(
@@ -316,21 +313,21 @@ class Client(MembersCalls):
         payload = request_body(update)
         outcome = Unknown()
         try:
-            answer = await client._sender.call(
-                _UPDATE, path, client._opts, json=payload, outcome=outcome
+            updated = await client._send(
+                _UPDATE, SegmentResponse, path, json=payload, outcome=outcome
             )
         except Conflict:
             if not outcome.unknown:
                 raise
             current = await client.get_segment(segment_id)
-            same = current.included_filters is not None and fingerprint(current) == fingerprint(
-                payload
-            )
-            if not same or (update.name is not None and current.name != update.name):
+            fp = fingerprint(current) if current.included_filters is not None else None
+            if fp != fingerprint(payload) or (
+                update.name is not None and current.name != update.name
+            ):
                 raise
             logger.info("update %s: recovered after an unknown outcome", path)
             return attrs.evolve(current, recovered=True)
-        return client._read(answer, SegmentResponse).data
+        return updated.data
 
 
 def _maybe_created(exc: MoesegError, outcome: Unknown) -> bool:

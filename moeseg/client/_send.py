@@ -1,14 +1,10 @@
-"""Sending one call: take quota from the governor, send, read the answer, retry.
+"""Sending one call: each attempt takes its slot from the governor, sends, reads the answer
+(capped at ``max_response_bytes`` decoded), settles the lease and maps the answer through
+``_answers``; retries follow ``_retry``.
 
-Each attempt takes its slot from the workspace's governor before anything is sent, sends one
-request, reads the answer (capped at ``max_response_bytes`` decoded), settles the lease
-(complete when an answer came, refund when nothing left the client, abandon when the outcome is
-unknown: the request may still reach the server until the lease's bound) and maps the answer
-through ``_answers``. Retries follow ``_retry``.
-
-Whatever the transport raises becomes a :class:`~moeseg.TransportError` built from the failure's
-class name and its redacted message; it is raised outside the ``except`` block, so that no moeseg
-error's cause or context holds the httpx request and its ``Authorization`` header.
+A transport failure becomes a :class:`~moeseg.TransportError` built from its class name and
+redacted message, raised outside the ``except`` block, so that no moeseg error's cause or
+context holds the httpx request and its ``Authorization`` header.
 """
 
 from __future__ import annotations
@@ -114,43 +110,26 @@ class _TooLarge(Exception):
     """Internal: the decoded body passed the cap."""
 
 
+@attrs.define(eq=False, repr=False)
 class Sender:
     """Sends governed, retried requests; shared by a client and its ``with_options`` copies."""
 
-    __slots__ = (
-        "_backoff",
-        "_counted",
-        "_demands",
-        "base_url",
-        "cohort_pending",
-        "credentials",
-        "governor",
-        "http",
-        "legacy_base_url",
-        "observer",
-        "owns_http",
-        "policy",
-    )
+    http: httpx.AsyncClient
+    owns_http: bool
+    governor: GovernorLike
+    credentials: Credentials
+    base_url: str
+    legacy_base_url: str
+    observer: Observer | None = None
+    policy: QuotaPolicy = attrs.field(init=False)
+    #: Unresolved Cohort Sync actions per cohort id, shared by every copy of the client.
+    cohort_pending: dict[str, PendingActions] = attrs.field(init=False, factory=dict)
+    _demands: dict[str, Mapping[str, int]] = attrs.field(init=False)
+    _counted: dict[str, tuple[str, ...]] = attrs.field(init=False)
+    _backoff: Backoff = attrs.field(init=False, factory=Backoff)
 
-    def __init__(
-        self,
-        *,
-        http: httpx.AsyncClient,
-        owns_http: bool,
-        governor: GovernorLike,
-        credentials: Credentials,
-        base_url: str,
-        legacy_base_url: str,
-        observer: Observer | None = None,
-    ) -> None:
-        self.observer = observer
-        self.http = http
-        self.owns_http = owns_http
-        self.governor = governor
-        self.policy = governor.policy
-        self.credentials = credentials
-        self.base_url = base_url
-        self.legacy_base_url = legacy_base_url
+    def __attrs_post_init__(self) -> None:
+        self.policy = self.governor.policy
         ops = self.policy.operations
         # Built once: the governor recognises a demand it saw last by identity, and a 429 names
         # the request-counted groups.
@@ -158,9 +137,6 @@ class Sender:
         self._counted = {
             op: tuple(g for g, units in cost.items() if units != USERS) for op, cost in ops.items()
         }
-        self._backoff = Backoff()
-        #: Unresolved Cohort Sync actions per cohort id, shared by every copy of the client.
-        self.cohort_pending: dict[str, PendingActions] = {}
 
     def groups(self, endpoint: Endpoint) -> tuple[str, ...]:
         """The request-counting (not weighted) quota groups an operation spends."""
@@ -220,7 +196,10 @@ class Sender:
                     raise
                 retries += 1
                 note_retry(endpoint.operation, exc)
-                what = describe(exc)
+                status = getattr(exc, "status", None)
+                what = (
+                    f"{type(exc).__name__} {status}" if status is not None else type(exc).__name__
+                )
                 if isinstance(exc, RateLimited) and (groups := self.groups(endpoint)):
                     logger.info(
                         "%s %s: %s; retry %d/%d once the governor frees %s",
@@ -374,9 +353,3 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
             raise _TooLarge
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def describe(exc: MoesegError) -> str:
-    """A short, secret-free description of an error for log lines."""
-    status = getattr(exc, "status", None)
-    return f"{type(exc).__name__} {status}" if status is not None else type(exc).__name__
