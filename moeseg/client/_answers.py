@@ -87,16 +87,14 @@ def excerpt(content: bytes, redact: Redactor) -> str:
     return redact(text)[:EXCERPT_CHARS]
 
 
-def _safe_headers(headers: httpx.Headers, redact: Redactor) -> dict[str, str]:
-    return {k: redact(v) for k, v in headers.items() if k.lower() not in _PRIVATE_HEADERS}
-
-
 def _common(answer: Answer, redact: Redactor) -> dict[str, Any]:
+    """What every error of an answer carries (secrets and private headers left out)."""
+    headers = answer.headers.items()
     return {
         "status": answer.status,
         "method": answer.method,
         "path": answer.path,
-        "headers": _safe_headers(answer.headers, redact),
+        "headers": {k: redact(v) for k, v in headers if k.lower() not in _PRIVATE_HEADERS},
         "body": redact(answer.content.decode("utf-8", "replace")),
     }
 
@@ -231,8 +229,7 @@ def error_from_answer(answer: Answer, status: int, redact: Redactor) -> MoesegEr
     code = redact(code) if code is not None else None
     message = redact(message) if message is not None else None
     text = message if message is not None else (code or "")
-    common = {**_common(answer, redact), "status": status, "code": code}
-    common["response_id"] = response_id
+    common = {**_common(answer, redact), "status": status, "code": code, "response_id": response_id}
     if status == 409:
         return _conflict(text, extra, common)
     if status == 429:

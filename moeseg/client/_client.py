@@ -1,10 +1,5 @@
-"""The async client: every custom-segment endpoint, governed, retried, typed.
-
-An endpoint method builds the request body from its typed arguments (``moeseg.segments``), hands
-it to the shared :class:`~moeseg.client._send.Sender` (governor -> transport -> answer) and
-structures the answer; creates and updates whose outcome was unknown are settled by
-``_exactly_once``.
-"""
+"""The async client: the v3 filter-segment calls, and :class:`Client` itself (its v2, Cohort
+Sync and membership calls come from the bases in ``_calls``, ``_cohort_calls``, ``_members``)."""
 
 from __future__ import annotations
 
@@ -103,7 +98,7 @@ class Client(MembersCalls):
         transport: an httpx async transport (e.g. ``httpx.ASGITransport(app=sandbox.app)``).
         http_client: your own ``httpx.AsyncClient`` (not closed by this client).
         timeout: seconds one attempt may take, from sending to the last byte of the answer.
-        max_retries: retries after the first attempt (see ``moeseg.client._retry``).
+        max_retries: retries after the first attempt (which failures: see the guide).
         max_wait: the longest one attempt may wait for quota; ``None`` waits as long as needed.
             A slot beyond it raises :class:`moeseg.QuotaWaitTooLong` at once.
         max_response_bytes: the decoded size of an answer read at most (8 MiB); a larger one
@@ -230,21 +225,15 @@ class Client(MembersCalls):
     ) -> Segment:
         """Create a filter segment (``POST /v3/custom-segments``), exactly once.
 
-        When an attempt ends with an unknown outcome (timeout, connection lost after sending,
-        5xx) the create is retried. If a retry then meets a 409 "name already exists", the
-        segment is looked up by name: with a definition equal to ours (``moeseg.fingerprint``)
-        it was our first attempt, and it is returned with ``recovered=True``; otherwise the
-        :class:`moeseg.NameConflict` is raised. A :class:`moeseg.DefinitionConflict` on a
-        retry naming our own segment is resolved the same way. When the last attempt itself
-        ends with an unknown outcome, the same lookup runs (within this call's options): it
-        returns our segment, or raises :class:`moeseg.OutcomeUnknown` with the name and
-        fingerprint that :meth:`find_created` needs to settle it later. So do a 2xx whose body
-        cannot be read, and any local failure (a quota wait too long) after an unknown attempt.
+        A create of unknown outcome (timeout, connection lost after sending, 5xx) is retried and,
+        on a 409 or after the last attempt, settled by looking the name up and comparing
+        :func:`moeseg.fingerprint`: our own segment is returned with ``recovered=True``;
+        another's raises the :class:`moeseg.NameConflict`; when the lookup cannot tell,
+        :class:`moeseg.OutcomeUnknown` carries what :meth:`find_created` needs later.
 
-        ``on_send`` is awaited each time an attempt has been admitted by the
-        governor, just before its request may leave: from then on the segment may exist (the
-        batch journal records "sent" there, so an item still waiting for quota needs no lookup
-        on resume). If it raises, the slot goes back and nothing is sent.
+        ``on_send`` is awaited each time an attempt has been admitted by the governor, just
+        before its request may leave (from then on the segment may exist); if it raises, the
+        slot goes back and nothing is sent.
         """
         client = self._using(deprecated)
         outcome = Unknown()

@@ -1,18 +1,8 @@
 """Membership sync: make a segment's members equal a list, sending only what changed.
 
-1. The route: the record of an earlier sync, else one list call (``source`` ``COHORT_SYNC`` is
-   Cohort Sync's; ``type`` ``FILE`` a file segment's; no such segment: Cohort Sync creates it;
-   a filter segment is refused: its members come from its definition).
-2. The diff (``moeseg._cohorts.membership_diff``, on disk, in a worker thread) of the list
-   against the last committed snapshot, and the plan (``plan_sync``: requests, quota, ETA, and
-   for file segments add/remove or replace, whichever the quota makes cheaper).
-3. The deltas: Cohort Sync (``sync_cohort``), or files written here, turned into URLs by the
-   caller's ``uploader``, sent with ``add_users``/``remove_users``/``replace_users``.
-4. Only when every delta was accepted, the list becomes the snapshot (atomic rename). Before
-   the first request, the deltas join the segment's *uncertain* uids: after a kill or a
-   failure, the old snapshot stays and the next sync sends every uncertain uid to its desired
-   state again (add and remove are idempotent), so no delta is lost, even when the list changed
-   in between.
+Route (recorded, else one list call), diff against the last snapshot (on disk, in a worker
+thread), plan, send the deltas by Cohort Sync or as files, then commit the list as the new
+snapshot; docs/cohorts.md ("Membership sync") says why each step is safe to kill and rerun.
 """
 
 from __future__ import annotations
@@ -293,26 +283,16 @@ class MembersCalls(CohortCalls):
         """Make the members of ``segment`` equal ``source``, sending only what changed.
 
         ``source``: a CSV path (its ``uid`` column, or ``column``, or its only column) or an
-        iterable of uids; deduplicated and diffed on disk against the last committed snapshot
-        in ``state_dir`` (default ``.moeseg``), in bounded memory.
+        iterable of uids, diffed on disk against the last snapshot in ``state_dir``. Cohort Sync
+        segments (and missing ones: the first add creates it) go by Cohort Sync; file segments
+        by add/remove/replace files, which need an ``uploader`` (``path -> URL``, sync or async)
+        and a ``callback_url``, else :class:`moeseg.ConfigurationError` before anything is sent;
+        filter segments are refused. ``replace="auto"`` picks the cheaper in quota;
+        ``dry_run=True`` only plans; ``cohort_id`` is the key of a Cohort Sync segment another
+        tool created (default: the recorded one, else derived from the name).
 
-        Route by owner: Cohort Sync for segments it created (or that do not exist yet: the
-        first add creates it); file add/remove/replace for file segments, which need an
-        ``uploader`` (``path -> URL``, sync or async) and a ``callback_url``; without them a
-        file segment raises :class:`moeseg.ConfigurationError` before anything is sent. Filter
-        segments are refused. The plan (``result.plan``) says the requests, quota and ETA, and
-        for files why add/remove or replace (``replace="auto"``: the cheaper in quota).
-
-        First sync (no snapshot): everything is added and members added by other means stay
-        (``result.notes`` says so); file segments can be made exact with ``replace="always"``.
-        ``dry_run=True`` plans only (one list call when the segment has no record yet).
-        ``cohort_id``: the key of a Cohort Sync segment another tool created (default: the
-        one recorded by the last sync, else derived from the name).
-
-        The snapshot is replaced only after every delta was accepted: after a kill or an error,
-        the next sync resends every uid the interrupted one touched, to its desired state, so
-        it converges; it first waits until no request of the interrupted run (in any process)
-        can still arrive (its timeout + 6 s after it last showed signs of life).
+        The snapshot changes only after every delta was accepted, so a sync killed or failed
+        converges on the next run (see the guide's "Membership sync").
         """
         state = MemberState(state_dir, self._sender.credentials.workspace_id)
         record = await anyio.to_thread.run_sync(state.record, segment)

@@ -155,11 +155,8 @@ class Sender:
         outcome: Unknown | None = None,
         on_send: Callable[[], Awaitable[None]] | None = None,
     ) -> Answer:
-        """Send with retries; return a 2xx answer or raise the last attempt's typed error.
-
-        ``on_send`` is awaited each time an attempt has been admitted by the governor, just
-        before its request may leave; if it raises, the slot is refunded and nothing is sent.
-        """
+        """Send with retries; a 2xx answer or the last attempt's typed error (``on_send``: see
+        :meth:`moeseg.Client.create_segment`)."""
         if endpoint.family == "v2" and not self.credentials.db_name:
             raise ConfigurationError(
                 f"{endpoint.operation} is a v2 call: pass db_name= or set {ENV_DB_NAME}"
