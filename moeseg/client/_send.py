@@ -18,7 +18,7 @@ import anyio
 import attrs
 import httpx
 
-from .._cohorts import PendingActions, error_from_cohort_response
+from .._cohorts import PendingActions
 from .._exceptions import (
     ConfigurationError,
     ConnectError,
@@ -35,6 +35,7 @@ from ._answers import (
     Answer,
     bounded_float,
     error_from_answer,
+    error_from_cohort_response,
     legacy_status,
     readable_rate_headers,
     unexpected,
