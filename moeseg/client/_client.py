@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 import attrs
@@ -46,6 +46,7 @@ from ._config import (
     api_root,
     check_base_url,
     env,
+    required,
 )
 from ._credentials import Credentials
 from ._exactly_once import find_created, recover_conflict, resolve_unknown
@@ -60,7 +61,6 @@ __all__ = ["Client"]
 
 logger = logging.getLogger("moeseg")
 
-T = TypeVar("T")
 
 _V3_SEGMENTS: Final = "/v3/custom-segments"
 _CREATE = Endpoint("create", "POST", "v3", _V3_SEGMENTS)
@@ -135,16 +135,8 @@ class Client(MembersCalls):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         observer: Observer | None = None,
     ) -> None:
-        ws = env(workspace_id, ENV_WORKSPACE_ID)
-        if ws is None:
-            raise ConfigurationError(
-                f"no MoEngage workspace id: pass workspace_id= or set {ENV_WORKSPACE_ID}"
-            )
-        key = env(api_key, ENV_API_KEY)
-        if key is None:
-            raise ConfigurationError(
-                f"no MoEngage data API key: pass api_key= or set {ENV_API_KEY}"
-            )
+        ws = required(workspace_id, ENV_WORKSPACE_ID, "workspace id", "workspace_id")
+        key = required(api_key, ENV_API_KEY, "data API key", "api_key")
         root = api_root(base_url, dc)
         if transport is not None and http_client is not None:
             raise ConfigurationError("pass transport= or http_client=, not both")

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import TypeAlias
 
 import anyio.to_thread
 import attrs
@@ -56,7 +56,6 @@ _HEARTBEAT = 1.0
 Source: TypeAlias = "str | os.PathLike[str] | Iterable[str]"
 #: Turns a CSV file of uids (header ``uid``) into a URL MoEngage can fetch.
 Uploader: TypeAlias = Callable[[Path], "str | Awaitable[str]"]
-FileAction: TypeAlias = Literal["add_members", "remove_members", "replace"]
 
 
 async def _route(

@@ -185,7 +185,8 @@ class Sender:
                 return answer
             except MoesegError as exc:
                 if isinstance(exc, RateLimited):
-                    await self._report_rate_limited(endpoint, exc)
+                    for group in self.groups(endpoint):
+                        await self.governor.report_rate_limited(group, exc.window_seconds)
                 if outcome is not None and outcome_unknown(exc):
                     outcome.unknown = True
                 if retries >= opts.max_retries or not retryable(
@@ -335,10 +336,6 @@ class Sender:
                 await self.governor.observe_headers(group, rate)
             except Exception as exc:  # advisory: an answered call must never fail on it
                 logger.debug("ignored rate-limit headers for %s: %s", group, type(exc).__name__)
-
-    async def _report_rate_limited(self, endpoint: Endpoint, exc: RateLimited) -> None:
-        for group in self.groups(endpoint):
-            await self.governor.report_rate_limited(group, exc.window_seconds)
 
 
 async def _read_capped(response: httpx.Response, limit: int) -> bytes:

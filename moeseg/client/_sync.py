@@ -1,14 +1,17 @@
 """The blocking facade: :class:`moeseg.Client` on an event loop in a background thread."""
+# A method decorated with @_blocking is its signature and docstring only: the body is Client's.
+# mypy: disable-error-code="empty-body"
 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import ExitStack
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 import sniffio
@@ -46,6 +49,22 @@ def _check_not_in_event_loop(what: str) -> None:
         f"moeseg.SyncClient {what} called inside a running {library} event loop: "
         "use moeseg.Client with await there"
     )
+
+
+def _blocking(
+    method: Callable[Concatenate[SyncClient, P], T],
+) -> Callable[Concatenate[SyncClient, P], T]:
+    """Run the async client's method of the same name on its loop, with the arguments checked
+    against the decorated signature (the async one also takes the deprecated keywords)."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def call(self: SyncClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        signature.bind(self, *args, **kwargs)
+        fn: Callable[..., Awaitable[T]] = getattr(self._client, method.__name__)
+        return self._call(fn, *args, **kwargs)
+
+    return call
 
 
 class _Runner:
@@ -221,24 +240,25 @@ class SyncClient:
 
         return self._call(self._client.create_segment, definition, on_send=sent)
 
+    @_blocking
     def find_created(self, name: str, fp: str) -> Segment | None:
         """See :meth:`moeseg.Client.find_created`."""
-        return self._call(self._client.find_created, name, fp)
 
+    @_blocking
     def list_segments(self, name: str | None = None) -> list[Segment]:
         """See :meth:`moeseg.Client.list_segments`."""
-        return self._call(self._client.list_segments, name)
 
+    @_blocking
     def get_segment(self, segment_id: str) -> Segment:
         """See :meth:`moeseg.Client.get_segment`."""
-        return self._call(self._client.get_segment, segment_id)
 
+    @_blocking
     def update_segment(self, segment_id: str, update: SegmentUpdate | SegmentDefinition) -> Segment:
         """See :meth:`moeseg.Client.update_segment`."""
-        return self._call(self._client.update_segment, segment_id, update)
 
     # -- v2 file segments -----------------------------------------------------------------------
 
+    @_blocking
     def create_file_segment(
         self,
         name: str,
@@ -250,16 +270,8 @@ class SyncClient:
         expiry_time: int,
     ) -> V2AcceptedBody:
         """See :meth:`moeseg.Client.create_file_segment`."""
-        return self._call(
-            self._client.create_file_segment,
-            name,
-            file_url,
-            callback_url,
-            file,
-            users=users,
-            expiry_time=expiry_time,
-        )
 
+    @_blocking
     def add_users(
         self,
         name: str,
@@ -271,8 +283,8 @@ class SyncClient:
         segment_id: str | None = None,
     ) -> V2AcceptedBody:
         """See :meth:`moeseg.Client.add_users`."""
-        return self._users(Client.add_users, name, file_url, callback_url, file, users, segment_id)
 
+    @_blocking
     def remove_users(
         self,
         name: str,
@@ -284,10 +296,8 @@ class SyncClient:
         segment_id: str | None = None,
     ) -> V2AcceptedBody:
         """See :meth:`moeseg.Client.remove_users`."""
-        return self._users(
-            Client.remove_users, name, file_url, callback_url, file, users, segment_id
-        )
 
+    @_blocking
     def replace_users(
         self,
         name: str,
@@ -299,46 +309,30 @@ class SyncClient:
         segment_id: str | None = None,
     ) -> V2AcceptedBody:
         """See :meth:`moeseg.Client.replace_users`."""
-        return self._users(
-            Client.replace_users, name, file_url, callback_url, file, users, segment_id
-        )
-
-    def _users(
-        self,
-        method: Callable[..., Awaitable[V2AcceptedBody]],
-        name: str,
-        file_url: str,
-        callback_url: str,
-        file: FileOptions,
-        users: int,
-        segment_id: str | None,
-    ) -> V2AcceptedBody:
-        """Add, remove or replace users: ``method`` is the matching ``Client`` method."""
-        args = (self._client, name, file_url, callback_url, file)
-        return self._call(method, *args, users=users, segment_id=segment_id)
 
     # -- archive --------------------------------------------------------------------------------
 
+    @_blocking
     def archive(self, *, name: str | None = None, segment_id: str | None = None) -> V2AcceptedBody:
         """See :meth:`moeseg.Client.archive`."""
-        return self._call(self._client.archive, name=name, segment_id=segment_id)
 
+    @_blocking
     def unarchive(
         self, *, name: str | None = None, segment_id: str | None = None
     ) -> V2AcceptedBody:
         """See :meth:`moeseg.Client.unarchive`."""
-        return self._call(self._client.unarchive, name=name, segment_id=segment_id)
 
     # -- legacy CSV API -------------------------------------------------------------------------
 
+    @_blocking
     def legacy_csv_segment(
         self, seg_name: str, csv_url: str, callback: str, file: FileOptions
     ) -> LegacyCsvResponse:
         """See :meth:`moeseg.Client.legacy_csv_segment` (deprecated by MoEngage)."""
-        return self._call(self._client.legacy_csv_segment, seg_name, csv_url, callback, file)
 
     # -- Cohort Sync ----------------------------------------------------------------------------
 
+    @_blocking
     def sync_cohort(
         self,
         name: str,
@@ -352,18 +346,8 @@ class SyncClient:
         on_progress: Progress | None = None,
     ) -> SyncResult:
         """See :meth:`moeseg.Client.sync_cohort`."""
-        return self._call(
-            self._client.sync_cohort,
-            name,
-            add=add,
-            remove=remove,
-            cohort_id=cohort_id,
-            partner=partner,
-            description=description,
-            concurrency=concurrency,
-            on_progress=on_progress,
-        )
 
+    @_blocking
     def sync_members(
         self,
         segment: str,
@@ -379,16 +363,3 @@ class SyncClient:
         on_progress: Progress | None = None,
     ) -> SyncResult:
         """See :meth:`moeseg.Client.sync_members` (an async ``uploader`` runs in its loop)."""
-        return self._call(
-            self._client.sync_members,
-            segment,
-            source,
-            state_dir=state_dir,
-            uploader=uploader,
-            callback_url=callback_url,
-            dry_run=dry_run,
-            replace=replace,
-            column=column,
-            cohort_id=cohort_id,
-            on_progress=on_progress,
-        )
