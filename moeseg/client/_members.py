@@ -200,22 +200,17 @@ async def _by_file(
     uploader: Uploader,
     callback_url: str,
 ) -> tuple[int, int, int]:
-    calls = {
-        "file_add": client.add_users,
-        "file_remove": client.remove_users,
-        "file_replace": client.replace_users,
-    }
-    sources: dict[str, UidFile | None] = {
-        "file_add": diff.adds,
-        "file_remove": diff.removes,
-        "file_replace": diff.desired,
+    by_operation = {
+        "file_add": (client.add_users, diff.adds),
+        "file_remove": (client.remove_users, diff.removes),
+        "file_replace": (client.replace_users, diff.desired),
     }
     file = FileOptions("uid", "string")
-    counts = {"file_add": 0, "file_remove": 0, "file_replace": 0}
+    counts = dict.fromkeys(by_operation, 0)
     requests = 0
     workdir = diff.desired.path.parent
     for step in plan.steps:
-        uids = sources[step.operation]
+        call, uids = by_operation[step.operation]
         if uids is None or step.uids == 0:
             continue
         per_file = math.ceil(uids.count / step.requests)
@@ -228,9 +223,7 @@ async def _by_file(
                 raise ConfigurationError(f"the uploader returned {url!r} for {path}, not a URL")
             # Replace spends users only for the new members (the planner's pricing).
             users = diff.adds.count if step.operation == "file_replace" else count
-            await calls[step.operation](
-                segment, url, callback_url, file, users=users, segment_id=segment_id
-            )
+            await call(segment, url, callback_url, file, users=users, segment_id=segment_id)
             counts[step.operation] += count
             requests += 1
     if counts["file_replace"]:

@@ -195,23 +195,20 @@ class Sender:
                     raise
                 retries += 1
                 note_retry(endpoint.operation, exc)
-                status = getattr(exc, "status", None)
-                what = (
-                    f"{type(exc).__name__} {status}" if status is not None else type(exc).__name__
+                name, status = type(exc).__name__, getattr(exc, "status", None)
+                what = f"{name} {status}" if status is not None else name
+                # A 429 waits in the governor, which the report above paused; others back off.
+                groups = self.groups(endpoint) if isinstance(exc, RateLimited) else ()
+                delay = 0.0 if groups else self._backoff.delay(retries)
+                when = (
+                    f"once the governor frees {', '.join(groups)}" if groups else f"in {delay:.2f}s"
                 )
-                if isinstance(exc, RateLimited) and (groups := self.groups(endpoint)):
-                    logger.info(
-                        "%s %s: %s; retry %d/%d once the governor frees %s",
-                        endpoint.method, path, what, retries, opts.max_retries,
-                        ", ".join(groups),
-                    )  # fmt: skip
-                    continue
-                delay = self._backoff.delay(retries)
                 logger.info(
-                    "%s %s: %s; retry %d/%d in %.2fs",
-                    endpoint.method, path, what, retries, opts.max_retries, delay,
+                    "%s %s: %s; retry %d/%d %s",
+                    endpoint.method, path, what, retries, opts.max_retries, when,
                 )  # fmt: skip
-                await anyio.sleep(delay)
+                if delay:
+                    await anyio.sleep(delay)
 
     async def _attempt(
         self,
