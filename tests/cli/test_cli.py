@@ -40,7 +40,10 @@ def test_help_mentions_quota_memory_and_exit_codes() -> None:
     text = " ".join(result.output.split())
     assert "Quota state is kept in a SQLite file shared by every moeseg process" in text
     assert "130 interrupted" in text
-    for command in ("validate", "plan", "create", "list", "get", "archive", "unarchive", "quota"):
+    for command in (
+        "validate", "create", "list", "get", "archive", "unarchive", "quota",
+        "export", "plan", "apply", "diff",
+    ):  # fmt: skip
         assert command in result.output
 
 
@@ -124,9 +127,9 @@ def test_create_with_journal_twice_sends_nothing_the_second_time(tmp_path: Path)
     ]
 
 
-def test_plan_json(tmp_path: Path) -> None:
+def test_create_dry_run_json(tmp_path: Path) -> None:
     path = write(tmp_path, [payload(f"s{i}", f"c{i}") for i in range(120)] + [invalid_payload("x")])
-    result = run("plan", str(path), *SCALE, "--json")
+    result = run("create", str(path), "--dry-run", *SCALE, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["to_send"] == 120
@@ -135,7 +138,7 @@ def test_plan_json(tmp_path: Path) -> None:
     assert data["list_calls"] == 1  # no journal: the batch lists the workspace first
     assert data["milestones"][-1]["count"] == 121
     assert data["summary"].startswith("120 creates and 1 list call: 50 now")
-    human = run("plan", str(path), *SCALE)
+    human = run("create", str(path), "--dry-run", *SCALE)
     assert "120 creates and 1 list call: 50 now" in human.stdout
     assert "1 invalid" in human.stdout
 
@@ -185,7 +188,7 @@ def test_missing_credentials_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_quota_state_persists_in_the_sqlite_store(tmp_path: Path) -> None:
-    """Requests admitted by another process (here: this one) are seen by quota and plan."""
+    """Requests admitted by another process (here: this one) are seen by quota and a dry run."""
     db = tmp_path / "quota.sqlite3"
     policy = QuotaPolicy.moengage()
 
@@ -214,7 +217,7 @@ def test_quota_state_persists_in_the_sqlite_store(tmp_path: Path) -> None:
         1000,
     }
     path = write(tmp_path, [payload(f"s{i}", f"c{i}") for i in range(60)])
-    plan = json.loads(run("plan", str(path), *conn, "--json").stdout)
+    plan = json.loads(run("create", str(path), "--dry-run", *conn, "--json").stdout)
     assert plan["milestones"][0]["count"] == 47
 
 
@@ -282,12 +285,13 @@ def test_create_stops_at_the_active_segment_limit(
     assert {o["reason"] for o in data["outcomes"][4:]} == {"active-segment limit"}
 
 
-def test_plan_count_active_reports_the_workspace(tmp_path: Path) -> None:
+def test_create_dry_run_count_active_reports_the_workspace(tmp_path: Path) -> None:
     path = write(tmp_path, [payload(f"s{i}", f"c{i}") for i in range(3)])
-    result = run("plan", str(path), *SCALE, "--count-active")
+    result = run("create", str(path), "--dry-run", *SCALE, "--count-active")
     assert result.exit_code == 0
     assert "workspace: up to 0 segments of 1000 active allowed" in " ".join(result.stdout.split())
-    data = json.loads(run("plan", str(path), *SCALE, "--count-active", "--json").stdout)
+    dry = run("create", str(path), "--dry-run", *SCALE, "--count-active", "--json")
+    data = json.loads(dry.stdout)
     assert (data["active_estimate"], data["active_limit"], data["warnings"]) == (0, 1000, [])
 
 
