@@ -22,7 +22,7 @@ from ..segments import (
 from ._answers import read_success
 from ._config import ArchiveKw, CallOptions, FileKw, Options, PerCall, merged
 from ._file_options import FileOptions
-from ._send import Endpoint, Sender, Unknown
+from ._send import CallKw, Endpoint, Sender, Unknown
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
@@ -307,7 +307,9 @@ class Calls:
         )
         return await client._send(_LEGACY, LegacyCsvResponse, json=unstructure(request))
 
-    async def _send(self, endpoint: Endpoint, cls: type[T], path: str = "", **kw: Any) -> T:
+    async def _send(
+        self, endpoint: Endpoint, cls: type[T], path: str = "", **kw: Unpack[CallKw]
+    ) -> T:
         """Send one call with this client's options; its 2xx body structured as ``cls``."""
         answer = await self._sender.call(endpoint, path or endpoint.path, self._opts, **kw)
         return read_success(answer, cls, self._sender.credentials.redact)

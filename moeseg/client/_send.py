@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypedDict
 
 import anyio
 import attrs
@@ -105,6 +105,17 @@ class Unknown:
 
     def __init__(self) -> None:
         self.unknown = False
+
+
+class CallKw(TypedDict, total=False):
+    """What a call sends besides its endpoint and path (see :meth:`Sender.call`)."""
+
+    json: Any
+    content: bytes | None
+    params: Mapping[str, str] | None
+    users: int
+    outcome: Unknown | None
+    on_send: Callable[[], Awaitable[None]] | None
 
 
 class _TooLarge(Exception):
