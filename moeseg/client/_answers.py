@@ -2,8 +2,8 @@
 or a typed error.
 
 Documented error bodies of both API versions, the legacy CSV API and Cohort Sync map to the
-class of their status (409 and 429 are told apart by their content). Anything undocumented -- HTML, empty,
-invalid or absurdly nested JSON, an error-shaped or non-object 2xx -- becomes
+class of their status (409 and 429 are told apart by their content). Anything undocumented --
+HTML, empty, invalid or absurdly nested JSON, an error-shaped or non-object 2xx -- becomes
 :class:`~moeseg.UnexpectedResponse` with the status, a short excerpt, the headers and the body,
 secrets scrubbed. Numbers read from a body or a header are bounded: what cannot be read is
 ignored, never a ``ValueError`` or ``OverflowError``.

@@ -145,29 +145,10 @@ class SyncClient:
         observer: Observer | None = None,
         backend: str = "asyncio",
     ) -> None:
+        # Every parameter but backend is Client's (a test pins the two signatures together).
+        arguments = {k: v for k, v in locals().items() if k not in ("self", "backend")}
         _check_not_in_event_loop("construction")
-        make = functools.partial(
-            Client,
-            workspace_id,
-            api_key,
-            dc=dc,
-            base_url=base_url,
-            db_name=db_name,
-            app_key=app_key,
-            legacy_base_url=legacy_base_url,
-            legacy_app_id=legacy_app_id,
-            legacy_api_secret=legacy_api_secret,
-            governor=governor,
-            policy=policy,
-            transport=transport,
-            http_client=http_client,
-            timeout=timeout,
-            max_retries=max_retries,
-            max_wait=max_wait,
-            max_response_bytes=max_response_bytes,
-            observer=observer,
-        )
-        self._runner = _Runner(backend, make)
+        self._runner = _Runner(backend, functools.partial(Client, **arguments))
         self._client = self._runner.client
 
     def _call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
