@@ -78,7 +78,11 @@ BaseUrlOpt = Annotated[
     str | None,
     typer.Option(
         "--base-url",
-        help="Send to this URL instead of MoEngage (e.g. a `moeseg sandbox serve` server).",
+        help=(
+            "Send to this URL instead of MoEngage (e.g. a `moeseg sandbox serve` server) "
+            "[env MOENGAGE_BASE_URL]."
+        ),
+        envvar="MOENGAGE_BASE_URL",
         show_default=False,
     ),
 ]
@@ -153,7 +157,7 @@ class Connection:
 
     def __attrs_post_init__(self) -> None:
         if self.sandbox and self.base_url:
-            usage("--sandbox and --base-url exclude each other")
+            usage("--sandbox and --base-url (or MOENGAGE_BASE_URL) exclude each other")
         if self.time_scale != 1.0 and not (self.sandbox or self.base_url):
             usage("--time-scale only applies to a sandbox (--sandbox or --base-url)")
         if self.api_key and self.api_key_file:

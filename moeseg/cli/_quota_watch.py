@@ -84,7 +84,8 @@ def render(state: WatchState) -> RenderableType:
     """The view of one refresh."""
     table = Table(title=f"Quota now ({state.at:%H:%M:%S} UTC)", caption=state.store)
     for col in ("group", "window", "used", "limit", "left", "in flight", "paused", "next free"):
-        table.add_column(col, justify="left" if col in ("group", "window") else "right")
+        left = col in ("group", "window")
+        table.add_column(col, justify="left" if left else "right", no_wrap=col == "group")
     for g in state.groups:
         for i, w in enumerate(g.windows):
             first = i == 0

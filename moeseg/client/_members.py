@@ -180,8 +180,10 @@ async def _by_cohort(
 
     # A diff's adds and removes share no uid, so neither waits for the other: both at once.
     async with anyio.create_task_group() as tg:
-        tg.start_soon(send, adds, [])
-        tg.start_soon(send, [], removes)
+        if adds:
+            tg.start_soon(send, adds, [])
+        if removes:
+            tg.start_soon(send, [], removes)
     if failures:
         raise failures[0]
     return (

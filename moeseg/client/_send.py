@@ -332,7 +332,8 @@ class Sender:
         raise ConfigurationError(
             f"time-scale mismatch: the sandbox at {self.base_url} runs its quota windows at "
             f"time scale {theirs:g}, the client's quota policy at {ours:g}; build the policy "
-            f"with QuotaPolicy.scaled({theirs:g}) or start the sandbox with time_scale={ours:g}"
+            f"with QuotaPolicy.scaled({theirs:g}) (moeseg's commands: --time-scale {theirs:g}) "
+            f"or start the sandbox with time_scale={ours:g}"
         )
 
     async def _observe(self, endpoint: Endpoint, answer: Answer) -> None:

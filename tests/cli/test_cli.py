@@ -172,6 +172,18 @@ def test_bad_option_combinations_exit_2(args: list[str], needle: str) -> None:
     assert needle in result.stderr
 
 
+def test_time_scale_applies_to_a_base_url_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MOENGAGE_BASE_URL names a sandbox as --base-url does (it was refused: "only applies")."""
+    monkeypatch.setenv("MOENGAGE_BASE_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("MOENGAGE_WORKSPACE_ID", "ws")
+    monkeypatch.setenv("MOENGAGE_API_KEY", "key")
+    result = run("quota", "--time-scale", "0.5", "--quota-db", "memory", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert {r["group"] for r in json.loads(result.stdout)} >= {"segments"}
+
+
 def test_unusable_journal_exits_2(tmp_path: Path) -> None:
     path = write(tmp_path, [payload("a", "Pune")])
     result = run("create", str(path), *SCALE, "--journal", str(tmp_path / "no" / "j.sqlite"))
