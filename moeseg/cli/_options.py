@@ -15,7 +15,7 @@ import attrs
 import httpx
 import typer
 
-from ..client import Client
+from ..client import ENV_WORKSPACE_ID, Client, env
 from ..governor import Governor, QuotaPolicy, SQLiteStore
 from ._output import usage
 
@@ -26,9 +26,6 @@ __all__ = [
     "Connection",
     "connected",
 ]
-
-# The client reads these too (a flag wins over the environment).
-_ENV_WORKSPACE_ID = "MOENGAGE_WORKSPACE_ID"
 
 WorkspaceOpt = Annotated[
     str | None,
@@ -202,7 +199,7 @@ class Connection:
             ) as client:
                 yield client
             return
-        workspace = self.workspace_id or os.environ.get(_ENV_WORKSPACE_ID) or None
+        workspace = env(self.workspace_id, ENV_WORKSPACE_ID)  # as the client reads it
         async with contextlib.AsyncExitStack() as stack:
             governor: Governor | None = None
             if workspace and self.quota_db == "memory":

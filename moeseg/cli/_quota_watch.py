@@ -9,7 +9,6 @@ queue. Other processes' queues live in their memory only: the view says so.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ..client import ENV_WORKSPACE_ID, env
 from ..governor import Governor, RedisStore, SQLiteStore, Store
 from ._options import Connection
 from ._output import out, usage
@@ -120,7 +120,7 @@ async def watched_governor(conn: Connection, redis_url: str | None) -> AsyncIter
         usage(
             "--watch reads a store other processes share: not with --sandbox or --quota-db memory"
         )
-    workspace = conn.workspace_id or os.environ.get("MOENGAGE_WORKSPACE_ID")
+    workspace = env(conn.workspace_id, ENV_WORKSPACE_ID)
     if not workspace:
         usage("--watch needs the workspace: --workspace-id or MOENGAGE_WORKSPACE_ID")
     async with AsyncExitStack() as stack:

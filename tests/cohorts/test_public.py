@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 
 import moeseg.cohorts
-from moeseg._cohorts import error_from_cohort_response
+from moeseg.client._answers import error_from_cohort_response
 
 
 def test_the_public_names_and_finer_errors_show_their_public_module() -> None:
