@@ -30,6 +30,7 @@ worker thread, never on the event loop.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import time
@@ -53,7 +54,7 @@ from .._exceptions import (
 from ..client import Client
 from ..segments import Segment, from_payload
 from ._desired import DesiredItem
-from ._errors import PlanRefused, StateError
+from ._errors import PlanRefused, StateError, StateLocked
 from ._fetch import state_io
 from ._plan import PASSIVE, Plan, PlanStep, StepKind
 from ._record import row_after
@@ -117,6 +118,9 @@ class ApplyResult:
         return out
 
 
+logger = logging.getLogger("moeseg.workspace")
+
+
 class _Failed(Exception):
     """A step did not happen; ``detail`` says why (``cause``: the error met)."""
 
@@ -128,6 +132,36 @@ class _Failed(Exception):
 
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _gone(owner: str) -> bool:
+    """True when ``owner`` names a process of this host that no longer runs (an apply killed
+    with SIGKILL). Anything unsure (another host, a pid of another user) is alive: its lock
+    then lasts until it expires."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _take_lock(state: StateStore, owner: str, ttl: float) -> None:
+    """The state's lock, taken over from a dead apply of this host instead of waiting for its
+    expiry. Two reruns racing for it: each release names the dead owner, one acquire wins."""
+    try:
+        state.acquire(owner, ttl=ttl, now=time.time())
+    except StateLocked as exc:
+        if not _gone(exc.owner):
+            raise
+        logger.warning("taking over the apply lock of %s: that process is gone", exc.owner)
+        state.release(exc.owner)
+        state.acquire(owner, ttl=ttl, now=time.time())
 
 
 async def _guarded(
@@ -163,7 +197,7 @@ class _Applier:
         self.names = {s.key: s.name for s in plan.steps}
 
     async def _thread(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await state_io(self.state, fn, *args)
+        return await state_io(fn, *args)
 
     async def run(self) -> None:
         rows: Mapping[str, StateRow] = (await self._thread(self.state.snapshot)).rows
@@ -339,7 +373,7 @@ async def apply_plan(
     """
     check_applicable(plan)
     owner = _owner()
-    await state_io(state, lambda: state.acquire(owner, ttl=lock_ttl, now=time.time()))
+    await state_io(_take_lock, state, owner, lock_ttl)
     applier = _Applier(client, plan, state, progress, clock)
     errors: list[BaseException] = []
     try:
@@ -350,14 +384,14 @@ async def apply_plan(
             raise errors[0]
     finally:
         with anyio.CancelScope(shield=True):
-            await state_io(state, state.release, owner)
+            await state_io(state.release, owner)
     return _result(plan.steps, applier.outcomes)
 
 
 async def _renew(state: StateStore, owner: str, ttl: float) -> None:
     while True:
         await anyio.sleep(ttl / 3)
-        await state_io(state, lambda: state.acquire(owner, ttl=ttl, now=time.time()))
+        await state_io(lambda: state.acquire(owner, ttl=ttl, now=time.time()))
 
 
 def _result(steps: Sequence[PlanStep], outcomes: Mapping[int, StepOutcome]) -> ApplyResult:

@@ -30,7 +30,7 @@ from ._facts import FetchedDefinition, ServerFacts
 from ._plan import Plan
 from ._quota import QuotaCost, quota_costs
 from ._record import verified_row
-from ._state import MemoryState, StateRow, StateSnapshot, StateStore
+from ._state import StateRow, StateSnapshot, StateStore
 
 T = TypeVar("T")
 
@@ -54,18 +54,14 @@ class FetchProgress:
     eta_seconds: float = 0.0
 
 
-async def state_io(state: StateStore, call: Callable[..., T], *args: Any) -> T:
-    """Run a call on ``state``: in a worker thread (a file or a server blocks), or at once for
-    the in-memory store (nothing blocks there; a thread would only let a virtual clock jump
-    ahead while it runs)."""
-    if isinstance(state, MemoryState):
-        return call(*args)
+async def state_io(call: Callable[..., T], *args: Any) -> T:
+    """Run a call on a state store in a worker thread: a file or a server blocks."""
     return await anyio.to_thread.run_sync(call, *args)
 
 
 async def read_snapshot(state: StateStore) -> StateSnapshot:
     """The state's rows (see :func:`state_io`)."""
-    return await state_io(state, state.snapshot)
+    return await state_io(state.snapshot)
 
 
 def facts_from(
@@ -110,12 +106,12 @@ async def fetch_definitions(
             row = rows.get(sid)
             if row is not None:
                 name = (names or {}).get(sid)
-                await state_io(state, state.put, verified_row(row, fetched, name))
+                await state_io(state.put, verified_row(row, fetched, name))
             elif record and adopt and sid in adopt and "included_filters" in fetched.payload:
                 key, name = adopt[sid]
                 text = json.dumps(fetched.payload, sort_keys=True, ensure_ascii=False)
                 new = StateRow(key, sid, name, fetched.fingerprint, text, fetched.fetched_at)
-                await state_io(state, state.put, new)
+                await state_io(state.put, new)
         if progress is not None:
             progress(FetchProgress(i + 1, total))
     return out

@@ -148,9 +148,9 @@ async def export_session(
     result = export_workspace(active, definitions, snapshot)
     exported = {r.key for r in result.rows}
     for row in result.rows:
-        await state_io(state, state.put, row)
+        await state_io(state.put, row)
     for key in new_keys - exported:
-        await state_io(state, state.forget, key)
+        await state_io(state.forget, key)
     text = dump_desired(result.items)
     if out is not None:
         await anyio.to_thread.run_sync(_write_export, Path(out), result)
@@ -228,9 +228,9 @@ async def diff_session(
         elif seg.name != r.name:
             out.append(Drift(r.key, r.segment_id, "renamed", r.name, seg.name))
         if got is not None and r.fingerprint == got.fingerprint:
-            await state_io(state, state.put, attrs.evolve(r, verified_at=got.fetched_at))
+            await state_io(state.put, attrs.evolve(r, verified_at=got.fetched_at))
     for d in out:
         if d.kind != "missing":
             row = attrs.evolve(snapshot.rows[d.key], verified_at=None)
-            await state_io(state, state.put, row)
+            await state_io(state.put, row)
     return tuple(out)

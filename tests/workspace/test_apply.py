@@ -4,6 +4,10 @@ export and diff as a service calls them."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -238,6 +242,43 @@ async def test_a_held_lock_refuses_a_second_apply() -> None:
         plan = await ws.plan(desired(payload("A", "a", key="a")))
         with pytest.raises(StateLocked, match="someone-else"):
             await ws.apply(plan)
+    assert writes(box) == []
+
+
+def _dead_pid() -> int:
+    """A pid of this host that runs nothing (a child that has exited and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+async def test_a_lock_left_by_a_killed_apply_of_this_host_is_taken_over(tmp_path: Path) -> None:
+    """A rerun after a SIGKILL needs no wait for the lock's expiry (it was refused for up to
+    the lock's lifetime, five minutes)."""
+    box = sandbox()
+    state = SQLiteState(tmp_path / "state.sqlite")
+    state.acquire(f"{socket.gethostname()}:{_dead_pid()}:killed", ttl=600, now=time.time())
+    async with client_for(box) as client:
+        ws = Workspace(client, state)
+        result = await ws.apply(desired(payload("A", "a", key="a")))
+    assert [o.status for o in result.outcomes] == ["done"]
+    state.acquire("next", ttl=1, now=time.time())  # released at the end, as always
+
+
+async def test_a_lock_of_a_live_process_or_another_host_is_respected(tmp_path: Path) -> None:
+    box = sandbox()
+    state = SQLiteState(tmp_path / "state.sqlite")
+    async with client_for(box) as client:
+        ws = Workspace(client, state)
+        plan = await ws.plan(desired(payload("A", "a", key="a")))
+        for owner in (
+            f"{socket.gethostname()}:{os.getppid()}:alive",  # our parent runs
+            f"other-host.invalid:{_dead_pid()}:elsewhere",  # cannot be checked from here
+        ):
+            state.acquire(owner, ttl=600, now=time.time())
+            with pytest.raises(StateLocked, match=owner):
+                await ws.apply(plan)
+            state.release(owner)
     assert writes(box) == []
 
 
