@@ -31,11 +31,13 @@ import os
 import sqlite3
 import threading
 import time
-from types import TracebackType
+from collections.abc import Sequence
 
+import anyio.to_thread
 import attrs
 
 from .._exceptions import ConfigurationError
+from ._prepare import BatchItem
 
 __all__ = ["Journal", "JournalEntry", "JournalError", "JournalState"]
 
@@ -126,13 +128,10 @@ class Journal:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute(_SCHEMA)
-        except sqlite3.Error as exc:
-            self._conn.close()
-            self._conn = None
-            raise JournalError(self.path, f"cannot set up: {exc}") from None
-        except BaseException:
-            self._conn.close()
-            self._conn = None
+        except BaseException as exc:
+            self.close()
+            if isinstance(exc, sqlite3.Error):
+                raise JournalError(self.path, f"cannot set up: {exc}") from None
             raise
 
     def _check_schema(self, conn: sqlite3.Connection) -> None:
@@ -166,12 +165,7 @@ class Journal:
     def __enter__(self) -> Journal:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -181,17 +175,13 @@ class Journal:
                 self._conn.close()
                 self._conn = None
 
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise sqlite3.ProgrammingError("journal is closed")
-        return self._conn
-
     def _run(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         """Execute under the lock; SQLite's failures become a JournalError naming the file."""
         with self._lock:
-            db = self._db()
+            if self._conn is None:
+                raise sqlite3.ProgrammingError("journal is closed")
             try:
-                return db.execute(sql, params).fetchall()
+                return self._conn.execute(sql, params).fetchall()
             except sqlite3.ProgrammingError:
                 raise
             except sqlite3.Error as exc:
@@ -262,22 +252,29 @@ _SELECT = (
 
 
 def _entry(path: str, row: tuple[object, ...]) -> JournalEntry:
+    ws, name, fp, state, kind, seg_id, error, attempts, updated = row
     try:
-        return _unpack(row)
+        return JournalEntry(
+            workspace=str(ws),
+            name=str(name),
+            fingerprint=str(fp),
+            state=JournalState(state),
+            kind=None if kind is None else str(kind),
+            segment_id=None if seg_id is None else str(seg_id),
+            error=None if error is None else str(error),
+            attempts=int(attempts),  # type: ignore[call-overload]
+            updated_at=float(updated),  # type: ignore[arg-type]
+        )
     except (TypeError, ValueError) as exc:
         raise JournalError(path, f"unreadable entry {row[:3]!r}: {exc}") from None
 
 
-def _unpack(row: tuple[object, ...]) -> JournalEntry:
-    ws, name, fp, state, kind, seg_id, error, attempts, updated = row
-    return JournalEntry(
-        workspace=str(ws),
-        name=str(name),
-        fingerprint=str(fp),
-        state=JournalState(state),
-        kind=None if kind is None else str(kind),
-        segment_id=None if seg_id is None else str(seg_id),
-        error=None if error is None else str(error),
-        attempts=int(attempts),  # type: ignore[call-overload]
-        updated_at=float(updated),  # type: ignore[arg-type]
+async def journal_entries(
+    journal: Journal | None, workspace: str, items: Sequence[BatchItem]
+) -> list[JournalEntry | None]:
+    """Each item's entry (``None``: never recorded), read in a worker thread, off the loop."""
+    if journal is None:
+        return [None] * len(items)
+    return await anyio.to_thread.run_sync(
+        lambda: [journal.get(workspace, i.name, i.fingerprint) for i in items]
     )

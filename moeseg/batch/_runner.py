@@ -25,9 +25,9 @@ from __future__ import annotations
 import functools
 import inspect
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -48,14 +48,12 @@ from .._exceptions import (
 from ..client import Client
 from ..governor import Governor
 from ..segments import Segment, SegmentDefinition
-from ._journal import Journal, JournalEntry, JournalState
+from ._journal import Journal, JournalState, journal_entries
 from ._outcomes import BatchProgress, Outcome, OutcomeKind, ProgressCallback
 from ._plan import seconds_until, wall_clock_in
 from ._prepare import BatchItem, prepare_batch
 
 __all__ = ["Batch", "create_many"]
-
-T = TypeVar("T")
 
 LIMIT_REACHED = "active-segment limit"
 """The ``reason`` of items not sent because the workspace holds its maximum of segments."""
@@ -163,9 +161,8 @@ class Batch:
         for rejected in prepared.rejected:
             await self._finish(rejected)
         pending: deque[_Pending] = deque()
-        journaled = await self._journaled(prepared.items)
-        for item in prepared.items:
-            entry = journaled.get((item.name, item.fingerprint))
+        journaled = await journal_entries(self.journal, self._workspace, prepared.items)
+        for item, entry in zip(prepared.items, journaled, strict=True):
             if entry is not None and entry.state is JournalState.DONE:
                 kind = OutcomeKind(entry.kind or OutcomeKind.CREATED.value)
                 done = _outcome(item, kind, segment_id=entry.segment_id, from_journal=True)
@@ -188,22 +185,6 @@ class Batch:
         result = [o for o in self.outcomes if o is not None]
         assert len(result) == len(self.outcomes)
         return result
-
-    async def _journaled(self, items: Sequence[BatchItem]) -> dict[tuple[str, str], JournalEntry]:
-        """The journal's entries for these items by (name, fingerprint), read in one thread."""
-        journal, workspace = self.journal, self._workspace
-        if journal is None:
-            return {}
-
-        def read() -> dict[tuple[str, str], JournalEntry]:
-            found = {}
-            for item in items:
-                entry = journal.get(workspace, item.name, item.fingerprint)
-                if entry is not None:
-                    found[item.name, item.fingerprint] = entry
-            return found
-
-        return await _in_thread(read)
 
     async def _list_existing(self) -> dict[str, list[Segment]] | None:
         """Every segment of the workspace by name (one list call), or None if it failed."""
@@ -259,7 +240,7 @@ class Batch:
             return await self._rejected(slot, OutcomeKind.CONFLICT, _name_taken(item, listed))
         if p.resolve_first and listed is None:  # no list: look this one up by name
             try:
-                found = await self._find(item)
+                found = await self._calls.find_created(item.name, item.fingerprint)
             except Exception as exc:
                 return self._unknown(slot, exc)  # proves nothing either way
             if found is not None:
@@ -276,10 +257,7 @@ class Batch:
             slot.attempts += 1
             if slot.first_sent is None:
                 slot.first_sent = anyio.current_time()
-            if self.journal is not None:
-                await _in_thread(
-                    self.journal.record_intent, self._workspace, item.name, item.fingerprint
-                )
+            await self._record("intent", item)
 
         try:
             await self._note_quota_wait()
@@ -304,24 +282,24 @@ class Batch:
 
     async def _after_name_conflict(self, slot: _Slot, exc: NameConflict) -> Outcome:
         try:
-            seg = await self._find(slot.item)
+            seg = await self._calls.find_created(slot.item.name, slot.item.fingerprint)
         except Exception as lookup_exc:
             return await self._failed(slot, lookup_exc)
         if seg is not None:
             return await self._done(slot, OutcomeKind.EXISTS, seg.id, seg)
         return await self._rejected(slot, OutcomeKind.CONFLICT, exc)
 
-    async def _find(self, item: BatchItem) -> Segment | None:
-        """The segment named like ``item`` with the same fingerprint (the client's lookup)."""
-        return await self._calls.find_created(item.name, item.fingerprint)
-
     async def _note_quota_wait(self) -> None:
         # This item's turn comes after the items of this batch that passed here but have not
         # been admitted yet; those already queued in the governor it counts itself.
+        # Only a moeseg Governor can be asked (None: could start now, or cannot tell).
         gov: object = self.client.governor
-        queued = gov.waiting if isinstance(gov, Governor) else 0
-        ahead = sum(1 for s in self._slots if s.first_sent is None) - queued
-        until = await _quota_free_at(self.client, max(1, ahead))
+        until = None
+        if isinstance(gov, Governor):
+            ahead = sum(1 for s in self._slots if s.first_sent is None) - gov.waiting
+            eta = await gov.eta(gov.policy.demand("create"), max(1, ahead))
+            wait = seconds_until(eta, gov.clock.now())
+            until = None if wait <= _NO_WAIT else wall_clock_in(wait)
         if until != self._waiting_until:
             self._waiting_until = until
             await self._report(None)
@@ -329,18 +307,20 @@ class Batch:
     async def _done(
         self, slot: _Slot, kind: OutcomeKind, segment_id: str, seg: Segment | None = None
     ) -> Outcome:
-        item = slot.item
-        if self.journal is not None:
-            key = (self._workspace, item.name, item.fingerprint)
-            await _in_thread(self.journal.record_done, *key, kind=kind.value, segment_id=segment_id)
-        return _outcome(item, kind, slot=slot, segment_id=segment_id, segment=seg)
+        await self._record("done", slot.item, kind=kind.value, segment_id=segment_id)
+        return _outcome(slot.item, kind, slot=slot, segment_id=segment_id, segment=seg)
 
     async def _rejected(self, slot: _Slot, kind: OutcomeKind, exc: Exception) -> Outcome:
-        item = slot.item
+        await self._record("rejected", slot.item, kind=kind.value, error=str(exc))
+        return _outcome(slot.item, kind, slot=slot, error=exc)
+
+    async def _record(self, state: str, item: BatchItem, **fields: str) -> None:
+        """``Journal.record_<state>`` in a worker thread: SQLite commits (fsync) never block the
+        loop. Not abandoned on cancel: a record that started is finished."""
         if self.journal is not None:
-            key = (self._workspace, item.name, item.fingerprint)
-            await _in_thread(self.journal.record_rejected, *key, kind=kind.value, error=str(exc))
-        return _outcome(item, kind, slot=slot, error=exc)
+            record = getattr(self.journal, f"record_{state}")
+            call = functools.partial(record, self._workspace, item.name, item.fingerprint, **fields)
+            await anyio.to_thread.run_sync(call)
 
     async def _failed(self, slot: _Slot, exc: Exception) -> Outcome:
         _raise_if_fatal(exc)
@@ -402,21 +382,14 @@ async def create_many(
     item whose request may have left stays recorded as sent and is resolved by lookup on the
     next run.
     """
-    batch = Batch(
+    return await Batch(
         client,
         definitions,
         concurrency=concurrency,
         journal=journal,
         progress=progress,
         max_wait=max_wait,
-    )
-    return await batch.run()
-
-
-async def _in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a journal call in a worker thread: SQLite commits (fsync) never block the loop.
-    Not abandoned on cancel: a record that started is finished."""
-    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+    ).run()
 
 
 def _outcome(
@@ -464,13 +437,3 @@ def _nothing_created(exc: Exception) -> bool:
     if isinstance(exc, (SegmentValidationError, QuotaWaitTooLong, ConnectError)):
         return True
     return isinstance(exc, APIError) and not isinstance(exc, ServerError)
-
-
-async def _quota_free_at(client: Client, n: int) -> datetime | None:
-    """Wall-clock time the ``n``-th next create can start; None when it could start now (or
-    when the client's governor is not a :class:`~moeseg.governor.Governor` that can be asked)."""
-    gov: object = client.governor
-    if not isinstance(gov, Governor):
-        return None
-    wait = seconds_until(await gov.eta(gov.policy.demand("create"), n), gov.clock.now())
-    return None if wait <= _NO_WAIT else wall_clock_in(wait)
