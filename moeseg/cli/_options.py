@@ -7,9 +7,9 @@ import functools
 import inspect
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import attrs
 import httpx
@@ -17,15 +17,9 @@ import typer
 
 from ..client import ENV_WORKSPACE_ID, Client, env
 from ..governor import Governor, QuotaPolicy, SQLiteStore
-from ._output import usage
+from ._output import InputErrors, run, usage
 
-__all__ = [
-    "FileArg",
-    "JournalOpt",
-    "JsonOpt",
-    "Connection",
-    "connected",
-]
+T = TypeVar("T")
 
 WorkspaceOpt = Annotated[
     str | None,
@@ -174,16 +168,20 @@ class Connection:
                 usage(f"MOESEG_HEADROOM={headroom!r}: {exc}")
         return policy if self.time_scale == 1.0 else policy.scaled(self.time_scale)
 
-    def key(self) -> str | None:
-        """The API key from --api-key, --api-key-file, or None (the client reads the env)."""
-        if self.api_key_file is None:
-            return self.api_key
-        return read_key(self.api_key_file)
+    def call(self, fn: Callable[[Client], Awaitable[T]], usage_errors: InputErrors = ()) -> T:
+        """``fn`` with an open client, run by :func:`run` (errors become exit codes)."""
+
+        async def go() -> T:
+            async with self.client() as client:
+                return await fn(client)
+
+        return run(go, usage_errors)
 
     @contextlib.asynccontextmanager
     async def client(self) -> AsyncIterator[Client]:
         """An open client for these options (with its embedded sandbox, if asked for)."""
-        key = self.key()
+        # None: the client reads MOENGAGE_API_KEY
+        key = self.api_key if self.api_key_file is None else read_key(self.api_key_file)
         if self.sandbox:
             from ..sandbox import Sandbox, SandboxConfig
 

@@ -23,34 +23,14 @@ from ..batch import Outcome, OutcomeKind, governor_of
 from ..client import Client
 from ..segments import load_definitions
 
-__all__ = [
-    "EXIT_FAILED",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_USAGE",
-    "QUOTA_NOTE",
-    "err",
-    "load",
-    "out",
-    "print_json",
-    "Interrupt",
-    "run",
-    "run_interruptible",
-    "usage",
-]
-
 T = TypeVar("T")
 
+# The exit codes of every command (see ``moeseg --help``).
 EXIT_OK = 0
-"""Everything asked for was done."""
-EXIT_FAILED = 1
-"""Something failed (an item, or the request); a message or summary says what."""
-EXIT_USAGE = 2
-"""Bad usage or input: options, files, credentials, configuration."""
-EXIT_CHANGES = 3
-"""Reserved for ``plan``/``diff --exit-code``: changes are present."""
-EXIT_INTERRUPTED = 130
-"""Interrupted (SIGINT/SIGTERM); what finished is still reported."""
+EXIT_FAILED = 1  # an item or the request failed; a message or summary says what
+EXIT_USAGE = 2  # bad options, files, credentials or configuration
+EXIT_CHANGES = 3  # ``plan``/``diff --exit-code``: changes are present
+EXIT_INTERRUPTED = 130  # SIGINT/SIGTERM; what finished is still reported
 
 QUOTA_NOTE = (
     "Quota state is kept in a SQLite file shared by every moeseg process on this machine "
@@ -79,25 +59,32 @@ class Interrupt:
     cancelled: bool = False
 
 
-def run(fn: Callable[[], Awaitable[T]]) -> T:
-    """Run ``fn`` on an event loop; errors and interrupts become a message and an exit code."""
+InputErrors = tuple[type[Exception], ...]
+
+
+def run(fn: Callable[[], Awaitable[T]], usage_errors: InputErrors = ()) -> T:
+    """Run ``fn`` on an event loop; errors and interrupts become a message and an exit code
+    (``usage_errors``: bad input, exit 2 like a ``ConfigurationError``)."""
     interrupt = Interrupt()
-    result = run_interruptible(fn, interrupt)
+    result = run_interruptible(fn, interrupt, usage_errors)
     if interrupt.cancelled:
         err.print("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED)
     return cast(T, result)
 
 
-def run_interruptible(fn: Callable[[], Awaitable[T]], interrupt: Interrupt) -> T | None:
+def run_interruptible(
+    fn: Callable[[], Awaitable[T]], interrupt: Interrupt, usage_errors: InputErrors = ()
+) -> T | None:
     """Like :func:`run`, but ``None`` when a signal cancelled ``fn`` (``interrupt.cancelled``)."""
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    to_usage: InputErrors = (ConfigurationError, *usage_errors)
     try:
         return anyio.run(_until_signalled, fn, interrupt)
     except KeyboardInterrupt:  # before the loop listened for signals
         err.print("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except ConfigurationError as exc:  # credentials, options, an unusable --journal
+    except to_usage as exc:  # credentials, options, --journal, input
         usage(str(exc))
     except (OSError, sqlite3.Error) as exc:  # an unusable --quota-db file
         usage(f"{type(exc).__name__}: {exc}")

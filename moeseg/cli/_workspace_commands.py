@@ -1,16 +1,12 @@
-"""``moeseg export``, ``plan``, ``apply`` and ``diff``: a workspace's segments kept as code.
-
-Each takes ``--state PATH`` (default ``.moeseg/state.sqlite`` in the current directory) and
-the shared connection options. Exit codes as everywhere: 0 done / no changes, 1 something
-failed, 2 usage or input error (a desired file, a plan file, the state file), 3 changes
-present (``plan --exit-code``, ``diff --exit-code``), 130 interrupted.
-"""
+"""``moeseg export``, ``plan``, ``apply`` and ``diff``: a workspace's segments kept as code,
+its state in ``--state`` (a SQLite file or a Redis URL)."""
 
 from __future__ import annotations
 
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -47,7 +43,6 @@ from ._output import (
     err,
     out,
     print_json,
-    run,
     run_interruptible,
     usage,
 )
@@ -118,12 +113,12 @@ def _workspace(client: Client, state: str) -> Workspace:
     return Workspace(client, state if is_redis_url(state) else Path(state))
 
 
-async def _checked(fn: Callable[[], Awaitable[T]]) -> T:
-    """Input errors (desired files, plan files, the state file) exit 2, before any request."""
-    try:
-        return await fn()
-    except (DesiredItemError, PlanFileError, StateSchemaError) as exc:
-        usage(str(exc))
+# Bad desired files, plan files or state files exit 2, before any request.
+_INPUT_ERRORS = (DesiredItemError, PlanFileError, StateSchemaError)
+
+
+def _on_workspace(conn: Connection, state: str, fn: Callable[[Workspace], Awaitable[T]]) -> T:
+    return conn.call(lambda client: fn(_workspace(client, state)), _INPUT_ERRORS)
 
 
 def _fetch_note(p: FetchProgress) -> None:
@@ -155,13 +150,9 @@ def export(
     One list call, then a GET per segment not verified within --refresh-after (get quota:
     100/min, 1,000/h): the ETA is printed first, and an interrupted export resumes."""
     fresh = duration(refresh_after)
-
-    async def go() -> Any:
-        async with conn.client() as client:
-            ws = _workspace(client, state)
-            return await ws.export(out_dir, refresh_after=fresh, progress=_fetch_note)
-
-    result = run(lambda: _checked(go))
+    result = _on_workspace(
+        conn, state, lambda ws: ws.export(out_dir, refresh_after=fresh, progress=_fetch_note)
+    )
     if as_json:
         print_json(
             {
@@ -213,20 +204,18 @@ def plan(
     if as_json and markdown:
         usage("--json and --markdown exclude each other")
     fresh = duration(refresh_after)
-
-    async def go() -> Plan:
-        async with conn.client() as client:
-            ws = _workspace(client, state)
-            return await ws.plan(
-                files,
-                prune=prune,
-                max_archive=max_archive,
-                targets=target,
-                refresh_after=fresh,
-                progress=_fetch_note,
-            )
-
-    result = run(lambda: _checked(go))
+    result = _on_workspace(
+        conn,
+        state,
+        lambda ws: ws.plan(
+            files,
+            prune=prune,
+            max_archive=max_archive,
+            targets=target,
+            refresh_after=fresh,
+            progress=_fetch_note,
+        ),
+    )
     if out_file is not None:
         save_plan(result, out_file)
         err.print(f"plan saved to {out_file}")
@@ -317,7 +306,7 @@ def apply(
                 return None
             return await ws.apply(the_plan, saved=saved is not None, progress=progress)
 
-    result = run_interruptible(lambda: _checked(go), interrupt)
+    result = run_interruptible(go, interrupt, _INPUT_ERRORS)
     interrupted = interrupt.cancelled
     if result is None and not interrupted:
         err.print("not applied")
@@ -336,11 +325,9 @@ def _confirmed() -> bool:
 
 
 def _report(outcomes: list[StepOutcome], plan: Plan | None, interrupted: bool, js: bool) -> None:
-    counts: dict[str, int] = {}
-    for o in outcomes:
-        counts[o.status] = counts.get(o.status, 0) + 1
+    counts = Counter(o.status for o in outcomes)
     if plan is not None and len(outcomes) < len(plan.steps):
-        counts["not_run"] = counts.get("not_run", 0) + len(plan.steps) - len(outcomes)
+        counts["not_run"] += len(plan.steps) - len(outcomes)
     if js:
         print_json(
             {
@@ -386,13 +373,9 @@ def diff(
     behind moeseg's back (e.g. on the dashboard). One list call and a GET per managed
     segment not verified within --refresh-after (default 0: all of them)."""
     fresh = duration(refresh_after)
-
-    async def go() -> Any:
-        async with conn.client() as client:
-            ws = _workspace(client, state)
-            return await ws.diff(refresh_after=fresh, progress=_fetch_note)
-
-    drift = run(lambda: _checked(go))
+    drift = _on_workspace(
+        conn, state, lambda ws: ws.diff(refresh_after=fresh, progress=_fetch_note)
+    )
     if as_json:
         print_json(
             [
