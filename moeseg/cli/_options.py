@@ -7,6 +7,7 @@ import functools
 import inspect
 import os
 import sys
+import typing
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -136,18 +137,19 @@ JournalOpt = Annotated[
 
 @attrs.frozen(kw_only=True)
 class Connection:
-    """How to reach MoEngage (or a sandbox): the connection options of one command."""
+    """How to reach MoEngage (or a sandbox): the connection options of one command, each field
+    annotated with its option (see :func:`connected`)."""
 
-    workspace_id: str | None
-    api_key: str | None = attrs.field(repr=False)
-    api_key_file: Path | None
-    dc: str | None
-    db_name: str | None
-    app_key: str | None
-    base_url: str | None
-    sandbox: bool
-    time_scale: float
-    quota_db: str | None
+    workspace_id: WorkspaceOpt = None
+    api_key: ApiKeyOpt = attrs.field(default=None, repr=False)
+    api_key_file: ApiKeyFileOpt = None
+    dc: DcOpt = None
+    db_name: DbNameOpt = None
+    app_key: AppKeyOpt = None
+    base_url: BaseUrlOpt = None
+    sandbox: SandboxOpt = False
+    time_scale: TimeScaleOpt = 1.0
+    quota_db: QuotaDbOpt = None
 
     def __attrs_post_init__(self) -> None:
         if self.sandbox and self.base_url:
@@ -235,20 +237,6 @@ def read_key(path: Path) -> str:
     return key
 
 
-_CONNECTION_OPTIONS = (
-    ("workspace_id", WorkspaceOpt, None),
-    ("api_key", ApiKeyOpt, None),
-    ("api_key_file", ApiKeyFileOpt, None),
-    ("dc", DcOpt, None),
-    ("db_name", DbNameOpt, None),
-    ("app_key", AppKeyOpt, None),
-    ("base_url", BaseUrlOpt, None),
-    ("sandbox", SandboxOpt, False),
-    ("time_scale", TimeScaleOpt, 1.0),
-    ("quota_db", QuotaDbOpt, None),
-)
-
-
 def connected(command: Callable[..., None]) -> Callable[..., None]:
     """Give ``command`` the connection options; it receives them as one ``conn: Connection``.
 
@@ -258,14 +246,17 @@ def connected(command: Callable[..., None]) -> Callable[..., None]:
     own = [
         p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "conn"
     ]
+    hints = typing.get_type_hints(Connection, include_extras=True)
     shared = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=ann)
-        for name, ann, default in _CONNECTION_OPTIONS
+        inspect.Parameter(
+            f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name]
+        )
+        for f in attrs.fields(Connection)
     ]
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> None:
-        options = {name: kwargs.pop(name) for name, _, _ in _CONNECTION_OPTIONS}
+        options = {p.name: kwargs.pop(p.name) for p in shared}
         command(conn=Connection(**options), **kwargs)
 
     params = [*own, *shared]
