@@ -6,9 +6,7 @@ import json
 import signal
 import sqlite3
 import sys
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
 import anyio
@@ -19,9 +17,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._exceptions import ConfigurationError, MoesegError
-from ..batch import Outcome, OutcomeKind, governor_of
+from ..batch import governor_of
 from ..client import Client
-from ..segments import load_definitions
 
 T = TypeVar("T")
 
@@ -41,6 +38,11 @@ QUOTA_NOTE = (
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
+
+
+def exit_by(ok: bool, interrupted: bool = False) -> NoReturn:
+    """Exit 130 when interrupted, else 0 when ``ok``, else 1."""
+    raise typer.Exit(EXIT_INTERRUPTED if interrupted else EXIT_OK if ok else EXIT_FAILED)
 
 
 def usage(message: str) -> NoReturn:
@@ -124,66 +126,9 @@ async def _on_signals(scope: anyio.CancelScope, interrupt: Interrupt) -> None:
             return
 
 
-def load(file: Path) -> list[dict[str, Any]]:
-    """The batch file's definitions; a usage error (exit 2) when it cannot be read as one."""
-    try:
-        return load_definitions(file)
-    except MoesegError as exc:
-        usage(str(exc))
-    except UnicodeDecodeError as exc:
-        usage(f"{file}: not UTF-8 text (byte {exc.start}: {exc.reason})")
-    except (OSError, ValueError) as exc:
-        usage(f"{file}: {type(exc).__name__}: {exc}")
-
-
 def print_json(data: Any) -> None:
     """``data`` as indented JSON on stdout."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-_STYLE = {
-    OutcomeKind.CREATED: "green",
-    OutcomeKind.RECOVERED: "green",
-    OutcomeKind.EXISTS: "cyan",
-    OutcomeKind.DUPLICATE: "yellow",
-    OutcomeKind.NOT_SENT: "yellow",
-    OutcomeKind.CONFLICT: "red",
-    OutcomeKind.INVALID: "red",
-    OutcomeKind.FAILED: "red",
-}
-
-
-def outcome_table(outcomes: Sequence[Outcome | None]) -> None:
-    """One row per item: name, outcome, detail."""
-    table = Table(title="Outcomes")
-    for col in ("#", "name", "outcome", "detail"):
-        table.add_column(col, overflow="fold")
-    for index, o in enumerate(outcomes):
-        if o is None:
-            table.add_row(str(index), "", "[dim]not finished[/]", "")
-            continue
-        table.add_row(str(index), o.name, f"[{_STYLE[o.kind]}]{o.kind.value}[/]", o.detail)
-    out.print(table)
-
-
-def summary(outcomes: Sequence[Outcome | None]) -> dict[str, int]:
-    """How many items ended in each kind (``not_finished``: no outcome)."""
-    counts = Counter("not_finished" if o is None else o.kind.value for o in outcomes)
-    return dict(sorted(counts.items()))
-
-
-def summary_line(
-    outcomes: Sequence[Outcome | None], interrupted: bool, accepted: set[OutcomeKind]
-) -> str:
-    """E.g. ``3 items: 2 created, 1 invalid — 1 not succeeded (accepted: invalid)``."""
-    counts = summary(outcomes)
-    ok = sum(1 for o in outcomes if o is not None and o.ok)
-    parts = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items())
-    head = "interrupted: " if interrupted else ""
-    verdict = "all succeeded" if ok == len(outcomes) else f"{len(outcomes) - ok} not succeeded"
-    if accepted and ok < len(outcomes):
-        verdict += " (accepted: " + ", ".join(sorted(k.value for k in accepted)) + ")"
-    return f"{head}{len(outcomes)} items: {parts} — {verdict}"
 
 
 async def quota_rows(client: Client) -> list[dict[str, Any]]:

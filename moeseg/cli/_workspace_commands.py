@@ -37,10 +37,10 @@ from ._options import Connection, JsonOpt, connected
 from ._output import (
     EXIT_CHANGES,
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_OK,
     Interrupt,
     err,
+    exit_by,
     out,
     print_json,
     run_interruptible,
@@ -313,9 +313,7 @@ def apply(
         raise typer.Exit(EXIT_FAILED)
     outcomes = list(result.outcomes) if result is not None else done
     _report(outcomes, view["plan"], interrupted, as_json)
-    if interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
-    raise typer.Exit(EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED)
+    exit_by(all(o.ok for o in outcomes), interrupted)
 
 
 def _confirmed() -> bool:
