@@ -57,12 +57,6 @@ CREATE TABLE IF NOT EXISTS items (
 """
 
 
-_COLUMNS = frozenset(
-    {"workspace", "name", "fingerprint", "state", "kind", "segment_id", "error", "attempts",
-     "updated_at"}
-)  # fmt: skip
-
-
 class JournalError(ConfigurationError):
     """The journal file cannot be used: not SQLite, not a moeseg journal, or unreadable.
 
@@ -150,9 +144,9 @@ class Journal:
             raise JournalError(
                 self.path, f"not a moeseg journal (an SQLite file with tables: {found})"
             )
-        if not columns >= _COLUMNS:
-            missing = ", ".join(sorted(_COLUMNS - columns))
-            extra = ", ".join(sorted(columns - _COLUMNS)) or "none"
+        if not columns >= set(_COLUMNS):
+            missing = ", ".join(sorted(set(_COLUMNS) - columns))
+            extra = ", ".join(sorted(columns - set(_COLUMNS))) or "none"
             raise JournalError(
                 self.path,
                 f"its items table lacks columns {missing} (unexpected: {extra}); "
@@ -244,11 +238,9 @@ class Journal:
         )
 
 
-# The columns _entry() unpacks, in its order.
-_SELECT = (
-    "SELECT workspace, name, fingerprint, state, kind, segment_id, error, attempts, updated_at "
-    "FROM items"
-)
+# The items table's columns are JournalEntry's fields, in its order (_entry unpacks them).
+_COLUMNS = tuple(f.name for f in attrs.fields(JournalEntry))
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM items"
 
 
 def _entry(path: str, row: tuple[object, ...]) -> JournalEntry:

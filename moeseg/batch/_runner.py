@@ -5,11 +5,8 @@ drops duplicates inside the batch by fingerprint before anything is sent, then r
 concurrently through the client, and so through its quota governor. It returns exactly one
 :class:`Outcome` per input, in input order.
 
-With a :class:`~moeseg.Journal`, a batch killed half-way and run again sends nothing for what
-already succeeded and creates nothing twice: "sent" is committed the moment a create is admitted
-by the governor (its request may leave) and the result after; only an item found sent without a
-result is resolved by looking the segment up, never resent blindly. An item that was merely
-waiting for quota was never recorded, so it costs no lookup.
+With a :class:`~moeseg.Journal` (``_journal`` says what it records when), a batch killed
+half-way and run again sends nothing for what already succeeded and creates nothing twice.
 
 Without a journal, or when the journal holds items sent without a result, the batch first lists
 the workspace's segments once (one request of the ``segments`` quota group) and matches names
@@ -68,17 +65,12 @@ class _Stopped(Exception):
     """Raised by a create's ``on_send`` when the batch stopped before the request left."""
 
 
-@attrs.frozen(slots=True)
-class _Pending:
-    item: BatchItem
-    resolve_first: bool  # sent by an earlier run without a recorded result
-
-
 @attrs.define(eq=False)
 class _Slot:
     """One item being worked on: cancellable until its first request may have left."""
 
     item: BatchItem
+    resolve_first: bool  # sent by an earlier run without a recorded result
     started: float
     scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     attempts: int = 0
@@ -160,7 +152,7 @@ class Batch:
         prepared = prepare_batch(self.definitions)
         for rejected in prepared.rejected:
             await self._finish(rejected)
-        pending: deque[_Pending] = deque()
+        pending: deque[tuple[BatchItem, bool]] = deque()
         journaled = await journal_entries(self.journal, self._workspace, prepared.items)
         for item, entry in zip(prepared.items, journaled, strict=True):
             if entry is not None and entry.state is JournalState.DONE:
@@ -169,8 +161,8 @@ class Batch:
                 await self._finish(done)
             else:
                 resolve = entry is not None and entry.state is JournalState.INTENT
-                pending.append(_Pending(item, resolve))
-        wanted = self.journal is None or any(p.resolve_first for p in pending)
+                pending.append((item, resolve))
+        wanted = self.journal is None or any(resolve for _, resolve in pending)
         if pending and wanted and self._stop_reason is None:
             self._existing = await self._list_existing()
         await self._report(None)
@@ -200,34 +192,30 @@ class Batch:
             existing.setdefault(seg.name, []).append(seg)
         return existing
 
-    async def _worker(self, pending: deque[_Pending]) -> None:
+    async def _worker(self, pending: deque[tuple[BatchItem, bool]]) -> None:
         try:
-            await self._work(pending)
+            while pending:
+                slot = _Slot(*pending.popleft(), anyio.current_time())
+                if self._stop_reason is not None:
+                    await self._finish(self._not_sent(slot))
+                    continue
+                self._slots.add(slot)
+                try:
+                    outcome = None
+                    with slot.scope:
+                        outcome = await self._one(slot)
+                    if outcome is None:  # cancelled by a stop before anything left
+                        outcome = self._not_sent(slot)
+                finally:
+                    self._slots.discard(slot)
+                await self._finish(outcome)
         except Exception as exc:  # the journal failed (or a bug): stop, raise it from run()
             if self._fatal is None:
                 self._fatal = exc
             self._halt(f"stopped by {type(exc).__name__}")
 
-    async def _work(self, pending: deque[_Pending]) -> None:
-        while pending:
-            p = pending.popleft()
-            slot = _Slot(p.item, anyio.current_time())
-            if self._stop_reason is not None:
-                await self._finish(self._not_sent(slot))
-                continue
-            self._slots.add(slot)
-            try:
-                outcome = None
-                with slot.scope:
-                    outcome = await self._one(p, slot)
-                if outcome is None:  # cancelled by a stop before anything left
-                    outcome = self._not_sent(slot)
-            finally:
-                self._slots.discard(slot)
-            await self._finish(outcome)
-
-    async def _one(self, p: _Pending, slot: _Slot) -> Outcome:
-        item = p.item
+    async def _one(self, slot: _Slot) -> Outcome:
+        item = slot.item
         listed = None if self._existing is None else self._existing.get(item.name, [])
         if listed:  # the name is taken: ours or someone else's, sending would only get a 409
             try:
@@ -235,10 +223,10 @@ class Batch:
             except Exception as exc:
                 return self._unknown(slot, exc)
             if found is not None:
-                kind = OutcomeKind.RECOVERED if p.resolve_first else OutcomeKind.EXISTS
+                kind = OutcomeKind.RECOVERED if slot.resolve_first else OutcomeKind.EXISTS
                 return await self._done(slot, kind, found.id, found)
             return await self._rejected(slot, OutcomeKind.CONFLICT, _name_taken(item, listed))
-        if p.resolve_first and listed is None:  # no list: look this one up by name
+        if slot.resolve_first and listed is None:  # no list: look this one up by name
             try:
                 found = await self._calls.find_created(item.name, item.fingerprint)
             except Exception as exc:
