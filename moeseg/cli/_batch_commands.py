@@ -287,15 +287,11 @@ def load(file: Path) -> list[dict[str, Any]]:
         usage(f"{file}: {type(exc).__name__}: {exc}")
 
 
+# created and recovered green, the others red, except:
 _STYLE = {
-    OutcomeKind.CREATED: "green",
-    OutcomeKind.RECOVERED: "green",
     OutcomeKind.EXISTS: "cyan",
     OutcomeKind.DUPLICATE: "yellow",
     OutcomeKind.NOT_SENT: "yellow",
-    OutcomeKind.CONFLICT: "red",
-    OutcomeKind.INVALID: "red",
-    OutcomeKind.FAILED: "red",
 }
 
 
@@ -308,7 +304,8 @@ def outcome_table(outcomes: Sequence[Outcome | None]) -> None:
         if o is None:
             table.add_row(str(index), "", "[dim]not finished[/]", "")
             continue
-        table.add_row(str(index), o.name, f"[{_STYLE[o.kind]}]{o.kind.value}[/]", o.detail)
+        style = _STYLE.get(o.kind, "green" if o.ok else "red")
+        table.add_row(str(index), o.name, f"[{style}]{o.kind.value}[/]", o.detail)
     out.print(table)
 
 

@@ -131,6 +131,11 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def pick(obj: object, *names: str) -> dict[str, Any]:
+    """These attributes of ``obj`` as a dict, in this order (a JSON row)."""
+    return {name: getattr(obj, name) for name in names}
+
+
 async def quota_rows(client: Client) -> list[dict[str, Any]]:
     """What is left now in every window of every quota group."""
     gov = governor_of(client)

@@ -9,6 +9,7 @@ queue. Other processes' queues live in their memory only: the view says so.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from datetime import datetime, timezone
@@ -135,15 +136,14 @@ async def watched_governor(conn: Connection, redis_url: str | None) -> AsyncIter
 async def watch(gov: Governor, interval: float, iterations: int | None) -> None:
     """Refresh the view every ``interval`` seconds, ``iterations`` times (``None``: until
     interrupted)."""
-    count = 0
     # On a terminal the view is redrawn in place; piped, each refresh is printed after the last.
     with Live(console=out, auto_refresh=False) if out.is_terminal else nullcontext() as live:
-        while iterations is None or count < iterations:
+        for count in itertools.count(1):
             view = render(await read_state(gov))
             if live is None:
                 out.print(view)
             else:
                 live.update(view, refresh=True)
-            count += 1
-            if iterations is None or count < iterations:
-                await anyio.sleep(interval)
+            if count == iterations:
+                return
+            await anyio.sleep(interval)

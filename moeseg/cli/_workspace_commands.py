@@ -42,6 +42,7 @@ from ._output import (
     err,
     exit_by,
     out,
+    pick,
     print_json,
     run_interruptible,
     usage,
@@ -157,7 +158,7 @@ def export(
         print_json(
             {
                 "items": [i["key"] for i in result.items],
-                "references": [{"id": s.id, "name": s.name} for s in result.references],
+                "references": [pick(s, "id", "name") for s in result.references],
                 "invalid": [{"key": k, "rule": r} for k, r in result.invalid],
             }
         )
@@ -333,14 +334,7 @@ def _report(outcomes: list[StepOutcome], plan: Plan | None, interrupted: bool, j
                 "interrupted": interrupted,
                 "summary": dict(sorted(counts.items())),
                 "outcomes": [
-                    {
-                        "key": o.key,
-                        "kind": o.kind,
-                        "status": o.status,
-                        "segment_id": o.segment_id,
-                        "detail": o.detail,
-                    }
-                    for o in outcomes
+                    pick(o, "key", "kind", "status", "segment_id", "detail") for o in outcomes
                 ],
             }
         )
@@ -375,18 +369,7 @@ def diff(
         conn, state, lambda ws: ws.diff(refresh_after=fresh, progress=_fetch_note)
     )
     if as_json:
-        print_json(
-            [
-                {
-                    "key": d.key,
-                    "segment_id": d.segment_id,
-                    "kind": d.kind,
-                    "name": d.name,
-                    "server_name": d.server_name,
-                }
-                for d in drift
-            ]
-        )
+        print_json([pick(d, "key", "segment_id", "kind", "name", "server_name") for d in drift])
     elif not drift:
         out.print("No drift: the server holds what the state recorded.")
     else:
