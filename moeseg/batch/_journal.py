@@ -196,48 +196,40 @@ class Journal:
 
     def record_intent(self, workspace: str, name: str, fingerprint: str) -> None:
         """Commit that a create for this item may now leave (it was admitted by the governor)."""
-        self._run(
-            "INSERT INTO items (workspace, name, fingerprint, state, attempts, updated_at) "
-            "VALUES (?, ?, ?, ?, 1, ?) "
-            "ON CONFLICT (workspace, name, fingerprint) DO UPDATE SET "
-            "state = excluded.state, kind = NULL, error = NULL, "
-            "attempts = attempts + 1, updated_at = excluded.updated_at",
-            (workspace, name, fingerprint, JournalState.INTENT.value, time.time()),
-        )
+        self._run(_INTENT, (workspace, name, fingerprint, JournalState.INTENT.value, time.time()))
 
     def record_done(
         self, workspace: str, name: str, fingerprint: str, *, kind: str, segment_id: str
     ) -> None:
         """Commit that the segment exists with this definition (created, recovered, existing)."""
-        self._record(workspace, name, fingerprint, JournalState.DONE, kind, segment_id, None)
+        done = JournalState.DONE.value
+        self._run(
+            _RESULT, (workspace, name, fingerprint, done, kind, segment_id, None, time.time())
+        )
 
     def record_rejected(
         self, workspace: str, name: str, fingerprint: str, *, kind: str, error: str
     ) -> None:
         """Commit that the last attempt provably created nothing (safe to send again)."""
-        self._record(workspace, name, fingerprint, JournalState.REJECTED, kind, None, error)
-
-    def _record(
-        self,
-        workspace: str,
-        name: str,
-        fingerprint: str,
-        state: JournalState,
-        kind: str,
-        segment_id: str | None,
-        error: str | None,
-    ) -> None:
-        self._run(
-            "INSERT INTO items (workspace, name, fingerprint, state, kind, segment_id, "
-            "error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (workspace, name, fingerprint) DO UPDATE SET "
-            "state = excluded.state, kind = excluded.kind, "
-            "segment_id = excluded.segment_id, error = excluded.error, "
-            "updated_at = excluded.updated_at",
-            (workspace, name, fingerprint, state.value, kind, segment_id, error, time.time()),
-        )
+        rejected = JournalState.REJECTED.value
+        self._run(_RESULT, (workspace, name, fingerprint, rejected, kind, None, error, time.time()))
 
 
+_INTENT = (
+    "INSERT INTO items (workspace, name, fingerprint, state, attempts, updated_at) "
+    "VALUES (?, ?, ?, ?, 1, ?) "
+    "ON CONFLICT (workspace, name, fingerprint) DO UPDATE SET "
+    "state = excluded.state, kind = NULL, error = NULL, "
+    "attempts = attempts + 1, updated_at = excluded.updated_at"
+)
+_RESULT = (
+    "INSERT INTO items (workspace, name, fingerprint, state, kind, segment_id, "
+    "error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (workspace, name, fingerprint) DO UPDATE SET "
+    "state = excluded.state, kind = excluded.kind, "
+    "segment_id = excluded.segment_id, error = excluded.error, "
+    "updated_at = excluded.updated_at"
+)
 # The items table's columns are JournalEntry's fields, in its order (_entry unpacks them).
 _COLUMNS = tuple(f.name for f in attrs.fields(JournalEntry))
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM items"

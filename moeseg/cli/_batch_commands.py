@@ -79,12 +79,10 @@ CountActiveOpt = Annotated[
     bool,
     typer.Option(
         "--count-active",
-        help=(
-            "Also list the workspace's segments once (one request of the segments quota, like "
-            "a create) to warn when the batch would cross MoEngage's limit of 1000 active "
-            "segments. The count is an upper bound: listed segments carry no status, so "
-            "archived ones are counted too."
-        ),
+        help="Also list the workspace's segments once (one request of the segments quota, like "
+        "a create) to warn when the batch would cross MoEngage's limit of 1000 active "
+        "segments. The count is an upper bound: listed segments carry no status, so "
+        "archived ones are counted too.",
     ),
 ]
 

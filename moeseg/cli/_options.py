@@ -32,10 +32,8 @@ ApiKeyOpt = Annotated[
     str | None,
     typer.Option(
         "--api-key",
-        help=(
-            "Data API key [env MOENGAGE_API_KEY]. A key given here is visible to every local "
-            "user in the process list: prefer the environment or --api-key-file."
-        ),
+        help="Data API key [env MOENGAGE_API_KEY]. A key given here is visible to every local "
+        "user in the process list: prefer the environment or --api-key-file.",
         show_default=False,
     ),
 ]
@@ -43,11 +41,9 @@ ApiKeyFileOpt = Annotated[
     Path | None,
     typer.Option(
         "--api-key-file",
-        help=(
-            "Read the data API key from this file ('-': from stdin), e.g. "
-            "--api-key-file ~/.moengage-key or `pass moengage | moeseg ... --api-key-file -`. "
-            "Surrounding whitespace is ignored."
-        ),
+        help="Read the data API key from this file ('-': from stdin), e.g. "
+        "--api-key-file ~/.moengage-key or `pass moengage | moeseg ... --api-key-file -`. "
+        "Surrounding whitespace is ignored.",
         show_default=False,
         dir_okay=False,
         allow_dash=True,
@@ -73,10 +69,8 @@ BaseUrlOpt = Annotated[
     str | None,
     typer.Option(
         "--base-url",
-        help=(
-            "Send to this URL instead of MoEngage (e.g. a `moeseg sandbox serve` server) "
-            "[env MOENGAGE_BASE_URL]."
-        ),
+        help="Send to this URL instead of MoEngage (e.g. a `moeseg sandbox serve` server) "
+        "[env MOENGAGE_BASE_URL].",
         envvar="MOENGAGE_BASE_URL",
         show_default=False,
     ),
@@ -93,21 +87,17 @@ TimeScaleOpt = Annotated[
     typer.Option(
         "--time-scale",
         min=0.0001,
-        help=(
-            "Multiply every quota window by this factor, in the sandbox and in the client's "
-            "governor alike (0.05: a 60 s window lasts 3 s). Only with --sandbox or --base-url."
-        ),
+        help="Multiply every quota window by this factor, in the sandbox and in the client's "
+        "governor alike (0.05: a 60 s window lasts 3 s). Only with --sandbox or --base-url.",
     ),
 ]
 QuotaDbOpt = Annotated[
     str | None,
     typer.Option(
         "--quota-db",
-        help=(
-            "SQLite file of the quota governor's state, shared by every process on this machine "
-            "[default: ~/.cache/moeseg/quota.sqlite3]; 'memory' keeps it in this process only. "
-            "Ignored with --sandbox."
-        ),
+        help="SQLite file of the quota governor's state, shared by every process on this machine "
+        "[default: ~/.cache/moeseg/quota.sqlite3]; 'memory' keeps it in this process only. "
+        "Ignored with --sandbox.",
         show_default=False,
     ),
 ]
@@ -125,10 +115,8 @@ JournalOpt = Annotated[
     Path | None,
     typer.Option(
         "--journal",
-        help=(
-            "SQLite resume journal: a rerun after a kill sends nothing that already succeeded "
-            "and creates nothing twice."
-        ),
+        help="SQLite resume journal: a rerun after a kill sends nothing that already succeeded "
+        "and creates nothing twice.",
         dir_okay=False,
         show_default=False,
     ),
