@@ -212,7 +212,6 @@ def members_sync(
                 return await sync(client, None)
             # File jobs report their outcome to a callback: serve a receiver for them.
             receiver = CallbackReceiver(public_url=callback_url)
-            failure: Exception | None = None
             async with (
                 receiver.serve(host=callback_host, port=callback_port) as served,
                 FileSegments(client, receiver, callback_timeout=callback_timeout) as files,
@@ -220,13 +219,7 @@ def members_sync(
                 if not as_json:
                     public = f" (public URL {callback_url})" if callback_url else ""
                     err.print(f"callbacks: receiver on {served}{public}", markup=False)
-                try:
-                    result = await sync(client, files)
-                except Exception as exc:  # raised below as itself, not in the server's group
-                    failure = exc
-            if failure is not None:
-                raise failure
-            return result
+                return await sync(client, files)
 
     result = _guarded(go)
     if as_json:
