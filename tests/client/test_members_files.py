@@ -185,11 +185,12 @@ async def test_callback_url_without_files_warns_and_never_commits(
         "Subs", ["a", "b"], state_dir=tmp_path, uploader=web.upload, files=files
     )
     web.broken = True
-    with pytest.warns(DeprecationWarning, match="callback_url"):
+    with pytest.warns(DeprecationWarning, match="callback_url") as warned:
         blind = await client.sync_members(
             "Subs", ["a", "c"], state_dir=tmp_path, uploader=web.upload,
             callback_url=f"{HOST}/elsewhere", replace="never",
         )  # fmt: skip
+    assert warned[0].filename == __file__  # the caller's line
     await sb.wait_idle()
     assert not blind.committed
     assert any("not committed" in n for n in blind.notes)
