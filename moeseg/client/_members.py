@@ -290,11 +290,17 @@ async def _by_file(
     async with anyio.create_task_group() as tg:
         for operation, count, job in sent:
             tg.start_soon(settle, operation, count, job)
-    if failures:
-        raise failures[0]
+    if failures:  # an expiry first: its job may still be applied, unlike a reported failure
+        raise next((f for f in failures if isinstance(f, TimeoutError)), failures[0])
     if counts["file_replace"]:
         return diff.adds.count, 0, requests
     return counts["file_add"], counts["file_remove"], requests
+
+
+def _all_reported(failure: Exception) -> bool:
+    """Whether ``failure`` is a failure a file job's callback reported (FileSegmentFailed,
+    which ``_by_file`` raises only once every job has settled and none expired)."""
+    return isinstance(failure, MoesegError) and getattr(failure, "outcome", None) is not None
 
 
 def _report(on_progress: Progress | None, operation: str, count: int) -> None:
@@ -443,6 +449,10 @@ class MembersCalls(CohortCalls):
                         failure = exc
                     tg.cancel_scope.cancel()
                 if failure is not None:
+                    if _all_reported(failure):
+                        # Every request was answered and every job has ended: nothing of
+                        # this sync can still arrive, so a rerun need not wait for it.
+                        await anyio.to_thread.run_sync(os.utime, unsure, (0, 0))
                     raise failure
             new = MemberRecord(
                 self._sender.credentials.workspace_id,

@@ -165,6 +165,11 @@ def test_file_segments_go_through_the_uploader_and_wait_for_each_jobs_outcome(
             "members", "sync", "Subs", "--from", second, *conn,
             "--uploader", f"{upload} missing", "--replace", "never", "--json",
         )  # fmt: skip
+        unsure = list((tmp_path / "members").glob("*.unsure"))  # the failed deltas
+        rerun = run(
+            "members", "sync", "Subs", "--from", second, *conn,
+            "--uploader", upload, "--replace", "never", "--json",
+        )  # fmt: skip
     assert refused.exit_code == 2
     assert "uploader" in refused.stderr
     assert synced.exit_code == 0, synced.output
@@ -173,12 +178,15 @@ def test_file_segments_go_through_the_uploader_and_wait_for_each_jobs_outcome(
     assert failed.exit_code == 1, failed.output
     assert "FileSegmentFailed" in failed.stderr
     assert "File download failed" in failed.stderr
+    # Nothing committed: the failed deltas stayed uncertain, and the rerun sent them again.
+    assert len(unsure) == 1
+    assert rerun.exit_code == 0, rerun.output
+    got = json.loads(rerun.stdout)
+    assert (got["added"], got["removed"], got["committed"]) == (1, 1, True)
     seg = sb.find("Subs")
     assert seg is not None
-    assert seg.users == {"b", "c"}
-    # Nothing committed: the snapshot is the first sync's, the failed deltas stay uncertain.
-    assert (tmp_path / "members").is_dir()
-    assert len(list((tmp_path / "members").glob("*.unsure"))) == 1
+    assert seg.users == {"c", "d"}
+    assert not list((tmp_path / "members").glob("*.unsure"))
 
 
 @pytest.mark.slow  # a `moeseg sandbox serve` process, real HTTP on loopback

@@ -111,7 +111,10 @@ async def test_a_failed_file_job_raises_commits_nothing_and_a_rerun_sends_it_aga
     assert members(sb) == {"a", "b"}
     web.broken = False
     # The same list again: without the uncertain uids it would send nothing (the lost delta).
+    start = anyio.current_time()
     again = await files.client.sync_members("Subs", ["a", "c"], **sync)
+    # Every job had ended: the rerun did not wait for requests of the failed sync to arrive.
+    assert anyio.current_time() - start < 30
     assert again.committed
     assert (again.added, again.removed) == (1, 1)
     assert members(sb) == {"a", "c"}
@@ -133,12 +136,30 @@ async def test_an_expired_file_job_raises_commits_nothing_and_a_rerun_converges(
     state = MemberState(tmp_path, sb.workspace_id)
     assert state.uncertain_path("Subs").exists()
     web.deaf = False
+    start = anyio.current_time()
     again = await files.client.sync_members("Subs", ["b", "c"], **sync)
+    # An expired job may still be applied: the rerun waited as after a kill (timeout + 6 s).
+    assert anyio.current_time() - start >= 30
     assert again.committed
     assert members(sb) == {"b", "c"}
     record = state.record("Subs")
     assert record is not None
     assert record.members == 2
+
+
+async def test_a_sync_killed_while_waiting_for_callbacks_converges_on_the_rerun(
+    world: tuple[Sandbox, Web, FileSegments], tmp_path: Path
+) -> None:
+    sb, web, files = world
+    sync = dict(state_dir=tmp_path, uploader=web.upload, files=files, replace="never")
+    await files.client.sync_members("Subs", ["a", "b"], **sync)
+    web.deaf = True
+    with anyio.move_on_after(60):  # killed while its jobs wait for their callbacks
+        await files.client.sync_members("Subs", ["b", "c"], **sync)
+    web.deaf = False
+    done = await files.client.sync_members("Subs", ["c", "d"], **sync)  # another list
+    assert done.committed
+    assert members(sb) == {"c", "d"}
 
 
 async def test_the_happy_path_commits_after_every_callback_and_reports_progress(
