@@ -23,10 +23,11 @@ that leaves abandons the thread (the governor then refunds the lease, tombstone 
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
     import redis
 
 __all__ = ["RedisStore"]
-
-T = TypeVar("T")
 
 _PRELUDE = r"""
 if redis.replicate_commands then pcall(redis.replicate_commands) end
@@ -102,71 +101,45 @@ for k = 1, #KEYS - 1, 4 do
   longest[#longest + 1] = grp.longest
 end
 
--- The admission rule (see _store.py), given the weight occupying a window of each length.
-local function room(grp, used)
+-- The admission rule (see _store.py). Quick: unit-weight entries are counted, not read (those
+-- within 1e-6 of leaving still count); else exact: every entry is read.
+local function room(grp, quick)
   local p = redis.call('GET', grp.p)
   if p and tonumber(p) > now then return false end
+  local es = rows(quick and {grp.w} or {grp.u, grp.w}, grp.h, grp.longest, {})
   for _, win in ipairs(grp.windows) do
-    if used(win[2]) + grp.weight > win[1] then return false end
+    local used = 0
+    if quick then used = redis.call('ZCOUNT', grp.u, '(' .. fmt(now - win[2] - 1e-6), '+inf') end
+    for j = 1, #es, 3 do
+      if tonumber(es[j]) + win[2] > now then used = used + tonumber(es[j + 1]) end
+    end
+    if used + grp.weight > win[1] then return false end
   end
   return true
 end
-
--- Quick and conservative (entries within 1e-6 of leaving still count): unit-weight entries
--- are counted, not read.
-local function quick(grp)
-  local heavy = rows({grp.w}, grp.h, grp.longest, {})
-  return room(grp, function(s)
-    local lo = now - s - 1e-6
-    local used = redis.call('ZCOUNT', grp.u, '(' .. fmt(lo), '+inf')
-    for j = 1, #heavy, 3 do
-      if tonumber(heavy[j]) > lo then used = used + tonumber(heavy[j + 1]) end
-    end
-    return used
-  end)
+local function fits(quick)
+  for _, grp in ipairs(groups) do if not room(grp, quick) then return false end end
+  return true
 end
 
--- Exact: every entry read.
-local function exact(grp)
-  local es = rows({grp.u, grp.w}, grp.h, grp.longest, {})
-  return room(grp, function(s)
-    local used = 0
-    for j = 1, #es, 3 do
-      if tonumber(es[j]) + s > now then used = used + tonumber(es[j + 1]) end
-    end
-    return used
-  end)
-end
-
-local ok = true
-for _, grp in ipairs(groups) do ok = ok and quick(grp) end
-if not ok then
-  ok = true
-  for _, grp in ipairs(groups) do ok = ok and exact(grp) end
-  if not ok then return snapshot(longest) end
-end
+if not fits(true) and not fits(false) then return snapshot(longest) end
 local keep = expires - now
 for _, grp in ipairs(groups) do
   local z = grp.weight == 1 and grp.u or grp.w
   redis.call('HSET', grp.h, lease, grp.weight .. ' ' .. fmt(now) .. ' ' .. fmt(expires) .. ' -')
   redis.call('ZADD', z, fmt(expires), lease)
-  -- Keys live until their newest entry can occupy nothing (only the written ones changed),
-  -- rounded up to a grid so that most admissions find the deadline already far enough. The
-  -- hash always lives at least as long as both sorted sets (it is extended whenever one is),
-  -- so checking the written set alone is enough; stale entries (they change no decision:
-  -- every count looks at live scores) are dropped at the same moments.
-  local step = math.max(1000, math.ceil(grp.longest * 1000 / 64))
-  local need = math.ceil((keep + grp.longest) * 1000) + 1000
-  if redis.call('PTTL', z) < need then
-    local ttl = math.ceil(need / step) * step + step
-    redis.call('PEXPIRE', z, ttl)
-    if redis.call('PTTL', grp.h) < ttl then redis.call('PEXPIRE', grp.h, ttl) end
-    for _, set in ipairs({grp.u, grp.w}) do
-      local old = redis.call('ZRANGEBYSCORE', set, '-inf', fmt(now - grp.longest), 'WITHSCORES')
-      for j = 1, #old, 2 do
-        if tonumber(old[j + 1]) + grp.longest <= now then
-          redis.call('ZREM', set, old[j]); redis.call('HDEL', grp.h, old[j])
-        end
+  -- Keys live until their newest entry can occupy nothing; the hash at least as long as both
+  -- sorted sets. Entries that occupy no window any more change no decision (every count looks
+  -- at live scores): they are dropped here to bound memory.
+  local ttl = math.ceil((keep + grp.longest) * 1000) + 1000
+  for _, k in ipairs({z, grp.h}) do
+    if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+  end
+  for _, set in ipairs({grp.u, grp.w}) do
+    local old = redis.call('ZRANGEBYSCORE', set, '-inf', fmt(now - grp.longest), 'WITHSCORES')
+    for j = 1, #old, 2 do
+      if tonumber(old[j + 1]) + grp.longest <= now then
+        redis.call('ZREM', set, old[j]); redis.call('HDEL', grp.h, old[j])
       end
     end
   end
@@ -258,15 +231,6 @@ return fmt(now)
 """
 )
 
-_SCRIPTS = {
-    "admit": _ADMIT,
-    "end": _END,
-    "refund": _REFUND,
-    "pause": _PAUSE,
-    "snapshot": _SNAPSHOT,
-    "spend": _SPEND,
-}
-
 
 def _snapshot(fields: list[str], groups: int) -> tuple[float, list[tuple[float, list[Row]]]]:
     """The server's now and each group's pause and rows (by end), from a script's snapshot."""
@@ -308,7 +272,7 @@ class RedisStore:
     clock: Clock = WallClock()
     """Only for this process's bookkeeping: every decision uses the server's clock."""
 
-    __slots__ = ("_client", "_owns", "_scripts", "prefix", "recheck", "timeout", "url", "workspace")
+    __slots__ = ("_client", "_owns", "prefix", "recheck", "timeout", "url", "workspace")
 
     def __init__(
         self,
@@ -327,7 +291,6 @@ class RedisStore:
         self.recheck = recheck
         self._client = client
         self._owns = client is None
-        self._scripts: dict[str, Any] = {}
 
     def _keys(self, group: str, kinds: str) -> list[str]:
         head = f"{self.prefix}:{{{self.workspace}}}:{group}:"
@@ -336,26 +299,23 @@ class RedisStore:
     def _tomb(self, lease_id: str) -> str:
         return f"{self.prefix}:{{{self.workspace}}}:t:{lease_id}"
 
-    def _call_sync(self, name: str, keys: list[str], args: list[str | int | float]) -> Any:
+    def _call_sync(self, script: str, keys: list[str], args: list[str | int | float]) -> list[str]:
         if self._client is None:
             import redis
 
             self._client = redis.Redis.from_url(
                 self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
             )
-        script = self._scripts.get(name)
-        if script is None:
-            script = self._scripts[name] = self._client.register_script(_SCRIPTS[name])
-        return script(keys=keys, args=args)
+        out = self._client.register_script(script)(keys=keys, args=args)
+        return [_text(x) for x in out] if isinstance(out, list) else [_text(out)]
 
-    async def _call(self, name: str, keys: list[str], args: list[str | int | float]) -> Any:
-        fn: Callable[[], Any] = lambda: self._call_sync(name, keys, args)  # noqa: E731
-        return await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
+    async def _call(self, script: str, keys: list[str], args: list[str | int | float]) -> list[str]:
+        call = functools.partial(self._call_sync, script, keys, args)
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
 
     async def aclose(self) -> None:
         """Close the connections this store opened (not a ``client`` given to it)."""
         client, self._client = self._client, None
-        self._scripts.clear()
         if client is not None and self._owns:
             await anyio.to_thread.run_sync(client.close)
 
@@ -376,7 +336,7 @@ class RedisStore:
             args += (weight, len(group.windows))
             for w in group.windows:
                 args += (w.limit, repr(w.seconds))
-        fields = [_text(x) for x in await self._call("admit", keys, args)]
+        fields = await self._call(_ADMIT, keys, args)
         if fields[0] == "ok":
             return Granted(float(fields[1]), float(fields[2]))
         if fields[0] == "gone":
@@ -393,24 +353,24 @@ class RedisStore:
         keys = [k for g in groups for k in self._keys(g, "uwh")]
         if not keys:
             return -math.inf
-        return float(_text(await self._call("end", keys, [lease_id])))
+        return float((await self._call(_END, keys, [lease_id]))[0])
 
     async def refund(self, lease_id: str, groups: Sequence[str]) -> float:
         """The lease's request was never sent: delete its entries if still in flight; if its
         admission has not arrived yet, it never will."""
         keys = [k for g in groups for k in self._keys(g, "uwh")]
         keys.append(self._tomb(lease_id))
-        return float(_text(await self._call("refund", keys, [lease_id, 3_600_000])))
+        return float((await self._call(_REFUND, keys, [lease_id, 3_600_000]))[0])
 
     async def pause(self, group: str, seconds: float) -> float:
         """Admit nothing in ``group`` for ``seconds`` (never shortens a pause)."""
-        return float(_text(await self._call("pause", self._keys(group, "p"), [repr(seconds)])))
+        return float((await self._call(_PAUSE, self._keys(group, "p"), [repr(seconds)]))[0])
 
     async def spend(self, group: QuotaGroup, units: int) -> float:
         """Record ``units`` spent elsewhere just now."""
         keys = self._keys(group.name, "uwh")
         args: list[str | int | float] = [f"spent-{uuid.uuid4().hex}", units, repr(group.longest)]
-        return float(_text(await self._call("spend", keys, args)))
+        return float((await self._call(_SPEND, keys, args))[0])
 
     async def view(self, groups: Sequence[QuotaGroup]) -> dict[str, GroupView]:
         """Occupancy now, per group and window (server time)."""
@@ -418,7 +378,7 @@ class RedisStore:
             return {}
         keys = [k for g in groups for k in self._keys(g.name, "uwhp")]
         args: list[str | int | float] = [repr(g.longest) for g in groups]
-        fields = [_text(x) for x in await self._call("snapshot", keys, args)]
+        fields = await self._call(_SNAPSHOT, keys, args)
         now, rows = _snapshot(fields, len(groups))
         return {g.name: view_from_rows(g, now, *r) for g, r in zip(groups, rows, strict=True)}
 
