@@ -98,16 +98,8 @@ class SQLiteStore:
     """
 
     __slots__ = (
-        "_boot",
-        "_conn",
-        "_lock",
-        "_refunded",
-        "clock",
-        "path",
-        "recheck",
-        "timeout",
-        "workspace",
-    )
+        "_boot", "_conn", "_lock", "_refunded", "clock", "path", "recheck", "timeout", "workspace"
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -224,21 +216,25 @@ class SQLiteStore:
         )
         return now
 
-    def _rows(self, conn: sqlite3.Connection, group: QuotaGroup, now: float) -> list[Row]:
-        """The group's entries occupying any window, by end."""
+    def _group(
+        self, conn: sqlite3.Connection, group: QuotaGroup, now: float
+    ) -> tuple[float, list[Row]]:
+        """The group's pause and entries (by end), once those that occupy no window are dropped."""
+        ws, name, longest = self.workspace, group.name, group.longest
+        conn.execute(
+            "DELETE FROM moeseg_entries WHERE workspace = ? AND grp = ? AND end_at < ? "
+            "AND end_at + ? <= ?",
+            (ws, name, now - longest + _SLACK, longest, now),
+        )
         rows = conn.execute(
             "SELECT end_at, weight, ended_at IS NULL AND expires_at > ? FROM moeseg_entries "
-            "WHERE workspace = ? AND grp = ? AND end_at > ? ORDER BY end_at",
-            (now, self.workspace, group.name, now - group.longest - _SLACK),
+            "WHERE workspace = ? AND grp = ? ORDER BY end_at",
+            (now, ws, name),
         ).fetchall()
-        return [(e, w, bool(f)) for e, w, f in rows if e + group.longest > now]
-
-    def _paused(self, conn: sqlite3.Connection, group: str) -> float:
-        row = conn.execute(
-            "SELECT until FROM moeseg_pauses WHERE workspace = ? AND grp = ?",
-            (self.workspace, group),
+        pause = conn.execute(
+            "SELECT until FROM moeseg_pauses WHERE workspace = ? AND grp = ?", (ws, name)
         ).fetchone()
-        return float(row[0]) if row is not None else -math.inf
+        return (pause[0] if pause else -math.inf), [(e, w, bool(f)) for e, w, f in rows]
 
     def _admit(
         self, conn: sqlite3.Connection, lease_id: str, demand: Demand, lease_seconds: float
@@ -246,16 +242,7 @@ class SQLiteStore:
         now = self._now(conn)
         if lease_id in self._refunded:
             return Denied(math.inf, math.inf, demand[0][0].name, now)
-        fits = {}
-        for group, weight in demand:
-            conn.execute(
-                "DELETE FROM moeseg_entries WHERE workspace = ? AND grp = ? AND end_at < ? "
-                "AND end_at + ? <= ?",
-                (self.workspace, group.name, now - group.longest + _SLACK, group.longest, now),
-            )
-            rows = self._rows(conn, group, now)
-            paused = self._paused(conn, group.name)
-            fits[group.name] = fits_from_rows(group, weight, now, paused, rows)
+        fits = {g.name: fits_from_rows(g, w, now, *self._group(conn, g, now)) for g, w in demand}
         if any(at > now for at, _ in fits.values()):
             return denied(now, fits)
         bound = now + lease_seconds
@@ -311,10 +298,7 @@ class SQLiteStore:
 
     def _view(self, conn: sqlite3.Connection, groups: Sequence[QuotaGroup]) -> dict[str, GroupView]:
         now = self._now(conn)
-        return {
-            g.name: view_from_rows(g, now, self._paused(conn, g.name), self._rows(conn, g, now))
-            for g in groups
-        }
+        return {g.name: view_from_rows(g, now, *self._group(conn, g, now)) for g in groups}
 
     # -- the Store protocol ---------------------------------------------------------------------
 
