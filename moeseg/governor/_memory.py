@@ -84,15 +84,9 @@ class _Log:
             self.expiry = [(b, i) for i, (_, b) in self.inflight.items()]
             heapq.heapify(self.expiry)
 
-    def blocked(self, group: QuotaGroup, weight: int, now: float) -> bool:
-        if self.paused_until > now:
-            return True
-        base = self.inflight_total + weight
-        return any(base + self.window(w.seconds).total > w.limit for w in group.windows)
-
     def fit(self, group: QuotaGroup, weight: int, now: float, optimistic: bool) -> float:
         """Earliest time ``weight`` more fits every window (leases in flight ending now, or at
-        their bound)."""
+        their bound); as cheap as a count when it fits now."""
         at = max(now, self.paused_until)
         for w in group.windows:
             win = self.window(w.seconds)
@@ -145,13 +139,13 @@ class MemoryStore:
         """Record the admission now, or say how long it must wait."""
         now = self._tick()
         logs = [(self._log(g.name, now), g, w) for g, w in demand]
-        if not any(log.blocked(g, w, now) for log, g, w in logs):
-            bound = now + lease_seconds
-            for log, _, w in logs:
-                log.add(lease_id, w, bound)
-            return Granted(now, bound)
         fits = {g.name: (log.fit(g, w, now, False), log.fit(g, w, now, True)) for log, g, w in logs}
-        return denied(now, fits)
+        if any(at > now for at, _ in fits.values()):
+            return denied(now, fits)
+        bound = now + lease_seconds
+        for log, _, w in logs:
+            log.add(lease_id, w, bound)
+        return Granted(now, bound)
 
     async def end(self, lease_id: str, groups: Sequence[str]) -> float:
         """The lease's request finished now."""
