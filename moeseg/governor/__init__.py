@@ -24,7 +24,6 @@ from ._store import Granted as Granted
 from ._store import GroupView as GroupView
 from ._store import Store, StoreUnavailable
 from ._store import WindowView as WindowView
-from ._store import fit_time as fit_time
 
 # What users build and call; the rest above is importable by moeseg's own packages and tests
 # (explicit re-exports) without being promised as API.
