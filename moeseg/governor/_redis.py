@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -46,6 +46,11 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local function fmt(x) return string.format('%.17g', x) end
 local function parse(v) return string.match(v, '^(%S+) (%S+) (%S+) (%S+)$') end
+local function keep(keys, ttl)  -- every key lives at least ttl ms more
+  for _, k in ipairs(keys) do
+    if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+  end
+end
 -- Append to `out` the rows (score, weight, '1' in flight else '0') of the entries of `sets`
 -- that occupy a window of `longest`.
 local function rows(sets, h, longest, out)
@@ -123,7 +128,6 @@ local function fits(quick)
 end
 
 if not fits(true) and not fits(false) then return snapshot(longest) end
-local keep = expires - now
 for _, grp in ipairs(groups) do
   local z = grp.weight == 1 and grp.u or grp.w
   redis.call('HSET', grp.h, lease, grp.weight .. ' ' .. fmt(now) .. ' ' .. fmt(expires) .. ' -')
@@ -131,10 +135,7 @@ for _, grp in ipairs(groups) do
   -- Keys live until their newest entry can occupy nothing; the hash at least as long as both
   -- sorted sets. Entries that occupy no window any more change no decision (every count looks
   -- at live scores): they are dropped here to bound memory.
-  local ttl = math.ceil((keep + grp.longest) * 1000) + 1000
-  for _, k in ipairs({z, grp.h}) do
-    if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
-  end
+  keep({z, grp.h}, math.ceil((expires - now + grp.longest) * 1000) + 1000)
   for _, set in ipairs({grp.u, grp.w}) do
     local old = redis.call('ZRANGEBYSCORE', set, '-inf', fmt(now - grp.longest), 'WITHSCORES')
     for j = 1, #old, 2 do
@@ -223,10 +224,7 @@ local t = fmt(now)
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2] .. ' ' .. t .. ' ' .. t .. ' ' .. t)
 local z = units == 1 and KEYS[1] or KEYS[2]
 redis.call('ZADD', z, fmt(now), ARGV[1])
-local ttl = math.ceil(tonumber(ARGV[3]) * 1000) + 2000
-for _, k in ipairs({z, KEYS[3]}) do
-  if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
-end
+keep({z, KEYS[3]}, math.ceil(tonumber(ARGV[3]) * 1000) + 2000)
 return fmt(now)
 """
 )
@@ -292,9 +290,8 @@ class RedisStore:
         self._client = client
         self._owns = client is None
 
-    def _keys(self, group: str, kinds: str) -> list[str]:
-        head = f"{self.prefix}:{{{self.workspace}}}:{group}:"
-        return [head + k for k in kinds]
+    def _keys(self, groups: Iterable[str], kinds: str) -> list[str]:
+        return [f"{self.prefix}:{{{self.workspace}}}:{g}:{k}" for g in groups for k in kinds]
 
     def _tomb(self, lease_id: str) -> str:
         return f"{self.prefix}:{{{self.workspace}}}:t:{lease_id}"
@@ -329,7 +326,7 @@ class RedisStore:
 
     async def admit(self, lease_id: str, demand: Demand, lease_seconds: float) -> Granted | Denied:
         """Record the admission (server time), or say how long it must wait."""
-        keys = [k for g, _ in demand for k in self._keys(g.name, "uwhp")]
+        keys = self._keys([g.name for g, _ in demand], "uwhp")
         keys.append(self._tomb(lease_id))
         args: list[str | int | float] = [lease_id, repr(lease_seconds)]
         for group, weight in demand:
@@ -350,7 +347,7 @@ class RedisStore:
 
     async def end(self, lease_id: str, groups: Sequence[str]) -> float:
         """The lease's request finished now (server time; its bound, if earlier)."""
-        keys = [k for g in groups for k in self._keys(g, "uwh")]
+        keys = self._keys(groups, "uwh")
         if not keys:
             return -math.inf
         return float((await self._call(_END, keys, [lease_id]))[0])
@@ -358,17 +355,16 @@ class RedisStore:
     async def refund(self, lease_id: str, groups: Sequence[str]) -> float:
         """The lease's request was never sent: delete its entries if still in flight; if its
         admission has not arrived yet, it never will."""
-        keys = [k for g in groups for k in self._keys(g, "uwh")]
-        keys.append(self._tomb(lease_id))
+        keys = [*self._keys(groups, "uwh"), self._tomb(lease_id)]
         return float((await self._call(_REFUND, keys, [lease_id, 3_600_000]))[0])
 
     async def pause(self, group: str, seconds: float) -> float:
         """Admit nothing in ``group`` for ``seconds`` (never shortens a pause)."""
-        return float((await self._call(_PAUSE, self._keys(group, "p"), [repr(seconds)]))[0])
+        return float((await self._call(_PAUSE, self._keys([group], "p"), [repr(seconds)]))[0])
 
     async def spend(self, group: QuotaGroup, units: int) -> float:
         """Record ``units`` spent elsewhere just now."""
-        keys = self._keys(group.name, "uwh")
+        keys = self._keys([group.name], "uwh")
         args: list[str | int | float] = [f"spent-{uuid.uuid4().hex}", units, repr(group.longest)]
         return float((await self._call(_SPEND, keys, args))[0])
 
@@ -376,7 +372,7 @@ class RedisStore:
         """Occupancy now, per group and window (server time)."""
         if not groups:
             return {}
-        keys = [k for g in groups for k in self._keys(g.name, "uwhp")]
+        keys = self._keys([g.name for g in groups], "uwhp")
         args: list[str | int | float] = [repr(g.longest) for g in groups]
         fields = await self._call(_SNAPSHOT, keys, args)
         now, rows = _snapshot(fields, len(groups))
