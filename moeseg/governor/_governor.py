@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -254,8 +254,12 @@ class Governor:
                     wait = max(0.0, best - now)
                     at = self.store.clock.now() + wait
                     raise QuotaWaitTooLong(w.blocked, at, wait, max_wait or 0.0)
-                with anyio.move_on_at(min(now + delay, deadline)):  # inf: an event wakes it
+                wake_at = min(now + delay, deadline)
+                if wake_at == math.inf:  # only an event wakes it (no cancel scope: it is cheaper)
                     await w.wake.wait()
+                else:
+                    with anyio.move_on_at(wake_at):
+                        await w.wake.wait()
                 await anyio.lowlevel.checkpoint_if_cancelled()
         except Exception as exc:
             result = "max_wait" if isinstance(exc, QuotaWaitTooLong) else "error"
@@ -289,15 +293,14 @@ class Governor:
         except BaseException as exc:
             # Cancelled, timed out or failed while the store may have recorded it: give it back.
             # Waited for briefly only: the store's worker thread carries on without us.
-            await self._settle(self.store.refund, lease_id, w.names, timeout=_LAST_ASK)
+            await self._settle(self.store.refund, lease_id, w.names, bound=_LAST_ASK)
             if isinstance(exc, Exception) and not isinstance(exc, MoesegError):
                 raise StoreUnavailable(f"the quota store failed: {type(exc).__name__}") from exc
             raise
         if isinstance(out, Denied):
             return out
         order = next(self._order)
-        for name in w.names:
-            self._admitted[name] = order
+        self._admitted.update(dict.fromkeys(w.names, order))
         self._active += 1
         self._hooks.each("lease_started", w.names)
         return Lease(self, lease_id, w.demand, out.admitted_at, out.expires_at, order)
@@ -333,21 +336,18 @@ class Governor:
                     head.wake.set()
 
     async def _settle(
-        self,
-        call: Callable[..., Coroutine[Any, Any, object]],
-        *args: Any,
-        timeout: float = _SETTLE_TIMEOUT,  # noqa: ASYNC109 (a bound on a shielded call)
+        self, call: Callable[..., Awaitable[object]], *args: Any, bound: float = _SETTLE_TIMEOUT
     ) -> None:
         """Run a store call that must happen even when the caller is cancelled; bounded; a
         failure is logged (the entry then counts until its bound: conservative)."""
-        with anyio.move_on_after(timeout, shield=True) as scope:
+        with anyio.move_on_after(bound, shield=True) as scope:
             try:
                 await call(*args)
             except Exception:
                 logger.exception("quota store: %s%r failed", call.__name__, args[:1])
         if scope.cancelled_caught:
             logger.warning(
-                "quota store: %s%r still running after %gs", call.__name__, args[:1], timeout
+                "quota store: %s%r still running after %gs", call.__name__, args[:1], bound
             )
 
     @asynccontextmanager

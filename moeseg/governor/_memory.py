@@ -139,8 +139,9 @@ class MemoryStore:
         """Record the admission now, or say how long it must wait."""
         now = self._tick()
         logs = [(self._log(g.name, now), g, w) for g, w in demand]
-        fits = {g.name: (log.fit(g, w, now, False), log.fit(g, w, now, True)) for log, g, w in logs}
-        if any(at > now for at, _ in fits.values()):
+        worst = {g.name: log.fit(g, w, now, False) for log, g, w in logs}
+        if any(at > now for at in worst.values()):  # only then the best case (it costs more)
+            fits = {g.name: (worst[g.name], log.fit(g, w, now, True)) for log, g, w in logs}
             return denied(now, fits)
         bound = now + lease_seconds
         for log, _, w in logs:
