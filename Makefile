@@ -46,7 +46,7 @@ docs: $(STAMP)
 # scaled by 0.05 (60 s -> 3 s) so the governor's pacing shows. The file holds one invalid item and
 # one duplicate on purpose; --accept lets them count as expected for the exit code.
 demo: $(STAMP)
-	$(PY) -m moeseg plan examples/segments.yaml --sandbox --time-scale 0.05
+	$(PY) -m moeseg create examples/segments.yaml --dry-run --sandbox --time-scale 0.05
 	$(PY) -m moeseg create examples/segments.yaml --sandbox --time-scale 0.05 \
 		--accept invalid --accept duplicate
 

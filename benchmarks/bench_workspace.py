@@ -169,6 +169,94 @@ def main() -> None:
     row("plan: steady, verified 2 days ago", stale_cpu, summary(stale))
     row("plan: 10 % changed, all fetched", change_cpu, summary(change))
     row("render text (10 % plan)", render_cpu, f"{len(text.splitlines())} lines")
+    online()
+
+
+def online() -> None:
+    """Requests and quota spent by plan / apply / export for 1,000 segments against the
+    in-process sandbox, in virtual time (trio's MockClock): elapsed against the plan's ETA and
+    the quota optimum."""
+    import anyio
+    import httpx
+    import trio.testing
+
+    import moeseg
+    from moeseg._workspace import MemoryState, format_duration, parse_desired
+    from moeseg.governor import Governor, QuotaPolicy
+    from moeseg.sandbox import Sandbox
+    from moeseg.workspace import Workspace
+
+    rows: list[str] = []
+
+    async def scenario() -> None:
+        box = Sandbox()
+        start, base = anyio.current_time(), time.time()
+
+        def clock() -> float:  # wall clock that follows virtual time
+            return base + anyio.current_time() - start
+
+        async with moeseg.Client(
+            box.workspace_id,
+            box.api_key,
+            base_url="http://sandbox.invalid",
+            db_name=box.db_name,
+            transport=httpx.ASGITransport(app=box.app),
+            governor=Governor(QuotaPolicy.moengage()),
+        ) as client:
+            ws = Workspace(client, MemoryState(), clock=clock)
+            desired = parse_desired([("mem", [item(i) for i in range(ITEMS)])])
+
+            async def measure(label: str, fn: Any, eta: str = "") -> Any:
+                n, t = len(box.log), anyio.current_time()
+                cpu = time.process_time()
+                result = await fn()
+                cpu = time.process_time() - cpu
+                log = box.log[n:]
+                routes: dict[str, int] = {}
+                for r in log:
+                    routes[r.route] = routes.get(r.route, 0) + 1
+                reads = routes.get("get", 0)
+                writes = sum(routes.get(k, 0) for k in ("list", "create", "update"))
+                elapsed = anyio.current_time() - t
+                took = f"{format_duration(elapsed)} ({elapsed:,.0f} s)"
+                rows.append(
+                    f"| {label} | {routes} | {writes} | {reads} | {took} | {eta} | {cpu:.1f} |"
+                )
+                return result
+
+            def eta_of(plan: Any) -> str:
+                return "; ".join(
+                    f"{c.group} {c.requests} req, ETA {c.eta_seconds:,.0f} s "
+                    f"(optimum {c.optimum_seconds:,.0f} s)"
+                    for c in plan.costs
+                    if c.requests
+                )
+
+            plan = await measure("plan, empty workspace", lambda: ws.plan(desired))
+            await measure("apply 1,000 creates", lambda: ws.apply(plan, saved=False), eta_of(plan))
+            steady = await measure("plan again (steady)", lambda: ws.plan(desired))
+            assert steady.empty
+            await anyio.sleep(2 * 86400)
+            later = await measure("plan 2 days later (drift GETs)", lambda: ws.plan(desired))
+            assert later.empty
+            fresh = Workspace(client, MemoryState(), clock=clock)
+            await anyio.sleep(86400)
+            exported = await measure(
+                "export into an empty state", lambda: fresh.export(refresh_after=0)
+            )
+            assert len(exported.items) == ITEMS
+
+    anyio.run(
+        scenario,
+        backend="trio",
+        backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
+    )
+    print()
+    print("Online, 1,000 segments, sandbox in virtual time:")
+    print("| step | requests | segments group | get group | virtual time | plan ETA | CPU s |")
+    print("| --- | --- | ---: | ---: | ---: | --- | ---: |")
+    for r in rows:
+        print(r)
 
 
 if __name__ == "__main__":

@@ -38,28 +38,28 @@ from ._exceptions import (
     BadRequest,
     ConfigurationError,
     Conflict,
-    ConnectError,
-    ConnectionLost,
-    CyclicReference,
     DefinitionConflict,
     MoesegError,
     NameConflict,
     NotFound,
     OutcomeUnknown,
     PermissionDenied,
-    QueryTooComplex,
     QuotaWaitTooLong,
     RateLimited,
-    RequestTimeout,
-    ResponseTooLarge,
     SegmentValidationError,
     ServerError,
     TransportError,
     UnexpectedResponse,
-    ValidationIssue,
 )
+from ._exceptions import ConnectError as ConnectError
+from ._exceptions import ConnectionLost as ConnectionLost
+from ._exceptions import CyclicReference as CyclicReference
+from ._exceptions import QueryTooComplex as QueryTooComplex
+from ._exceptions import RequestTimeout as RequestTimeout
+from ._exceptions import ResponseTooLarge as ResponseTooLarge
+from ._exceptions import ValidationIssue as ValidationIssue
 from ._telemetry import Observer, OpenTelemetryObserver
-from ._version import package_version
+from ._version import package_version as package_version
 from .batch import (
     Batch,
     BatchProgress,
@@ -83,7 +83,6 @@ from .segments import (
     AttributeGroup,
     CustomSegmentFilter,
     Execution,
-    Filter,
     FilterGroup,
     Limits,
     NestedFilter,
@@ -110,6 +109,7 @@ from .segments import (
 from .segments import AttributeRef as AttributeRef
 from .segments import BaseTimeRange as BaseTimeRange
 from .segments import Condition as Condition
+from .segments import Filter as Filter
 from .segments import Period as Period
 from .segments import from_update_payload as from_update_payload
 
@@ -132,11 +132,8 @@ __all__ = [
     "Client",
     "ConfigurationError",
     "Conflict",
-    "ConnectError",
-    "ConnectionLost",
     "create_many",
     "CustomSegmentFilter",
-    "CyclicReference",
     "days",
     "DefinitionConflict",
     "describe",
@@ -144,7 +141,6 @@ __all__ = [
     "did_not",
     "Execution",
     "FileOptions",
-    "Filter",
     "FilterGroup",
     "fingerprint",
     "from_payload",
@@ -166,11 +162,8 @@ __all__ = [
     "OutcomeUnknown",
     "PermissionDenied",
     "plan_batch",
-    "QueryTooComplex",
     "QuotaWaitTooLong",
     "RateLimited",
-    "RequestTimeout",
-    "ResponseTooLarge",
     "segment",
     "Segment",
     "SegmentDefinition",
@@ -183,7 +176,6 @@ __all__ = [
     "TransportError",
     "UnexpectedResponse",
     "validate",
-    "ValidationIssue",
     "weeks",
     "__version__",
 ]

@@ -35,12 +35,9 @@ from ._cohorts import UidTooLarge as UidTooLarge
 from ._cohorts import derive_cohort_id as derive_cohort_id
 
 __all__ = [
-    "AccountSuspended",
     "CohortNameWarning",
-    "PayloadTooLarge",
     "SyncPlan",
     "SyncResult",
-    "UnsupportedContentType",
 ]
 
 for _cls in (

@@ -31,12 +31,12 @@ def _private_modules() -> list[str]:
 
 
 @pytest.mark.parametrize("modname", _private_modules())
-def test_every_public_name_of_private_modules_is_exported(modname: str) -> None:
-    """Whatever a private module declares public is reachable from ``moeseg``."""
+def test_every_public_name_of_private_modules_is_reachable(modname: str) -> None:
+    """Whatever a private module declares public is reachable from ``moeseg`` (promised in
+    ``moeseg.__all__``, or a finer error or internal importable without a promise)."""
     mod = importlib.import_module(modname)
     for name in getattr(mod, "__all__", []):
-        assert name in moeseg.__all__, f"{modname}.{name} missing from moeseg.__all__"
-        assert getattr(moeseg, name) is getattr(mod, name)
+        assert getattr(moeseg, name) is getattr(mod, name), f"{modname}.{name}"
 
 
 def test_errors_are_moeseg_errors() -> None:
@@ -55,10 +55,12 @@ def _public_union() -> set[str]:
     return names
 
 
-# Issue 14 §3: about 90 names in the union, at most 100. A name leaving ``__all__`` stays
-# importable; only what users touch is promised.
+# Issue 14 §3: about 90 names in the union, at most 100. ``__all__`` promises what users call,
+# construct, implement or catch as a family; finer error subclasses (``RequestTimeout`` under
+# ``TransportError``), internals (``Lease``, ``WallClock``) and the console-script entry stay
+# importable where they are, without a promise.
 ROOT_NAME_BOUND = 70
-PUBLIC_NAME_BOUND = 108  # main's 102 + issue 16's 6 (moeseg.cohorts); the lead reconciles
+PUBLIC_NAME_BOUND = 100
 
 
 def test_public_names_are_bounded() -> None:

@@ -322,3 +322,20 @@ def test_importing_moeseg_imports_no_opentelemetry() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.virtual_time
+async def test_a_membership_sync_is_one_span_over_its_cohort_sync_spans(
+    otel: Otel, tmp_path: Any
+) -> None:
+    box = sandbox()
+    async with client_for(box, governor=_governor(otel), observer=otel.observer) as client:
+        result = await client.sync_members("Fans", ["u1", "u2", "u3"], state_dir=tmp_path)
+    assert result.added == 3
+    (sync,) = otel.finished("moeseg.sync_members")
+    (cohort,) = otel.finished("moeseg.sync_cohort")  # the adds; no call for no removes
+    assert sync.attributes["moeseg.operation"] == "sync_members"
+    assert cohort.attributes["moeseg.quota.group"] == ("cohort_sync",)
+    assert cohort.parent is not None
+    assert cohort.parent.span_id == sync.context.span_id
+    assert otel.total("moeseg.quota.requests", moeseg__quota__group="cohort_sync") == 1

@@ -20,7 +20,6 @@ from ._errors import PayloadTooLarge as PayloadTooLarge
 from ._errors import SnapshotError as SnapshotError
 from ._errors import UidTooLarge as UidTooLarge
 from ._errors import UnsupportedContentType as UnsupportedContentType
-from ._errors import error_from_cohort_response as error_from_cohort_response
 from ._pending import PendingActions as PendingActions
 from ._pending import Ticket as Ticket
 from ._plan import COHORT_SYNC_GROUP as COHORT_SYNC_GROUP

@@ -18,15 +18,12 @@
     ├── SnapshotError                       a uid snapshot file is not in the documented format
     └── OppositeActionPending               sending would overtake an unresolved opposite action
 
-The error envelope is ``{status: "fail", error: {attribute?, message, type, request_id}}``;
-``type`` becomes ``.code`` and ``request_id`` becomes ``.response_id`` like every APIError.
+Cohort Sync's answers are read into these by ``moeseg.client._answers``, with every other answer.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any
 
 from .._exceptions import (
     APIError,
@@ -34,10 +31,7 @@ from .._exceptions import (
     BadRequest,
     MoesegError,
     PermissionDenied,
-    RateLimited,
     SegmentValidationError,
-    ServerError,
-    UnexpectedResponse,
     ValidationIssue,
 )
 
@@ -53,10 +47,7 @@ __all__ = [
     "SnapshotError",
     "UidTooLarge",
     "UnsupportedContentType",
-    "error_from_cohort_response",
 ]
-
-_EXCERPT_CHARS: Final = 200
 
 
 class CohortNameWarning(UserWarning):
@@ -134,80 +125,3 @@ class PayloadTooLarge(APIError):
 
 class UnsupportedContentType(APIError):
     """415: the ``Content-Type`` header was missing or not ``application/json``."""
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _excerpt(content: bytes, redact: Callable[[str], str] | None) -> str:
-    text = " ".join(content[: _EXCERPT_CHARS * 4].decode("utf-8", "replace").split())
-    return (redact(text) if redact is not None else text)[:_EXCERPT_CHARS]
-
-
-def error_from_cohort_response(
-    status: int,
-    headers: Mapping[str, str],
-    content: bytes,
-    *,
-    method: str = "POST",
-    path: str = "/v1/integrations/cohortsync",
-    redact: Callable[[str], str] | None = None,
-) -> MoesegError:
-    """The typed error for a Cohort Sync answer of status >= 400 (or a 2xx that says ``fail``).
-
-    Pure: no I/O. A body outside the documented envelope becomes
-    :class:`~moeseg.UnexpectedResponse` with a short excerpt (its content type named), never a
-    ``KeyError``. ``redact`` scrubs the caller's secrets from any text copied out of the body.
-    """
-    where: dict[str, Any] = {"status": status, "method": method, "path": path}
-    try:
-        body = json.loads(content)
-    except ValueError:
-        body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    message = _text(error.get("message")) if isinstance(error, dict) else None
-    kind = _text(error.get("type")) if isinstance(error, dict) else None
-    if not isinstance(error, dict) or (message is None and kind is None):
-        ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-        why = "error body in no documented shape" if body is not None else "body is not JSON"
-        if ctype:
-            why += f" (content-type {ctype.split(';')[0].strip()!r})"
-        return UnexpectedResponse(why, excerpt=_excerpt(content, redact), **where)
-    if redact is not None:
-        message = redact(message) if message is not None else None
-        kind = redact(kind) if kind is not None else None
-    text = message if message is not None else (kind or "")
-    common: dict[str, Any] = {
-        **where,
-        "code": kind,
-        "response_id": _text(error.get("request_id")),
-    }
-    lowered = f"{kind or ''} {text}".lower()
-    if status == 400:
-        if (kind or "").lower().startswith("missingattribute") or "not found in the" in lowered:
-            attribute = _text(error.get("attribute"))
-            if redact is not None and attribute is not None:
-                attribute = redact(attribute)
-            return MissingAttribute(text, attribute=attribute, **common)
-        if "malformed" in lowered or "could not decode" in lowered:
-            return MalformedBody(text, **common)
-        return BadRequest(text, **common)
-    if status == 401:
-        cls = AppKeyMismatch if "mismatch" in (kind or "").lower() else AuthenticationError
-        return cls(text, **common)
-    if status == 403:
-        if "suspend" in lowered or "blocked" in lowered:
-            return AccountSuspended(
-                text, temporary="temporar" in lowered, blocked="blocked" in lowered, **common
-            )
-        return PermissionDenied(text, **common)
-    if status == 413:
-        return PayloadTooLarge(text, **common)
-    if status == 415:
-        return UnsupportedContentType(text, **common)
-    if status == 429:
-        return RateLimited(text, **common)
-    if status >= 500:
-        return ServerError(text, **common)
-    return APIError(text, **common)

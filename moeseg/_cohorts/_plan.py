@@ -134,15 +134,19 @@ class SyncPlan:
         for s in self.steps:
             spend = ", ".join(f"{g} {u}" for g, u in s.quota.items()) or "no quota"
             lines.append(
-                f"  {s.operation} {s.action}: {s.uids} uids in {s.requests} requests "
+                f"  {s.operation} {s.action}: {_count(s.uids, 'uid')} in {_count(s.requests)} "
                 f"(minimum {s.minimum}); {spend}"
             )
         lines.append(
-            f"  {self.requests} requests; ETA {_duration(self.eta_seconds)} "
+            f"  {_count(self.requests)}; ETA {_duration(self.eta_seconds)} "
             f"(optimum {_duration(self.optimum_seconds)})"
         )
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+
+def _count(n: int, noun: str = "request") -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _duration(seconds: float) -> str:

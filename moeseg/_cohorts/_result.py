@@ -38,7 +38,8 @@ class SyncResult:
         else:
             lines.append(
                 f"{self.segment}: added {self.added:,}, removed {self.removed:,} in "
-                f"{self.requests:,} requests by {self.route} ({self.method})"
+                f"{self.requests:,} request{'' if self.requests == 1 else 's'} by {self.route} "
+                f"({self.method})"
             )
         shown = self.plan.notes if self.plan is not None else ()
         lines.extend(f"note: {n}" for n in self.notes if n not in shown)

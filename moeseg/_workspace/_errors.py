@@ -16,6 +16,7 @@ moeseg.MoesegError
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 from .._exceptions import MoesegError
@@ -82,8 +83,12 @@ class StateLocked(StateError):
     def __init__(self, path: str, owner: str, expires_at: float) -> None:
         self.owner = owner
         self.expires_at = expires_at
+        until = datetime.fromtimestamp(expires_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         StateError.__init__(
-            self, path, f"locked by {owner!r} until {expires_at:.0f} (another apply is running)"
+            self,
+            path,
+            f"locked by {owner!r} until {until}: another apply is running (the lock of one "
+            "killed on another host expires then; on this host it is taken over at once)",
         )
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -26,7 +26,7 @@ from ._facts import ActiveSegment, FetchedDefinition
 from ._graph import REFERENCE_FIELD, walk_filters
 from ._state import StateRow, StateSnapshot
 
-__all__ = ["ExportResult", "dump_desired", "export_workspace"]
+__all__ = ["ExportResult", "dump_desired", "export_keys", "export_workspace"]
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -46,7 +46,8 @@ def _slug(name: str) -> str:
     return _SLUG.sub("-", name.lower()).strip("-")[:80] or "segment"
 
 
-def _keys(segments: Sequence[ActiveSegment], state: StateSnapshot) -> dict[str, str]:
+def export_keys(segments: Sequence[ActiveSegment], state: StateSnapshot) -> dict[str, str]:
+    """The key each segment is exported under, by segment id (see the module docstring)."""
     known = {r.segment_id: r.key for r in state.rows.values()}
     taken = set(known.values())
     out: dict[str, str] = {}
@@ -84,8 +85,9 @@ def export_workspace(
 ) -> ExportResult:
     """Desired items for the active segments whose definitions were fetched, in key order."""
     segments = list(active)
-    keys = _keys(segments, state)
-    exported = {s.id for s in segments if s.id in definitions}
+    keys = export_keys(segments, state)
+    archived = _archived_twins(segments, definitions, state)
+    exported = {s.id for s in segments if s.id in definitions and s.id not in archived}
     items: list[dict[str, Any]] = []
     rows: list[StateRow] = []
     invalid: list[tuple[str, str]] = []
@@ -94,6 +96,9 @@ def export_workspace(
         fetched = definitions.get(seg.id)
         if fetched is None or "included_filters" not in fetched.payload:
             references.append(seg)
+            continue
+        if seg.id in archived:
+            invalid.append((keys[seg.id], f"same definition as {keys[archived[seg.id]]}: {_TWIN}"))
             continue
         body: dict[str, Any] = _clean(copy_json(fetched.payload))
         if not body.get("excluded_filters", {}).get("filters", True):
@@ -112,11 +117,48 @@ def export_workspace(
                 continue
         items.append(item)
         text = json.dumps(fetched.payload, sort_keys=True, ensure_ascii=False)
+        prev = state.rows.get(keys[seg.id])
+        read_only = prev is not None and prev.segment_id == seg.id and prev.read_only
         row = StateRow(
-            keys[seg.id], seg.id, seg.name, fetched.fingerprint, text, fetched.fetched_at
+            keys[seg.id],
+            seg.id,
+            seg.name,
+            fetched.fingerprint,
+            text,
+            fetched.fetched_at,
+            read_only=read_only,
         )
         rows.append(row)
     return ExportResult(tuple(items), tuple(rows), tuple(references), tuple(invalid))
+
+
+_TWIN = "archived (MoEngage refuses two equal active definitions; the list shows no status)"
+
+
+def _archived_twins(
+    segments: Sequence[ActiveSegment],
+    definitions: Mapping[str, FetchedDefinition],
+    state: StateSnapshot,
+) -> dict[str, str]:
+    """Listed segments that must be archived, each mapped to its active twin.
+
+    MoEngage lists archived segments too, without a status, and refuses two equal active
+    definitions: of segments sharing a definition, one at most is active. That one is the
+    segment the state manages, else the newest (ids grow with creation time: a later create
+    of the same definition only succeeded once the earlier segment was archived).
+    """
+    managed = {r.segment_id for r in state.rows.values() if r.archived_at is None}
+    groups: dict[str, list[str]] = {}
+    for seg in segments:
+        fetched = definitions.get(seg.id)
+        if fetched is not None and "included_filters" in fetched.payload:
+            groups.setdefault(fetched.fingerprint, []).append(seg.id)
+    out: dict[str, str] = {}
+    for ids in groups.values():
+        if len(ids) > 1:
+            active = max(ids, key=lambda i: (i in managed, len(i), i))
+            out |= {i: active for i in ids if i != active}
+    return out
 
 
 def dump_desired(items: Iterable[Mapping[str, Any]]) -> str:

@@ -1,5 +1,6 @@
-"""What a plan costs in quota, and how long that takes at best. The only module here that uses
-the governor (its policy data), so that adapting to a new governor API touches this file alone.
+"""What a plan costs in quota, and how long that takes at best, offline: the governor's policy
+data and its planner (``moeseg.governor.Plan``). ``_fetch.governor_costs`` asks a live
+governor for the ETA from the quota as it is now.
 
 GETs that check drift spend the get group (MoEngage: 100/60 s, 1,000/3,600 s, 4,000/86,400 s);
 creates, updates and the one list spend the create/list/update group (50/60 s, 200/3,600 s,
@@ -8,11 +9,13 @@ creates, updates and the one list spend the create/list/update group (50/60 s, 2
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import attrs
 
-from ..governor import QuotaPolicy
+from ..governor import GroupView, QuotaGroup, QuotaPolicy, Window, WindowView
+from ..governor import Plan as GovernorPlan
 
 __all__ = ["QuotaCost", "quota_costs", "sliding_window_eta"]
 
@@ -40,20 +43,25 @@ def sliding_window_eta(
     """Seconds from now until the last of ``requests`` is admitted, exactly.
 
     ``history``: when recent admissions in the group happened, in seconds relative to now
-    (zero or negative); none means idle quota, the optimum. Own arithmetic (to be replaced by
-    the governor's ``eta``): admitted greedily, each request goes at the earliest time that is
-    no earlier than now and the request before it, and at least ``seconds`` after the admission
-    ``limit`` places before it, for every window. Greedy is optimal for sliding windows.
+    (zero or negative); none means idle quota, the optimum. The governor's own planner
+    (``moeseg.governor.Plan``, a greedy simulation, optimal for sliding windows) does the
+    arithmetic, over a view in which each past admission ended when it was admitted.
     """
-    times = sorted(min(0.0, h) for h in history)
-    start = len(times)
-    for g in range(start, start + requests):
-        t = times[-1] if g > start else 0.0
-        for limit, seconds in windows:
-            if g >= limit:
-                t = max(t, times[g - limit] + seconds)
-        times.append(t)
-    return times[-1] if requests else 0.0
+    if not requests:
+        return 0.0
+    group = QuotaGroup("plan", tuple(Window(limit, seconds) for limit, seconds in windows))
+    past = sorted(min(0.0, h) for h in history)
+    views = []
+    for w in group.windows:
+        inside = tuple((t, 1) for t in past if t + w.seconds > 0.0)
+        views.append(WindowView(w, len(inside), inside))
+    view = GroupView(group.name, 0.0, 0, -math.inf, tuple(views))
+    simulation = GovernorPlan({group.name: view})
+    demand = ((group, 1),)
+    t = 0.0
+    for _ in range(requests):
+        t = simulation.admit(demand)
+    return t - simulation.start
 
 
 def quota_costs(

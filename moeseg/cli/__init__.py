@@ -10,7 +10,8 @@ import signal
 import sys
 from types import FrameType
 
-__all__ = ["main"]
+# The command is the interface (``moeseg --help``); ``main`` is its console-script entry.
+__all__: list[str] = []
 
 # The third-party modules the command line needs beyond the library's own dependencies.
 _CLI_MODULES = frozenset({"typer", "click", "rich", "yaml", "shellingham"})

@@ -9,7 +9,7 @@ by every process of the machine and kept across restarts; with ``--sandbox``, in
 
 Exit codes, the same for every command (``_output``): 0 done; 1 something failed (a summary
 says what); 2 bad usage, unreadable input or bad configuration; 130 interrupted (what finished
-is still printed, and a journal keeps it). 3 is reserved for ``plan``/``diff --exit-code``.
+is still printed, and a journal keeps it); 3 changes present (``plan``/``diff --exit-code``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import typer
 
 import moeseg
 
-from . import _batch_commands, _cohort_commands, _segment_commands
+from . import _batch_commands, _cohort_commands, _segment_commands, _workspace_commands
 from ._output import QUOTA_NOTE
 
 __all__ = ["app"]
@@ -31,8 +31,8 @@ _HELP = (
     "MOENGAGE_API_KEY, MOENGAGE_DC, MOENGAGE_DB_NAME); --api-key-file - reads the key from "
     "stdin, and a key given with --api-key is visible in the process list. --sandbox runs "
     "against an embedded in-process sandbox instead. " + QUOTA_NOTE + "\n\n"
-    "Exit codes: 0 all succeeded, 1 something failed, 2 bad usage or input, 130 interrupted "
-    "(3 is reserved for --exit-code: changes present)."
+    "Exit codes: 0 all succeeded, 1 something failed, 2 bad usage or input, 3 changes present "
+    "(plan/diff --exit-code), 130 interrupted."
 )
 
 app = typer.Typer(
@@ -47,13 +47,16 @@ sandbox_app = typer.Typer(help="Run the MoEngage sandbox (a local stand-in for t
 app.add_typer(sandbox_app, name="sandbox")
 
 app.command()(_batch_commands.validate)
-app.command()(_batch_commands.plan)
 app.command()(_batch_commands.create)
 app.command(name="list")(_segment_commands.list_)
 app.command()(_segment_commands.get)
 app.command()(_segment_commands.archive)
 app.command()(_segment_commands.unarchive)
 app.command()(_segment_commands.quota)
+app.command()(_workspace_commands.export)
+app.command()(_workspace_commands.plan)
+app.command()(_workspace_commands.apply)
+app.command()(_workspace_commands.diff)
 members_app = typer.Typer(help="Keep a segment's members equal to a list of uids.")
 app.add_typer(members_app, name="members")
 members_app.command("sync")(_cohort_commands.members_sync)

@@ -1,9 +1,11 @@
-"""``moeseg validate``, ``plan`` and ``create``: a batch file checked, planned, and created."""
+"""``moeseg validate`` and ``create``: a batch file checked, and created (``create --dry-run``:
+how long it will take with the quota left now, sending no create)."""
 
 from __future__ import annotations
 
 import contextlib
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -38,9 +40,10 @@ from ._output import (
     run_interruptible,
     summary,
     summary_line,
+    usage,
 )
 
-__all__ = ["create", "plan", "validate"]
+__all__ = ["create", "validate"]
 
 
 def validate(file: FileArg, as_json: JsonOpt = False) -> None:
@@ -87,13 +90,12 @@ CountActiveOpt = Annotated[
 ]
 
 
-@connected
-def plan(
+def _dry_run(
     conn: Connection,
-    file: FileArg,
-    journal: JournalOpt = None,
-    count_active: CountActiveOpt = False,
-    as_json: JsonOpt = False,
+    file: Path,
+    journal: Path | None,
+    count_active: bool,
+    as_json: bool,
 ) -> None:
     """How long a batch will take with the quota left now (sends no create)."""
     defs = load(file)
@@ -160,6 +162,15 @@ def create(
     journal: JournalOpt = None,
     max_wait: MaxWaitOpt = None,
     accept: AcceptOpt = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Send no create: say how long the batch will take with the quota left now "
+            "(its ETA milestones), after the journal's finished items.",
+        ),
+    ] = False,
+    count_active: CountActiveOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Create every segment of FILE, paced by the quota governor; one outcome per item.
@@ -169,6 +180,11 @@ def create(
     flight). Exit code 0 when every item was created, recovered or already existed with an
     identical definition (or is of an --accept'ed kind), 1 otherwise, 130 when interrupted.
     """
+    if dry_run:
+        _dry_run(conn, file, journal, count_active, as_json)
+        return
+    if count_active:
+        usage("--count-active goes with --dry-run")
     defs = load(file)
     view = _ProgressView(enabled=not as_json, total=len(defs))
     interrupt = Interrupt()

@@ -223,7 +223,10 @@ def _one_off(
     else:
         verb = "added to" if action == "add_members" else "removed from"
         count = result.added if action == "add_members" else result.removed
-        out.print(f"{count:,} uids {verb} {name} in {result.requests:,} requests", markup=False)
+        n = result.requests
+        out.print(
+            f"{count:,} uids {verb} {name} in {n:,} request{'' if n == 1 else 's'}", markup=False
+        )
 
 
 @connected

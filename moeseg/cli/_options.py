@@ -15,7 +15,7 @@ import attrs
 import httpx
 import typer
 
-from ..client import Client
+from ..client import ENV_WORKSPACE_ID, Client, env
 from ..governor import Governor, QuotaPolicy, SQLiteStore
 from ._output import usage
 
@@ -26,9 +26,6 @@ __all__ = [
     "Connection",
     "connected",
 ]
-
-# The client reads these too (a flag wins over the environment).
-_ENV_WORKSPACE_ID = "MOENGAGE_WORKSPACE_ID"
 
 WorkspaceOpt = Annotated[
     str | None,
@@ -81,7 +78,11 @@ BaseUrlOpt = Annotated[
     str | None,
     typer.Option(
         "--base-url",
-        help="Send to this URL instead of MoEngage (e.g. a `moeseg sandbox serve` server).",
+        help=(
+            "Send to this URL instead of MoEngage (e.g. a `moeseg sandbox serve` server) "
+            "[env MOENGAGE_BASE_URL]."
+        ),
+        envvar="MOENGAGE_BASE_URL",
         show_default=False,
     ),
 ]
@@ -156,7 +157,7 @@ class Connection:
 
     def __attrs_post_init__(self) -> None:
         if self.sandbox and self.base_url:
-            usage("--sandbox and --base-url exclude each other")
+            usage("--sandbox and --base-url (or MOENGAGE_BASE_URL) exclude each other")
         if self.time_scale != 1.0 and not (self.sandbox or self.base_url):
             usage("--time-scale only applies to a sandbox (--sandbox or --base-url)")
         if self.api_key and self.api_key_file:
@@ -198,7 +199,7 @@ class Connection:
             ) as client:
                 yield client
             return
-        workspace = self.workspace_id or os.environ.get(_ENV_WORKSPACE_ID) or None
+        workspace = env(self.workspace_id, ENV_WORKSPACE_ID)  # as the client reads it
         async with contextlib.AsyncExitStack() as stack:
             governor: Governor | None = None
             if workspace and self.quota_db == "memory":

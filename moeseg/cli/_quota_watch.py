@@ -9,7 +9,6 @@ queue. Other processes' queues live in their memory only: the view says so.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ..client import ENV_WORKSPACE_ID, env
 from ..governor import Governor, RedisStore, SQLiteStore, Store
 from ._options import Connection
 from ._output import out, usage
@@ -84,7 +84,8 @@ def render(state: WatchState) -> RenderableType:
     """The view of one refresh."""
     table = Table(title=f"Quota now ({state.at:%H:%M:%S} UTC)", caption=state.store)
     for col in ("group", "window", "used", "limit", "left", "in flight", "paused", "next free"):
-        table.add_column(col, justify="left" if col in ("group", "window") else "right")
+        text = col in ("group", "window")
+        table.add_column(col, justify="left" if text else "right", no_wrap=col == "group")
     for g in state.groups:
         for i, w in enumerate(g.windows):
             first = i == 0
@@ -119,7 +120,7 @@ async def watched_governor(conn: Connection, redis_url: str | None) -> AsyncIter
         usage(
             "--watch reads a store other processes share: not with --sandbox or --quota-db memory"
         )
-    workspace = conn.workspace_id or os.environ.get("MOENGAGE_WORKSPACE_ID")
+    workspace = env(conn.workspace_id, ENV_WORKSPACE_ID)
     if not workspace:
         usage("--watch needs the workspace: --workspace-id or MOENGAGE_WORKSPACE_ID")
     async with AsyncExitStack() as stack:

@@ -1,9 +1,9 @@
 """Reading MoEngage's answers: the one place that turns status, headers and bytes into a result
 or a typed error.
 
-Documented error bodies of both API versions and the legacy CSV API map to the class of their
-status (409 and 429 are told apart by their content). Anything undocumented -- HTML, empty,
-invalid or absurdly nested JSON, an error-shaped or non-object 2xx -- becomes
+Documented error bodies of both API versions, the legacy CSV API and Cohort Sync map to the
+class of their status (409 and 429 are told apart by their content). Anything undocumented --
+HTML, empty, invalid or absurdly nested JSON, an error-shaped or non-object 2xx -- becomes
 :class:`~moeseg.UnexpectedResponse` with the status, a short excerpt, the headers and the body,
 secrets scrubbed. Numbers read from a body or a header are bounded: what cannot be read is
 ignored, never a ``ValueError`` or ``OverflowError``.
@@ -14,12 +14,20 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
 import attrs
 import httpx
 
+from .._cohorts import (
+    AccountSuspended,
+    AppKeyMismatch,
+    MalformedBody,
+    MissingAttribute,
+    PayloadTooLarge,
+    UnsupportedContentType,
+)
 from .._exceptions import (
     ActiveSegmentLimit,
     APIError,
@@ -44,9 +52,10 @@ from ..segments import (
     V2AcceptedBody,
     structure,
 )
-from ._credentials import Redactor
 
 T = TypeVar("T")
+#: Scrubs the client's secrets from text copied out of an answer (``Credentials.redact``).
+Redact = Callable[[str], str]
 
 EXCERPT_CHARS: Final = 200
 #: Numbers longer than this are not a count or a limit MoEngage would send.
@@ -81,28 +90,26 @@ def decode_json(content: bytes) -> Any:
     raise BodyError(why)
 
 
-def excerpt(content: bytes, redact: Redactor) -> str:
+def excerpt(content: bytes, redact: Redact) -> str:
     """The first characters of a body, whitespace collapsed, secrets scrubbed."""
     text = " ".join(content[: EXCERPT_CHARS * 4].decode("utf-8", "replace").split())
     return redact(text)[:EXCERPT_CHARS]
 
 
-def _safe_headers(headers: httpx.Headers, redact: Redactor) -> dict[str, str]:
-    return {k: redact(v) for k, v in headers.items() if k.lower() not in _PRIVATE_HEADERS}
-
-
-def _common(answer: Answer, redact: Redactor) -> dict[str, Any]:
+def _common(answer: Answer, redact: Redact) -> dict[str, Any]:
+    """What every error of an answer carries (secrets and private headers left out)."""
+    headers = answer.headers.items()
     return {
         "status": answer.status,
         "method": answer.method,
         "path": answer.path,
-        "headers": _safe_headers(answer.headers, redact),
+        "headers": {k: redact(v) for k, v in headers if k.lower() not in _PRIVATE_HEADERS},
         "body": redact(answer.content.decode("utf-8", "replace")),
     }
 
 
 def unexpected(
-    why: str, answer: Answer, redact: Redactor, cls: type[UnexpectedResponse] = UnexpectedResponse
+    why: str, answer: Answer, redact: Redact, cls: type[UnexpectedResponse] = UnexpectedResponse
 ) -> UnexpectedResponse:
     """The error for an answer in no documented shape."""
     return cls(redact(why), excerpt=excerpt(answer.content, redact), **_common(answer, redact))
@@ -218,7 +225,7 @@ def _fields(body: object) -> tuple[str | None, str | None, str | None, Mapping[s
     return None
 
 
-def error_from_answer(answer: Answer, status: int, redact: Redactor) -> MoesegError:
+def error_from_answer(answer: Answer, status: int, redact: Redact) -> MoesegError:
     """The typed error for an error answer (``status`` >= 400, any body)."""
     try:
         body = decode_json(answer.content)
@@ -231,8 +238,7 @@ def error_from_answer(answer: Answer, status: int, redact: Redactor) -> MoesegEr
     code = redact(code) if code is not None else None
     message = redact(message) if message is not None else None
     text = message if message is not None else (code or "")
-    common = {**_common(answer, redact), "status": status, "code": code}
-    common["response_id"] = response_id
+    common = {**_common(answer, redact), "status": status, "code": code, "response_id": response_id}
     if status == 409:
         return _conflict(text, extra, common)
     if status == 429:
@@ -258,6 +264,60 @@ def _too_many(text: str, extra: Mapping[str, Any], common: dict[str, Any]) -> AP
         return ActiveSegmentLimit(text, actual_count=actual, limit=limit, **common)
     quota, window = parse_rate_limit(text)
     return RateLimited(text, window_seconds=window, limit=quota, **common)
+
+
+_COHORT_CLASSES: Final[dict[int, type[APIError]]] = {
+    400: BadRequest,
+    401: AuthenticationError,
+    403: PermissionDenied,
+    413: PayloadTooLarge,
+    415: UnsupportedContentType,
+    429: RateLimited,
+}
+
+
+def error_from_cohort_response(
+    status: int,
+    headers: Mapping[str, str],
+    content: bytes,
+    *,
+    method: str = "POST",
+    path: str = "/v1/integrations/cohortsync",
+    redact: Redact = str,
+) -> MoesegError:
+    """The typed error for a Cohort Sync answer (status >= 400): its envelope is
+    ``{status: "fail", error: {attribute?, message, type, request_id}}``."""
+    answer = Answer(status, httpx.Headers(headers), content, method, path)
+    try:
+        body = decode_json(content)
+    except BodyError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    get = error.get if isinstance(error, dict) else {}.get
+    kind, message, attribute, response_id = (
+        _text(get(k)) for k in ("type", "message", "attribute", "request_id")
+    )
+    if kind is None and message is None:
+        why = "error body in no documented shape" if body is not None else "body is not JSON"
+        if ctype := answer.headers.get("content-type", ""):
+            why += f" (content-type {ctype.split(';')[0].strip()!r})"
+        return unexpected(why, answer, redact)
+    kind, message, attribute = (redact(t) if t else t for t in (kind, message, attribute))
+    text = message if message is not None else (kind or "")
+    common = {**_common(answer, redact), "code": kind, "response_id": response_id}
+    lowered = f"{kind or ''} {text}".lower()
+    if status == 400 and (lowered.startswith("missingattribute") or "not found in the" in lowered):
+        return MissingAttribute(text, attribute=attribute, **common)
+    if status == 400 and ("malformed" in lowered or "could not decode" in lowered):
+        return MalformedBody(text, **common)
+    if status == 401 and "mismatch" in (kind or "").lower():
+        return AppKeyMismatch(text, **common)
+    if status == 403 and ("suspend" in lowered or "blocked" in lowered):
+        temporary, blocked = "temporar" in lowered, "blocked" in lowered
+        return AccountSuspended(text, temporary=temporary, blocked=blocked, **common)
+    if status >= 500:
+        return ServerError(text, **common)
+    return _COHORT_CLASSES.get(status, APIError)(text, **common)
 
 
 def legacy_status(answer: Answer) -> int:
@@ -298,7 +358,7 @@ def _shape_problem(body: object, cls: type[Any]) -> str | None:
     return None
 
 
-def read_success(answer: Answer, cls: type[T], redact: Redactor) -> T:
+def read_success(answer: Answer, cls: type[T], redact: Redact) -> T:
     """Structure a 2xx body as ``cls``; any other shape is :class:`UnexpectedResponse`."""
     try:
         body = decode_json(answer.content)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from .._exceptions import ConfigurationError, NameConflict
@@ -18,10 +19,10 @@ from ..segments import (
     V2AcceptedBody,
     unstructure,
 )
-from ._answers import Answer, read_success
+from ._answers import read_success
 from ._config import ArchiveKw, CallOptions, FileKw, Options, PerCall, merged
 from ._file_options import FileOptions
-from ._send import Endpoint, Sender, Unknown
+from ._send import CallKw, Endpoint, Sender, Unknown
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
@@ -32,13 +33,14 @@ T = TypeVar("T")
 
 _V2_FILE: Final = "/v2/custom-segments/file-segment"
 _FILE_CREATE = Endpoint("file_create", "POST", "v2", _V2_FILE)
-_FILE_ADD = Endpoint("file_add", "PUT", "v2", f"{_V2_FILE}/add-users")
-_FILE_REMOVE = Endpoint("file_remove", "PUT", "v2", f"{_V2_FILE}/remove-users")
-_FILE_REPLACE = Endpoint("file_replace", "PUT", "v2", f"{_V2_FILE}/replace")
+_ADD = Endpoint("file_add", "PUT", "v2", f"{_V2_FILE}/add-users")
+_REMOVE = Endpoint("file_remove", "PUT", "v2", f"{_V2_FILE}/remove-users")
+_REPLACE = Endpoint("file_replace", "PUT", "v2", f"{_V2_FILE}/replace")
 _ARCHIVE = Endpoint("archive", "PATCH", "v2", "/v2/custom-segments/archive")
 _UNARCHIVE = Endpoint("unarchive", "PATCH", "v2", "/v2/custom-segments/unarchive")
 # A duplicate legacy upload cannot be told from someone else's: retry only known outcomes.
 _LEGACY = Endpoint("legacy_csv", "POST", "legacy", "/csv_segment", retry_unknown=False)
+_OLD_FILE_KEYS: Final = ("attribute_name", "attribute", "attribute_type", "emails", "cs_id")
 
 
 class Calls:
@@ -65,41 +67,29 @@ class Calls:
     def _observer(self) -> Observer | None:
         return self._sender.observer
 
-    def _using(self, kw: PerCall) -> Self:
+    def _using(self, kw: PerCall, stacklevel: int = 3) -> Self:
         """The client a call with the deprecated per-call keywords runs on."""
         if not kw:
             return self
         changes = {k: v for k, v in kw.items() if v is not None}
-        warnings.warn(
-            f"per-call {', '.join(sorted(kw))}= are deprecated and will be removed in 0.2: "
-            "use client.with_options(...)",
-            DeprecationWarning,
-            stacklevel=3,
-        )
+        _deprecated(kw, "use client.with_options(...)", stacklevel + 1, "per-call ")
         return self.with_options(**cast(CallOptions, changes))
 
     def _file_call(
         self, file: FileOptions | None, segment_id: str | None, kw: FileKw
     ) -> tuple[Self, FileOptions, str | None]:
         """The client, file options and segment id of a file call given the old keywords."""
-        old: dict[str, Any] = {}
-        for key in ("attribute_name", "attribute", "attribute_type", "emails", "cs_id"):
-            if key in kw:
-                old[key] = kw.pop(key)
+        given = cast(dict[str, Any], kw)
+        old = {k: given.pop(k) for k in _OLD_FILE_KEYS if k in given}
         if old:
-            warnings.warn(
-                f"{', '.join(sorted(old))}= are deprecated and will be removed in 0.2: pass "
-                "moeseg.FileOptions(attribute_name, ...) and segment_id=",
-                DeprecationWarning,
-                stacklevel=3,
-            )
+            _deprecated(old, "pass moeseg.FileOptions(attribute_name, ...) and segment_id=", 4)
             segment_id = segment_id or old.get("cs_id")
             column = old.get("attribute_name") or old.get("attribute")
             if file is None and column is not None:
                 file = FileOptions(column, old.get("attribute_type", "string"), old.get("emails"))
         if file is None:
             raise TypeError("file calls need file=moeseg.FileOptions(attribute_name, ...)")
-        return self._using(kw), file, segment_id
+        return self._using(kw, stacklevel=4), file, segment_id
 
     if TYPE_CHECKING:  # the Client's v3 calls, which the v2 calls use
 
@@ -131,11 +121,10 @@ class Calls:
         as ours); the result then has ``cs_id``/``cs_name`` from the listing.
         """
         client, file, _ = self._file_call(file, None, deprecated)
-        body = _file_body(name, file_url, callback_url, file, None, expiry_time)
         outcome = Unknown()
         try:
-            answer = await client._sender.call(
-                _FILE_CREATE, _V2_FILE, client._opts, json=body, users=users, outcome=outcome
+            return await client._file_op(
+                _FILE_CREATE, name, file_url, callback_url, file, users, None, expiry_time, outcome
             )
         except NameConflict:
             if not outcome.unknown:
@@ -151,7 +140,6 @@ class Calls:
                 cs_id=found.id,
                 recovered=True,
             )
-        return client._read(answer, V2AcceptedBody)
 
     @observed("add_users")
     async def add_users(
@@ -170,9 +158,7 @@ class Calls:
         The segment is named by ``name``; ``segment_id`` takes priority on the server when given.
         """
         client, file, segment_id = self._file_call(file, segment_id, deprecated)
-        return await client._file_users(
-            _FILE_ADD, name, file_url, callback_url, file, users, segment_id
-        )
+        return await client._file_op(_ADD, name, file_url, callback_url, file, users, segment_id)
 
     @observed("remove_users")
     async def remove_users(
@@ -188,9 +174,7 @@ class Calls:
     ) -> V2AcceptedBody:
         """Remove the users of a CSV from a file segment (``PUT .../file-segment/remove-users``)."""
         client, file, segment_id = self._file_call(file, segment_id, deprecated)
-        return await client._file_users(
-            _FILE_REMOVE, name, file_url, callback_url, file, users, segment_id
-        )
+        return await client._file_op(_REMOVE, name, file_url, callback_url, file, users, segment_id)
 
     @observed("replace_users")
     async def replace_users(
@@ -206,11 +190,11 @@ class Calls:
     ) -> V2AcceptedBody:
         """Replace every user of a file segment with a CSV's (``PUT .../file-segment/replace``)."""
         client, file, segment_id = self._file_call(file, segment_id, deprecated)
-        return await client._file_users(
-            _FILE_REPLACE, name, file_url, callback_url, file, users, segment_id
+        return await client._file_op(
+            _REPLACE, name, file_url, callback_url, file, users, segment_id
         )
 
-    async def _file_users(
+    async def _file_op(
         self,
         endpoint: Endpoint,
         name: str,
@@ -219,12 +203,21 @@ class Calls:
         file: FileOptions,
         users: int,
         segment_id: str | None,
+        expiry_time: int | None = None,
+        outcome: Unknown | None = None,
     ) -> V2AcceptedBody:
-        body = _file_body(name, file_url, callback_url, file, segment_id)
-        answer = await self._sender.call(
-            endpoint, endpoint.path, self._opts, json=body, users=users
+        request = FileSegmentRequest(
+            name=name,
+            file_url=file_url,
+            callback_url=callback_url,
+            attribute_name=file.attribute_name,
+            attribute_type=file.attribute_type,
+            cs_id=segment_id,
+            emails=file.emails,
+            expiry_time=expiry_time,
         )
-        return self._read(answer, V2AcceptedBody)
+        body = unstructure(request)
+        return await self._send(endpoint, V2AcceptedBody, json=body, users=users, outcome=outcome)
 
     # -- archive --------------------------------------------------------------------------------
 
@@ -263,22 +256,16 @@ class Calls:
         self, endpoint: Endpoint, name: str | None, segment_id: str | None, kw: ArchiveKw
     ) -> V2AcceptedBody:
         if "cs_id" in kw:
-            cs_id = kw.pop("cs_id")
-            warnings.warn(
-                f"{endpoint.operation}(cs_id=) is deprecated: use segment_id=",
-                DeprecationWarning,
-                stacklevel=3,
-            )
-            segment_id = segment_id or cs_id
-        client = self._using(kw)
+            _deprecated(["cs_id"], "use segment_id=", 4)
+            segment_id = segment_id or kw.pop("cs_id")
+        client = self._using(kw, stacklevel=4)
         if not name and not segment_id:
             raise TypeError(f"{endpoint.operation}() needs name= or segment_id=")
         if not name:
             assert segment_id is not None
             name = (await client.get_segment(segment_id)).name
         body = unstructure(ArchiveRequest(name=name, cs_id=segment_id or None))
-        answer = await client._sender.call(endpoint, endpoint.path, client._opts, json=body)
-        return client._read(answer, V2AcceptedBody)
+        return await client._send(endpoint, V2AcceptedBody, json=body)
 
     # -- legacy CSV API -------------------------------------------------------------------------
 
@@ -301,7 +288,7 @@ class Calls:
             "MoEngage's CSV segment API is deprecated; use Client.create_file_segment() "
             "(file segments) instead",
             DeprecationWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         client, file, _ = self._file_call(file, None, deprecated)
         credentials = client._sender.credentials
@@ -318,35 +305,20 @@ class Calls:
             signature=signature,
             emails=file.emails,
         )
-        answer = await client._sender.call(
-            _LEGACY, _LEGACY.path, client._opts, json=unstructure(request)
-        )
-        return client._read(answer, LegacyCsvResponse)
+        return await client._send(_LEGACY, LegacyCsvResponse, json=unstructure(request))
 
-    # -- machinery ------------------------------------------------------------------------------
-
-    def _read(self, answer: Answer, cls: type[T]) -> T:
+    async def _send(
+        self, endpoint: Endpoint, cls: type[T], path: str = "", **kw: Unpack[CallKw]
+    ) -> T:
+        """Send one call with this client's options; its 2xx body structured as ``cls``."""
+        answer = await self._sender.call(endpoint, path or endpoint.path, self._opts, **kw)
         return read_success(answer, cls, self._sender.credentials.redact)
 
 
-def _file_body(
-    name: str,
-    file_url: str,
-    callback_url: str,
-    file: FileOptions,
-    segment_id: str | None,
-    expiry_time: int | None = None,
-) -> dict[str, Any]:
-    """The JSON body of a v2 file-segment call (create, add, remove, replace)."""
-    request = FileSegmentRequest(
-        name=name,
-        file_url=file_url,
-        callback_url=callback_url,
-        attribute_name=file.attribute_name,
-        attribute_type=file.attribute_type,
-        cs_id=segment_id,
-        emails=file.emails,
-        expiry_time=expiry_time,
+def _deprecated(names: Iterable[str], hint: str, stacklevel: int, what: str = "") -> None:
+    """Warn at the caller's line (``stacklevel`` counts from the caller, past ``@observed``)."""
+    warnings.warn(
+        f"{what}{', '.join(sorted(names))}= are deprecated and will be removed in 0.2: {hint}",
+        DeprecationWarning,
+        stacklevel=stacklevel + 1,
     )
-    body: dict[str, Any] = unstructure(request)
-    return body

@@ -1,17 +1,12 @@
-"""The async client: every custom-segment endpoint, governed, retried, typed.
-
-An endpoint method builds the request body from its typed arguments (``moeseg.segments``), hands
-it to the shared :class:`~moeseg.client._send.Sender` (governor -> transport -> answer) and
-structures the answer; creates and updates whose outcome was unknown are settled by
-``_exactly_once``.
-"""
+"""The async client: the v3 filter-segment calls, and :class:`Client` itself (its v2, Cohort
+Sync and membership calls come from the bases in ``_calls``, ``_cohort_calls``, ``_members``)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 import attrs
@@ -51,6 +46,7 @@ from ._config import (
     api_root,
     check_base_url,
     env,
+    required,
 )
 from ._credentials import Credentials
 from ._exactly_once import find_created, recover_conflict, resolve_unknown
@@ -65,7 +61,6 @@ __all__ = ["Client"]
 
 logger = logging.getLogger("moeseg")
 
-T = TypeVar("T")
 
 _V3_SEGMENTS: Final = "/v3/custom-segments"
 _CREATE = Endpoint("create", "POST", "v3", _V3_SEGMENTS)
@@ -103,7 +98,7 @@ class Client(MembersCalls):
         transport: an httpx async transport (e.g. ``httpx.ASGITransport(app=sandbox.app)``).
         http_client: your own ``httpx.AsyncClient`` (not closed by this client).
         timeout: seconds one attempt may take, from sending to the last byte of the answer.
-        max_retries: retries after the first attempt (see ``moeseg.client._retry``).
+        max_retries: retries after the first attempt (which failures: see the guide).
         max_wait: the longest one attempt may wait for quota; ``None`` waits as long as needed.
             A slot beyond it raises :class:`moeseg.QuotaWaitTooLong` at once.
         max_response_bytes: the decoded size of an answer read at most (8 MiB); a larger one
@@ -140,16 +135,8 @@ class Client(MembersCalls):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         observer: Observer | None = None,
     ) -> None:
-        ws = env(workspace_id, ENV_WORKSPACE_ID)
-        if ws is None:
-            raise ConfigurationError(
-                f"no MoEngage workspace id: pass workspace_id= or set {ENV_WORKSPACE_ID}"
-            )
-        key = env(api_key, ENV_API_KEY)
-        if key is None:
-            raise ConfigurationError(
-                f"no MoEngage data API key: pass api_key= or set {ENV_API_KEY}"
-            )
+        ws = required(workspace_id, ENV_WORKSPACE_ID, "workspace id", "workspace_id")
+        key = required(api_key, ENV_API_KEY, "data API key", "api_key")
         root = api_root(base_url, dc)
         if transport is not None and http_client is not None:
             raise ConfigurationError("pass transport= or http_client=, not both")
@@ -230,31 +217,25 @@ class Client(MembersCalls):
     ) -> Segment:
         """Create a filter segment (``POST /v3/custom-segments``), exactly once.
 
-        When an attempt ends with an unknown outcome (timeout, connection lost after sending,
-        5xx) the create is retried. If a retry then meets a 409 "name already exists", the
-        segment is looked up by name: with a definition equal to ours (``moeseg.fingerprint``)
-        it was our first attempt, and it is returned with ``recovered=True``; otherwise the
-        :class:`moeseg.NameConflict` is raised. A :class:`moeseg.DefinitionConflict` on a
-        retry naming our own segment is resolved the same way. When the last attempt itself
-        ends with an unknown outcome, the same lookup runs (within this call's options): it
-        returns our segment, or raises :class:`moeseg.OutcomeUnknown` with the name and
-        fingerprint that :meth:`find_created` needs to settle it later. So do a 2xx whose body
-        cannot be read, and any local failure (a quota wait too long) after an unknown attempt.
+        A create of unknown outcome (timeout, connection lost after sending, 5xx) is retried and,
+        on a 409 or after the last attempt, settled by looking the name up and comparing
+        :func:`moeseg.fingerprint`: our own segment is returned with ``recovered=True``;
+        another's raises the :class:`moeseg.NameConflict`; when the lookup cannot tell,
+        :class:`moeseg.OutcomeUnknown` carries what :meth:`find_created` needs later.
 
-        ``on_send`` is awaited each time an attempt has been admitted by the
-        governor, just before its request may leave: from then on the segment may exist (the
-        batch journal records "sent" there, so an item still waiting for quota needs no lookup
-        on resume). If it raises, the slot goes back and nothing is sent.
+        ``on_send`` is awaited each time an attempt has been admitted by the governor, just
+        before its request may leave (from then on the segment may exist); if it raises, the
+        slot goes back and nothing is sent.
         """
         client = self._using(deprecated)
         outcome = Unknown()
         payload = request_body(definition)
         fp = fingerprint(payload)
         try:
-            answer = await client._sender.call(
-                _CREATE, _V3_SEGMENTS, client._opts, json=payload, outcome=outcome, on_send=on_send
+            created = await client._send(
+                _CREATE, SegmentResponse, json=payload, outcome=outcome, on_send=on_send
             )
-            return client._read(answer, SegmentResponse).data
+            return created.data
         except (NameConflict, DefinitionConflict) as exc:
             ours = (
                 not isinstance(exc, DefinitionConflict) or exc.existing_cs_name == definition.name
@@ -287,16 +268,13 @@ class Client(MembersCalls):
         """
         client = self._using(deprecated)
         params = {"name": name} if name is not None else None
-        answer = await client._sender.call(_LIST, _V3_SEGMENTS, client._opts, params=params)
-        return list(client._read(answer, SegmentListResponse).data)
+        return list((await client._send(_LIST, SegmentListResponse, params=params)).data)
 
     @observed("get_segment")
     async def get_segment(self, segment_id: str, **deprecated: Unpack[PerCall]) -> Segment:
         """Fetch one segment, filters included (``GET /v3/custom-segments/{id}``)."""
         client = self._using(deprecated)
-        path = _segment_path(segment_id)
-        answer = await client._sender.call(_GET, path, client._opts)
-        return client._read(answer, SegmentResponse).data
+        return (await client._send(_GET, SegmentResponse, _segment_path(segment_id))).data
 
     @observed("update_segment")
     async def update_segment(
@@ -316,21 +294,21 @@ class Client(MembersCalls):
         payload = request_body(update)
         outcome = Unknown()
         try:
-            answer = await client._sender.call(
-                _UPDATE, path, client._opts, json=payload, outcome=outcome
+            updated = await client._send(
+                _UPDATE, SegmentResponse, path, json=payload, outcome=outcome
             )
         except Conflict:
             if not outcome.unknown:
                 raise
             current = await client.get_segment(segment_id)
-            same = current.included_filters is not None and fingerprint(current) == fingerprint(
-                payload
-            )
-            if not same or (update.name is not None and current.name != update.name):
+            fp = fingerprint(current) if current.included_filters is not None else None
+            if fp != fingerprint(payload) or (
+                update.name is not None and current.name != update.name
+            ):
                 raise
             logger.info("update %s: recovered after an unknown outcome", path)
             return attrs.evolve(current, recovered=True)
-        return client._read(answer, SegmentResponse).data
+        return updated.data
 
 
 def _maybe_created(exc: MoesegError, outcome: Unknown) -> bool:

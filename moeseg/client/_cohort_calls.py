@@ -27,6 +27,7 @@ from .._cohorts import (
     SyncResult,
     Ticket,
     chunk_members,
+    derive_cohort_id,
     measure_action,
 )
 from .._exceptions import APIError, ConfigurationError, MoesegError
@@ -69,27 +70,19 @@ class CohortCalls(Calls):
     ) -> SyncResult:
         """Add ``add`` to and remove ``remove`` from the Cohort Sync segment ``name``.
 
-        The first add creates the segment. ``cohort_id`` is its stable key (default: derived
-        from the name, ``moeseg.cohorts.derive_cohort_id``). Adds are sent first, then removes,
-        up to ``concurrency`` requests at a time, each within the ``cohort_sync`` quota.
-
-        Refused before any request: a name with one of ``| * ? \\ : < > = $ "``, an empty
-        or blank uid, a uid with a line break, one too large for any body
-        (:class:`~moeseg.SegmentValidationError` subclasses naming the field). Collections are
-        checked whole first; a one-shot iterator is checked as it is read. A leading ``.`` in
-        the name warns (:class:`moeseg.cohorts.CohortNameWarning`).
-
-        Errors: the documented answers become typed errors (``moeseg.cohorts``:
-        ``AccountSuspended``, ``PayloadTooLarge``, ``UnsupportedContentType``; ``BadRequest``,
-        ``AuthenticationError``, ``RateLimited``, ``ServerError``). The first failure stops new
-        requests; those in flight finish, then it is raised. MoEngage answers 200 before it
-        processes a request: success means accepted.
+        The first add creates the segment; ``cohort_id`` is its stable key (default
+        ``moeseg.cohorts.derive_cohort_id(name)``). Adds go first, then removes, ``concurrency``
+        requests at a time within the ``cohort_sync`` quota. A bad name or uid is refused before
+        any request (a one-shot iterator as it is read); the first failed request stops new ones
+        and is raised once those in flight finish. Success means accepted: MoEngage answers 200
+        before it processes a request.
         """
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigurationError(f"concurrency must be an int >= 1, got {concurrency!r}")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            cohort = _cohort(name, cohort_id, partner, description)
+            key = derive_cohort_id(name) if cohort_id is None else cohort_id
+            cohort = Cohort(name, key, description, partner)
         for w in caught:  # shown at the caller's line, not inside attrs
             warnings.warn(w.message, w.category, stacklevel=3)  # past the @observed wrapper
         work: tuple[tuple[CohortAction, Iterable[str]], ...] = (
@@ -177,25 +170,14 @@ class CohortCalls(Calls):
                 outcome=outcome,
                 on_send=still_ready,
             )
-        except MoesegError as exc:
-            if _maybe_applied(exc, outcome):
+        except BaseException as exc:  # cancelled mid-flight too: it may arrive until its bound
+            if isinstance(exc, MoesegError) and not _maybe_applied(exc, outcome):
+                pending.resolve(ticket)
+            else:
                 bound = anyio.current_time() + self._opts.timeout + _ARRIVAL_MARGIN
                 pending.unresolved_until(ticket, bound)
-            else:
-                pending.resolve(ticket)
-            raise
-        except BaseException:  # cancelled mid-flight: it may arrive until its bound
-            pending.unresolved_until(
-                ticket, anyio.current_time() + self._opts.timeout + _ARRIVAL_MARGIN
-            )
             raise
         pending.resolve(ticket)
-
-
-def _cohort(name: str, cohort_id: str | None, partner: str, description: str | None) -> Cohort:
-    if cohort_id is None:
-        return Cohort(name, description=description, partner=partner)
-    return Cohort(name, cohort_id, description, partner)
 
 
 def _maybe_applied(exc: MoesegError, outcome: Unknown) -> bool:

@@ -39,6 +39,14 @@ def env(value: str | None, name: str) -> str | None:
     return found or None
 
 
+def required(value: str | None, name: str, what: str, param: str) -> str:
+    """``value``, else the environment variable ``name``; neither is a ConfigurationError."""
+    found = env(value, name)
+    if found is None:
+        raise ConfigurationError(f"no MoEngage {what}: pass {param}= or set {name}")
+    return found
+
+
 def normalize_dc(dc: str | int) -> str:
     """``1``, ``"1"`` or ``"01"`` -> ``"01"``; ``101`` -> ``"101"``; anything else is refused."""
     text = str(dc).strip()

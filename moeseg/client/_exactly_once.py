@@ -1,12 +1,6 @@
-"""Exactly-once creates: telling our own earlier attempt from someone else's segment.
-
-A create whose attempt ended without an answer (timeout, connection lost after sending, 5xx) may
-have happened. The one lookup that settles it: list the name (``GET ?name=``), fetch each
-namesake's filters when the listing lacks them, and compare fingerprints with ours
-(:func:`moeseg.fingerprint`). The client uses it after a 409 on a retry and after a last attempt
-of unknown outcome; the batch runner uses it on resume and after a 409. Both lookups are charged
-to the workspace's quota like any other call.
-"""
+"""Exactly-once creates: telling our own earlier attempt from someone else's segment, by name
+and :func:`moeseg.fingerprint`; used by the client (after a 409 on a retry, after a last
+attempt of unknown outcome) and by the batch runner (on resume, after a 409)."""
 
 from __future__ import annotations
 

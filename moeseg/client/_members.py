@@ -1,18 +1,8 @@
 """Membership sync: make a segment's members equal a list, sending only what changed.
 
-1. The route: the record of an earlier sync, else one list call (``source`` ``COHORT_SYNC`` is
-   Cohort Sync's; ``type`` ``FILE`` a file segment's; no such segment: Cohort Sync creates it;
-   a filter segment is refused: its members come from its definition).
-2. The diff (``moeseg._cohorts.membership_diff``, on disk, in a worker thread) of the list
-   against the last committed snapshot, and the plan (``plan_sync``: requests, quota, ETA, and
-   for file segments add/remove or replace, whichever the quota makes cheaper).
-3. The deltas: Cohort Sync (``sync_cohort``), or files written here, turned into URLs by the
-   caller's ``uploader``, sent with ``add_users``/``remove_users``/``replace_users``.
-4. Only when every delta was accepted, the list becomes the snapshot (atomic rename). Before
-   the first request, the deltas join the segment's *uncertain* uids: after a kill or a
-   failure, the old snapshot stays and the next sync sends every uncertain uid to its desired
-   state again (add and remove are idempotent), so no delta is lost, even when the list changed
-   in between.
+Route (recorded, else one list call), diff against the last snapshot (on disk, in a worker
+thread), plan, send the deltas by Cohort Sync or as files, then commit the list as the new
+snapshot; docs/cohorts.md ("Membership sync") says why each step is safe to kill and rerun.
 """
 
 from __future__ import annotations
@@ -26,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import TypeAlias
 
 import anyio.to_thread
 import attrs
@@ -55,7 +45,7 @@ from ..governor import GroupView
 from ._cohort_calls import _ARRIVAL_MARGIN, CohortCalls, Progress
 from ._file_options import FileOptions
 
-__all__ = ["MembersCalls", "Source", "Uploader", "sync_members"]
+__all__ = ["MembersCalls", "Source", "Uploader"]
 
 logger = logging.getLogger("moeseg")
 
@@ -66,101 +56,6 @@ _HEARTBEAT = 1.0
 Source: TypeAlias = "str | os.PathLike[str] | Iterable[str]"
 #: Turns a CSV file of uids (header ``uid``) into a URL MoEngage can fetch.
 Uploader: TypeAlias = Callable[[Path], "str | Awaitable[str]"]
-FileAction: TypeAlias = Literal["add_members", "remove_members", "replace"]
-
-
-async def sync_members(
-    client: CohortCalls,
-    segment: str,
-    source: Source,
-    *,
-    state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR,
-    uploader: Uploader | None = None,
-    callback_url: str | None = None,
-    dry_run: bool = False,
-    replace: ReplaceChoice = "auto",
-    column: str | None = None,
-    cohort_id: str | None = None,
-    on_progress: Progress | None = None,
-) -> SyncResult:
-    """See :meth:`moeseg.Client.sync_members`."""
-    state = MemberState(state_dir, client._sender.credentials.workspace_id)
-    record = await anyio.to_thread.run_sync(state.record, segment)
-    route, segment_id = await _route(client, segment, record)
-    if route == "file" and not dry_run and (uploader is None or callback_url is None):
-        raise ConfigurationError(
-            f"{segment!r} is a file segment: its deltas go as CSV files, so give an uploader "
-            "(a callable that turns a CSV path into a URL MoEngage can fetch; CLI: --uploader "
-            "CMD) and a callback_url (CLI: --callback-url)"
-        )
-    if cohort_id is None and record is not None:
-        cohort_id = record.cohort_id
-    # Only a Cohort Sync segment's name must follow Cohort Sync's rules.
-    cohort = Cohort(segment, cohort_id or derive_cohort_id(segment)) if route == "cohort" else None
-    uids = read_uid_csv(source, column=column) if isinstance(source, str | os.PathLike) else source
-    with ExitStack() as stack:
-        diff = await anyio.to_thread.run_sync(
-            lambda: stack.enter_context(
-                membership_diff(
-                    uids,
-                    state.snapshot_path(segment),
-                    uncertain=state.uncertain_path(segment),
-                    workdir=state.workdir(),
-                )
-            )
-        )
-        views, now = await _quota_state(client)
-        plan = await anyio.to_thread.run_sync(
-            _plan, client, route, cohort, diff, replace, views, now
-        )
-        notes = plan.notes
-        removes = diff.removes.count if diff.removes is not None else 0
-        if dry_run:
-            return SyncResult(segment, route, plan.method, diff.adds.count, removes, 0, plan, True)
-        done = (0, 0, 0)
-        if diff.adds.count or removes:
-            unsure = state.uncertain_path(segment)
-            await _after_interrupted_run(unsure, client._opts.timeout)
-            await anyio.to_thread.run_sync(_mark_uncertain, state, segment, diff)
-            failure: Exception | None = None
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_heartbeat, unsure)
-                try:
-                    if cohort is not None:
-                        done = await _by_cohort(client, cohort, diff, on_progress)
-                    else:
-                        assert uploader is not None
-                        assert callback_url is not None
-                        done = await _by_file(
-                            client, segment, segment_id, plan, diff, uploader, callback_url
-                        )
-                except Exception as exc:  # raised below as itself, not in an exception group
-                    failure = exc
-                tg.cancel_scope.cancel()
-            if failure is not None:
-                raise failure
-        new = MemberRecord(
-            client._sender.credentials.workspace_id,
-            segment,
-            route,
-            cohort.cohort_id if cohort is not None else None,
-            segment_id,
-            diff.desired.count,
-        )
-
-        def commit() -> None:
-            diff.commit_snapshot(state.snapshot_path(segment))
-            state.uncertain_path(segment).unlink(missing_ok=True)
-            state.save(new)
-
-        await anyio.to_thread.run_sync(commit)
-        # On the first sync, a replace leaves no unknown member: its note no longer applies.
-        if plan.method == "replace":
-            notes = tuple(n for n in notes if not n.startswith("first sync"))
-        added, removed = (diff.adds.count, removes) if plan.method != "replace" else done[:2]
-        return SyncResult(
-            segment, route, plan.method, added, removed, done[2], plan, committed=True, notes=notes
-        )
 
 
 async def _route(
@@ -285,8 +180,10 @@ async def _by_cohort(
 
     # A diff's adds and removes share no uid, so neither waits for the other: both at once.
     async with anyio.create_task_group() as tg:
-        tg.start_soon(send, adds, [])
-        tg.start_soon(send, [], removes)
+        if adds:
+            tg.start_soon(send, adds, [])
+        if removes:
+            tg.start_soon(send, [], removes)
     if failures:
         raise failures[0]
     return (
@@ -305,22 +202,17 @@ async def _by_file(
     uploader: Uploader,
     callback_url: str,
 ) -> tuple[int, int, int]:
-    calls = {
-        "file_add": client.add_users,
-        "file_remove": client.remove_users,
-        "file_replace": client.replace_users,
-    }
-    sources: dict[str, UidFile | None] = {
-        "file_add": diff.adds,
-        "file_remove": diff.removes,
-        "file_replace": diff.desired,
+    by_operation = {
+        "file_add": (client.add_users, diff.adds),
+        "file_remove": (client.remove_users, diff.removes),
+        "file_replace": (client.replace_users, diff.desired),
     }
     file = FileOptions("uid", "string")
-    counts = {"file_add": 0, "file_remove": 0, "file_replace": 0}
+    counts = dict.fromkeys(by_operation, 0)
     requests = 0
     workdir = diff.desired.path.parent
     for step in plan.steps:
-        uids = sources[step.operation]
+        call, uids = by_operation[step.operation]
         if uids is None or step.uids == 0:
             continue
         per_file = math.ceil(uids.count / step.requests)
@@ -333,9 +225,7 @@ async def _by_file(
                 raise ConfigurationError(f"the uploader returned {url!r} for {path}, not a URL")
             # Replace spends users only for the new members (the planner's pricing).
             users = diff.adds.count if step.operation == "file_replace" else count
-            await calls[step.operation](
-                segment, url, callback_url, file, users=users, segment_id=segment_id
-            )
+            await call(segment, url, callback_url, file, users=users, segment_id=segment_id)
             counts[step.operation] += count
             requests += 1
     if counts["file_replace"]:
@@ -387,37 +277,105 @@ class MembersCalls(CohortCalls):
         """Make the members of ``segment`` equal ``source``, sending only what changed.
 
         ``source``: a CSV path (its ``uid`` column, or ``column``, or its only column) or an
-        iterable of uids; deduplicated and diffed on disk against the last committed snapshot
-        in ``state_dir`` (default ``.moeseg``), in bounded memory.
+        iterable of uids, diffed on disk against the last snapshot in ``state_dir``. Cohort Sync
+        segments (and missing ones: the first add creates it) go by Cohort Sync; file segments
+        by add/remove/replace files, which need an ``uploader`` (``path -> URL``, sync or async)
+        and a ``callback_url``, else :class:`moeseg.ConfigurationError` before anything is sent;
+        filter segments are refused. ``replace="auto"`` picks the cheaper in quota;
+        ``dry_run=True`` only plans; ``cohort_id`` is the key of a Cohort Sync segment another
+        tool created (default: the recorded one, else derived from the name).
 
-        Route by owner: Cohort Sync for segments it created (or that do not exist yet: the
-        first add creates it); file add/remove/replace for file segments, which need an
-        ``uploader`` (``path -> URL``, sync or async) and a ``callback_url``; without them a
-        file segment raises :class:`moeseg.ConfigurationError` before anything is sent. Filter
-        segments are refused. The plan (``result.plan``) says the requests, quota and ETA, and
-        for files why add/remove or replace (``replace="auto"``: the cheaper in quota).
-
-        First sync (no snapshot): everything is added and members added by other means stay
-        (``result.notes`` says so); file segments can be made exact with ``replace="always"``.
-        ``dry_run=True`` plans only (one list call when the segment has no record yet).
-        ``cohort_id``: the key of a Cohort Sync segment another tool created (default: the
-        one recorded by the last sync, else derived from the name).
-
-        The snapshot is replaced only after every delta was accepted: after a kill or an error,
-        the next sync resends every uid the interrupted one touched, to its desired state, so
-        it converges; it first waits until no request of the interrupted run (in any process)
-        can still arrive (its timeout + 6 s after it last showed signs of life).
+        The snapshot changes only after every delta was accepted, so a sync killed or failed
+        converges on the next run (see the guide's "Membership sync").
         """
-        return await sync_members(
-            self,
-            segment,
-            source,
-            state_dir=state_dir,
-            uploader=uploader,
-            callback_url=callback_url,
-            dry_run=dry_run,
-            replace=replace,
-            column=column,
-            cohort_id=cohort_id,
-            on_progress=on_progress,
+        state = MemberState(state_dir, self._sender.credentials.workspace_id)
+        record = await anyio.to_thread.run_sync(state.record, segment)
+        route, segment_id = await _route(self, segment, record)
+        if route == "file" and not dry_run and (uploader is None or callback_url is None):
+            raise ConfigurationError(
+                f"{segment!r} is a file segment: its deltas go as CSV files, so give an uploader "
+                "(a callable that turns a CSV path into a URL MoEngage can fetch; CLI: --uploader "
+                "CMD) and a callback_url (CLI: --callback-url)"
+            )
+        if cohort_id is None and record is not None:
+            cohort_id = record.cohort_id
+        # Only a Cohort Sync segment's name must follow Cohort Sync's rules.
+        cohort = (
+            Cohort(segment, cohort_id or derive_cohort_id(segment)) if route == "cohort" else None
         )
+        uids = (
+            read_uid_csv(source, column=column) if isinstance(source, str | os.PathLike) else source
+        )
+        with ExitStack() as stack:
+            diff = await anyio.to_thread.run_sync(
+                lambda: stack.enter_context(
+                    membership_diff(
+                        uids,
+                        state.snapshot_path(segment),
+                        uncertain=state.uncertain_path(segment),
+                        workdir=state.workdir(),
+                    )
+                )
+            )
+            views, now = await _quota_state(self)
+            plan = await anyio.to_thread.run_sync(
+                _plan, self, route, cohort, diff, replace, views, now
+            )
+            notes = plan.notes
+            removes = diff.removes.count if diff.removes is not None else 0
+            if dry_run:
+                return SyncResult(
+                    segment, route, plan.method, diff.adds.count, removes, 0, plan, True
+                )
+            done = (0, 0, 0)
+            if diff.adds.count or removes:
+                unsure = state.uncertain_path(segment)
+                await _after_interrupted_run(unsure, self._opts.timeout)
+                await anyio.to_thread.run_sync(_mark_uncertain, state, segment, diff)
+                failure: Exception | None = None
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(_heartbeat, unsure)
+                    try:
+                        if cohort is not None:
+                            done = await _by_cohort(self, cohort, diff, on_progress)
+                        else:
+                            assert uploader is not None
+                            assert callback_url is not None
+                            done = await _by_file(
+                                self, segment, segment_id, plan, diff, uploader, callback_url
+                            )
+                    except Exception as exc:  # raised below as itself, not in an exception group
+                        failure = exc
+                    tg.cancel_scope.cancel()
+                if failure is not None:
+                    raise failure
+            new = MemberRecord(
+                self._sender.credentials.workspace_id,
+                segment,
+                route,
+                cohort.cohort_id if cohort is not None else None,
+                segment_id,
+                diff.desired.count,
+            )
+
+            def commit() -> None:
+                diff.commit_snapshot(state.snapshot_path(segment))
+                state.uncertain_path(segment).unlink(missing_ok=True)
+                state.save(new)
+
+            await anyio.to_thread.run_sync(commit)
+            # On the first sync, a replace leaves no unknown member: its note no longer applies.
+            if plan.method == "replace":
+                notes = tuple(n for n in notes if not n.startswith("first sync"))
+            added, removed = (diff.adds.count, removes) if plan.method != "replace" else done[:2]
+            return SyncResult(
+                segment,
+                route,
+                plan.method,
+                added,
+                removed,
+                done[2],
+                plan,
+                committed=True,
+                notes=notes,
+            )

@@ -1,18 +1,9 @@
-"""Which failures are retried, and how long to wait before the next attempt.
+"""Which failures are retried (decided on the typed error, before any retry), and the backoff.
 
-The classification is made on the typed error, before any retry (never "retry, then look"):
-
-* retried with backoff: :class:`~moeseg.ConnectError` (nothing was sent),
-  :class:`~moeseg.RequestTimeout`, :class:`~moeseg.ConnectionLost`, :class:`~moeseg.ServerError`
-  and an unreadable 5xx (:class:`~moeseg.UnexpectedResponse` with status >= 500);
-* retried after the governor frees the quota group: :class:`~moeseg.RateLimited`;
-* never retried: every other status (400, 401, 403, 404, 409, 412, 413, the active-segment 429),
-  local errors, and a 2xx whose body could not be read (the request did succeed).
-
-A failure leaves the outcome *unknown* when the server may have acted on the request: a timeout,
-a connection lost after sending, a 5xx. Creating again after such a failure needs the
-exactly-once resolution of the client; an API that cannot resolve it retries only failures whose
-outcome is known (``retry_unknown=False``).
+A failure leaves the outcome *unknown* when the server may have acted on the request (a timeout,
+a connection lost after sending, a 5xx): creating again then needs the client's exactly-once
+resolution, and an API that has none retries only known outcomes (``retry_unknown=False``).
+The table of what is retried is in docs/client.md.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
-"""Sending one call: take quota from the governor, send, read the answer, retry.
+"""Sending one call: each attempt takes its slot from the governor, sends, reads the answer
+(capped at ``max_response_bytes`` decoded), settles the lease and maps the answer through
+``_answers``; retries follow ``_retry``.
 
-Each attempt takes its slot from the workspace's governor before anything is sent, sends one
-request, reads the answer (capped at ``max_response_bytes`` decoded), settles the lease
-(complete when an answer came, refund when nothing left the client, abandon when the outcome is
-unknown: the request may still reach the server until the lease's bound) and maps the answer
-through ``_answers``. Retries follow ``_retry``.
-
-Whatever the transport raises becomes a :class:`~moeseg.TransportError` built from the failure's
-class name and its redacted message; it is raised outside the ``except`` block, so that no moeseg
-error's cause or context holds the httpx request and its ``Authorization`` header.
+A transport failure becomes a :class:`~moeseg.TransportError` built from its class name and
+redacted message, raised outside the ``except`` block, so that no moeseg error's cause or
+context holds the httpx request and its ``Authorization`` header.
 """
 
 from __future__ import annotations
@@ -16,13 +12,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypedDict
 
 import anyio
 import attrs
 import httpx
 
-from .._cohorts import PendingActions, error_from_cohort_response
+from .._cohorts import PendingActions
 from .._exceptions import (
     ConfigurationError,
     ConnectError,
@@ -39,6 +35,7 @@ from ._answers import (
     Answer,
     bounded_float,
     error_from_answer,
+    error_from_cohort_response,
     legacy_status,
     readable_rate_headers,
     unexpected,
@@ -110,47 +107,41 @@ class Unknown:
         self.unknown = False
 
 
+class CallKw(TypedDict, total=False):
+    """What a call sends besides its endpoint and path (see :meth:`Sender.call`)."""
+
+    json: Any
+    content: bytes | None
+    params: Mapping[str, str] | None
+    users: int
+    outcome: Unknown | None
+    on_send: Callable[[], Awaitable[None]] | None
+
+
 class _TooLarge(Exception):
     """Internal: the decoded body passed the cap."""
 
 
+@attrs.define(eq=False, repr=False)
 class Sender:
     """Sends governed, retried requests; shared by a client and its ``with_options`` copies."""
 
-    __slots__ = (
-        "_backoff",
-        "_counted",
-        "_demands",
-        "base_url",
-        "cohort_pending",
-        "credentials",
-        "governor",
-        "http",
-        "legacy_base_url",
-        "observer",
-        "owns_http",
-        "policy",
-    )
+    http: httpx.AsyncClient
+    owns_http: bool
+    governor: GovernorLike
+    credentials: Credentials
+    base_url: str
+    legacy_base_url: str
+    observer: Observer | None = None
+    policy: QuotaPolicy = attrs.field(init=False)
+    #: Unresolved Cohort Sync actions per cohort id, shared by every copy of the client.
+    cohort_pending: dict[str, PendingActions] = attrs.field(init=False, factory=dict)
+    _demands: dict[str, Mapping[str, int]] = attrs.field(init=False)
+    _counted: dict[str, tuple[str, ...]] = attrs.field(init=False)
+    _backoff: Backoff = attrs.field(init=False, factory=Backoff)
 
-    def __init__(
-        self,
-        *,
-        http: httpx.AsyncClient,
-        owns_http: bool,
-        governor: GovernorLike,
-        credentials: Credentials,
-        base_url: str,
-        legacy_base_url: str,
-        observer: Observer | None = None,
-    ) -> None:
-        self.observer = observer
-        self.http = http
-        self.owns_http = owns_http
-        self.governor = governor
-        self.policy = governor.policy
-        self.credentials = credentials
-        self.base_url = base_url
-        self.legacy_base_url = legacy_base_url
+    def __attrs_post_init__(self) -> None:
+        self.policy = self.governor.policy
         ops = self.policy.operations
         # Built once: the governor recognises a demand it saw last by identity, and a 429 names
         # the request-counted groups.
@@ -158,9 +149,6 @@ class Sender:
         self._counted = {
             op: tuple(g for g, units in cost.items() if units != USERS) for op, cost in ops.items()
         }
-        self._backoff = Backoff()
-        #: Unresolved Cohort Sync actions per cohort id, shared by every copy of the client.
-        self.cohort_pending: dict[str, PendingActions] = {}
 
     def groups(self, endpoint: Endpoint) -> tuple[str, ...]:
         """The request-counting (not weighted) quota groups an operation spends."""
@@ -179,11 +167,8 @@ class Sender:
         outcome: Unknown | None = None,
         on_send: Callable[[], Awaitable[None]] | None = None,
     ) -> Answer:
-        """Send with retries; return a 2xx answer or raise the last attempt's typed error.
-
-        ``on_send`` is awaited each time an attempt has been admitted by the governor, just
-        before its request may leave; if it raises, the slot is refunded and nothing is sent.
-        """
+        """Send with retries; a 2xx answer or the last attempt's typed error (``on_send``: see
+        :meth:`moeseg.Client.create_segment`)."""
         if endpoint.family == "v2" and not self.credentials.db_name:
             raise ConfigurationError(
                 f"{endpoint.operation} is a v2 call: pass db_name= or set {ENV_DB_NAME}"
@@ -211,7 +196,8 @@ class Sender:
                 return answer
             except MoesegError as exc:
                 if isinstance(exc, RateLimited):
-                    await self._report_rate_limited(endpoint, exc)
+                    for group in self.groups(endpoint):
+                        await self.governor.report_rate_limited(group, exc.window_seconds)
                 if outcome is not None and outcome_unknown(exc):
                     outcome.unknown = True
                 if retries >= opts.max_retries or not retryable(
@@ -220,20 +206,20 @@ class Sender:
                     raise
                 retries += 1
                 note_retry(endpoint.operation, exc)
-                what = describe(exc)
-                if isinstance(exc, RateLimited) and (groups := self.groups(endpoint)):
-                    logger.info(
-                        "%s %s: %s; retry %d/%d once the governor frees %s",
-                        endpoint.method, path, what, retries, opts.max_retries,
-                        ", ".join(groups),
-                    )  # fmt: skip
-                    continue
-                delay = self._backoff.delay(retries)
+                name, status = type(exc).__name__, getattr(exc, "status", None)
+                what = f"{name} {status}" if status is not None else name
+                # A 429 waits in the governor, which the report above paused; others back off.
+                groups = self.groups(endpoint) if isinstance(exc, RateLimited) else ()
+                delay = 0.0 if groups else self._backoff.delay(retries)
+                when = (
+                    f"once the governor frees {', '.join(groups)}" if groups else f"in {delay:.2f}s"
+                )
                 logger.info(
-                    "%s %s: %s; retry %d/%d in %.2fs",
-                    endpoint.method, path, what, retries, opts.max_retries, delay,
+                    "%s %s: %s; retry %d/%d %s",
+                    endpoint.method, path, what, retries, opts.max_retries, when,
                 )  # fmt: skip
-                await anyio.sleep(delay)
+                if delay:
+                    await anyio.sleep(delay)
 
     async def _attempt(
         self,
@@ -346,7 +332,8 @@ class Sender:
         raise ConfigurationError(
             f"time-scale mismatch: the sandbox at {self.base_url} runs its quota windows at "
             f"time scale {theirs:g}, the client's quota policy at {ours:g}; build the policy "
-            f"with QuotaPolicy.scaled({theirs:g}) or start the sandbox with time_scale={ours:g}"
+            f"with QuotaPolicy.scaled({theirs:g}) (moeseg's commands: --time-scale {theirs:g}) "
+            f"or start the sandbox with time_scale={ours:g}"
         )
 
     async def _observe(self, endpoint: Endpoint, answer: Answer) -> None:
@@ -359,10 +346,6 @@ class Sender:
             except Exception as exc:  # advisory: an answered call must never fail on it
                 logger.debug("ignored rate-limit headers for %s: %s", group, type(exc).__name__)
 
-    async def _report_rate_limited(self, endpoint: Endpoint, exc: RateLimited) -> None:
-        for group in self.groups(endpoint):
-            await self.governor.report_rate_limited(group, exc.window_seconds)
-
 
 async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     """The decoded body, or ``_TooLarge`` as soon as it passes ``limit`` bytes."""
@@ -374,9 +357,3 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
             raise _TooLarge
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def describe(exc: MoesegError) -> str:
-    """A short, secret-free description of an error for log lines."""
-    status = getattr(exc, "status", None)
-    return f"{type(exc).__name__} {status}" if status is not None else type(exc).__name__

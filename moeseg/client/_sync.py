@@ -1,20 +1,17 @@
-"""The synchronous facade: :class:`moeseg.Client` for code that is not async.
-
-One event loop runs in a background thread (anyio's blocking portal); the async client lives in
-it, and every method of the facade waits there for the matching coroutine. Quota is shared with
-async clients of the same workspace because the default governor keeps time on a monotonic clock
-owned by no event loop (``moeseg.governor.get_governor``).
-"""
+"""The blocking facade: :class:`moeseg.Client` on an event loop in a background thread."""
+# A method decorated with @_blocking is its signature and docstring only: the body is Client's.
+# mypy: disable-error-code="empty-body"
 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import ExitStack
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 import sniffio
@@ -52,6 +49,22 @@ def _check_not_in_event_loop(what: str) -> None:
         f"moeseg.SyncClient {what} called inside a running {library} event loop: "
         "use moeseg.Client with await there"
     )
+
+
+def _blocking(
+    method: Callable[Concatenate[SyncClient, P], T],
+) -> Callable[Concatenate[SyncClient, P], T]:
+    """Run the async client's method of the same name on its loop, with the arguments checked
+    against the decorated signature (the async one also takes the deprecated keywords)."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def call(self: SyncClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        signature.bind(self, *args, **kwargs)
+        fn: Callable[..., Awaitable[T]] = getattr(self._client, method.__name__)
+        return self._call(fn, *args, **kwargs)
+
+    return call
 
 
 class _Runner:
@@ -97,11 +110,11 @@ class SyncClient:
     call :meth:`close` when done: it runs an event loop in a background thread until then
     (``backend`` picks it: ``"asyncio"`` or ``"trio"``; one not closed is closed when collected
     or at exit). Every method waits for the async client's method of the same name and returns
-    its result or raises its typed error. The
-    default governor is the workspace's (``moeseg.governor.get_governor``), so quota is shared
-    with async clients of the workspace in this process. Calling it from inside a running event
-    loop raises :class:`moeseg.ConfigurationError`: there, use ``moeseg.Client`` with ``await``.
-    The async client's deprecated per-call keywords are not offered: use :meth:`with_options`.
+    its result or raises its typed error. The default governor keeps time on a monotonic clock
+    owned by no event loop, so quota is shared with async clients of the workspace in this
+    process. Calling it from inside a running event loop raises
+    :class:`moeseg.ConfigurationError`: there, use ``moeseg.Client`` with ``await``. The async
+    client's deprecated per-call keywords are not offered: use :meth:`with_options`.
     """
 
     __slots__ = ("_client", "_runner")
@@ -132,29 +145,10 @@ class SyncClient:
         observer: Observer | None = None,
         backend: str = "asyncio",
     ) -> None:
+        # Every parameter but backend is Client's (a test pins the two signatures together).
+        arguments = {k: v for k, v in locals().items() if k not in ("self", "backend")}
         _check_not_in_event_loop("construction")
-        make = functools.partial(
-            Client,
-            workspace_id,
-            api_key,
-            dc=dc,
-            base_url=base_url,
-            db_name=db_name,
-            app_key=app_key,
-            legacy_base_url=legacy_base_url,
-            legacy_app_id=legacy_app_id,
-            legacy_api_secret=legacy_api_secret,
-            governor=governor,
-            policy=policy,
-            transport=transport,
-            http_client=http_client,
-            timeout=timeout,
-            max_retries=max_retries,
-            max_wait=max_wait,
-            max_response_bytes=max_response_bytes,
-            observer=observer,
-        )
-        self._runner = _Runner(backend, make)
+        self._runner = _Runner(backend, functools.partial(Client, **arguments))
         self._client = self._runner.client
 
     def _call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -220,33 +214,32 @@ class SyncClient:
         self, definition: SegmentDefinition, *, on_send: Callable[[], None] | None = None
     ) -> Segment:
         """See :meth:`moeseg.Client.create_segment` (``on_send`` runs on the loop's thread)."""
-        if on_send is None:
-            return self._call(self._client.create_segment, definition)
-        callback = on_send
 
         async def sent() -> None:
-            callback()
+            if on_send is not None:
+                on_send()
 
         return self._call(self._client.create_segment, definition, on_send=sent)
 
+    @_blocking
     def find_created(self, name: str, fp: str) -> Segment | None:
         """See :meth:`moeseg.Client.find_created`."""
-        return self._call(self._client.find_created, name, fp)
 
+    @_blocking
     def list_segments(self, name: str | None = None) -> list[Segment]:
         """See :meth:`moeseg.Client.list_segments`."""
-        return self._call(self._client.list_segments, name)
 
+    @_blocking
     def get_segment(self, segment_id: str) -> Segment:
         """See :meth:`moeseg.Client.get_segment`."""
-        return self._call(self._client.get_segment, segment_id)
 
+    @_blocking
     def update_segment(self, segment_id: str, update: SegmentUpdate | SegmentDefinition) -> Segment:
         """See :meth:`moeseg.Client.update_segment`."""
-        return self._call(self._client.update_segment, segment_id, update)
 
     # -- v2 file segments -----------------------------------------------------------------------
 
+    @_blocking
     def create_file_segment(
         self,
         name: str,
@@ -258,16 +251,8 @@ class SyncClient:
         expiry_time: int,
     ) -> V2AcceptedBody:
         """See :meth:`moeseg.Client.create_file_segment`."""
-        return self._call(
-            self._client.create_file_segment,
-            name,
-            file_url,
-            callback_url,
-            file,
-            users=users,
-            expiry_time=expiry_time,
-        )
 
+    @_blocking
     def add_users(
         self,
         name: str,
@@ -279,16 +264,8 @@ class SyncClient:
         segment_id: str | None = None,
     ) -> V2AcceptedBody:
         """See :meth:`moeseg.Client.add_users`."""
-        return self._call(
-            self._client.add_users,
-            name,
-            file_url,
-            callback_url,
-            file,
-            users=users,
-            segment_id=segment_id,
-        )
 
+    @_blocking
     def remove_users(
         self,
         name: str,
@@ -300,16 +277,8 @@ class SyncClient:
         segment_id: str | None = None,
     ) -> V2AcceptedBody:
         """See :meth:`moeseg.Client.remove_users`."""
-        return self._call(
-            self._client.remove_users,
-            name,
-            file_url,
-            callback_url,
-            file,
-            users=users,
-            segment_id=segment_id,
-        )
 
+    @_blocking
     def replace_users(
         self,
         name: str,
@@ -321,38 +290,30 @@ class SyncClient:
         segment_id: str | None = None,
     ) -> V2AcceptedBody:
         """See :meth:`moeseg.Client.replace_users`."""
-        return self._call(
-            self._client.replace_users,
-            name,
-            file_url,
-            callback_url,
-            file,
-            users=users,
-            segment_id=segment_id,
-        )
 
     # -- archive --------------------------------------------------------------------------------
 
+    @_blocking
     def archive(self, *, name: str | None = None, segment_id: str | None = None) -> V2AcceptedBody:
         """See :meth:`moeseg.Client.archive`."""
-        return self._call(self._client.archive, name=name, segment_id=segment_id)
 
+    @_blocking
     def unarchive(
         self, *, name: str | None = None, segment_id: str | None = None
     ) -> V2AcceptedBody:
         """See :meth:`moeseg.Client.unarchive`."""
-        return self._call(self._client.unarchive, name=name, segment_id=segment_id)
 
     # -- legacy CSV API -------------------------------------------------------------------------
 
+    @_blocking
     def legacy_csv_segment(
         self, seg_name: str, csv_url: str, callback: str, file: FileOptions
     ) -> LegacyCsvResponse:
         """See :meth:`moeseg.Client.legacy_csv_segment` (deprecated by MoEngage)."""
-        return self._call(self._client.legacy_csv_segment, seg_name, csv_url, callback, file)
 
     # -- Cohort Sync ----------------------------------------------------------------------------
 
+    @_blocking
     def sync_cohort(
         self,
         name: str,
@@ -366,18 +327,8 @@ class SyncClient:
         on_progress: Progress | None = None,
     ) -> SyncResult:
         """See :meth:`moeseg.Client.sync_cohort`."""
-        return self._call(
-            self._client.sync_cohort,
-            name,
-            add=add,
-            remove=remove,
-            cohort_id=cohort_id,
-            partner=partner,
-            description=description,
-            concurrency=concurrency,
-            on_progress=on_progress,
-        )
 
+    @_blocking
     def sync_members(
         self,
         segment: str,
@@ -393,16 +344,3 @@ class SyncClient:
         on_progress: Progress | None = None,
     ) -> SyncResult:
         """See :meth:`moeseg.Client.sync_members` (an async ``uploader`` runs in its loop)."""
-        return self._call(
-            self._client.sync_members,
-            segment,
-            source,
-            state_dir=state_dir,
-            uploader=uploader,
-            callback_url=callback_url,
-            dry_run=dry_run,
-            replace=replace,
-            column=column,
-            cohort_id=cohort_id,
-            on_progress=on_progress,
-        )

@@ -7,10 +7,16 @@ compares digests with :func:`hmac.compare_digest`. A callback is accepted once p
 is refused), only for the segment the token was issued for, only when its body is a JSON object of
 the documented shape and no larger than ``max_body_bytes``. A refused callback records nothing.
 
-Statuses: 200 accepted; 400 malformed JSON (too deeply nested included) or wrong shape; 403 the
-body names another segment; 404 unknown or forged token; 405 not a POST; 408 the request was not
-received within ``read_timeout`` seconds (a sender dripping bytes cannot hold a connection; served
-by :meth:`CallbackReceiver.serve`, a connection that has not delivered its headers by then is
+With a handle store (attached by :class:`FileSegments`), a callback whose id this process has
+not seen is checked against the store's records (a restart between upload and callback loses
+nothing); one for an id the store never issued is kept as an orphan (see :class:`FileSegments`);
+one arriving after its handle's deadline is answered 200 and changes nothing (logged).
+
+Statuses: 200 accepted (also an orphan, or a callback after the handle expired); 400 malformed
+JSON (too deeply nested included) or wrong shape; 403 the body names another segment; 404
+unknown or forged token; 405 not a POST; 408 the request was not received within
+``read_timeout`` seconds (a sender dripping bytes cannot hold a connection; served by
+:meth:`CallbackReceiver.serve`, a connection that has not delivered its headers by then is
 closed); 409 replay of an accepted callback; 413 body too large; 503 the waiting side has stopped,
 or the app runs on another thread's loop than the one awaiting the handles without
 :meth:`CallbackReceiver.serve`'s portal.
@@ -21,6 +27,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+import os
+import re
 import secrets
 import threading
 from collections import OrderedDict
@@ -39,10 +48,22 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .._exceptions import ConfigurationError
-from ..segments import FileSegmentCallback, LegacyCsvCallback, StructureError, structure
+from ..governor import Clock, WallClock
+from ..segments import (
+    FileSegmentCallback,
+    LegacyCsvCallback,
+    StructureError,
+    V2AcceptedBody,
+    structure,
+)
+from ._handles import HandleRecord, HandleStore, MemoryHandles, SQLiteHandles, Status
 from ._results import FileSegmentHandle, FileSegmentOutcome
 
 __all__ = ["CallbackReceiver"]
+
+logger = logging.getLogger("moeseg")
+
+_OP_ID = re.compile(r"[0-9a-f]{16}")  # secrets.token_hex(8)
 
 
 class _Refused(Exception):
@@ -122,10 +143,12 @@ class CallbackReceiver:
             ...
 
     :meth:`expect` registers an operation and returns the handle whose ``callback_url`` goes into
-    the request; :class:`FileSegments` does this for you. Handles live in memory: the receiver
-    must run in the process, and (mounted) on the event loop, that awaits them; ``serve()`` runs
-    uvicorn in a thread of its own and hands each callback over to that loop. A handle nobody
-    awaits any more should be :meth:`discard`-ed (MoEngage sets no processing deadline).
+    the request; :class:`FileSegments` does this for you. Handles are objects of one event loop:
+    the receiver must run in the process, and (mounted) on the event loop, that awaits them;
+    ``serve()`` runs uvicorn in a thread of its own and hands each callback over to that loop.
+    Their records outlive the process when ``FileSegments(..., handles=path)`` gives the
+    receiver a SQLite store. A handle nobody awaits any more should be :meth:`discard`-ed
+    (MoEngage sets no processing deadline).
     """
 
     def __init__(
@@ -141,6 +164,8 @@ class CallbackReceiver:
         self._remembered = remembered_tokens
         self._pending: dict[str, _Entry] = {}
         self._used: OrderedDict[str, bytes] = OrderedDict()
+        self._store: HandleStore | None = None
+        self._clock: Clock = WallClock()
         self._portal: anyio.from_thread.BlockingPortal | None = None
         self._home_thread: int | None = None  # the thread whose event loop owns the handles
         self.read_timeout = read_timeout
@@ -176,8 +201,92 @@ class CallbackReceiver:
         op_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         handle = FileSegmentHandle(operation, segment_name, f"{self._public_url}/{op_id}.{secret}")
+        handle._keeper = self
         self._pending[op_id] = _Entry(_secret_digest(secret), handle)
         return handle
+
+    def _digest_of(self, handle: FileSegmentHandle) -> bytes:
+        """The digest of a pending handle's secret (what a store keeps instead of it)."""
+        return self._pending[handle.id].digest
+
+    def _attach(
+        self, handles: str | os.PathLike[str] | HandleStore | None, clock: Clock | None
+    ) -> HandleStore:
+        """Keep this receiver's handles in ``handles`` (a store, a SQLite path, or None: the
+        store it already has, else memory). One receiver, one store."""
+        if clock is not None:
+            self._clock = clock
+        if handles is None:
+            store: HandleStore = self._store or MemoryHandles()
+        elif isinstance(handles, (str, os.PathLike)):
+            same = isinstance(self._store, SQLiteHandles) and (
+                self._store.path.absolute() == SQLiteHandles(handles).path.absolute()
+            )
+            store = self._store if same and self._store else SQLiteHandles(handles)
+        else:
+            store = handles
+        if self._store is not None and store is not self._store:
+            raise ConfigurationError(
+                f"this CallbackReceiver keeps its handles in {self._store!r}, not {store!r}: "
+                "make one receiver per handle store"
+            )
+        self._store = store
+        return store
+
+    def _reopen(self, record: HandleRecord) -> FileSegmentHandle:
+        """This process's handle for a stored record (the same object while it is pending)."""
+        self._claim_thread()
+        entry = self._pending.get(record.id)
+        if entry is not None:
+            return entry.handle
+        handle = FileSegmentHandle(record.operation, record.segment_name, None, id=record.id)
+        handle.created_at, handle.deadline = record.created_at, record.deadline
+        handle._keeper = self
+        if record.segment_id is not None:
+            handle.accepted = V2AcceptedBody(cs_name=record.segment_name, cs_id=record.segment_id)
+        if record.status == "pending":
+            self._pending[record.id] = _Entry(record.digest, handle)
+        elif record.status == "expired":
+            handle._expire()
+        elif record.outcome is not None:
+            handle._resolve(record.outcome)
+        return handle
+
+    def _left(self, deadline: float) -> float:
+        """Seconds until a wall-clock deadline (negative once passed)."""
+        return deadline - self._clock.now()
+
+    async def _expire(self, handle: FileSegmentHandle) -> None:
+        """Settle an overdue handle as expired (unless its callback came first)."""
+        if handle.id in self._pending:
+            await self._settle(handle.id, "expired", None)
+        handle._expire()
+
+    async def _settle(
+        self, op_id: str, status: Status, outcome: FileSegmentOutcome | None
+    ) -> tuple[bool, Status]:
+        """Decide the one outcome of ``op_id`` (in the store first, the decision that counts),
+        then resolve this process's handle. Returns (this call decided, the final status)."""
+        record, won = (
+            (None, True)
+            if self._store is None
+            else await self._store.settle(op_id, status, outcome)
+        )
+        entry = self._pending.pop(op_id, None)
+        final = status
+        if record is not None:
+            final, outcome = record.status, record.outcome
+        elif self._store is not None:  # a handle of expect() alone, kept in memory only
+            won = entry is not None
+        if entry is not None and final == "expired":
+            entry.handle._expire()  # a late callback finds the store's record: answered 200
+        elif entry is not None:
+            self._used[op_id] = entry.digest
+            while len(self._used) > self._remembered:
+                self._used.popitem(last=False)
+            if outcome is not None:
+                entry.handle._resolve(outcome)
+        return won, final
 
     def _claim_thread(self) -> None:
         """Bind the receiver to the calling thread's event loop (the one awaiting handles)."""
@@ -191,40 +300,76 @@ class CallbackReceiver:
 
     def discard(self, handle: FileSegmentHandle) -> None:
         """Forget a pending handle (its request failed, or nobody waits any more)."""
-        op_id = handle.callback_url.rsplit("/", 1)[-1].partition(".")[0]
-        entry = self._pending.get(op_id)
+        entry = self._pending.get(handle.id)
         if entry is not None and entry.handle is handle:
-            del self._pending[op_id]
+            del self._pending[handle.id]
 
     # -- the decision, always taken in the event loop that owns the handles ---------------------
 
-    def _process(self, token: str, body: bytes) -> tuple[int, str]:
+    async def _process(self, token: str, body: bytes) -> tuple[int, str]:
         try:
-            return 200, self._accept(token, body)
+            return 200, await self._accept(token, body)
         except _Refused as refused:
             return refused.status, refused.message
 
-    def _accept(self, token: str, body: bytes) -> str:
+    async def _accept(self, token: str, body: bytes) -> str:
         op_id, _, secret = token.partition(".")
         digest = _secret_digest(secret)
         entry = self._pending.get(op_id)
-        if entry is None:
+        if entry is not None:
+            known: tuple[bytes, str, str, float | None] = (
+                entry.digest, entry.handle.operation, entry.handle.segment_name,
+                entry.handle.deadline,
+            )  # fmt: skip
+        else:
             used = self._used.get(op_id)
             if used is not None and hmac.compare_digest(used, digest):
                 raise _Refused(409, "callback already received (replay refused)")
+            if self._store is None or not secret or not _OP_ID.fullmatch(op_id):
+                raise _Refused(404, "unknown callback token")  # only our ids' shape is kept
+            record = await self._store.get(op_id)
+            if record is None or record.status == "orphan":
+                return await self._orphan(op_id, digest, body)
+            known = (record.digest, record.operation, record.segment_name, record.deadline)
+        expected, operation, segment_name, deadline = known
+        if not hmac.compare_digest(expected, digest):
             raise _Refused(404, "unknown callback token")
-        if not hmac.compare_digest(entry.digest, digest):
+        if deadline is not None and self._left(deadline) <= 0:
+            _, final = await self._settle(op_id, "expired", None)
+        else:
+            outcome = _parse_callback(body, operation)
+            if outcome.segment_name != segment_name:
+                raise _Refused(403, "callback names a segment this token was not issued for")
+            won, final = await self._settle(op_id, "done", outcome)
+            if won:
+                return "callback received"
+        if final != "expired":
+            raise _Refused(409, "callback already received (replay refused)")
+        logger.warning(
+            "file-segment callback for %s of %r (handle %s) arrived after the handle expired: "
+            "ignored", operation, segment_name, op_id,
+        )  # fmt: skip
+        return "callback received after the handle expired: ignored"
+
+    async def _orphan(self, op_id: str, digest: bytes, body: bytes) -> str:
+        """A callback for an id the store never issued: kept, so it is not lost (see
+        :class:`FileSegments`); a replay of it is refused like any other."""
+        assert self._store is not None
+        outcome = _parse_callback(body, "unknown")
+        record = HandleRecord(
+            op_id, digest, "unknown", outcome.segment_name, self._clock.now(),
+            status="orphan", outcome=outcome,
+        )  # fmt: skip
+        stored = await self._store.add_orphan(record)
+        if stored != record:
+            if stored.status == "orphan" and hmac.compare_digest(stored.digest, digest):
+                raise _Refused(409, "callback already received (replay refused)")
             raise _Refused(404, "unknown callback token")
-        handle = entry.handle
-        outcome = _parse_callback(body, handle.operation)
-        if outcome.segment_name != handle.segment_name:
-            raise _Refused(403, "callback names a segment this token was not issued for")
-        del self._pending[op_id]
-        self._used[op_id] = digest
-        while len(self._used) > self._remembered:
-            self._used.popitem(last=False)
-        handle._resolve(outcome)
-        return "callback received"
+        logger.warning(
+            "file-segment callback for handle %s (segment %r, status %d), which this handle "
+            "store never issued: kept as an orphan", op_id, outcome.segment_name, outcome.status,
+        )  # fmt: skip
+        return "callback for an unknown handle: kept as an orphan"
 
     # -- HTTP (a Starlette app of one route) -----------------------------------------------------
 
@@ -267,7 +412,7 @@ class CallbackReceiver:
 
     async def _decide(self, token: str, body: bytes) -> tuple[int, str]:
         if self._home_thread in (None, threading.get_ident()):
-            return self._process(token, body)
+            return await self._process(token, body)
         portal = self._portal
         if portal is None:  # another thread's loop, and no way to reach the one that waits
             return 503, "receiver runs outside the event loop that awaits its handles"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import attrs
@@ -40,57 +40,110 @@ class FileSegmentOutcome:
         return 200 <= self.status < 300
 
 
+class _Keeper(Protocol):
+    """The receiver that settles a handle (the callback, or the expiry: whichever comes first)."""
+
+    def _left(self, deadline: float) -> float: ...
+
+    async def _expire(self, handle: FileSegmentHandle) -> None: ...
+
+
 class FileSegmentHandle:
     """One file-segment operation sent to MoEngage, whose outcome arrives later by callback.
 
     ``await handle.wait(timeout=...)`` returns the :class:`FileSegmentOutcome` on success and
     raises :class:`FileSegmentFailed` when the callback reports a failure, or
-    :class:`CallbackTimeout` when none arrived in time (the handle stays pending: wait again).
-    ``accepted`` is the client's answer to the request (the v2 202 body with ``cs_id``, or the
-    legacy API's response), set once the request was sent.
+    :class:`CallbackTimeout` when none arrived in time (the handle stays pending: wait again),
+    or for good once the handle has ``expired`` (no callback before its ``deadline``, a Unix
+    time set by ``FileSegments(callback_timeout=...)``).
+    ``id`` names the operation in the handle store (``await files.handle(id)`` reopens it, also
+    in another process); ``accepted`` is the client's answer to the request (the v2 202 body with
+    ``cs_id``, or the legacy API's response), set once the request was sent; ``callback_url``
+    holds the single-use secret, so it is None on a handle reopened from a store.
     Handles are made by :meth:`CallbackReceiver.expect` (or :class:`FileSegments`), in the event
     loop that waits on them.
     """
 
-    __slots__ = ("_event", "_outcome", "accepted", "callback_url", "operation", "segment_name")
+    __slots__ = (
+        "_event", "_expired", "_keeper", "_outcome", "accepted", "callback_url", "created_at",
+        "deadline", "id", "operation", "segment_name",
+    )  # fmt: skip
 
-    def __init__(self, operation: str, segment_name: str, callback_url: str) -> None:
+    def __init__(
+        self, operation: str, segment_name: str, callback_url: str | None, *, id: str = ""
+    ) -> None:
         self.operation = operation
         self.segment_name = segment_name
         self.callback_url = callback_url
+        self.id = id or (callback_url or "").rsplit("/", 1)[-1].partition(".")[0]
         self.accepted: V2AcceptedBody | LegacyCsvResponse | None = None
+        self.created_at: float | None = None
+        self.deadline: float | None = None
         self._event = anyio.Event()
         self._outcome: FileSegmentOutcome | None = None
+        self._expired = False
+        self._keeper: _Keeper | None = None
 
     def __repr__(self) -> str:
         # The callback URL holds the secret token: never shown.
-        state = "pending" if self._outcome is None else f"status={self._outcome.status}"
-        return f"<FileSegmentHandle {self.operation} {self.segment_name!r} {state}>"
+        if self._expired:
+            state = "expired"
+        else:
+            state = "pending" if self._outcome is None else f"status={self._outcome.status}"
+        return f"<FileSegmentHandle {self.id} {self.operation} {self.segment_name!r} {state}>"
 
     def done(self) -> bool:
-        """True once the callback has arrived."""
-        return self._outcome is not None
+        """True once the callback has arrived, or the handle has expired."""
+        return self._outcome is not None or self._expired
+
+    @property
+    def expired(self) -> bool:
+        """True when no callback arrived before the deadline: ``wait()`` raises
+        :class:`CallbackTimeout` for good."""
+        return self._expired
 
     @property
     def outcome(self) -> FileSegmentOutcome | None:
-        """The callback's outcome, or None while pending (never raises)."""
+        """The callback's outcome, or None while pending or once expired (never raises)."""
         return self._outcome
 
     def _resolve(self, outcome: FileSegmentOutcome) -> None:
         # Called in the event loop that created the handle (the receiver makes sure of it).
-        self._outcome = outcome
-        self._event.set()
+        if not self.done():
+            self._outcome = outcome
+            self._event.set()
+
+    def _expire(self) -> None:
+        if not self.done():
+            self._expired = True
+            self._event.set()
 
     async def wait(self, timeout: float | None = None) -> FileSegmentOutcome:  # noqa: ASYNC109
         """Wait for the callback; return its outcome or raise the failure it reports.
 
         Many handles can be awaited at once, from any number of tasks.
         """
-        with anyio.move_on_after(math.inf if timeout is None else timeout):
-            await self._event.wait()
+        give_up = math.inf if timeout is None else anyio.current_time() + timeout
+        while not self.done():
+            left = give_up - anyio.current_time()
+            if self.deadline is not None and self._keeper is not None:
+                to_deadline = self._keeper._left(self.deadline)
+                if to_deadline <= 0:
+                    await self._keeper._expire(self)
+                    continue
+                # At least a millisecond: two clocks and float rounding must not spin the loop.
+                left = min(left, max(to_deadline, 0.001))
+            elif left <= 0:
+                raise CallbackTimeout(self.operation, self.segment_name, timeout or 0.0)
+            with anyio.move_on_after(max(left, 0.0)):
+                await self._event.wait()
+            if not self.done() and anyio.current_time() >= give_up:
+                raise CallbackTimeout(self.operation, self.segment_name, timeout or 0.0)
         outcome = self._outcome
         if outcome is None:
-            raise CallbackTimeout(self.operation, self.segment_name, timeout or 0.0)
+            deadline = self.deadline or 0.0
+            lasted = deadline - (self.created_at or deadline)
+            raise CallbackTimeout(self.operation, self.segment_name, lasted)
         if not outcome.ok:
             raise FileSegmentFailed(outcome)
         return outcome

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from functools import partial
+from types import TracebackType
 from typing import TYPE_CHECKING
 
+import anyio
 import anyio.to_thread
 import httpx
 
 from ..client import Client, FileKw, FileOptions
+from ..governor import Clock
 from ..segments import LegacyCsvResponse, V2AcceptedBody
 from ._csv import CsvReport, check_csv, check_csv_url
+from ._handles import HandleRecord, HandleStore, HandleStoreError
 from ._receiver import CallbackReceiver
-from ._results import FileSegmentHandle
+from ._results import CallbackTimeout, FileSegmentFailed, FileSegmentHandle
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -41,6 +46,31 @@ class FileSegments:
     With ``check_size=True`` a HEAD request to ``file_url`` (through ``http_client`` if given)
     refuses a file announced above 150 MB. For other per-call settings, pass
     ``client.with_options(...)`` as the client.
+
+    **Durable handles.** ``handles=`` a file path keeps pending handles in that SQLite file
+    (default: in memory, lost when the process exits). A process restarted between an upload and
+    its callback makes a ``FileSegments`` on the same file and receiver URL *before* serving the
+    receiver; callbacks for the earlier process's handles then resolve them in the file, and
+    :meth:`pending`, :meth:`handle` and :meth:`wait_all` reopen and await them. The file holds
+    ids, operations, segment names and ids, times, statuses, outcomes and a SHA-256 digest of
+    each callback URL's secret (to check a callback after a restart): never a credential or a
+    callback URL. A receiver keeps its handles in one store.
+
+    **A callback for an id the store never issued** (the store was replaced, the handle was
+    made in memory before a restart, or someone posts a made-up id) is answered 200 and kept as
+    an *orphan* (operation ``"unknown"``, the callback's outcome), logged as a warning on the
+    ``moeseg`` logger; ``await files.handle(id)`` returns it later. Refusing it would lose a real
+    outcome and MoEngage's retries (if any) would never succeed; keeping it costs one row, and the
+    store keeps at most 1,000 orphans (oldest dropped) so made-up ids cannot grow it. An orphan
+    is unverified (its secret was never known): it never resolves any other handle.
+
+    **Expiry.** ``callback_timeout=`` seconds (default: never) gives each new handle a deadline
+    ``created_at + callback_timeout`` in wall-clock Unix time, stored with it; once passed, the
+    handle resolves for good to :class:`CallbackTimeout` (``handle.expired``), also in a process
+    started after the deadline, and a callback arriving later is answered 200, logged and
+    ignored. The wall clock (``clock=``, :class:`moeseg.governor.WallClock` by default) is read
+    as it is: a step forward expires handles early, a step back late; unlike quota, nothing is
+    overspent by that, so no correction is made.
     """
 
     def __init__(
@@ -50,14 +80,72 @@ class FileSegments:
         *,
         check_size: bool = False,
         http_client: httpx.AsyncClient | None = None,
+        handles: str | os.PathLike[str] | HandleStore | None = None,
+        callback_timeout: float | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.client = client
         self.receiver = receiver
         self.check_size = check_size
+        self.callback_timeout = callback_timeout
         self._http = http_client
+        self._store = receiver._attach(handles, clock)
 
     def __repr__(self) -> str:
-        return f"<FileSegments {self.client!r} {self.receiver!r}>"
+        return f"<FileSegments {self.client!r} {self.receiver!r} {self._store!r}>"
+
+    async def __aenter__(self) -> FileSegments:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the handle store's file (reopened if used again)."""
+        with anyio.CancelScope(shield=True):
+            await self._store.aclose()
+
+    async def pending(self) -> list[FileSegmentHandle]:
+        """The store's pending handles, oldest first, also those of an earlier process (those
+        past their deadline are expired on the way, and not listed)."""
+        handles = []
+        for record in await self._store.pending():
+            handle = self.receiver._reopen(record)
+            if handle.deadline is not None and self.receiver._left(handle.deadline) <= 0:
+                await self.receiver._expire(handle)
+            else:
+                handles.append(handle)
+        return handles
+
+    async def handle(self, handle_id: str) -> FileSegmentHandle | None:
+        """The handle with this id, in whatever state the store has it (pending, resolved,
+        expired, or an orphan callback), or None when the store knows no such id."""
+        record = await self._store.get(handle_id)
+        if record is None:
+            return None
+        handle = self.receiver._reopen(record)
+        if handle.deadline is not None and self.receiver._left(handle.deadline) <= 0:
+            await self.receiver._expire(handle)
+        return handle
+
+    async def wait_all(self, timeout: float | None = None) -> list[FileSegmentHandle]:  # noqa: ASYNC109
+        """Wait until every pending handle is done (callback or expiry) or ``timeout`` passed;
+        return them (look at ``done()``, ``outcome``, ``expired``)."""
+        handles = await self.pending()
+
+        async def one(handle: FileSegmentHandle) -> None:
+            with suppress(CallbackTimeout, FileSegmentFailed):
+                await handle.wait(timeout)
+
+        async with anyio.create_task_group() as tg:
+            for handle in handles:
+                tg.start_soon(one, handle)
+        return handles
 
     async def create(
         self,
@@ -213,6 +301,19 @@ class FileSegments:
     ) -> FileSegmentHandle:
         """Register the callback first (it may arrive before the answer), then send."""
         handle = self.receiver.expect(operation, name)
+        assert handle.callback_url is not None
+        handle.created_at = self.receiver._clock.now()
+        if self.callback_timeout is not None:
+            handle.deadline = handle.created_at + self.callback_timeout
+        record = HandleRecord(
+            handle.id, self.receiver._digest_of(handle), operation, name, handle.created_at,
+            handle.deadline,
+        )  # fmt: skip
+        try:
+            await self._store.add(record)
+        except BaseException:
+            self.receiver.discard(handle)
+            raise
         sent = False
         try:
             handle.accepted = await call(handle.callback_url)
@@ -220,6 +321,11 @@ class FileSegments:
         finally:
             if not sent:
                 self.receiver.discard(handle)
+                with anyio.CancelScope(shield=True), suppress(HandleStoreError):
+                    await self._store.remove(handle.id)  # the request's own error counts
+        segment_id = getattr(handle.accepted, "cs_id", None)
+        if segment_id:
+            await self._store.set_segment_id(handle.id, segment_id)
         return handle
 
 

@@ -5,9 +5,11 @@
 """Exact multi-window sliding quotas for MoEngage's APIs, shared per workspace."""
 
 from ._clock import AnyioClock as AnyioClock
-from ._clock import Clock, WallClock
+from ._clock import Clock
 from ._clock import MonotonicClock as MonotonicClock
-from ._governor import Governor, Lease
+from ._clock import WallClock as WallClock
+from ._governor import Governor
+from ._governor import Lease as Lease
 from ._memory import MemoryStore
 from ._plan import Eta
 from ._plan import Plan as Plan
@@ -32,7 +34,6 @@ __all__ = [
     "Eta",
     "get_governor",
     "Governor",
-    "Lease",
     "MemoryStore",
     "QuotaGroup",
     "QuotaPolicy",
@@ -40,6 +41,5 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "StoreUnavailable",
-    "WallClock",
     "Window",
 ]

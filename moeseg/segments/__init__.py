@@ -37,12 +37,12 @@ from ._models import (
     AttributeGroup,
     CustomSegmentFilter,
     Execution,
-    Filter,
     FilterGroup,
     NestedFilter,
     TimeRange,
 )
 from ._models import BaseTimeRange as BaseTimeRange
+from ._models import Filter as Filter
 from ._requests import SegmentDefinition, SegmentUpdate, validate
 from ._responses import Segment
 
@@ -55,7 +55,6 @@ __all__ = [
     "AttributeGroup",
     "CustomSegmentFilter",
     "Execution",
-    "Filter",
     "FilterGroup",
     "Limits",
     "NestedFilter",

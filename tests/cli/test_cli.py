@@ -40,7 +40,10 @@ def test_help_mentions_quota_memory_and_exit_codes() -> None:
     text = " ".join(result.output.split())
     assert "Quota state is kept in a SQLite file shared by every moeseg process" in text
     assert "130 interrupted" in text
-    for command in ("validate", "plan", "create", "list", "get", "archive", "unarchive", "quota"):
+    for command in (
+        "validate", "create", "list", "get", "archive", "unarchive", "quota",
+        "export", "plan", "apply", "diff",
+    ):  # fmt: skip
         assert command in result.output
 
 
@@ -124,9 +127,9 @@ def test_create_with_journal_twice_sends_nothing_the_second_time(tmp_path: Path)
     ]
 
 
-def test_plan_json(tmp_path: Path) -> None:
+def test_create_dry_run_json(tmp_path: Path) -> None:
     path = write(tmp_path, [payload(f"s{i}", f"c{i}") for i in range(120)] + [invalid_payload("x")])
-    result = run("plan", str(path), *SCALE, "--json")
+    result = run("create", str(path), "--dry-run", *SCALE, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["to_send"] == 120
@@ -135,7 +138,7 @@ def test_plan_json(tmp_path: Path) -> None:
     assert data["list_calls"] == 1  # no journal: the batch lists the workspace first
     assert data["milestones"][-1]["count"] == 121
     assert data["summary"].startswith("120 creates and 1 list call: 50 now")
-    human = run("plan", str(path), *SCALE)
+    human = run("create", str(path), "--dry-run", *SCALE)
     assert "120 creates and 1 list call: 50 now" in human.stdout
     assert "1 invalid" in human.stdout
 
@@ -169,6 +172,18 @@ def test_bad_option_combinations_exit_2(args: list[str], needle: str) -> None:
     assert needle in result.stderr
 
 
+def test_time_scale_applies_to_a_base_url_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MOENGAGE_BASE_URL names a sandbox as --base-url does (it was refused: "only applies")."""
+    monkeypatch.setenv("MOENGAGE_BASE_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("MOENGAGE_WORKSPACE_ID", "ws")
+    monkeypatch.setenv("MOENGAGE_API_KEY", "key")
+    result = run("quota", "--time-scale", "0.5", "--quota-db", "memory", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert {r["group"] for r in json.loads(result.stdout)} >= {"segments"}
+
+
 def test_unusable_journal_exits_2(tmp_path: Path) -> None:
     path = write(tmp_path, [payload("a", "Pune")])
     result = run("create", str(path), *SCALE, "--journal", str(tmp_path / "no" / "j.sqlite"))
@@ -185,7 +200,7 @@ def test_missing_credentials_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_quota_state_persists_in_the_sqlite_store(tmp_path: Path) -> None:
-    """Requests admitted by another process (here: this one) are seen by quota and plan."""
+    """Requests admitted by another process (here: this one) are seen by quota and a dry run."""
     db = tmp_path / "quota.sqlite3"
     policy = QuotaPolicy.moengage()
 
@@ -214,7 +229,7 @@ def test_quota_state_persists_in_the_sqlite_store(tmp_path: Path) -> None:
         1000,
     }
     path = write(tmp_path, [payload(f"s{i}", f"c{i}") for i in range(60)])
-    plan = json.loads(run("plan", str(path), *conn, "--json").stdout)
+    plan = json.loads(run("create", str(path), "--dry-run", *conn, "--json").stdout)
     assert plan["milestones"][0]["count"] == 47
 
 
@@ -282,12 +297,13 @@ def test_create_stops_at_the_active_segment_limit(
     assert {o["reason"] for o in data["outcomes"][4:]} == {"active-segment limit"}
 
 
-def test_plan_count_active_reports_the_workspace(tmp_path: Path) -> None:
+def test_create_dry_run_count_active_reports_the_workspace(tmp_path: Path) -> None:
     path = write(tmp_path, [payload(f"s{i}", f"c{i}") for i in range(3)])
-    result = run("plan", str(path), *SCALE, "--count-active")
+    result = run("create", str(path), "--dry-run", *SCALE, "--count-active")
     assert result.exit_code == 0
     assert "workspace: up to 0 segments of 1000 active allowed" in " ".join(result.stdout.split())
-    data = json.loads(run("plan", str(path), *SCALE, "--count-active", "--json").stdout)
+    dry = run("create", str(path), "--dry-run", *SCALE, "--count-active", "--json")
+    data = json.loads(dry.stdout)
     assert (data["active_estimate"], data["active_limit"], data["warnings"]) == (0, 1000, [])
 
 

@@ -36,7 +36,7 @@ def test_members_sync_dry_run_prints_the_plan_and_keeps_no_state(tmp_path: Path)
     r = run("members", "sync", "Fans", "--from", str(src), "--sandbox", "--dry-run",
             "--state-dir", str(state))  # fmt: skip
     assert r.exit_code == 0, r.output
-    assert "cohort_sync add_members: 3 uids in 1 requests" in r.stdout
+    assert "cohort_sync add_members: 3 uids in 1 request" in r.stdout
     assert "ETA" in r.stdout
     assert "cannot be removed" in r.stdout
     assert "dry run: nothing sent" in r.stdout
@@ -64,7 +64,7 @@ def test_cohort_add_and_remove_report_counts(tmp_path: Path) -> None:
     src = users(tmp_path / "u.csv", *(f"u{i}" for i in range(10)))
     added = run("cohort", "add", "Fans", "--from", str(src), "--sandbox")
     assert added.exit_code == 0, added.output
-    assert "10 uids added to Fans in 1 requests" in added.stdout
+    assert "10 uids added to Fans in 1 request" in added.stdout
     removed = run("cohort", "remove", "Fans", "--from", str(src), "--sandbox", "--json")
     assert json.loads(removed.stdout)["removed"] == 10
 

@@ -1,5 +1,6 @@
-"""Exit codes are the same for every command: 0 done, 1 failed, 2 usage or input, 130
-interrupted; and the command line without its extra says which one to install."""
+"""Exit codes are the same for every command: 0 done, 1 failed, 2 usage or input, 3 changes
+present (plan/diff --exit-code), 130 interrupted; and the command line without its extra says
+which one to install."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from ._helpers import payload
 runner = CliRunner()
 SANDBOX = ["--sandbox", "--time-scale", "0.01"]
 COMMANDS_WITH_FILE = ("validate", "plan", "create")
-CONNECTED = ("plan", "create", "list", "get", "archive", "unarchive", "quota")
+CONNECTED = (
+    "plan", "create", "list", "get", "archive", "unarchive", "quota", "export", "apply", "diff"
+)  # fmt: skip
 
 
 def run(*args: str, **kw: Any) -> Any:
@@ -33,7 +36,10 @@ def _args(command: str, tmp_path: Path) -> list[str]:
     batch.write_text(json.dumps([payload("a", "Pune")]))
     extra = {
         "validate": [str(batch)],
-        "plan": [str(batch)],
+        "plan": [str(batch), "--state", str(tmp_path / "state.sqlite")],
+        "apply": [str(batch), "--yes", "--state", str(tmp_path / "state.sqlite")],
+        "export": ["--state", str(tmp_path / "state.sqlite")],
+        "diff": ["--state", str(tmp_path / "state.sqlite")],
         "create": [str(batch)],
         "get": ["0123456789abcdef01234567"],
         "archive": ["a"],
@@ -105,8 +111,8 @@ def test_an_interrupt_exits_130(
 def test_a_drifted_journal_exits_2_naming_the_file(tmp_path: Path) -> None:
     journal = tmp_path / "j.sqlite"
     journal.write_text("not a journal at all\n" * 50)
-    for command in ("plan", "create"):
-        result = run(*_args(command, tmp_path), "--journal", str(journal))
+    for dry_run in (["--dry-run"], []):
+        result = run(*_args("create", tmp_path), *dry_run, "--journal", str(journal))
         assert result.exit_code == 2
         assert f"journal {journal}" in " ".join(result.stderr.split())
         assert "not a SQLite journal" in result.stderr

@@ -97,7 +97,7 @@ async def test_dry_run_plans_and_sends_nothing_but_the_route_lookup(tmp_path: Pa
     assert routes(sb) == ["list"]
     assert result.plan is not None
     text = result.describe()
-    assert "cohort_sync add_members: 10 uids in 1 requests" in text
+    assert "cohort_sync add_members: 10 uids in 1 request" in text
     assert "dry run: nothing sent" in text
     assert not MemberState(tmp_path, sb.workspace_id).snapshot_path("Fans").exists()
 

@@ -15,8 +15,8 @@ from moeseg._cohorts import (
     MissingAttribute,
     PayloadTooLarge,
     UnsupportedContentType,
-    error_from_cohort_response,
 )
+from moeseg.client._answers import error_from_cohort_response
 from tests.cohorts._shared import response_examples
 
 JSON = {"content-type": "application/json"}

@@ -63,7 +63,7 @@ def test_cohort_steps_adds_first_with_their_minimum() -> None:
     assert plan.method == "add/remove"
     assert plan.notes == ()
     text = plan.describe()
-    assert "add_members: 10000 uids in 3 requests (minimum 3)" in text
+    assert "add_members: 10,000 uids in 3 requests (minimum 3)" in text
     assert "ETA 0s" in text
 
 
