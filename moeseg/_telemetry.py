@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
+import attrs
+
 if TYPE_CHECKING:
     from contextvars import Token
 
@@ -234,8 +236,15 @@ def error_type(error: BaseException) -> str:
 
 # -- the default observer ------------------------------------------------------------------------
 
-_default: list[Observer | None] = []
 _default_lock = threading.Lock()
+
+
+@functools.cache
+def _default() -> Observer | None:
+    try:
+        return OpenTelemetryObserver()
+    except Exception:  # not installed (or broken): inert
+        return None
 
 
 def resolve(observer: Observer | None) -> Observer | None:
@@ -243,14 +252,8 @@ def resolve(observer: Observer | None) -> Observer | None:
     global providers when ``opentelemetry-api`` is installed, else ``None`` (nothing emitted)."""
     if observer is not None:
         return observer
-    if not _default:
-        with _default_lock:
-            if not _default:
-                try:
-                    _default.append(OpenTelemetryObserver())
-                except Exception:  # not installed (or broken): inert
-                    _default.append(None)
-    return _default[0]
+    with _default_lock:  # one per process, even when two threads ask first at once
+        return _default()
 
 
 def call_hook(observer: Observer, name: str, *args: Any) -> Any:
@@ -265,23 +268,21 @@ def call_hook(observer: Observer, name: str, *args: Any) -> Any:
 # -- one observed client operation ---------------------------------------------------------------
 
 
+@attrs.define
 class _Call:
     """What one client operation did, filled in by its attempts."""
 
-    __slots__ = (
-        "attempts", "groups", "observer", "operation", "request_id", "response_id", "token",
-        "waited",
-    )  # fmt: skip
+    observer: Observer
+    operation: str
+    attempts: int = 0
+    waited: float = 0.0
+    groups: tuple[str, ...] = ()
+    response_id: str | None = None
+    request_id: str | None = None
+    token: object = attrs.field(init=False)
 
-    def __init__(self, observer: Observer, operation: str) -> None:
-        self.observer = observer
-        self.operation = operation
-        self.attempts = 0
-        self.waited = 0.0
-        self.groups: tuple[str, ...] = ()
-        self.response_id: str | None = None
-        self.request_id: str | None = None
-        self.token = call_hook(observer, "operation_started", operation)
+    def __attrs_post_init__(self) -> None:
+        self.token = call_hook(self.observer, "operation_started", self.operation)
 
     def end(self, result: object, error: BaseException | None) -> None:
         attributes: dict[str, Any] = {

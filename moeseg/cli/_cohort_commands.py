@@ -21,6 +21,8 @@ from .._cohorts import (
     read_uid_csv,
 )
 from .._exceptions import ConfigurationError
+from ..client import Client
+from ..files import CallbackReceiver, FileSegments
 from ._options import Connection, JsonOpt, connected
 from ._output import err, out, print_json, run, usage
 
@@ -133,8 +135,31 @@ def members_sync(
     ] = None,
     callback_url: Annotated[
         str | None,
-        typer.Option("--callback-url", help="File segments: where MoEngage reports each job."),
+        typer.Option(
+            "--callback-url",
+            help="File segments: the public URL MoEngage posts each job's outcome to, forwarded "
+            "to the receiver this command serves (default: the receiver's own URL, enough for a "
+            "sandbox on this machine).",
+        ),
     ] = None,
+    callback_host: Annotated[
+        str,
+        typer.Option("--callback-host", help="File segments: the address the receiver serves on."),
+    ] = "127.0.0.1",
+    callback_port: Annotated[
+        int,
+        typer.Option(
+            "--callback-port", min=0, max=65535, help="File segments: its port (0: any free one)."
+        ),
+    ] = 0,
+    callback_timeout: Annotated[
+        float,
+        typer.Option(
+            "--callback-timeout",
+            min=1.0,
+            help="File segments: seconds to wait for each job's outcome before failing.",
+        ),
+    ] = 3600.0,
     replace: Annotated[
         str,
         typer.Option(
@@ -159,28 +184,42 @@ def members_sync(
 ) -> None:
     """Make SEGMENT's members equal the uids of --from, sending only what changed since the
     last sync (Cohort Sync for its segments and new ones; file add/remove/replace for file
-    segments, through --uploader)."""
+    segments, through --uploader, waiting for each job's outcome: exit 1 if one failed)."""
     if replace not in ("auto", "never", "always"):
         usage(f"--replace must be auto, never or always, got {replace!r}")
     choice: Literal["auto", "never", "always"] = replace  # type: ignore[assignment]
     upload = _uploader(uploader) if uploader is not None else None
-    bar = _Bar("uids sent", None, enabled=not (as_json or dry_run))
+    bar = _Bar("uids done", None, enabled=not (as_json or dry_run))
+
+    async def sync(client: Client, files: FileSegments | None) -> SyncResult:
+        with bar:
+            return await client.sync_members(
+                segment,
+                source,
+                state_dir=state_dir,
+                uploader=upload,
+                files=files,
+                dry_run=dry_run,
+                replace=choice,
+                column=column,
+                cohort_id=cohort_id,
+                on_progress=bar.step,
+            )
 
     async def go() -> SyncResult:
         async with conn.client() as client:
-            with bar:
-                return await client.sync_members(
-                    segment,
-                    source,
-                    state_dir=state_dir,
-                    uploader=upload,
-                    callback_url=callback_url,
-                    dry_run=dry_run,
-                    replace=choice,
-                    column=column,
-                    cohort_id=cohort_id,
-                    on_progress=bar.step,
-                )
+            if upload is None or dry_run:  # no file jobs: no callbacks to take
+                return await sync(client, None)
+            # File jobs report their outcome to a callback: serve a receiver for them.
+            receiver = CallbackReceiver(public_url=callback_url)
+            async with (
+                receiver.serve(host=callback_host, port=callback_port) as served,
+                FileSegments(client, receiver, callback_timeout=callback_timeout) as files,
+            ):
+                if not as_json:
+                    public = f" (public URL {callback_url})" if callback_url else ""
+                    err.print(f"callbacks: receiver on {served}{public}", markup=False)
+                return await sync(client, files)
 
     result = _guarded(go)
     if as_json:

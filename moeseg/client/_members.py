@@ -13,10 +13,11 @@ import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import anyio.to_thread
 import attrs
@@ -56,6 +57,35 @@ _HEARTBEAT = 1.0
 Source: TypeAlias = "str | os.PathLike[str] | Iterable[str]"
 #: Turns a CSV file of uids (header ``uid``) into a URL MoEngage can fetch.
 Uploader: TypeAlias = Callable[[Path], "str | Awaitable[str]"]
+
+
+class _Job(Protocol):
+    """A file job's handle (:class:`moeseg.files.FileSegmentHandle`)."""
+
+    async def wait(self, timeout: float | None = None) -> Any: ...  # noqa: ASYNC109
+
+
+class _FileJobs(Protocol):
+    """What the sync needs of :class:`moeseg.files.FileSegments` (moeseg.files imports the
+    client, so the client names it only by shape)."""
+
+    @property
+    def client(self) -> Any: ...
+
+    async def add_users(
+        self, name: str, file_url: str, file: FileOptions | None = None, *,
+        users: int | None = None, segment_id: str | None = None,
+    ) -> _Job: ...  # fmt: skip
+
+    async def remove_users(
+        self, name: str, file_url: str, file: FileOptions | None = None, *,
+        users: int | None = None, segment_id: str | None = None,
+    ) -> _Job: ...  # fmt: skip
+
+    async def replace_users(
+        self, name: str, file_url: str, file: FileOptions | None = None, *,
+        users: int | None = None, segment_id: str | None = None,
+    ) -> _Job: ...  # fmt: skip
 
 
 async def _route(
@@ -122,6 +152,12 @@ def _mark_uncertain(state: MemberState, segment: str, diff: MembershipDiff) -> N
 _FIRST_SYNC_NOTE = (
     "first sync: no snapshot, so members added by other means are unknown and cannot be "
     "removed (only the uids of an interrupted earlier sync are)"
+)
+
+
+_UNKNOWN_NOTE = (
+    "not committed: without files= the outcome of each file job is unknown (MoEngage reports it "
+    "to the callback URL), so these uids stay uncertain and the next sync sends them again"
 )
 
 
@@ -200,19 +236,24 @@ async def _by_file(
     plan: SyncPlan,
     diff: MembershipDiff,
     uploader: Uploader,
-    callback_url: str,
+    jobs: _FileJobs | None,
+    callback_url: str | None,
+    on_progress: Progress | None,
 ) -> tuple[int, int, int]:
+    """Send the plan's files; with ``jobs``, return only once every job's callback reported
+    success (else raise the first failure or expiry, after every job settled)."""
     by_operation = {
-        "file_add": (client.add_users, diff.adds),
-        "file_remove": (client.remove_users, diff.removes),
-        "file_replace": (client.replace_users, diff.desired),
+        "file_add": ("add_users", diff.adds),
+        "file_remove": ("remove_users", diff.removes),
+        "file_replace": ("replace_users", diff.desired),
     }
     file = FileOptions("uid", "string")
     counts = dict.fromkeys(by_operation, 0)
+    sent: list[tuple[str, int, _Job]] = []
     requests = 0
     workdir = diff.desired.path.parent
     for step in plan.steps:
-        call, uids = by_operation[step.operation]
+        name, uids = by_operation[step.operation]
         if uids is None or step.uids == 0:
             continue
         per_file = math.ceil(uids.count / step.requests)
@@ -225,12 +266,46 @@ async def _by_file(
                 raise ConfigurationError(f"the uploader returned {url!r} for {path}, not a URL")
             # Replace spends users only for the new members (the planner's pricing).
             users = diff.adds.count if step.operation == "file_replace" else count
-            await call(segment, url, callback_url, file, users=users, segment_id=segment_id)
+            if jobs is not None:  # the receiver of ``jobs`` supplies the callback URL
+                job = await getattr(jobs, name)(
+                    segment, url, file, users=users, segment_id=segment_id
+                )
+                sent.append((step.operation, count, job))
+            else:
+                call = getattr(client, name)
+                await call(segment, url, callback_url, file, users=users, segment_id=segment_id)
+                _report(on_progress, step.operation, count)
             counts[step.operation] += count
             requests += 1
+    failures: list[MoesegError] = []
+
+    async def settle(operation: str, count: int, job: _Job) -> None:
+        try:
+            await job.wait()
+        except MoesegError as exc:  # FileSegmentFailed, CallbackTimeout: raised below
+            failures.append(exc)
+        else:
+            _report(on_progress, operation, count)
+
+    async with anyio.create_task_group() as tg:
+        for operation, count, job in sent:
+            tg.start_soon(settle, operation, count, job)
+    if failures:  # an expiry first: its job may still be applied, unlike a reported failure
+        raise next((f for f in failures if isinstance(f, TimeoutError)), failures[0])
     if counts["file_replace"]:
         return diff.adds.count, 0, requests
     return counts["file_add"], counts["file_remove"], requests
+
+
+def _all_reported(failure: Exception) -> bool:
+    """Whether ``failure`` is a failure a file job's callback reported (FileSegmentFailed,
+    which ``_by_file`` raises only once every job has settled and none expired)."""
+    return isinstance(failure, MoesegError) and getattr(failure, "outcome", None) is not None
+
+
+def _report(on_progress: Progress | None, operation: str, count: int) -> None:
+    if on_progress is not None:
+        on_progress("remove_members" if operation == "file_remove" else "add_members", count)
 
 
 def _write_csvs(uids: UidFile, per_file: int, directory: Path, stem: str) -> list[tuple[Path, int]]:
@@ -267,6 +342,7 @@ class MembersCalls(CohortCalls):
         *,
         state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR,
         uploader: Uploader | None = None,
+        files: _FileJobs | None = None,
         callback_url: str | None = None,
         dry_run: bool = False,
         replace: ReplaceChoice = "auto",
@@ -280,22 +356,47 @@ class MembersCalls(CohortCalls):
         iterable of uids, diffed on disk against the last snapshot in ``state_dir``. Cohort Sync
         segments (and missing ones: the first add creates it) go by Cohort Sync; file segments
         by add/remove/replace files, which need an ``uploader`` (``path -> URL``, sync or async)
-        and a ``callback_url``, else :class:`moeseg.ConfigurationError` before anything is sent;
-        filter segments are refused. ``replace="auto"`` picks the cheaper in quota;
-        ``dry_run=True`` only plans; ``cohort_id`` is the key of a Cohort Sync segment another
-        tool created (default: the recorded one, else derived from the name).
+        and ``files``, a :class:`moeseg.files.FileSegments` whose receiver takes each job's
+        callback, else :class:`moeseg.ConfigurationError` before anything is sent; filter
+        segments are refused. ``replace="auto"`` picks the cheaper in quota; ``dry_run=True``
+        only plans; ``cohort_id`` is the key of a Cohort Sync segment another tool created
+        (default: the recorded one, else derived from the name).
 
-        The snapshot changes only after every delta was accepted, so a sync killed or failed
-        converges on the next run (see the guide's "Membership sync").
+        The snapshot changes only after every delta was accepted, and for file segments only
+        after every job's callback reported success: a failed job raises
+        :class:`moeseg.files.FileSegmentFailed`, one past ``files``' callback timeout
+        :class:`moeseg.files.CallbackTimeout`, with nothing committed, so a sync killed or failed
+        converges on the next run (see the guide's "Membership sync"). ``callback_url=``
+        (deprecated, instead of ``files``) cannot learn outcomes: such a sync never commits.
         """
         state = MemberState(state_dir, self._sender.credentials.workspace_id)
         record = await anyio.to_thread.run_sync(state.record, segment)
+        if callback_url is not None:
+            if files is not None:
+                raise ConfigurationError("give files= or callback_url=, not both")
+            warnings.warn(
+                "sync_members(callback_url=) is deprecated and will be removed in 0.2: it cannot "
+                "learn whether a file job failed, so the sync never commits its snapshot (the "
+                "next sync sends the same deltas again); pass files=FileSegments(client, "
+                "receiver) instead",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+        if files is not None:
+            other = getattr(getattr(files.client, "_sender", None), "credentials", None)
+            if getattr(other, "workspace_id", None) != self._sender.credentials.workspace_id:
+                raise ConfigurationError("files= sends through a client of another workspace")
         route, segment_id = await _route(self, segment, record)
-        if route == "file" and not dry_run and (uploader is None or callback_url is None):
+        if (
+            route == "file"
+            and not dry_run
+            and (uploader is None or (files or callback_url) is None)
+        ):
             raise ConfigurationError(
                 f"{segment!r} is a file segment: its deltas go as CSV files, so give an uploader "
                 "(a callable that turns a CSV path into a URL MoEngage can fetch; CLI: --uploader "
-                "CMD) and a callback_url (CLI: --callback-url)"
+                "CMD) and files=moeseg.files.FileSegments(client, receiver), whose receiver takes "
+                "MoEngage's callbacks (CLI: --callback-url or --callback-port)"
             )
         if cohort_id is None and record is not None:
             cohort_id = record.cohort_id
@@ -340,14 +441,18 @@ class MembersCalls(CohortCalls):
                             done = await _by_cohort(self, cohort, diff, on_progress)
                         else:
                             assert uploader is not None
-                            assert callback_url is not None
                             done = await _by_file(
-                                self, segment, segment_id, plan, diff, uploader, callback_url
-                            )
+                                self, segment, segment_id, plan, diff, uploader, files,
+                                callback_url, on_progress,
+                            )  # fmt: skip
                     except Exception as exc:  # raised below as itself, not in an exception group
                         failure = exc
                     tg.cancel_scope.cancel()
                 if failure is not None:
+                    if _all_reported(failure):
+                        # Every request was answered and every job has ended: nothing of
+                        # this sync can still arrive, so a rerun need not wait for it.
+                        await anyio.to_thread.run_sync(os.utime, unsure, (0, 0))
                     raise failure
             new = MemberRecord(
                 self._sender.credentials.workspace_id,
@@ -363,7 +468,12 @@ class MembersCalls(CohortCalls):
                 state.uncertain_path(segment).unlink(missing_ok=True)
                 state.save(new)
 
-            await anyio.to_thread.run_sync(commit)
+            # A job whose outcome is unknown may have failed: its uids stay uncertain.
+            unknown = route == "file" and files is None and (diff.adds.count or removes)
+            if unknown:
+                notes = (*notes, _UNKNOWN_NOTE)
+            else:
+                await anyio.to_thread.run_sync(commit)
             # On the first sync, a replace leaves no unknown member: its note no longer applies.
             if plan.method == "replace":
                 notes = tuple(n for n in notes if not n.startswith("first sync"))
@@ -376,6 +486,6 @@ class MembersCalls(CohortCalls):
                 removed,
                 done[2],
                 plan,
-                committed=True,
+                committed=not unknown,
                 notes=notes,
             )

@@ -439,17 +439,23 @@ class CallbackReceiver:
         from .._asgi_server import serve_app
 
         own_url = self._public_url is None
+        failure: Exception | None = None
         async with anyio.from_thread.BlockingPortal() as portal:
             self._claim_thread()
             self._portal = portal
             try:
                 async with serve_app(self, host, port, read_timeout=self.read_timeout) as url:
                     self._public_url = self._public_url or url
-                    yield url
+                    try:
+                        yield url
+                    except Exception as exc:  # raised below as itself, not in the portal's group
+                        failure = exc
             finally:
                 self._portal = None
                 if own_url:
                     self._public_url = None
+        if failure is not None:
+            raise failure
 
 
 def _reply(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,14 +27,14 @@ import anyio.lowlevel
 
 from .._exceptions import ConfigurationError, MoesegError, QuotaWaitTooLong
 from .._telemetry import Observer, resolve
-from ._clock import Clock, MonotonicClock, WallClock
+from ._clock import Clock
 from ._hooks import Hooks
 from ._memory import MemoryStore
 from ._plan import Eta, Plan
 from ._policy import QuotaGroup, QuotaPolicy
 from ._store import Demand, Denied, Store, StoreUnavailable
 
-__all__ = ["Governor", "Lease", "get_governor"]
+__all__ = ["Governor", "Lease"]
 
 logger = logging.getLogger("moeseg.governor")
 
@@ -62,7 +62,8 @@ class Lease:
     """
 
     __slots__ = (
-        "_governor", "_order", "_since", "admitted_at", "demand", "expires_at", "lease_id", "state"
+        "_governor", "_order", "_since", "admitted_at", "demand", "expires_at", "lease_id", "names",
+        "state",
     )  # fmt: skip
 
     def __init__(
@@ -75,12 +76,9 @@ class Lease:
         self.demand = demand
         self.admitted_at = at
         self.expires_at = bound
+        self.names = tuple(g.name for g, _ in demand)
         self.state = "active" if demand else "completed"
         """``"active"``, ``"completed"``, ``"refunded"`` or ``"abandoned"``."""
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(g.name for g, _ in self.demand)
 
     @property
     def groups(self) -> dict[str, int]:
@@ -105,13 +103,11 @@ class Lease:
         self.state = state
         gov = self._governor
         gov._active -= 1
-        gov._hooks.ended(self.names, state, anyio.current_time() - self._since)
-        if state == "completed":
-            await gov._settle(gov.store.end, self.lease_id, self.names)
-        elif state == "refunded":
-            await gov._settle(gov.store.refund, self.lease_id, self.names)
-        else:
+        gov._hooks.each("lease_ended", self.names, state, anyio.current_time() - self._since)
+        if state == "abandoned":
             return  # nothing frees sooner: the store counts it until its bound
+        call = gov.store.end if state == "completed" else gov.store.refund
+        await gov._settle(call, self.lease_id, self.names)
         gov._poke(self.names)
 
     def __repr__(self) -> str:
@@ -150,23 +146,9 @@ class Governor:
     """
 
     __slots__ = (
-        "_active",
-        "_admitted",
-        "_escalation",
-        "_groups",
-        "_hints",
-        "_hooks",
-        "_ids",
-        "_order",
-        "_owner",
-        "_owner_lock",
-        "_prefix",
-        "_queues",
-        "_seq",
-        "_waiters",
-        "policy",
-        "store",
-    )
+        "_active", "_admitted", "_escalation", "_groups", "_hints", "_hooks", "_order",
+        "_owner", "_owner_lock", "_prefix", "_queues", "_seq", "_waiters", "policy", "store",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -185,9 +167,8 @@ class Governor:
         self._groups = {g.name: self.policy.usable_group(g) for g in self.policy.groups}
         self._queues: dict[str, deque[_Waiter]] = {}
         self._waiters: dict[int, _Waiter] = {}  # in arrival order
-        self._seq = itertools.count()
+        self._seq = itertools.count(1)  # numbers waiters and lease ids
         self._prefix = uuid.uuid4().hex[:12] + "-"
-        self._ids = itertools.count(1)
         self._active = 0
         self._order = itertools.count(1)  # orders admissions and pauses (429 escalation)
         self._admitted: dict[str, int] = {}  # group -> order of its latest admission
@@ -224,11 +205,7 @@ class Governor:
     # -- admission -------------------------------------------------------------------------
 
     async def acquire(
-        self,
-        demand: DemandLike,
-        *,
-        max_wait: float | None = None,
-        lease_timeout: float = 120.0,
+        self, demand: DemandLike, *, max_wait: float | None = None, lease_timeout: float = 120.0
     ) -> Lease:
         """Wait for a slot in every group of ``demand``; return its lease.
 
@@ -251,12 +228,7 @@ class Governor:
         if not need:
             return Lease(self, "", need, 0.0, 0.0, 0)
         w = _Waiter(next(self._seq), need)
-        with self._owner_lock:
-            self._claim_thread()
-            self._waiters[w.seq] = w
-            for name in w.names:
-                self._queues.setdefault(name, deque()).append(w)
-        self._hooks.queued(w.names)
+        self._enqueue(w)
         asked, result = anyio.current_time(), "cancelled"
         deadline = math.inf if max_wait is None else asked + max_wait
         try:
@@ -279,9 +251,11 @@ class Governor:
                 best = max(w.best_at, *(self._head(n).best_at for n in w.names))
                 now = anyio.current_time()
                 if best > deadline or now >= deadline:
-                    raise self._too_long(w.blocked, best - now, max_wait)
+                    wait = max(0.0, best - now)
+                    at = self.store.clock.now() + wait
+                    raise QuotaWaitTooLong(w.blocked, at, wait, max_wait or 0.0)
                 wake_at = min(now + delay, deadline)
-                if wake_at == math.inf:  # nothing to time: woken by an event only
+                if wake_at == math.inf:  # only an event wakes it (no cancel scope: it is cheaper)
                     await w.wake.wait()
                 else:
                     with anyio.move_on_at(wake_at):
@@ -292,45 +266,43 @@ class Governor:
             raise
         finally:
             self._leave(w)
-            self._hooks.requested(w.names, result, anyio.current_time() - asked)
+            self._hooks.each("quota_queued", w.names, -1)
+            self._hooks.each("quota_requested", w.names, result, anyio.current_time() - asked)
 
-    def _claim_thread(self) -> None:
-        """Refuse a second thread while another thread's requests wait or are in flight: the
-        governor's queues and counters are not thread-safe, and a race could over-admit. When
-        nothing waits and nothing is in flight, any thread may take it over (``asyncio.run`` in
-        one thread after another, a ``SyncClient`` after an async client)."""
-        me = threading.get_ident()
-        if self._owner != me and (self._waiters or self._active):
-            raise ConfigurationError(
-                "this quota governor is in use by an event loop in another thread; use one "
-                "thread per workspace at a time (moeseg.Client from one event loop, or "
-                "moeseg.SyncClient)"
-            )
-        self._owner = me
-
-    def _too_long(self, group: str, wait: float, max_wait: float | None) -> QuotaWaitTooLong:
-        wait = max(0.0, wait)
-        return QuotaWaitTooLong(group, self.store.clock.now() + wait, wait, max_wait or 0.0)
+    def _enqueue(self, w: _Waiter) -> None:
+        # The queues and counters are not thread-safe (a race could over-admit): another thread
+        # may take the governor over only when nothing waits and nothing is in flight.
+        with self._owner_lock:
+            me = threading.get_ident()
+            if self._owner != me and (self._waiters or self._active):
+                raise ConfigurationError(
+                    "this quota governor is in use by an event loop in another thread; use one "
+                    "thread per workspace at a time (moeseg.Client from one event loop, or "
+                    "moeseg.SyncClient)"
+                )
+            self._owner = me
+            self._waiters[w.seq] = w
+            for name in w.names:
+                self._queues.setdefault(name, deque()).append(w)
+        self._hooks.each("quota_queued", w.names, 1)
 
     async def _admit(self, w: _Waiter, lease_timeout: float) -> Lease | Denied:
-        lease_id = self._prefix + str(next(self._ids))
+        lease_id = self._prefix + str(next(self._seq))
         try:
             out = await self.store.admit(lease_id, w.demand, lease_timeout)
         except BaseException as exc:
             # Cancelled, timed out or failed while the store may have recorded it: give it back.
             # Waited for briefly only: the store's worker thread carries on without us.
-            await self._settle(self.store.refund, lease_id, w.names, timeout=_LAST_ASK)
+            await self._settle(self.store.refund, lease_id, w.names, bound=_LAST_ASK)
             if isinstance(exc, Exception) and not isinstance(exc, MoesegError):
                 raise StoreUnavailable(f"the quota store failed: {type(exc).__name__}") from exc
             raise
         if isinstance(out, Denied):
             return out
         order = next(self._order)
-        for name in w.names:
-            self._admitted[name] = order
+        self._admitted.update(dict.fromkeys(w.names, order))
         self._active += 1
-        self._leave(w)
-        self._hooks.leased(w.names)
+        self._hooks.each("lease_started", w.names)
         return Lease(self, lease_id, w.demand, out.admitted_at, out.expires_at, order)
 
     def _head(self, name: str) -> _Waiter:
@@ -364,21 +336,18 @@ class Governor:
                     head.wake.set()
 
     async def _settle(
-        self,
-        call: Callable[..., Coroutine[Any, Any, object]],
-        *args: Any,
-        timeout: float = _SETTLE_TIMEOUT,  # noqa: ASYNC109 (a bound on a shielded call)
+        self, call: Callable[..., Awaitable[object]], *args: Any, bound: float = _SETTLE_TIMEOUT
     ) -> None:
         """Run a store call that must happen even when the caller is cancelled; bounded; a
         failure is logged (the entry then counts until its bound: conservative)."""
-        with anyio.move_on_after(timeout, shield=True) as scope:
+        with anyio.move_on_after(bound, shield=True) as scope:
             try:
                 await call(*args)
             except Exception:
                 logger.exception("quota store: %s%r failed", call.__name__, args[:1])
         if scope.cancelled_caught:
             logger.warning(
-                "quota store: %s%r still running after %gs", call.__name__, args[:1], timeout
+                "quota store: %s%r still running after %gs", call.__name__, args[:1], bound
             )
 
     @asynccontextmanager
@@ -528,39 +497,3 @@ def _reset_seconds(value: str | None) -> float | None:
     if reset is not None and reset > 1e9:  # an epoch timestamp
         return max(0.0, reset - time.time())
     return reset
-
-
-_registry: dict[str, Governor] = {}
-_registry_lock = threading.Lock()
-
-
-def get_governor(
-    workspace_id: str, policy: QuotaPolicy | None = None, store: Store | None = None
-) -> Governor:
-    """The one governor of ``workspace_id`` in this process (created on first use).
-
-    Every client of a workspace shares it, so that their requests count together. Its default
-    store keeps time by ``time.monotonic()``, right across event loops and runs. Asking again
-    with another policy or store is a :class:`moeseg.ConfigurationError`, and so is a store on
-    an injected clock (virtual time): such a governor is never shared.
-    """
-    if store is not None and not isinstance(store.clock, MonotonicClock | WallClock):
-        raise ConfigurationError(
-            f"a store on {store.clock!r} cannot be shared through get_governor: "
-            "build a Governor for it"
-        )
-    with _registry_lock:
-        gov = _registry.get(workspace_id)
-        if gov is None:
-            store = store if store is not None else MemoryStore(clock=MonotonicClock())
-            gov = _registry[workspace_id] = Governor(policy, store=store)
-            return gov
-    if policy is not None and policy != gov.policy:
-        raise ConfigurationError(
-            f"workspace {workspace_id!r} already has a governor with another policy"
-        )
-    if store is not None and store is not gov.store:
-        raise ConfigurationError(
-            f"workspace {workspace_id!r} already has a governor with another store"
-        )
-    return gov

@@ -39,26 +39,11 @@ class Hooks:
         self._own: dict[str, float] = {}  # group -> end of our own latest pause (store time)
         self._seen: dict[str, float] = {}  # group -> end of the latest foreign pause counted
 
-    def queued(self, names: Iterable[str]) -> None:
+    def each(self, hook: str, names: Iterable[str], *args: object) -> None:
+        """``observer.hook(name, *args)`` for each group name."""
         if self.observer is not None:
             for name in names:
-                call_hook(self.observer, "quota_queued", name, 1)
-
-    def requested(self, names: Iterable[str], result: str, waited: float) -> None:
-        if self.observer is not None:
-            for name in names:
-                call_hook(self.observer, "quota_queued", name, -1)
-                call_hook(self.observer, "quota_requested", name, result, waited)
-
-    def leased(self, names: Iterable[str]) -> None:
-        if self.observer is not None:
-            for name in names:
-                call_hook(self.observer, "lease_started", name)
-
-    def ended(self, names: Iterable[str], state: str, held: float) -> None:
-        if self.observer is not None:
-            for name in names:
-                call_hook(self.observer, "lease_ended", name, state, held)
+                call_hook(self.observer, hook, name, *args)
 
     def paused(self, group: str, cause: str, now: float, until: float) -> None:
         """This process paused ``group`` from ``now`` until ``until`` (store time): a new pause

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from ._clock import AnyioClock, Clock
 from ._policy import QuotaGroup
-from ._store import Demand, Denied, Granted, GroupView, WindowView, fit_time
+from ._store import Demand, Denied, Granted, GroupView, WindowView, denied, fit_time
 
 __all__ = ["MemoryStore"]
 
@@ -64,11 +64,16 @@ class _Log:
         for win in self.windows.values():
             win.prune(now)
 
-    def close(self, lease_id: str, end: float) -> None:
+    def close(self, lease_id: str, end: float | None) -> None:
+        """The lease ends at ``end`` (its bound if earlier), or is forgotten (``None``)."""
         weight, bound = self.inflight.pop(lease_id)
         self.inflight_total -= weight
+        if end is not None:
+            self.record(min(end, bound), weight)
+
+    def record(self, end: float, weight: int) -> None:
         for win in self.windows.values():
-            win.ended.append((min(end, bound), weight))
+            win.ended.append((end, weight))
             win.total += weight
 
     def add(self, lease_id: str, weight: int, bound: float) -> None:
@@ -79,15 +84,9 @@ class _Log:
             self.expiry = [(b, i) for i, (_, b) in self.inflight.items()]
             heapq.heapify(self.expiry)
 
-    def blocked(self, group: QuotaGroup, weight: int, now: float) -> bool:
-        if self.paused_until > now:
-            return True
-        base = self.inflight_total + weight
-        return any(base + self.window(w.seconds).total > w.limit for w in group.windows)
-
-    def fit(self, group: QuotaGroup, weight: int, now: float, *, optimistic: bool) -> float:
+    def fit(self, group: QuotaGroup, weight: int, now: float, optimistic: bool) -> float:
         """Earliest time ``weight`` more fits every window (leases in flight ending now, or at
-        their bound)."""
+        their bound); as cheap as a count when it fits now."""
         at = max(now, self.paused_until)
         for w in group.windows:
             win = self.window(w.seconds)
@@ -140,33 +139,29 @@ class MemoryStore:
         """Record the admission now, or say how long it must wait."""
         now = self._tick()
         logs = [(self._log(g.name, now), g, w) for g, w in demand]
-        if not any(log.blocked(g, w, now) for log, g, w in logs):
-            bound = now + lease_seconds
-            for log, _, w in logs:
-                log.add(lease_id, w, bound)
-            return Granted(now, bound)
-        fits = {g.name: log.fit(g, w, now, optimistic=False) for log, g, w in logs}
-        best = max(log.fit(g, w, now, optimistic=True) for log, g, w in logs)
-        group = max(fits, key=fits.__getitem__)
-        return Denied(fits[group] - now, best - now, group, now)
+        worst = {g.name: log.fit(g, w, now, False) for log, g, w in logs}
+        if any(at > now for at in worst.values()):  # only then the best case (it costs more)
+            fits = {g.name: (worst[g.name], log.fit(g, w, now, True)) for log, g, w in logs}
+            return denied(now, fits)
+        bound = now + lease_seconds
+        for log, _, w in logs:
+            log.add(lease_id, w, bound)
+        return Granted(now, bound)
 
     async def end(self, lease_id: str, groups: Sequence[str]) -> float:
         """The lease's request finished now."""
+        return self._close(lease_id, groups, ended=True)
+
+    async def refund(self, lease_id: str, groups: Sequence[str]) -> float:
+        """The lease's request was never sent: forget it (if still in flight)."""
+        return self._close(lease_id, groups, ended=False)
+
+    def _close(self, lease_id: str, groups: Sequence[str], ended: bool) -> float:
         now = self._tick()
         for name in groups:
             log = self._log(name, now)
             if lease_id in log.inflight:
-                log.close(lease_id, now)
-        return now
-
-    async def refund(self, lease_id: str, groups: Sequence[str]) -> float:
-        """The lease's request was never sent: forget it (if still in flight)."""
-        now = self._tick()
-        for name in groups:
-            log = self._log(name, now)
-            item = log.inflight.pop(lease_id, None)
-            if item is not None:
-                log.inflight_total -= item[0]
+                log.close(lease_id, now if ended else None)
         return now
 
     async def pause(self, group: str, seconds: float) -> float:
@@ -182,9 +177,7 @@ class MemoryStore:
         log = self._log(group.name, now)
         for w in group.windows:
             log.window(w.seconds)
-        for win in log.windows.values():
-            win.ended.append((now, units))
-            win.total += units
+        log.record(now, units)
         return now
 
     async def view(self, groups: Sequence[QuotaGroup]) -> dict[str, GroupView]:

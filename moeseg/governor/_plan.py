@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 
 import attrs
@@ -42,7 +43,11 @@ class _Releases:
 
     def __init__(self, view: WindowView, now: float, inflight: int) -> None:
         s = self.seconds = view.window.seconds
-        self._src: Iterator[tuple[float, int]] | None = _releases(view.ended, s, now, inflight)
+        # Ended entries free a window after their end; leases in flight as if they ended now.
+        tail = [(now + s, inflight)] if inflight else []
+        self._src: Iterator[tuple[float, int]] = itertools.chain(
+            ((end + s, units) for end, units in view.ended), tail
+        )
         self._left = view.used  # units of the store's releases not yet dropped
         ended = view.ended
         self._last = now + s if inflight else ended[-1][0] + s if ended else -math.inf
@@ -50,19 +55,16 @@ class _Releases:
         self._mine: deque[tuple[float, int]] = deque()
 
     def _pull(self) -> bool:
-        if self._src is not None:
-            item = next(self._src, None)
-            if item is not None:
-                self._buf.append(item)
-                return True
-            self._src = None
-        return False
+        item = next(self._src, None)
+        if item is not None:
+            self._buf.append(item)
+        return item is not None
 
     def free_until(self, t: float) -> int:
         """Drop the releases at or before ``t``; the units they free."""
         freed = 0
         if t >= self._last:
-            freed, self._left, self._src = self._left, 0, None
+            freed, self._left, self._src = self._left, 0, iter(())
             self._buf.clear()
         while self._buf or self._pull():
             if self._buf[0][0] > t:
@@ -107,11 +109,9 @@ class Plan:
     def __init__(self, views: Mapping[str, GroupView]) -> None:
         self.start = self.now = max((v.now for v in views.values()), default=0.0)
         self._groups: dict[str, tuple[float, list[tuple[int, list[int], _Releases]]]] = {}
-        for name, view in views.items():
-            rows = []
-            for wv in view.windows:
-                rows.append((wv.window.limit, [wv.used], _Releases(wv, view.now, view.inflight)))
-            self._groups[name] = (view.paused_until, rows)
+        for name, v in views.items():
+            rows = [(w.window.limit, [w.used], _Releases(w, v.now, v.inflight)) for w in v.windows]
+            self._groups[name] = (v.paused_until, rows)
 
     def admit(self, demand: Demand) -> float:
         """Simulate one admission of ``demand`` at its earliest time; return that time."""
@@ -137,14 +137,3 @@ class Plan:
                 used[0] += weight
                 rel.add(t + rel.seconds, weight)
         return t
-
-
-def _releases(
-    ended: Sequence[tuple[float, int]], seconds: float, now: float, inflight: int
-) -> Iterator[tuple[float, int]]:
-    """When the units of a window free: ended entries a window after their end, then the
-    leases in flight a window from now (as if they ended now)."""
-    for end, units in ended:
-        yield end + seconds, units
-    if inflight:
-        yield now + seconds, inflight

@@ -23,209 +23,148 @@ that leaves abandons the thread (the governor then refunds the lease, tombstone 
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
 from ._clock import Clock, WallClock
 from ._policy import QuotaGroup
-from ._store import Demand, Denied, Granted, GroupView, WindowView
+from ._store import Demand, Denied, Granted, GroupView, Row, denied, fits_from_rows, view_from_rows
 
 if TYPE_CHECKING:
     import redis
 
 __all__ = ["RedisStore"]
 
-T = TypeVar("T")
-
 _PRELUDE = r"""
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local EPS = 1e-6
 local function fmt(x) return string.format('%.17g', x) end
-local function parse(v)
-  local w, a, e, d = string.match(v, '^(%S+) (%S+) (%S+) (%S+)$')
-  return w, a, e, d
+local function parse(v) return string.match(v, '^(%S+) (%S+) (%S+) (%S+)$') end
+local function keep(keys, ttl)  -- every key lives at least ttl ms more
+  for _, k in ipairs(keys) do
+    if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
+  end
 end
--- Record a lease's end at min(at, bound) if it is still in flight (unknown, ended: left alone).
-local function finish(u, wz, h, lease, at)
-  local v = redis.call('HGET', h, lease)
-  if v then
-    local w, a, e, d = parse(v)
-    if d == '-' then
-      local stop = math.min(at, tonumber(e))
-      redis.call('HSET', h, lease, w .. ' ' .. a .. ' ' .. e .. ' ' .. fmt(stop))
-      redis.call('ZADD', w == '1' and u or wz, fmt(stop), lease)
+-- Append to `out` the rows (score, weight, '1' in flight else '0') of the entries of `sets`
+-- that occupy a window of `longest`.
+local function rows(sets, h, longest, out)
+  for _, z in ipairs(sets) do
+    local ms = redis.call('ZRANGEBYSCORE', z, '(' .. fmt(now - longest - 1e-6), '+inf',
+      'WITHSCORES')
+    for j = 1, #ms, 2 do
+      local score = tonumber(ms[j + 1])
+      if score + longest > now then
+        local w, _, _, d = parse(redis.call('HGET', h, ms[j]))
+        out[#out + 1] = ms[j + 1]; out[#out + 1] = w
+        out[#out + 1] = (d == '-' and score > now) and '1' or '0'
+      end
     end
   end
+  return out
+end
+-- The server's now, then per group (KEYS u, w, h, p from 4g - 3; its longest window
+-- longest[g]): its pause ('' if none), its number of rows, its rows.
+local function snapshot(longest)
+  local out = {fmt(now)}
+  for g = 1, #longest do
+    local k = (g - 1) * 4
+    local rs = rows({KEYS[k + 1], KEYS[k + 2]}, KEYS[k + 3], longest[g], {})
+    out[#out + 1] = redis.call('GET', KEYS[k + 4]) or ''
+    out[#out + 1] = tostring(#rs / 3)
+    for _, x in ipairs(rs) do out[#out + 1] = x end
+  end
+  return out
 end
 """
 
 # KEYS: u, w, h, p per group of the demand, then the lease's tombstone. ARGV: lease_id,
-# lease seconds, the demand as one string of numbers (per group: weight, 0, number of windows,
-# (limit, seconds) per window), the number of groups. Returns {'ok', now, expires}, {'gone'},
-# or {wait, best, index of the group, now}.
+# lease seconds, then per group: weight, number of windows, (limit, seconds) per window.
+# Returns {'ok', now, expires}, {'gone'}, or a snapshot of the groups (the caller works out
+# the wait).
 _ADMIT = (
     _PRELUDE
     + r"""
 local lease = ARGV[1]
 local expires = now + tonumber(ARGV[2])
-local spec = {}
-for x in string.gmatch(ARGV[3], '%S+') do spec[#spec + 1] = tonumber(x) end
-local ng = tonumber(ARGV[4])
 if redis.call('EXISTS', KEYS[#KEYS]) == 1 then return {'gone'} end
-local groups = {}
-local i = 1
-for g = 1, ng do
-  local k = (g - 1) * 4
-  local grp = {u = KEYS[k + 1], w = KEYS[k + 2], h = KEYS[k + 3], p = KEYS[k + 4]}
-  grp.weight = spec[i]; grp.need = spec[i] + spec[i + 1]
-  local nw = spec[i + 2]; i = i + 3
-  grp.windows = {}
-  for j = 1, nw do grp.windows[j] = {spec[i], spec[i + 1]}; i = i + 2 end
-  grp.longest = grp.windows[nw][2]
-  groups[g] = grp
-end
-
--- Drop entries that occupy no window of their group any more (memory only: every count below
--- looks at live scores, so stale entries change no decision; done when renewing key TTLs).
-local function prune(grp)
-  for _, z in ipairs(grp.heavy and {grp.u, grp.w} or {grp.u}) do
-    local old = redis.call('ZRANGEBYSCORE', z, '-inf', fmt(now - grp.longest), 'WITHSCORES')
-    for j = 1, #old, 2 do
-      if tonumber(old[j + 1]) + grp.longest <= now then
-        redis.call('ZREM', z, old[j]); redis.call('HDEL', grp.h, old[j])
-      end
-    end
+local groups, longest, i = {}, {}, 3
+for k = 1, #KEYS - 1, 4 do
+  local grp = {u = KEYS[k], w = KEYS[k + 1], h = KEYS[k + 2], p = KEYS[k + 3], windows = {},
+    weight = tonumber(ARGV[i])}
+  for j = 1, tonumber(ARGV[i + 1]) do
+    grp.windows[j] = {tonumber(ARGV[i + 2 * j]), tonumber(ARGV[i + 2 * j + 1])}
   end
+  i = i + 2 + 2 * #grp.windows
+  grp.longest = grp.windows[#grp.windows][2]
+  groups[#groups + 1] = grp
+  longest[#longest + 1] = grp.longest
 end
 
-local function paused_until(grp)
+-- The admission rule (see _store.py). Quick: unit-weight entries are counted, not read (those
+-- within 1e-6 of leaving still count); else exact: every entry is read.
+local function room(grp, quick)
   local p = redis.call('GET', grp.p)
-  if p then return tonumber(p) end
-  return -math.huge
-end
-
--- Quick, conservative check (entries within EPS of leaving still count).
-local function has_room(grp)
-  if paused_until(grp) > now then return false end
-  local heavy = {}
-  if grp.heavy then
-    local hs = redis.call('ZRANGEBYSCORE', grp.w, '(' .. fmt(now - grp.longest - EPS), '+inf',
-      'WITHSCORES')
-    for j = 1, #hs, 2 do
-      local w = parse(redis.call('HGET', grp.h, hs[j]))
-      heavy[#heavy + 1] = {tonumber(hs[j + 1]), tonumber(w)}
-    end
-  end
+  if p and tonumber(p) > now then return false end
+  local es = rows(quick and {grp.w} or {grp.u, grp.w}, grp.h, grp.longest, {})
   for _, win in ipairs(grp.windows) do
-    local lo = now - win[2] - EPS
-    local used = redis.call('ZCOUNT', grp.u, '(' .. fmt(lo), '+inf')
-    for _, x in ipairs(heavy) do if x[1] > lo then used = used + x[2] end end
-    if used + grp.need > win[1] then return false end
+    local used = 0
+    if quick then used = redis.call('ZCOUNT', grp.u, '(' .. fmt(now - win[2] - 1e-6), '+inf') end
+    for j = 1, #es, 3 do
+      if tonumber(es[j]) + win[2] > now then used = used + tonumber(es[j + 1]) end
+    end
+    if used + grp.weight > win[1] then return false end
   end
   return true
 end
-
--- The admission rule (see _store.py) exactly: when the request could fit, at worst and at best.
-local function entries(grp)
-  local out = {}
-  for _, z in ipairs({grp.u, grp.w}) do
-    local ms = redis.call('ZRANGEBYSCORE', z, '(' .. fmt(now - grp.longest - EPS), '+inf')
-    for _, m in ipairs(ms) do
-      local w, a, e, d = parse(redis.call('HGET', grp.h, m))
-      out[#out + 1] = {weight = tonumber(w), expires = tonumber(e),
-        ended = (d ~= '-') and tonumber(d) or nil}
-    end
-  end
-  return out
+local function fits(quick)
+  for _, grp in ipairs(groups) do if not room(grp, quick) then return false end end
+  return true
 end
 
-local function fit_time(es, limit, seconds, need, optimistic)
-  if need > limit then return math.huge end
-  local total, rel = 0, {}
-  for _, e in ipairs(es) do
-    local stop = e.ended
-    if stop == nil and e.expires <= now then stop = e.expires end
-    if stop == nil or stop + seconds > now then
-      total = total + e.weight
-      local r
-      if stop ~= nil then r = stop + seconds
-      elseif optimistic then r = now + seconds
-      else r = e.expires + seconds end
-      rel[#rel + 1] = {r, e.weight}
-    end
-  end
-  local excess = total + need - limit
-  if excess <= 0 then return now end
-  table.sort(rel, function(a, b) return a[1] < b[1] end)
-  for _, x in ipairs(rel) do
-    excess = excess - x[2]
-    if excess <= 0 then return x[1] end
-  end
-  return math.huge
-end
-
-local function decide()
-  local fits, earliest, worst, worst_at, ok = {}, -math.huge, 0, -math.huge, true
-  for g, grp in ipairs(groups) do
-    local es = entries(grp)
-    local pause = paused_until(grp)
-    if pause <= now then pause = now end
-    local fit, best = -math.huge, -math.huge
-    for _, win in ipairs(grp.windows) do
-      fit = math.max(fit, fit_time(es, win[1], win[2], grp.need, false))
-      best = math.max(best, fit_time(es, win[1], win[2], grp.need, true))
-    end
-    fits[g] = math.max(fit, pause)
-    earliest = math.max(earliest, best, pause)
-    if fits[g] > now then ok = false end
-    if fits[g] > worst_at then worst, worst_at = g, fits[g] end
-  end
-  if ok then return nil end
-  return {fmt(worst_at - now), fmt(earliest - now), tostring(worst - 1), fmt(now)}
-end
-
-local room = true
-for _, grp in ipairs(groups) do
-  grp.heavy = redis.call('EXISTS', grp.w) == 1
-  if room and not has_room(grp) then room = false end
-end
-if not room then
-  local denied = decide()
-  if denied then return denied end
-end
-local keep = expires - now
+if not fits(true) and not fits(false) then return snapshot(longest) end
 for _, grp in ipairs(groups) do
   local z = grp.weight == 1 and grp.u or grp.w
   redis.call('HSET', grp.h, lease, grp.weight .. ' ' .. fmt(now) .. ' ' .. fmt(expires) .. ' -')
   redis.call('ZADD', z, fmt(expires), lease)
-  -- Keys live until their newest entry can occupy nothing (only the written ones changed),
-  -- rounded up to a grid so that most admissions find the deadline already far enough. The
-  -- hash always lives at least as long as both sorted sets (it is extended whenever one is),
-  -- so checking the written set alone is enough; stale entries are pruned at the same moments.
-  local step = math.max(1000, math.ceil(grp.longest * 1000 / 64))
-  local need = math.ceil((keep + grp.longest) * 1000) + 1000
-  if redis.call('PTTL', z) < need then
-    local ttl = math.ceil(need / step) * step + step
-    redis.call('PEXPIRE', z, ttl)
-    if redis.call('PTTL', grp.h) < ttl then redis.call('PEXPIRE', grp.h, ttl) end
-    prune(grp)
+  -- Keys live until their newest entry can occupy nothing; the hash at least as long as both
+  -- sorted sets. Entries that occupy no window any more change no decision (every count looks
+  -- at live scores): they are dropped here to bound memory.
+  keep({z, grp.h}, math.ceil((expires - now + grp.longest) * 1000) + 1000)
+  for _, set in ipairs({grp.u, grp.w}) do
+    local old = redis.call('ZRANGEBYSCORE', set, '-inf', fmt(now - grp.longest), 'WITHSCORES')
+    for j = 1, #old, 2 do
+      if tonumber(old[j + 1]) + grp.longest <= now then
+        redis.call('ZREM', set, old[j]); redis.call('HDEL', grp.h, old[j])
+      end
+    end
   end
 end
 return {'ok', fmt(now), fmt(expires)}
 """
 )
 
-# KEYS: u, w, h per group. ARGV: lease_id.
+# KEYS: u, w, h per group. ARGV: lease_id. Records the end at min(now, bound) of a lease still
+# in flight (unknown or ended leases are left alone).
 _END = (
     _PRELUDE
     + r"""
-for k = 1, #KEYS, 3 do finish(KEYS[k], KEYS[k + 1], KEYS[k + 2], ARGV[1], now) end
+for k = 1, #KEYS, 3 do
+  local v = redis.call('HGET', KEYS[k + 2], ARGV[1])
+  if v then
+    local w, a, e, d = parse(v)
+    if d == '-' then
+      local stop = fmt(math.min(now, tonumber(e)))
+      redis.call('HSET', KEYS[k + 2], ARGV[1], w .. ' ' .. a .. ' ' .. e .. ' ' .. stop)
+      redis.call('ZADD', w == '1' and KEYS[k] or KEYS[k + 1], stop, ARGV[1])
+    end
+  end
+end
 return fmt(now)
 """
 )
@@ -237,10 +176,10 @@ _REFUND = (
 local lease = ARGV[1]
 local found = false
 for k = 1, #KEYS - 1, 3 do
-  if redis.call('HEXISTS', KEYS[k + 2], lease) == 1 then found = true end
   local v = redis.call('HGET', KEYS[k + 2], lease)
   if v then
-    local w, a, e, d = parse(v)
+    found = true
+    local _, _, e, d = parse(v)
     if d == '-' and tonumber(e) > now then
       redis.call('HDEL', KEYS[k + 2], lease)
       redis.call('ZREM', KEYS[k], lease); redis.call('ZREM', KEYS[k + 1], lease)
@@ -266,37 +205,13 @@ return fmt(now)
 """
 )
 
-# KEYS: u, w, h, p per group. ARGV: the number of groups, the longest window per group.
-# Returns the server's now, then per group: pause (relative to now, or ''), count, then per entry
-# lease, weight, admitted, expires, ended ('' in flight), all times relative to now.
+# KEYS: u, w, h, p per group. ARGV: the longest window per group.
 _SNAPSHOT = (
     _PRELUDE
     + r"""
-local function rel(x) return fmt(tonumber(x) - now) end
-local ng = tonumber(ARGV[1])
-local out = {fmt(now)}
-for g = 1, ng do
-  local k = (g - 1) * 4
-  local longest = tonumber(ARGV[g + 1])
-  local p = redis.call('GET', KEYS[k + 4])
-  out[#out + 1] = p and rel(p) or ''
-  local rows = {}
-  for _, z in ipairs({KEYS[k + 1], KEYS[k + 2]}) do
-    local ms = redis.call('ZRANGEBYSCORE', z, '(' .. fmt(now - longest - EPS), '+inf',
-      'WITHSCORES')
-    for j = 1, #ms, 2 do
-      if tonumber(ms[j + 1]) + longest > now then
-        local w, a, e, d = parse(redis.call('HGET', KEYS[k + 3], ms[j]))
-        rows[#rows + 1] = {ms[j], w, rel(a), rel(e), d == '-' and '' or rel(d)}
-      end
-    end
-  end
-  out[#out + 1] = tostring(#rows)
-  for _, r in ipairs(rows) do
-    for _, x in ipairs(r) do out[#out + 1] = x end
-  end
-end
-return out
+local longest = {}
+for g = 1, #ARGV do longest[g] = tonumber(ARGV[g]) end
+return snapshot(longest)
 """
 )
 
@@ -309,22 +224,25 @@ local t = fmt(now)
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2] .. ' ' .. t .. ' ' .. t .. ' ' .. t)
 local z = units == 1 and KEYS[1] or KEYS[2]
 redis.call('ZADD', z, fmt(now), ARGV[1])
-local ttl = math.ceil(tonumber(ARGV[3]) * 1000) + 2000
-for _, k in ipairs({z, KEYS[3]}) do
-  if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
-end
+keep({z, KEYS[3]}, math.ceil(tonumber(ARGV[3]) * 1000) + 2000)
 return fmt(now)
 """
 )
 
-_SCRIPTS = {
-    "admit": _ADMIT,
-    "end": _END,
-    "refund": _REFUND,
-    "pause": _PAUSE,
-    "snapshot": _SNAPSHOT,
-    "spend": _SPEND,
-}
+
+def _snapshot(fields: list[str], groups: int) -> tuple[float, list[tuple[float, list[Row]]]]:
+    """The server's now and each group's pause and rows (by end), from a script's snapshot."""
+    now, i, out = float(fields[0]), 1, []
+    for _ in range(groups):
+        pause, n = fields[i], int(fields[i + 1])
+        rows = [
+            (float(fields[j]), int(fields[j + 1]), fields[j + 2] == "1")
+            for j in range(i + 2, i + 2 + 3 * n, 3)
+        ]
+        i += 2 + 3 * n
+        rows.sort()
+        out.append((float(pause) if pause else -math.inf, rows))
+    return now, out
 
 
 def _text(value: object) -> str:
@@ -352,7 +270,7 @@ class RedisStore:
     clock: Clock = WallClock()
     """Only for this process's bookkeeping: every decision uses the server's clock."""
 
-    __slots__ = ("_client", "_owns", "_scripts", "prefix", "recheck", "timeout", "url", "workspace")
+    __slots__ = ("_client", "_owns", "prefix", "recheck", "timeout", "url", "workspace")
 
     def __init__(
         self,
@@ -371,35 +289,30 @@ class RedisStore:
         self.recheck = recheck
         self._client = client
         self._owns = client is None
-        self._scripts: dict[str, Any] = {}
 
-    def _keys(self, group: str, kinds: str) -> list[str]:
-        head = f"{self.prefix}:{{{self.workspace}}}:{group}:"
-        return [head + k for k in kinds]
+    def _keys(self, groups: Iterable[str], kinds: str) -> list[str]:
+        return [f"{self.prefix}:{{{self.workspace}}}:{g}:{k}" for g in groups for k in kinds]
 
     def _tomb(self, lease_id: str) -> str:
         return f"{self.prefix}:{{{self.workspace}}}:t:{lease_id}"
 
-    def _call_sync(self, name: str, keys: list[str], args: list[str | int | float]) -> Any:
+    def _call_sync(self, script: str, keys: list[str], args: list[str | int | float]) -> list[str]:
         if self._client is None:
             import redis
 
             self._client = redis.Redis.from_url(
                 self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
             )
-        script = self._scripts.get(name)
-        if script is None:
-            script = self._scripts[name] = self._client.register_script(_SCRIPTS[name])
-        return script(keys=keys, args=args)
+        out = self._client.register_script(script)(keys=keys, args=args)
+        return [_text(x) for x in out] if isinstance(out, list) else [_text(out)]
 
-    async def _call(self, name: str, keys: list[str], args: list[str | int | float]) -> Any:
-        fn: Callable[[], Any] = lambda: self._call_sync(name, keys, args)  # noqa: E731
-        return await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
+    async def _call(self, script: str, keys: list[str], args: list[str | int | float]) -> list[str]:
+        call = functools.partial(self._call_sync, script, keys, args)
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
 
     async def aclose(self) -> None:
         """Close the connections this store opened (not a ``client`` given to it)."""
         client, self._client = self._client, None
-        self._scripts.clear()
         if client is not None and self._owns:
             await anyio.to_thread.run_sync(client.close)
 
@@ -413,79 +326,57 @@ class RedisStore:
 
     async def admit(self, lease_id: str, demand: Demand, lease_seconds: float) -> Granted | Denied:
         """Record the admission (server time), or say how long it must wait."""
-        keys: list[str] = []
-        spec: list[str] = []
-        for group, weight in demand:
-            keys += self._keys(group.name, "uwhp")
-            spec += (str(weight), "0", str(len(group.windows)))
-            for w in group.windows:
-                spec += (str(w.limit), repr(w.seconds))
+        keys = self._keys([g.name for g, _ in demand], "uwhp")
         keys.append(self._tomb(lease_id))
-        args: list[str | int | float] = [lease_id, repr(lease_seconds), " ".join(spec), len(demand)]
-        fields = [_text(x) for x in await self._call("admit", keys, args)]
+        args: list[str | int | float] = [lease_id, repr(lease_seconds)]
+        for group, weight in demand:
+            args += (weight, len(group.windows))
+            for w in group.windows:
+                args += (w.limit, repr(w.seconds))
+        fields = await self._call(_ADMIT, keys, args)
         if fields[0] == "ok":
             return Granted(float(fields[1]), float(fields[2]))
         if fields[0] == "gone":
             return Denied(math.inf, math.inf, demand[0][0].name, 0.0)
-        name = demand[int(fields[2])][0].name
-        return Denied(float(fields[0]), float(fields[1]), name, float(fields[3]))
+        now, groups = _snapshot(fields, len(demand))
+        fits = {
+            g.name: fits_from_rows(g, w, now, paused, rows)
+            for (g, w), (paused, rows) in zip(demand, groups, strict=True)
+        }
+        return denied(now, fits)
 
     async def end(self, lease_id: str, groups: Sequence[str]) -> float:
         """The lease's request finished now (server time; its bound, if earlier)."""
-        keys = [k for g in groups for k in self._keys(g, "uwh")]
+        keys = self._keys(groups, "uwh")
         if not keys:
             return -math.inf
-        return float(_text(await self._call("end", keys, [lease_id])))
+        return float((await self._call(_END, keys, [lease_id]))[0])
 
     async def refund(self, lease_id: str, groups: Sequence[str]) -> float:
         """The lease's request was never sent: delete its entries if still in flight; if its
         admission has not arrived yet, it never will."""
-        keys = [k for g in groups for k in self._keys(g, "uwh")]
-        keys.append(self._tomb(lease_id))
-        return float(_text(await self._call("refund", keys, [lease_id, 3_600_000])))
+        keys = [*self._keys(groups, "uwh"), self._tomb(lease_id)]
+        return float((await self._call(_REFUND, keys, [lease_id, 3_600_000]))[0])
 
     async def pause(self, group: str, seconds: float) -> float:
         """Admit nothing in ``group`` for ``seconds`` (never shortens a pause)."""
-        return float(_text(await self._call("pause", self._keys(group, "p"), [repr(seconds)])))
+        return float((await self._call(_PAUSE, self._keys([group], "p"), [repr(seconds)]))[0])
 
     async def spend(self, group: QuotaGroup, units: int) -> float:
         """Record ``units`` spent elsewhere just now."""
-        keys = self._keys(group.name, "uwh")
+        keys = self._keys([group.name], "uwh")
         args: list[str | int | float] = [f"spent-{uuid.uuid4().hex}", units, repr(group.longest)]
-        return float(_text(await self._call("spend", keys, args)))
+        return float((await self._call(_SPEND, keys, args))[0])
 
     async def view(self, groups: Sequence[QuotaGroup]) -> dict[str, GroupView]:
         """Occupancy now, per group and window (server time)."""
         if not groups:
             return {}
-        keys = [k for g in groups for k in self._keys(g.name, "uwhp")]
-        args: list[str | int | float] = [len(groups), *(repr(g.longest) for g in groups)]
-        fields = [_text(x) for x in await self._call("snapshot", keys, args)]
-        now = float(fields[0])
-        out: dict[str, GroupView] = {}
-        i = 1
-        for g in groups:
-            pause, count = fields[i], int(fields[i + 1])
-            i += 2
-            rows: list[tuple[float, int, bool]] = []
-            for _ in range(count):
-                _, weight, _, expires, ended = fields[i : i + 5]
-                i += 5
-                end = now + float(ended) if ended else now + float(expires)
-                rows.append((end, int(weight), not ended and end > now))
-            rows.sort()
-            flying = sum(w for _, w, f in rows if f)
-            wins = tuple(
-                WindowView(
-                    w,
-                    sum(wt for e, wt, _ in rows if e + w.seconds > now),
-                    [(e, wt) for e, wt, f in rows if not f and e + w.seconds > now],
-                )
-                for w in g.windows
-            )
-            paused = now + float(pause) if pause else -math.inf
-            out[g.name] = GroupView(g.name, now, flying, paused, wins)
-        return out
+        keys = self._keys([g.name for g in groups], "uwhp")
+        args: list[str | int | float] = [repr(g.longest) for g in groups]
+        fields = await self._call(_SNAPSHOT, keys, args)
+        now, rows = _snapshot(fields, len(groups))
+        return {g.name: view_from_rows(g, now, *r) for g, r in zip(groups, rows, strict=True)}
 
     def __repr__(self) -> str:
         return f"RedisStore(url={self.url!r}, workspace={self.workspace!r}, prefix={self.prefix!r})"

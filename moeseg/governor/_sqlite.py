@@ -30,7 +30,7 @@ import anyio.to_thread
 
 from ._clock import Clock, WallClock
 from ._policy import QuotaGroup
-from ._store import Demand, Denied, Granted, GroupView, WindowView, fit_time
+from ._store import Demand, Denied, Granted, GroupView, Row, denied, fits_from_rows, view_from_rows
 
 __all__ = ["SQLiteStore", "default_sqlite_path"]
 
@@ -98,16 +98,8 @@ class SQLiteStore:
     """
 
     __slots__ = (
-        "_boot",
-        "_conn",
-        "_lock",
-        "_refunded",
-        "clock",
-        "path",
-        "recheck",
-        "timeout",
-        "workspace",
-    )
+        "_boot", "_conn", "_lock", "_refunded", "clock", "path", "recheck", "timeout", "workspace"
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -224,23 +216,25 @@ class SQLiteStore:
         )
         return now
 
-    def _rows(
+    def _group(
         self, conn: sqlite3.Connection, group: QuotaGroup, now: float
-    ) -> list[tuple[float, int, bool]]:
-        """``(end_at, weight, in flight)`` of the group's entries occupying any window, by end."""
+    ) -> tuple[float, list[Row]]:
+        """The group's pause and entries (by end), once those that occupy no window are dropped."""
+        ws, name, longest = self.workspace, group.name, group.longest
+        conn.execute(
+            "DELETE FROM moeseg_entries WHERE workspace = ? AND grp = ? AND end_at < ? "
+            "AND end_at + ? <= ?",
+            (ws, name, now - longest + _SLACK, longest, now),
+        )
         rows = conn.execute(
             "SELECT end_at, weight, ended_at IS NULL AND expires_at > ? FROM moeseg_entries "
-            "WHERE workspace = ? AND grp = ? AND end_at > ? ORDER BY end_at",
-            (now, self.workspace, group.name, now - group.longest - _SLACK),
+            "WHERE workspace = ? AND grp = ? ORDER BY end_at",
+            (now, ws, name),
         ).fetchall()
-        return [(e, w, bool(f)) for e, w, f in rows if e + group.longest > now]
-
-    def _paused(self, conn: sqlite3.Connection, group: str) -> float:
-        row = conn.execute(
-            "SELECT until FROM moeseg_pauses WHERE workspace = ? AND grp = ?",
-            (self.workspace, group),
+        pause = conn.execute(
+            "SELECT until FROM moeseg_pauses WHERE workspace = ? AND grp = ?", (ws, name)
         ).fetchone()
-        return float(row[0]) if row is not None else -math.inf
+        return (pause[0] if pause else -math.inf), [(e, w, bool(f)) for e, w, f in rows]
 
     def _admit(
         self, conn: sqlite3.Connection, lease_id: str, demand: Demand, lease_seconds: float
@@ -248,37 +242,16 @@ class SQLiteStore:
         now = self._now(conn)
         if lease_id in self._refunded:
             return Denied(math.inf, math.inf, demand[0][0].name, now)
-        fits: dict[str, float] = {}
-        best = now
-        for group, weight in demand:
-            conn.execute(
-                "DELETE FROM moeseg_entries WHERE workspace = ? AND grp = ? AND end_at < ? "
-                "AND end_at + ? <= ?",
-                (self.workspace, group.name, now - group.longest + _SLACK, group.longest, now),
-            )
-            rows = self._rows(conn, group, now)
-            paused = max(now, self._paused(conn, group.name))
-            fit, opt = paused, paused
-            for w in group.windows:
-                s = w.seconds
-                live = [(e + s, wt, f) for e, wt, f in rows if e + s > now]
-                used = sum(wt for _, wt, _ in live)
-                fit = max(fit, fit_time([(r, wt) for r, wt, _ in live], used, w.limit, weight, now))
-                ended = [(r, wt) for r, wt, f in live if not f]
-                flying = sum(wt for _, wt, f in live if f)
-                opt = max(opt, fit_time([*ended, (now + s, flying)], used, w.limit, weight, now))
-            fits[group.name] = fit
-            best = max(best, opt)
-        if all(t <= now for t in fits.values()):
-            bound = now + lease_seconds
-            conn.executemany(
-                "INSERT OR REPLACE INTO moeseg_entries (workspace, grp, lease_id, weight, "
-                "admitted_at, expires_at, ended_at, end_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
-                [(self.workspace, g.name, lease_id, w, now, bound, bound) for g, w in demand],
-            )
-            return Granted(now, bound)
-        group_name = max(fits, key=fits.__getitem__)
-        return Denied(fits[group_name] - now, best - now, group_name, now)
+        fits = {g.name: fits_from_rows(g, w, now, *self._group(conn, g, now)) for g, w in demand}
+        if any(at > now for at, _ in fits.values()):
+            return denied(now, fits)
+        bound = now + lease_seconds
+        conn.executemany(
+            "INSERT OR REPLACE INTO moeseg_entries (workspace, grp, lease_id, weight, "
+            "admitted_at, expires_at, ended_at, end_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+            [(self.workspace, g.name, lease_id, w, now, bound, bound) for g, w in demand],
+        )
+        return Granted(now, bound)
 
     def _end(self, conn: sqlite3.Connection, lease_id: str, groups: Sequence[str]) -> float:
         now = self._now(conn)
@@ -325,20 +298,7 @@ class SQLiteStore:
 
     def _view(self, conn: sqlite3.Connection, groups: Sequence[QuotaGroup]) -> dict[str, GroupView]:
         now = self._now(conn)
-        out = {}
-        for g in groups:
-            rows = self._rows(conn, g, now)
-            flying = sum(w for _, w, f in rows if f)
-            wins = tuple(
-                WindowView(
-                    w,
-                    sum(wt for e, wt, _ in rows if e + w.seconds > now),
-                    [(e, wt) for e, wt, f in rows if not f and e + w.seconds > now],
-                )
-                for w in g.windows
-            )
-            out[g.name] = GroupView(g.name, now, flying, self._paused(conn, g.name), wins)
-        return out
+        return {g.name: view_from_rows(g, now, *self._group(conn, g, now)) for g in groups}
 
     # -- the Store protocol ---------------------------------------------------------------------
 

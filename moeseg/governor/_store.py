@@ -15,7 +15,7 @@ server in any interval of ``W``, wherever in [admission, end] each request arriv
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -34,6 +34,10 @@ __all__ = [
     "WindowView",
     "fit_time",
 ]
+
+Row = tuple[float, int, bool]
+"""An entry as a shared store reads it: its pessimistic end (its bound while in flight), its
+weight, and whether it is in flight."""
 
 Demand = tuple[tuple[QuotaGroup, int], ...]
 """Each group of a request (with its windows: a store needs no policy) and the weight taken."""
@@ -105,7 +109,7 @@ class Store(Protocol):
        whether or not they fit (the server said so).
     4. ``end``, ``refund``, ``pause`` and ``spend`` return the store's time they acted at.
        ``view`` has no effect on admissions and costs no more with more entries than it must.
-    6. Entries are dropped only once they occupy no window of their group.
+    5. Entries are dropped only once they occupy no window of their group.
 
     ``recheck`` is how often (seconds) a waiter re-asks a store that other processes may change
     (``math.inf`` for one process's store: this process's events wake its waiters).
@@ -154,3 +158,41 @@ def fit_time(
         if excess <= 0:
             return max(at, now)
     return math.inf
+
+
+def fits_from_rows(
+    group: QuotaGroup, weight: int, now: float, paused_until: float, rows: Sequence[Row]
+) -> tuple[float, float]:
+    """When ``weight`` more fits every window of ``group``, whose entries are ``rows`` (by
+    end): at worst (leases in flight run to their bound) and at best (they end now)."""
+    at = best = max(now, paused_until)
+    for w in group.windows:
+        s = w.seconds
+        live = [(e + s, wt, f) for e, wt, f in rows if e + s > now]
+        used = sum(wt for _, wt, _ in live)
+        at = max(at, fit_time([(r, wt) for r, wt, _ in live], used, w.limit, weight, now))
+        ended = [(r, wt) for r, wt, f in live if not f]
+        flying = sum(wt for _, wt, f in live if f)
+        best = max(best, fit_time([*ended, (now + s, flying)], used, w.limit, weight, now))
+    return at, best
+
+
+def view_from_rows(
+    group: QuotaGroup, now: float, paused_until: float, rows: Sequence[Row]
+) -> GroupView:
+    """The view of ``group``, whose entries are ``rows`` (by end)."""
+    windows = tuple(
+        WindowView(
+            w,
+            sum(wt for e, wt, _ in rows if e + w.seconds > now),
+            [(e, wt) for e, wt, f in rows if not f and e + w.seconds > now],
+        )
+        for w in group.windows
+    )
+    return GroupView(group.name, now, sum(w for _, w, f in rows if f), paused_until, windows)
+
+
+def denied(now: float, fits: Mapping[str, tuple[float, float]]) -> Denied:
+    """The denial of a demand that fits each group at ``fits[group]`` (at worst, at best)."""
+    group = max(fits, key=lambda g: fits[g][0])
+    return Denied(fits[group][0] - now, max(b for _, b in fits.values()) - now, group, now)

@@ -111,8 +111,20 @@ class _Files:
         await send({"type": "http.response.body", "body": data})
 
 
+def _uploader(path: Path, served: Path, files_url: str) -> str:
+    """An uploader command: copies the CSV where the file server serves it, prints its URL
+    (with ``missing``: a URL that answers 404, so MoEngage cannot download it)."""
+    path.write_text(
+        "import shutil, sys, uuid\n"
+        "name = uuid.uuid4().hex + '.csv'\n"
+        f"shutil.copy(sys.argv[-1], {str(served)!r} + '/' + name)\n"
+        f"print({files_url!r} + '/' + ('missing' if len(sys.argv) > 2 else name))\n"
+    )
+    return f"{sys.executable} {path}"
+
+
 @pytest.mark.slow  # real HTTP on loopback and an uploader process
-def test_file_segments_go_through_the_uploader_command(
+def test_file_segments_go_through_the_uploader_and_wait_for_each_jobs_outcome(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     served = tmp_path / "served"
@@ -138,30 +150,43 @@ def test_file_segments_go_through_the_uploader_command(
             await sb.wait_idle()
 
         portal.call(seed)
-        upload = tmp_path / "upload.py"
-        upload.write_text(
-            "import shutil, sys, uuid\n"
-            "name = uuid.uuid4().hex + '.csv'\n"
-            f"shutil.copy(sys.argv[1], {str(served)!r} + '/' + name)\n"
-            f"print({files_url!r} + '/' + name)\n"
-        )
+        upload = _uploader(tmp_path / "upload.py", served, files_url)
         conn = ["--base-url", base_url, "--quota-db", "memory", "--state-dir", str(tmp_path)]
-        src = str(users(tmp_path / "u.csv", "b", "c"))
-        refused = run("members", "sync", "Subs", "--from", src, *conn)
+        first = str(users(tmp_path / "u.csv", "b", "c"))
+        refused = run("members", "sync", "Subs", "--from", first, *conn)
+        # The CLI serves a callback receiver on loopback (its own URL is the public one here).
         synced = run(
-            "members", "sync", "Subs", "--from", src, *conn,
-            "--uploader", f"{sys.executable} {upload}",
-            "--callback-url", f"{files_url}/cb",
-            "--replace", "always",
+            "members", "sync", "Subs", "--from", first, *conn,
+            "--uploader", upload, "--replace", "always",
         )  # fmt: skip
-        portal.call(sb.wait_idle)
+        assert [job.status for job in sb.jobs] == [201, 201]  # done before the CLI returned
+        second = str(users(tmp_path / "v.csv", "c", "d"))
+        failed = run(
+            "members", "sync", "Subs", "--from", second, *conn,
+            "--uploader", f"{upload} missing", "--replace", "never", "--json",
+        )  # fmt: skip
+        unsure = list((tmp_path / "members").glob("*.unsure"))  # the failed deltas
+        rerun = run(
+            "members", "sync", "Subs", "--from", second, *conn,
+            "--uploader", upload, "--replace", "never", "--json",
+        )  # fmt: skip
     assert refused.exit_code == 2
     assert "uploader" in refused.stderr
     assert synced.exit_code == 0, synced.output
     assert "route file, replace" in synced.stdout
+    assert "callbacks: receiver on http://127.0.0.1:" in synced.stderr
+    assert failed.exit_code == 1, failed.output
+    assert "FileSegmentFailed" in failed.stderr
+    assert "File download failed" in failed.stderr
+    # Nothing committed: the failed deltas stayed uncertain, and the rerun sent them again.
+    assert len(unsure) == 1
+    assert rerun.exit_code == 0, rerun.output
+    got = json.loads(rerun.stdout)
+    assert (got["added"], got["removed"], got["committed"]) == (1, 1, True)
     seg = sb.find("Subs")
     assert seg is not None
-    assert seg.users == {"b", "c"}
+    assert seg.users == {"c", "d"}
+    assert not list((tmp_path / "members").glob("*.unsure"))
 
 
 @pytest.mark.slow  # a `moeseg sandbox serve` process, real HTTP on loopback

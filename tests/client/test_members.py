@@ -1,5 +1,5 @@
 """Client.sync_members against the sandbox (ASGI transport, virtual time): routes, snapshots,
-first syncs, dry runs, file segments through an uploader, and kill-and-rerun convergence."""
+first syncs, dry runs and kill-and-rerun convergence (file segments: test_members_files.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import moeseg
 import moeseg.cohorts
-from moeseg import Client, FileOptions
+from moeseg import Client
 from moeseg._cohorts import MemberState
 from moeseg.governor import Governor, QuotaPolicy
 from moeseg.sandbox import FaultConfig, Sandbox, SandboxConfig, ServerErrorFault
@@ -109,81 +109,6 @@ async def test_a_filter_segment_is_refused(tmp_path: Path) -> None:
         await client.create_segment(moeseg.segment("Paris", moeseg.attr("city").is_("Paris")))
         with pytest.raises(moeseg.ConfigurationError, match="from its definition"):
             await client.sync_members("Paris", ["a"], state_dir=tmp_path)
-
-
-@pytest.mark.virtual_time
-async def test_file_segments_need_an_uploader_then_go_by_file(tmp_path: Path) -> None:
-    files: dict[str, bytes] = {}
-
-    def serve(request: httpx.Request) -> httpx.Response:
-        if request.method == "GET":
-            return httpx.Response(200, content=files[str(request.url)])
-        return httpx.Response(200)  # the callback
-
-    sb = Sandbox(SandboxConfig(fetch_transport=httpx.MockTransport(serve)))
-    uploaded: list[str] = []
-
-    async def uploader(path: Path) -> str:
-        url = f"http://files.test/{len(files)}.csv"
-        files[url] = path.read_bytes()
-        uploaded.append(path.read_text())
-        return url
-
-    files["http://files.test/seed.csv"] = b"uid\na\nb\n"
-    async with sb.running(), asgi(sb) as client:
-        await client.create_file_segment(
-            "Subs",
-            "http://files.test/seed.csv",
-            "http://cb.test/x",
-            FileOptions("uid"),
-            users=2,
-            expiry_time=30,
-        )
-        await sb.wait_idle()
-        with pytest.raises(moeseg.ConfigurationError, match="uploader"):
-            await client.sync_members("Subs", ["a", "c"], state_dir=tmp_path)
-        first = await client.sync_members(
-            "Subs",
-            ["a", "c"],
-            state_dir=tmp_path,
-            uploader=uploader,
-            callback_url="http://cb.test/x",
-            replace="always",
-        )
-        await sb.wait_idle()
-        assert members(sb, "Subs") == {"a", "c"}
-        second = await client.sync_members(
-            "Subs",
-            ["c", "d"],
-            state_dir=tmp_path,
-            uploader=uploader,
-            callback_url="http://cb.test/x",
-        )
-        await sb.wait_idle()
-        third = await client.sync_members(
-            "Subs",
-            ["d", "e"],
-            state_dir=tmp_path,
-            uploader=uploader,
-            callback_url="http://cb.test/x",
-            replace="never",
-        )
-        await sb.wait_idle()
-    assert first.route == "file"
-    assert first.method == "replace"
-    assert first.notes == ()
-    # One replace (one file op) is cheaper than an add and a remove (two): the plan says why.
-    assert second.method == "replace"
-    assert "cheaper" in second.plan.reason  # type: ignore[union-attr]
-    assert third.method == "add/remove"
-    assert (third.added, third.removed, third.requests) == (1, 1, 2)
-    assert members(sb, "Subs") == {"d", "e"}
-    assert uploaded == [
-        "uid\na\nc\n",
-        "uid\nc\nd\n",
-        "uid\ne\n",
-        "uid\nc\n",
-    ]
 
 
 UIDS = [f"{i:02d}" + "x" * 30_000 for i in range(24)]  # about 4 to a 128,000-byte body

@@ -429,6 +429,17 @@ async def test_served_on_loopback() -> None:
     assert receiver.public_url is None
 
 
+async def test_an_error_inside_serve_comes_out_as_itself() -> None:
+    # Not wrapped in an ExceptionGroup by the portal: `except FileSegmentFailed` must work.
+    receiver = CallbackReceiver()
+    failed = FileSegmentFailed(FileSegmentOutcome("add_users", "vip", 400, error_message="x"))
+    with pytest.raises(FileSegmentFailed) as caught:
+        async with receiver.serve(port=0):
+            raise failed
+    assert caught.value is failed
+    assert receiver.public_url is None
+
+
 async def test_served_once_at_a_time_and_keeps_a_given_public_url() -> None:
     receiver = CallbackReceiver(public_url="https://hooks.example.com/moengage")
     async with receiver.serve(port=0) as url:
