@@ -217,22 +217,18 @@ class Batch:
     async def _one(self, slot: _Slot) -> Outcome:
         item = slot.item
         listed = None if self._existing is None else self._existing.get(item.name, [])
-        if listed:  # the name is taken: ours or someone else's, sending would only get a 409
+        # The name is taken (ours or someone else's: sending would only get a 409), or an
+        # earlier run sent it without a result and there is no list: look it up first.
+        if listed or (slot.resolve_first and listed is None):
             try:
                 found = await self._calls.find_created(item.name, item.fingerprint, listed=listed)
             except Exception as exc:
-                return self._unknown(slot, exc)
+                return self._unknown(slot, exc)  # proves nothing either way
             if found is not None:
                 kind = OutcomeKind.RECOVERED if slot.resolve_first else OutcomeKind.EXISTS
                 return await self._done(slot, kind, found.id, found)
-            return await self._rejected(slot, OutcomeKind.CONFLICT, _name_taken(item, listed))
-        if slot.resolve_first and listed is None:  # no list: look this one up by name
-            try:
-                found = await self._calls.find_created(item.name, item.fingerprint)
-            except Exception as exc:
-                return self._unknown(slot, exc)  # proves nothing either way
-            if found is not None:
-                return await self._done(slot, OutcomeKind.RECOVERED, found.id, found)
+            if listed:
+                return await self._rejected(slot, OutcomeKind.CONFLICT, _name_taken(item, listed))
         return await self._create(slot)
 
     async def _create(self, slot: _Slot) -> Outcome:

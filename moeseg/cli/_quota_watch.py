@@ -1,10 +1,6 @@
-"""``moeseg quota --watch``: a live view of a workspace's quota on its shared store.
-
-It reads the store with a governor of its own and sends nothing. Each refresh reads the store
-once (``view``) and asks the governor when one more request of each group could go
-(``next_free``): per group, every window's used units against its usable limit, the leases in
-flight (every process's, from the store), any pause, the next free slot; and this process's own
-queue. Other processes' queues live in their memory only: the view says so.
+"""``moeseg quota --watch``: a live view of a workspace's quota on its shared store, read by a
+governor of its own (it sends nothing). Other processes' queues live in their memory only: the
+view says so.
 """
 
 from __future__ import annotations
