@@ -88,11 +88,7 @@ CountActiveOpt = Annotated[
 
 
 def _dry_run(
-    conn: Connection,
-    file: Path,
-    journal: Path | None,
-    count_active: bool,
-    as_json: bool,
+    conn: Connection, file: Path, journal: Path | None, count_active: bool, as_json: bool
 ) -> None:
     """How long a batch will take with the quota left now (sends no create)."""
     defs = load(file)

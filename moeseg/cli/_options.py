@@ -172,32 +172,29 @@ class Connection:
         """An open client for these options (with its embedded sandbox, if asked for)."""
         # None: the client reads MOENGAGE_API_KEY
         key = self.api_key if self.api_key_file is None else read_key(self.api_key_file)
-        if self.sandbox:
-            from ..sandbox import Sandbox, SandboxConfig
-
-            box = Sandbox(SandboxConfig(time_scale=self.time_scale))
-            async with Client(
-                self.workspace_id or box.workspace_id,
-                key or box.api_key,
-                base_url="http://sandbox.invalid",
-                db_name=self.db_name or box.db_name,
-                # a fresh sandbox has fresh quota: its own governor, not the workspace's shared one
-                governor=Governor(self.policy()),
-                transport=httpx.ASGITransport(app=box.app),
-            ) as client:
-                yield client
-            return
-        workspace = env(self.workspace_id, ENV_WORKSPACE_ID)  # as the client reads it
         async with contextlib.AsyncExitStack() as stack:
-            governor: Governor | None = None
-            if workspace and self.quota_db == "memory":
-                governor = Governor(self.policy())
-            elif workspace:
-                store = SQLiteStore(self.quota_db or None, workspace=workspace)
-                await stack.enter_async_context(store)
-                governor = Governor(self.policy(), store=store)  # a shared store: wall clock
-            client = await stack.enter_async_context(
-                Client(
+            if self.sandbox:
+                from ..sandbox import Sandbox, SandboxConfig
+
+                box = Sandbox(SandboxConfig(time_scale=self.time_scale))
+                client = Client(
+                    self.workspace_id or box.workspace_id,
+                    key or box.api_key,
+                    base_url="http://sandbox.invalid",
+                    db_name=self.db_name or box.db_name,
+                    # a fresh sandbox has fresh quota: its own governor, not the shared one
+                    governor=Governor(self.policy()),
+                    transport=httpx.ASGITransport(app=box.app),
+                )
+            else:
+                workspace = env(self.workspace_id, ENV_WORKSPACE_ID)  # as the client reads it
+                governor = None
+                if workspace and self.quota_db == "memory":
+                    governor = Governor(self.policy())
+                elif workspace:  # a shared store: wall clock
+                    store = SQLiteStore(self.quota_db or None, workspace=workspace)
+                    governor = Governor(self.policy(), store=await stack.enter_async_context(store))
+                client = Client(
                     workspace,
                     key,
                     dc=self.dc,
@@ -206,8 +203,7 @@ class Connection:
                     app_key=self.app_key,
                     governor=governor,
                 )
-            )
-            yield client
+            yield await stack.enter_async_context(client)
 
 
 def read_key(path: Path) -> str:

@@ -6,8 +6,7 @@ view says so.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
+from contextlib import nullcontext
 from datetime import datetime, timezone
 
 import anyio
@@ -18,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..client import ENV_WORKSPACE_ID, env
-from ..governor import Governor, RedisStore, SQLiteStore, Store
+from ..governor import Governor, RedisStore, SQLiteStore
 from ._options import Connection
 from ._output import out, usage
 
@@ -108,11 +107,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
 
-@asynccontextmanager
-async def watched_governor(conn: Connection, redis_url: str | None) -> AsyncIterator[Governor]:
-    """A governor on the workspace's shared store: Redis at ``redis_url``, else the SQLite file
-    of ``--quota-db`` that every other command of this machine uses. It sends nothing: no API
-    key is needed, only the workspace."""
+async def watch(
+    conn: Connection, redis_url: str | None, interval: float, iterations: int | None
+) -> None:
+    """Refresh the view every ``interval`` seconds, ``iterations`` times (``None``: until
+    interrupted), with a governor on the workspace's shared store: Redis at ``redis_url``, else
+    the SQLite file of ``--quota-db`` that every other command of this machine uses. It sends
+    nothing: no API key is needed, only the workspace."""
     if conn.sandbox or conn.quota_db == "memory":
         usage(
             "--watch reads a store other processes share: not with --sandbox or --quota-db memory"
@@ -120,26 +121,21 @@ async def watched_governor(conn: Connection, redis_url: str | None) -> AsyncIter
     workspace = env(conn.workspace_id, ENV_WORKSPACE_ID)
     if not workspace:
         usage("--watch needs the workspace: --workspace-id or MOENGAGE_WORKSPACE_ID")
-    async with AsyncExitStack() as stack:
-        store: Store
-        if redis_url is None:
-            store = await stack.enter_async_context(SQLiteStore(conn.quota_db, workspace=workspace))
-        else:
-            store = await stack.enter_async_context(RedisStore(redis_url, workspace=workspace))
-        yield Governor(conn.policy(), store=store)
-
-
-async def watch(gov: Governor, interval: float, iterations: int | None) -> None:
-    """Refresh the view every ``interval`` seconds, ``iterations`` times (``None``: until
-    interrupted)."""
-    # On a terminal the view is redrawn in place; piped, each refresh is printed after the last.
-    with Live(console=out, auto_refresh=False) if out.is_terminal else nullcontext() as live:
-        for count in itertools.count(1):
-            view = render(await read_state(gov))
-            if live is None:
-                out.print(view)
-            else:
-                live.update(view, refresh=True)
-            if count == iterations:
-                return
-            await anyio.sleep(interval)
+    opened = (
+        SQLiteStore(conn.quota_db, workspace=workspace)
+        if redis_url is None
+        else RedisStore(redis_url, workspace=workspace)
+    )
+    async with opened as store:
+        gov = Governor(conn.policy(), store=store)
+        # On a terminal the view is redrawn in place; piped, each refresh is printed after the last.
+        with Live(console=out, auto_refresh=False) if out.is_terminal else nullcontext() as live:
+            for count in itertools.count(1):
+                view = render(await read_state(gov))
+                if live is None:
+                    out.print(view)
+                else:
+                    live.update(view, refresh=True)
+                if count == iterations:
+                    return
+                await anyio.sleep(interval)

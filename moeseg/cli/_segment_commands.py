@@ -12,7 +12,6 @@ from ..segments import Segment, unstructure
 from ._options import Connection, JsonOpt, connected
 from ._output import QUOTA_NOTE, out, print_json, quota_rows, quota_table, run, usage
 from ._quota_watch import watch as watch_quota
-from ._quota_watch import watched_governor
 
 __all__ = ["archive", "get", "list_", "quota", "unarchive"]
 
@@ -52,12 +51,7 @@ def quota(
             usage("--quota-redis and --iterations need --watch")
         if as_json:
             usage("--watch and --json exclude each other")
-
-        async def watching() -> None:
-            async with watched_governor(conn, quota_redis) as gov:
-                await watch_quota(gov, interval, iterations)
-
-        run(watching)
+        run(lambda: watch_quota(conn, quota_redis, interval, iterations))
         return
     rows = conn.call(quota_rows)
     if as_json:

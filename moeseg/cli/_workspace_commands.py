@@ -69,19 +69,15 @@ RefreshOpt = Annotated[
     ),
 ]
 PruneOpt = Annotated[
-    bool,
-    typer.Option("--prune", help="Archive managed segments no longer in the desired files."),
+    bool, typer.Option("--prune", help="Archive managed segments no longer in the desired files.")
 ]
 MaxArchiveOpt = Annotated[
-    int,
-    typer.Option("--max-archive", min=0, help="With --prune: archive at most this many."),
+    int, typer.Option("--max-archive", min=0, help="With --prune: archive at most this many.")
 ]
 TargetOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--target",
-        help="Only this key and what it refers to (repeatable).",
-        show_default=False,
+        "--target", help="Only this key and what it refers to (repeatable).", show_default=False
     ),
 ]
 ExitCodeOpt = Annotated[
