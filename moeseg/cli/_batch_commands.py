@@ -30,10 +30,10 @@ from ..client import Client
 from ..segments import describe, load_definitions
 from ._options import Connection, FileArg, JournalOpt, JsonOpt, connected
 from ._output import (
-    EXIT_INTERRUPTED,
     Interrupt,
     err,
     exit_by,
+    exit_interrupted,
     out,
     print_json,
     quota_rows,
@@ -210,8 +210,7 @@ def create(
     run_interruptible(go, interrupt)
     batch = state["batch"]
     if batch is None:  # interrupted before the batch existed
-        err.print("interrupted")
-        raise typer.Exit(EXIT_INTERRUPTED)
+        exit_interrupted()
     interrupted = interrupt.received > 0
     outcomes = batch.outcomes
     accepted = set(accept or ())

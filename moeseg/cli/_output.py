@@ -70,9 +70,14 @@ def run(fn: Callable[[], Awaitable[T]], usage_errors: InputErrors = ()) -> T:
     interrupt = Interrupt()
     result = run_interruptible(fn, interrupt, usage_errors)
     if interrupt.cancelled:
-        err.print("interrupted")
-        raise typer.Exit(EXIT_INTERRUPTED)
+        exit_interrupted()
     return cast(T, result)
+
+
+def exit_interrupted() -> NoReturn:
+    """Say so and exit 130."""
+    err.print("interrupted")
+    raise typer.Exit(EXIT_INTERRUPTED)
 
 
 def run_interruptible(
@@ -84,8 +89,7 @@ def run_interruptible(
     try:
         return anyio.run(_until_signalled, fn, interrupt)
     except KeyboardInterrupt:  # before the loop listened for signals
-        err.print("interrupted")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        exit_interrupted()
     except to_usage as exc:  # credentials, options, --journal, input
         usage(str(exc))
     except (OSError, sqlite3.Error) as exc:  # an unusable --quota-db file
@@ -140,20 +144,17 @@ async def quota_rows(client: Client) -> list[dict[str, Any]]:
     """What is left now in every window of every quota group."""
     gov = governor_of(client)
     remaining = await gov.remaining()
-    rows = []
-    for group in gov.policy.groups:
-        left = remaining.get(group.name, {})
-        for window in group.windows:
-            rows.append(
-                {
-                    "group": group.name,
-                    "window_seconds": window.seconds,
-                    "limit": window.limit,
-                    "headroom": window.limit - gov.policy.usable(window),
-                    "remaining": left.get(window.seconds, window.limit),
-                }
-            )
-    return rows
+    return [
+        {
+            "group": group.name,
+            "window_seconds": window.seconds,
+            "limit": window.limit,
+            "headroom": window.limit - gov.policy.usable(window),
+            "remaining": remaining.get(group.name, {}).get(window.seconds, window.limit),
+        }
+        for group in gov.policy.groups
+        for window in group.windows
+    ]
 
 
 def quota_table(rows: Sequence[dict[str, Any]]) -> None:
@@ -162,13 +163,8 @@ def quota_table(rows: Sequence[dict[str, Any]]) -> None:
     for col in ("group", "window", "left", "limit", "headroom"):
         table.add_column(col, justify="left" if col in ("group", "window") else "right")
     for row in rows:
-        table.add_row(
-            row["group"],
-            _seconds(row["window_seconds"]),
-            str(row["remaining"]),
-            str(row["limit"]),
-            str(row["headroom"]),
-        )
+        counts = (row["remaining"], row["limit"], row["headroom"])
+        table.add_row(row["group"], _seconds(row["window_seconds"]), *map(str, counts))
     out.print(table)
 
 
