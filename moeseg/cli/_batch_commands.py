@@ -75,18 +75,6 @@ def validate(file: FileArg, as_json: JsonOpt = False) -> None:
     exit_by(bad == 0)
 
 
-CountActiveOpt = Annotated[
-    bool,
-    typer.Option(
-        "--count-active",
-        help="Also list the workspace's segments once (one request of the segments quota, like "
-        "a create) to warn when the batch would cross MoEngage's limit of 1000 active "
-        "segments. The count is an upper bound: listed segments carry no status, so "
-        "archived ones are counted too.",
-    ),
-]
-
-
 def _dry_run(
     conn: Connection, file: Path, journal: Path | None, count_active: bool, as_json: bool
 ) -> None:
@@ -122,38 +110,33 @@ def _dry_run(
         err.print(f"[yellow]warning:[/] {warning}")
 
 
-ConcurrencyOpt = Annotated[
-    int, typer.Option("--concurrency", min=1, help="Requests in flight at most.")
-]
-MaxWaitOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--max-wait",
-        min=0.0,
-        help="Fail an item at once (nothing sent) if its quota slot is further than this "
-        "many seconds away; a rerun with --journal sends it later.",
-        show_default=False,
-    ),
-]
-AcceptOpt = Annotated[
-    list[OutcomeKind] | None,
-    typer.Option(
-        "--accept",
-        help="Also count this outcome kind as success for the exit code (repeatable), "
-        "e.g. --accept duplicate --accept invalid for a file with known bad items.",
-        show_default=False,
-    ),
-]
-
-
 @connected
 def create(
     conn: Connection,
     file: FileArg,
-    concurrency: ConcurrencyOpt = 10,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, help="Requests in flight at most.")
+    ] = 10,
     journal: JournalOpt = None,
-    max_wait: MaxWaitOpt = None,
-    accept: AcceptOpt = None,
+    max_wait: Annotated[
+        float | None,
+        typer.Option(
+            "--max-wait",
+            min=0.0,
+            help="Fail an item at once (nothing sent) if its quota slot is further than this "
+            "many seconds away; a rerun with --journal sends it later.",
+            show_default=False,
+        ),
+    ] = None,
+    accept: Annotated[
+        list[OutcomeKind] | None,
+        typer.Option(
+            "--accept",
+            help="Also count this outcome kind as success for the exit code (repeatable), "
+            "e.g. --accept duplicate --accept invalid for a file with known bad items.",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -162,7 +145,16 @@ def create(
             "(its ETA milestones), after the journal's finished items.",
         ),
     ] = False,
-    count_active: CountActiveOpt = False,
+    count_active: Annotated[
+        bool,
+        typer.Option(
+            "--count-active",
+            help="Also list the workspace's segments once (one request of the segments quota, like "
+            "a create) to warn when the batch would cross MoEngage's limit of 1000 active "
+            "segments. The count is an upper bound: listed segments carry no status, so "
+            "archived ones are counted too.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Create every segment of FILE, paced by the quota governor; one outcome per item.

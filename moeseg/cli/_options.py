@@ -22,85 +22,6 @@ from ._output import InputErrors, run, usage
 
 T = TypeVar("T")
 
-WorkspaceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--workspace-id", help="Workspace id [env MOENGAGE_WORKSPACE_ID].", show_default=False
-    ),
-]
-ApiKeyOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--api-key",
-        help="Data API key [env MOENGAGE_API_KEY]. A key given here is visible to every local "
-        "user in the process list: prefer the environment or --api-key-file.",
-        show_default=False,
-    ),
-]
-ApiKeyFileOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--api-key-file",
-        help="Read the data API key from this file ('-': from stdin), e.g. "
-        "--api-key-file ~/.moengage-key or `pass moengage | moeseg ... --api-key-file -`. "
-        "Surrounding whitespace is ignored.",
-        show_default=False,
-        dir_okay=False,
-        allow_dash=True,
-    ),
-]
-DcOpt = Annotated[
-    str | None,
-    typer.Option("--dc", help="Data center: 01..06 or 101 [env MOENGAGE_DC].", show_default=False),
-]
-DbNameOpt = Annotated[
-    str | None,
-    typer.Option("--db-name", help="MOE-DBNAME header [env MOENGAGE_DB_NAME].", show_default=False),
-]
-AppKeyOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--app-key",
-        help="MOE-APPKEY header of v3 calls (default: the workspace id).",
-        show_default=False,
-    ),
-]
-BaseUrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--base-url",
-        help="Send to this URL instead of MoEngage (e.g. a `moeseg sandbox serve` server) "
-        "[env MOENGAGE_BASE_URL].",
-        envvar="MOENGAGE_BASE_URL",
-        show_default=False,
-    ),
-]
-SandboxOpt = Annotated[
-    bool,
-    typer.Option(
-        "--sandbox",
-        help="Run against an embedded in-process sandbox (fresh and empty on every run).",
-    ),
-]
-TimeScaleOpt = Annotated[
-    float,
-    typer.Option(
-        "--time-scale",
-        min=0.0001,
-        help="Multiply every quota window by this factor, in the sandbox and in the client's "
-        "governor alike (0.05: a 60 s window lasts 3 s). Only with --sandbox or --base-url.",
-    ),
-]
-QuotaDbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--quota-db",
-        help="SQLite file of the quota governor's state, shared by every process on this machine "
-        "[default: ~/.cache/moeseg/quota.sqlite3]; 'memory' keeps it in this process only. "
-        "Ignored with --sandbox.",
-        show_default=False,
-    ),
-]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (for scripts).")]
 FileArg = Annotated[
     Path,
@@ -128,16 +49,89 @@ class Connection:
     """How to reach MoEngage (or a sandbox): the connection options of one command, each field
     annotated with its option (see :func:`connected`)."""
 
-    workspace_id: WorkspaceOpt = None
-    api_key: ApiKeyOpt = attrs.field(default=None, repr=False)
-    api_key_file: ApiKeyFileOpt = None
-    dc: DcOpt = None
-    db_name: DbNameOpt = None
-    app_key: AppKeyOpt = None
-    base_url: BaseUrlOpt = None
-    sandbox: SandboxOpt = False
-    time_scale: TimeScaleOpt = 1.0
-    quota_db: QuotaDbOpt = None
+    workspace_id: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace-id", help="Workspace id [env MOENGAGE_WORKSPACE_ID].", show_default=False
+        ),
+    ] = None
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            help="Data API key [env MOENGAGE_API_KEY]. A key given here is visible to every local "
+            "user in the process list: prefer the environment or --api-key-file.",
+            show_default=False,
+        ),
+    ] = attrs.field(default=None, repr=False)
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--api-key-file",
+            help="Read the data API key from this file ('-': from stdin), e.g. "
+            "--api-key-file ~/.moengage-key or `pass moengage | moeseg ... --api-key-file -`. "
+            "Surrounding whitespace is ignored.",
+            show_default=False,
+            dir_okay=False,
+            allow_dash=True,
+        ),
+    ] = None
+    dc: Annotated[
+        str | None,
+        typer.Option(
+            "--dc", help="Data center: 01..06 or 101 [env MOENGAGE_DC].", show_default=False
+        ),
+    ] = None
+    db_name: Annotated[
+        str | None,
+        typer.Option(
+            "--db-name", help="MOE-DBNAME header [env MOENGAGE_DB_NAME].", show_default=False
+        ),
+    ] = None
+    app_key: Annotated[
+        str | None,
+        typer.Option(
+            "--app-key",
+            help="MOE-APPKEY header of v3 calls (default: the workspace id).",
+            show_default=False,
+        ),
+    ] = None
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="Send to this URL instead of MoEngage (e.g. a `moeseg sandbox serve` server) "
+            "[env MOENGAGE_BASE_URL].",
+            envvar="MOENGAGE_BASE_URL",
+            show_default=False,
+        ),
+    ] = None
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            help="Run against an embedded in-process sandbox (fresh and empty on every run).",
+        ),
+    ] = False
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            "--time-scale",
+            min=0.0001,
+            help="Multiply every quota window by this factor, in the sandbox and in the client's "
+            "governor alike (0.05: a 60 s window lasts 3 s). Only with --sandbox or --base-url.",
+        ),
+    ] = 1.0
+    quota_db: Annotated[
+        str | None,
+        typer.Option(
+            "--quota-db",
+            help="SQLite file of the quota governor's state, shared by every process on this "
+            "machine [default: ~/.cache/moeseg/quota.sqlite3]; 'memory' keeps it in this "
+            "process only. Ignored with --sandbox.",
+            show_default=False,
+        ),
+    ] = None
 
     def __attrs_post_init__(self) -> None:
         if self.sandbox and self.base_url:

@@ -97,11 +97,11 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)?")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
-def duration(text: str, option: str = "--refresh-after") -> float:
+def duration(text: str) -> float:
     """Seconds in ``90s``, ``30m``, ``24h``, ``7d`` (a bare number is seconds)."""
     match = _DURATION.fullmatch(text.strip())
     if match is None:
-        usage(f"{option} {text!r}: expected a duration such as 90s, 30m, 24h or 7d")
+        usage(f"--refresh-after {text!r}: expected a duration such as 90s, 30m, 24h or 7d")
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
