@@ -330,13 +330,9 @@ class Batch:
     async def _report(self, outcome: Outcome | None) -> None:
         if self._progress is None:
             return
-        report = BatchProgress(
-            done=self.done,
-            total=len(self.outcomes),
-            waiting_until=self._waiting_until,
-            outcome=outcome,
+        result = self._progress(
+            BatchProgress(self.done, len(self.outcomes), self._waiting_until, outcome)
         )
-        result = self._progress(report)
         if inspect.isawaitable(result):
             await result
 
@@ -388,14 +384,7 @@ def _outcome(
             "waited": max(0.0, sent - slot.started),
             "elapsed": max(0.0, end - slot.started),
         }
-    return Outcome(
-        index=item.index,
-        name=item.name,
-        kind=kind,
-        fingerprint=item.fingerprint,
-        **timing,
-        **fields,
-    )
+    return Outcome(item.index, item.name, kind, fingerprint=item.fingerprint, **timing, **fields)
 
 
 def _name_taken(item: BatchItem, listed: Sequence[Segment]) -> NameConflict:
