@@ -1,20 +1,16 @@
 """Batch creation: many segments at once through one client, resumable, one outcome per input.
 
-``create_many`` validates every definition locally first (an invalid item never costs quota),
-drops duplicates inside the batch by fingerprint before anything is sent, then runs the creates
-concurrently through the client, and so through its quota governor. It returns exactly one
-:class:`Outcome` per input, in input order.
-
-With a :class:`~moeseg.Journal` (``_journal`` says what it records when), a batch killed
-half-way and run again sends nothing for what already succeeded and creates nothing twice.
+Every definition is validated and deduplicated locally first (``_prepare``: an invalid or
+duplicate item never costs quota), then the creates run concurrently through the client's quota
+governor. With a :class:`~moeseg.Journal` (``_journal`` says what it records when), a batch
+killed half-way and run again sends nothing for what already succeeded and creates nothing twice.
 
 Without a journal, or when the journal holds items sent without a result, the batch first lists
 the workspace's segments once (one request of the ``segments`` quota group) and matches names
 locally: a rerun of a finished batch then costs that one list call plus one get per item (reads
 quota) instead of a failed create and a lookup per item.
 
-The first "active segment limit" answer stops the batch: what is in flight finishes, the rest
-ends at once as ``not_sent`` (nothing spent). :meth:`Batch.stop` stops it the same way.
+The first "active segment limit" answer stops the batch the way :meth:`Batch.stop` does.
 """
 
 from __future__ import annotations
