@@ -213,15 +213,13 @@ async def plan_batch(
 
 
 def _limit_warnings(new: int, active: int | None, limit: int) -> tuple[str, ...]:
-    if active is None:
-        if new > limit:
-            return (
-                f"{new} new segments cannot all be active: MoEngage allows {limit} active "
-                f"segments per workspace, so at most {limit} can be created (the batch stops "
-                "at the first active-segment-limit answer)",
-            )
-        return ()
-    if active + new > limit:
+    if active is None and new > limit:
+        return (
+            f"{new} new segments cannot all be active: MoEngage allows {limit} active "
+            f"segments per workspace, so at most {limit} can be created (the batch stops "
+            "at the first active-segment-limit answer)",
+        )
+    if active is not None and active + new > limit:
         room = max(0, limit - active)
         return (
             f"the workspace holds up to {active} segments (archived ones included) and the "
