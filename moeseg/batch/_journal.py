@@ -31,11 +31,13 @@ import os
 import sqlite3
 import threading
 import time
-from types import TracebackType
+from collections.abc import Sequence
 
+import anyio.to_thread
 import attrs
 
 from .._exceptions import ConfigurationError
+from ._prepare import BatchItem
 
 __all__ = ["Journal", "JournalEntry", "JournalError", "JournalState"]
 
@@ -53,12 +55,6 @@ CREATE TABLE IF NOT EXISTS items (
     PRIMARY KEY (workspace, name, fingerprint)
 )
 """
-
-
-_COLUMNS = frozenset(
-    {"workspace", "name", "fingerprint", "state", "kind", "segment_id", "error", "attempts",
-     "updated_at"}
-)  # fmt: skip
 
 
 class JournalError(ConfigurationError):
@@ -126,13 +122,10 @@ class Journal:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute(_SCHEMA)
-        except sqlite3.Error as exc:
-            self._conn.close()
-            self._conn = None
-            raise JournalError(self.path, f"cannot set up: {exc}") from None
-        except BaseException:
-            self._conn.close()
-            self._conn = None
+        except BaseException as exc:
+            self.close()
+            if isinstance(exc, sqlite3.Error):
+                raise JournalError(self.path, f"cannot set up: {exc}") from None
             raise
 
     def _check_schema(self, conn: sqlite3.Connection) -> None:
@@ -151,9 +144,9 @@ class Journal:
             raise JournalError(
                 self.path, f"not a moeseg journal (an SQLite file with tables: {found})"
             )
-        if not columns >= _COLUMNS:
-            missing = ", ".join(sorted(_COLUMNS - columns))
-            extra = ", ".join(sorted(columns - _COLUMNS)) or "none"
+        if not columns >= set(_COLUMNS):
+            missing = ", ".join(sorted(set(_COLUMNS) - columns))
+            extra = ", ".join(sorted(columns - set(_COLUMNS))) or "none"
             raise JournalError(
                 self.path,
                 f"its items table lacks columns {missing} (unexpected: {extra}); "
@@ -166,12 +159,7 @@ class Journal:
     def __enter__(self) -> Journal:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -181,17 +169,13 @@ class Journal:
                 self._conn.close()
                 self._conn = None
 
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise sqlite3.ProgrammingError("journal is closed")
-        return self._conn
-
     def _run(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         """Execute under the lock; SQLite's failures become a JournalError naming the file."""
         with self._lock:
-            db = self._db()
+            if self._conn is None:
+                raise sqlite3.ProgrammingError("journal is closed")
             try:
-                return db.execute(sql, params).fetchall()
+                return self._conn.execute(sql, params).fetchall()
             except sqlite3.ProgrammingError:
                 raise
             except sqlite3.Error as exc:
@@ -212,72 +196,69 @@ class Journal:
 
     def record_intent(self, workspace: str, name: str, fingerprint: str) -> None:
         """Commit that a create for this item may now leave (it was admitted by the governor)."""
-        self._run(
-            "INSERT INTO items (workspace, name, fingerprint, state, attempts, updated_at) "
-            "VALUES (?, ?, ?, ?, 1, ?) "
-            "ON CONFLICT (workspace, name, fingerprint) DO UPDATE SET "
-            "state = excluded.state, kind = NULL, error = NULL, "
-            "attempts = attempts + 1, updated_at = excluded.updated_at",
-            (workspace, name, fingerprint, JournalState.INTENT.value, time.time()),
-        )
+        self._run(_INTENT, (workspace, name, fingerprint, JournalState.INTENT.value, time.time()))
 
     def record_done(
         self, workspace: str, name: str, fingerprint: str, *, kind: str, segment_id: str
     ) -> None:
         """Commit that the segment exists with this definition (created, recovered, existing)."""
-        self._record(workspace, name, fingerprint, JournalState.DONE, kind, segment_id, None)
+        done = JournalState.DONE.value
+        self._run(
+            _RESULT, (workspace, name, fingerprint, done, kind, segment_id, None, time.time())
+        )
 
     def record_rejected(
         self, workspace: str, name: str, fingerprint: str, *, kind: str, error: str
     ) -> None:
         """Commit that the last attempt provably created nothing (safe to send again)."""
-        self._record(workspace, name, fingerprint, JournalState.REJECTED, kind, None, error)
-
-    def _record(
-        self,
-        workspace: str,
-        name: str,
-        fingerprint: str,
-        state: JournalState,
-        kind: str,
-        segment_id: str | None,
-        error: str | None,
-    ) -> None:
-        self._run(
-            "INSERT INTO items (workspace, name, fingerprint, state, kind, segment_id, "
-            "error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (workspace, name, fingerprint) DO UPDATE SET "
-            "state = excluded.state, kind = excluded.kind, "
-            "segment_id = excluded.segment_id, error = excluded.error, "
-            "updated_at = excluded.updated_at",
-            (workspace, name, fingerprint, state.value, kind, segment_id, error, time.time()),
-        )
+        rejected = JournalState.REJECTED.value
+        self._run(_RESULT, (workspace, name, fingerprint, rejected, kind, None, error, time.time()))
 
 
-# The columns _entry() unpacks, in its order.
-_SELECT = (
-    "SELECT workspace, name, fingerprint, state, kind, segment_id, error, attempts, updated_at "
-    "FROM items"
+_INTENT = (
+    "INSERT INTO items (workspace, name, fingerprint, state, attempts, updated_at) "
+    "VALUES (?, ?, ?, ?, 1, ?) "
+    "ON CONFLICT (workspace, name, fingerprint) DO UPDATE SET "
+    "state = excluded.state, kind = NULL, error = NULL, "
+    "attempts = attempts + 1, updated_at = excluded.updated_at"
 )
+_RESULT = (
+    "INSERT INTO items (workspace, name, fingerprint, state, kind, segment_id, "
+    "error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (workspace, name, fingerprint) DO UPDATE SET "
+    "state = excluded.state, kind = excluded.kind, "
+    "segment_id = excluded.segment_id, error = excluded.error, "
+    "updated_at = excluded.updated_at"
+)
+# The items table's columns are JournalEntry's fields, in its order (_entry unpacks them).
+_COLUMNS = tuple(f.name for f in attrs.fields(JournalEntry))
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM items"
 
 
 def _entry(path: str, row: tuple[object, ...]) -> JournalEntry:
+    ws, name, fp, state, kind, seg_id, error, attempts, updated = row
     try:
-        return _unpack(row)
+        return JournalEntry(
+            workspace=str(ws),
+            name=str(name),
+            fingerprint=str(fp),
+            state=JournalState(state),
+            kind=None if kind is None else str(kind),
+            segment_id=None if seg_id is None else str(seg_id),
+            error=None if error is None else str(error),
+            attempts=int(attempts),  # type: ignore[call-overload]
+            updated_at=float(updated),  # type: ignore[arg-type]
+        )
     except (TypeError, ValueError) as exc:
         raise JournalError(path, f"unreadable entry {row[:3]!r}: {exc}") from None
 
 
-def _unpack(row: tuple[object, ...]) -> JournalEntry:
-    ws, name, fp, state, kind, seg_id, error, attempts, updated = row
-    return JournalEntry(
-        workspace=str(ws),
-        name=str(name),
-        fingerprint=str(fp),
-        state=JournalState(state),
-        kind=None if kind is None else str(kind),
-        segment_id=None if seg_id is None else str(seg_id),
-        error=None if error is None else str(error),
-        attempts=int(attempts),  # type: ignore[call-overload]
-        updated_at=float(updated),  # type: ignore[arg-type]
+async def journal_entries(
+    journal: Journal | None, workspace: str, items: Sequence[BatchItem]
+) -> list[JournalEntry | None]:
+    """Each item's entry (``None``: never recorded), read in a worker thread, off the loop."""
+    if journal is None:
+        return [None] * len(items)
+    return await anyio.to_thread.run_sync(
+        lambda: [journal.get(workspace, i.name, i.fingerprint) for i in items]
     )

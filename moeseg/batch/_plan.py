@@ -18,7 +18,7 @@ from .._exceptions import ConfigurationError
 from ..client import Client
 from ..governor import Governor
 from ..segments import SegmentDefinition
-from ._journal import Journal, JournalState
+from ._journal import Journal, JournalState, journal_entries
 from ._outcomes import OutcomeKind
 from ._prepare import prepare_batch
 
@@ -104,6 +104,7 @@ class BatchPlan:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (for ``moeseg plan --json``)."""
+        last = self.milestones[-1] if self.milestones else None
         return {
             "total": self.total,
             "invalid": self.invalid,
@@ -120,12 +121,8 @@ class BatchPlan:
                 }
                 for m in self.milestones
             ],
-            "finishes_at": None
-            if self.finishes_at is None
-            else self.finishes_at.isoformat(timespec="seconds"),
-            "finishes_in_seconds": None
-            if self.finishes_in is None
-            else round(self.finishes_in.total_seconds(), 3),
+            "finishes_at": last and last.at.isoformat(timespec="seconds"),
+            "finishes_in_seconds": last and round(last.wait.total_seconds(), 3),
             "active_estimate": self.active_estimate,
             "active_limit": self.active_limit,
             "warnings": list(self.warnings),
@@ -177,14 +174,9 @@ async def plan_batch(
     limit; the estimate is an upper bound, exact when the workspace has no archived segments.
     """
     prepared = prepare_batch(definitions)
-    workspace = client.workspace_id
-    done = resolve = 0
-    for item in prepared.items:
-        entry = None if journal is None else journal.get(workspace, item.name, item.fingerprint)
-        if entry is not None and entry.state is JournalState.DONE:
-            done += 1
-        elif entry is not None and entry.state is JournalState.INTENT:
-            resolve += 1
+    entries = await journal_entries(journal, client.workspace_id, prepared.items)
+    states = [None if e is None else e.state for e in entries]
+    done, resolve = states.count(JournalState.DONE), states.count(JournalState.INTENT)
     to_send = len(prepared.items) - done
     gov = governor_of(client)
     active: int | None = None
@@ -202,8 +194,8 @@ async def plan_batch(
     if n:
         now = gov.clock.now()
         for count in await _milestone_counts(gov, n):
-            wait = seconds_until(await gov.eta(demand, count), now)
-            milestones.append(_milestone(count, wait))
+            wait = max(0.0, seconds_until(await gov.eta(demand, count), now))
+            milestones.append(Milestone(count, wall_clock_in(wait), timedelta(seconds=wait)))
     kinds = [o.kind for o in prepared.rejected]
     return BatchPlan(
         total=prepared.total,
@@ -221,15 +213,13 @@ async def plan_batch(
 
 
 def _limit_warnings(new: int, active: int | None, limit: int) -> tuple[str, ...]:
-    if active is None:
-        if new > limit:
-            return (
-                f"{new} new segments cannot all be active: MoEngage allows {limit} active "
-                f"segments per workspace, so at most {limit} can be created (the batch stops "
-                "at the first active-segment-limit answer)",
-            )
-        return ()
-    if active + new > limit:
+    if active is None and new > limit:
+        return (
+            f"{new} new segments cannot all be active: MoEngage allows {limit} active "
+            f"segments per workspace, so at most {limit} can be created (the batch stops "
+            "at the first active-segment-limit answer)",
+        )
+    if active is not None and active + new > limit:
         room = max(0, limit - active)
         return (
             f"the workspace holds up to {active} segments (archived ones included) and the "
@@ -266,11 +256,6 @@ def governor_of(client: Client) -> Governor:
             f"planning needs a moeseg.governor.Governor, the client has {type(gov).__name__}"
         )
     return gov
-
-
-def _milestone(count: int, wait: float) -> Milestone:
-    wait = max(0.0, wait)
-    return Milestone(count, wall_clock_in(wait), timedelta(seconds=wait))
 
 
 def wall_clock_in(seconds: float) -> datetime:

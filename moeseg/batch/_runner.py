@@ -1,23 +1,16 @@
 """Batch creation: many segments at once through one client, resumable, one outcome per input.
 
-``create_many`` validates every definition locally first (an invalid item never costs quota),
-drops duplicates inside the batch by fingerprint before anything is sent, then runs the creates
-concurrently through the client, and so through its quota governor. It returns exactly one
-:class:`Outcome` per input, in input order.
-
-With a :class:`~moeseg.Journal`, a batch killed half-way and run again sends nothing for what
-already succeeded and creates nothing twice: "sent" is committed the moment a create is admitted
-by the governor (its request may leave) and the result after; only an item found sent without a
-result is resolved by looking the segment up, never resent blindly. An item that was merely
-waiting for quota was never recorded, so it costs no lookup.
+Every definition is validated and deduplicated locally first (``_prepare``: an invalid or
+duplicate item never costs quota), then the creates run concurrently through the client's quota
+governor. With a :class:`~moeseg.Journal` (``_journal`` says what it records when), a batch
+killed half-way and run again sends nothing for what already succeeded and creates nothing twice.
 
 Without a journal, or when the journal holds items sent without a result, the batch first lists
 the workspace's segments once (one request of the ``segments`` quota group) and matches names
 locally: a rerun of a finished batch then costs that one list call plus one get per item (reads
 quota) instead of a failed create and a lookup per item.
 
-The first "active segment limit" answer stops the batch: what is in flight finishes, the rest
-ends at once as ``not_sent`` (nothing spent). :meth:`Batch.stop` stops it the same way.
+The first "active segment limit" answer stops the batch the way :meth:`Batch.stop` does.
 """
 
 from __future__ import annotations
@@ -25,9 +18,9 @@ from __future__ import annotations
 import functools
 import inspect
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -48,14 +41,12 @@ from .._exceptions import (
 from ..client import Client
 from ..governor import Governor
 from ..segments import Segment, SegmentDefinition
-from ._journal import Journal, JournalEntry, JournalState
+from ._journal import Journal, JournalState, journal_entries
 from ._outcomes import BatchProgress, Outcome, OutcomeKind, ProgressCallback
 from ._plan import seconds_until, wall_clock_in
 from ._prepare import BatchItem, prepare_batch
 
 __all__ = ["Batch", "create_many"]
-
-T = TypeVar("T")
 
 LIMIT_REACHED = "active-segment limit"
 """The ``reason`` of items not sent because the workspace holds its maximum of segments."""
@@ -70,17 +61,12 @@ class _Stopped(Exception):
     """Raised by a create's ``on_send`` when the batch stopped before the request left."""
 
 
-@attrs.frozen(slots=True)
-class _Pending:
-    item: BatchItem
-    resolve_first: bool  # sent by an earlier run without a recorded result
-
-
 @attrs.define(eq=False)
 class _Slot:
     """One item being worked on: cancellable until its first request may have left."""
 
     item: BatchItem
+    resolve_first: bool  # sent by an earlier run without a recorded result
     started: float
     scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     attempts: int = 0
@@ -162,18 +148,17 @@ class Batch:
         prepared = prepare_batch(self.definitions)
         for rejected in prepared.rejected:
             await self._finish(rejected)
-        pending: deque[_Pending] = deque()
-        journaled = await self._journaled(prepared.items)
-        for item in prepared.items:
-            entry = journaled.get((item.name, item.fingerprint))
+        pending: deque[tuple[BatchItem, bool]] = deque()
+        journaled = await journal_entries(self.journal, self._workspace, prepared.items)
+        for item, entry in zip(prepared.items, journaled, strict=True):
             if entry is not None and entry.state is JournalState.DONE:
                 kind = OutcomeKind(entry.kind or OutcomeKind.CREATED.value)
                 done = _outcome(item, kind, segment_id=entry.segment_id, from_journal=True)
                 await self._finish(done)
             else:
                 resolve = entry is not None and entry.state is JournalState.INTENT
-                pending.append(_Pending(item, resolve))
-        wanted = self.journal is None or any(p.resolve_first for p in pending)
+                pending.append((item, resolve))
+        wanted = self.journal is None or any(resolve for _, resolve in pending)
         if pending and wanted and self._stop_reason is None:
             self._existing = await self._list_existing()
         await self._report(None)
@@ -189,22 +174,6 @@ class Batch:
         assert len(result) == len(self.outcomes)
         return result
 
-    async def _journaled(self, items: Sequence[BatchItem]) -> dict[tuple[str, str], JournalEntry]:
-        """The journal's entries for these items by (name, fingerprint), read in one thread."""
-        journal, workspace = self.journal, self._workspace
-        if journal is None:
-            return {}
-
-        def read() -> dict[tuple[str, str], JournalEntry]:
-            found = {}
-            for item in items:
-                entry = journal.get(workspace, item.name, item.fingerprint)
-                if entry is not None:
-                    found[item.name, item.fingerprint] = entry
-            return found
-
-        return await _in_thread(read)
-
     async def _list_existing(self) -> dict[str, list[Segment]] | None:
         """Every segment of the workspace by name (one list call), or None if it failed."""
         try:
@@ -219,51 +188,43 @@ class Batch:
             existing.setdefault(seg.name, []).append(seg)
         return existing
 
-    async def _worker(self, pending: deque[_Pending]) -> None:
+    async def _worker(self, pending: deque[tuple[BatchItem, bool]]) -> None:
         try:
-            await self._work(pending)
+            while pending:
+                slot = _Slot(*pending.popleft(), anyio.current_time())
+                if self._stop_reason is not None:
+                    await self._finish(self._not_sent(slot))
+                    continue
+                self._slots.add(slot)
+                try:
+                    outcome = None
+                    with slot.scope:
+                        outcome = await self._one(slot)
+                    if outcome is None:  # cancelled by a stop before anything left
+                        outcome = self._not_sent(slot)
+                finally:
+                    self._slots.discard(slot)
+                await self._finish(outcome)
         except Exception as exc:  # the journal failed (or a bug): stop, raise it from run()
             if self._fatal is None:
                 self._fatal = exc
             self._halt(f"stopped by {type(exc).__name__}")
 
-    async def _work(self, pending: deque[_Pending]) -> None:
-        while pending:
-            p = pending.popleft()
-            slot = _Slot(p.item, anyio.current_time())
-            if self._stop_reason is not None:
-                await self._finish(self._not_sent(slot))
-                continue
-            self._slots.add(slot)
-            try:
-                outcome = None
-                with slot.scope:
-                    outcome = await self._one(p, slot)
-                if outcome is None:  # cancelled by a stop before anything left
-                    outcome = self._not_sent(slot)
-            finally:
-                self._slots.discard(slot)
-            await self._finish(outcome)
-
-    async def _one(self, p: _Pending, slot: _Slot) -> Outcome:
-        item = p.item
+    async def _one(self, slot: _Slot) -> Outcome:
+        item = slot.item
         listed = None if self._existing is None else self._existing.get(item.name, [])
-        if listed:  # the name is taken: ours or someone else's, sending would only get a 409
+        # The name is taken (ours or someone else's: sending would only get a 409), or an
+        # earlier run sent it without a result and there is no list: look it up first.
+        if listed or (slot.resolve_first and listed is None):
             try:
                 found = await self._calls.find_created(item.name, item.fingerprint, listed=listed)
             except Exception as exc:
-                return self._unknown(slot, exc)
-            if found is not None:
-                kind = OutcomeKind.RECOVERED if p.resolve_first else OutcomeKind.EXISTS
-                return await self._done(slot, kind, found.id, found)
-            return await self._rejected(slot, OutcomeKind.CONFLICT, _name_taken(item, listed))
-        if p.resolve_first and listed is None:  # no list: look this one up by name
-            try:
-                found = await self._find(item)
-            except Exception as exc:
                 return self._unknown(slot, exc)  # proves nothing either way
             if found is not None:
-                return await self._done(slot, OutcomeKind.RECOVERED, found.id, found)
+                kind = OutcomeKind.RECOVERED if slot.resolve_first else OutcomeKind.EXISTS
+                return await self._done(slot, kind, found.id, found)
+            if listed:
+                return await self._rejected(slot, OutcomeKind.CONFLICT, _name_taken(item, listed))
         return await self._create(slot)
 
     async def _create(self, slot: _Slot) -> Outcome:
@@ -276,10 +237,7 @@ class Batch:
             slot.attempts += 1
             if slot.first_sent is None:
                 slot.first_sent = anyio.current_time()
-            if self.journal is not None:
-                await _in_thread(
-                    self.journal.record_intent, self._workspace, item.name, item.fingerprint
-                )
+            await self._record("intent", item)
 
         try:
             await self._note_quota_wait()
@@ -304,24 +262,24 @@ class Batch:
 
     async def _after_name_conflict(self, slot: _Slot, exc: NameConflict) -> Outcome:
         try:
-            seg = await self._find(slot.item)
+            seg = await self._calls.find_created(slot.item.name, slot.item.fingerprint)
         except Exception as lookup_exc:
             return await self._failed(slot, lookup_exc)
         if seg is not None:
             return await self._done(slot, OutcomeKind.EXISTS, seg.id, seg)
         return await self._rejected(slot, OutcomeKind.CONFLICT, exc)
 
-    async def _find(self, item: BatchItem) -> Segment | None:
-        """The segment named like ``item`` with the same fingerprint (the client's lookup)."""
-        return await self._calls.find_created(item.name, item.fingerprint)
-
     async def _note_quota_wait(self) -> None:
         # This item's turn comes after the items of this batch that passed here but have not
         # been admitted yet; those already queued in the governor it counts itself.
+        # Only a moeseg Governor can be asked (None: could start now, or cannot tell).
         gov: object = self.client.governor
-        queued = gov.waiting if isinstance(gov, Governor) else 0
-        ahead = sum(1 for s in self._slots if s.first_sent is None) - queued
-        until = await _quota_free_at(self.client, max(1, ahead))
+        until = None
+        if isinstance(gov, Governor):
+            ahead = sum(1 for s in self._slots if s.first_sent is None) - gov.waiting
+            eta = await gov.eta(gov.policy.demand("create"), max(1, ahead))
+            wait = seconds_until(eta, gov.clock.now())
+            until = None if wait <= _NO_WAIT else wall_clock_in(wait)
         if until != self._waiting_until:
             self._waiting_until = until
             await self._report(None)
@@ -329,18 +287,20 @@ class Batch:
     async def _done(
         self, slot: _Slot, kind: OutcomeKind, segment_id: str, seg: Segment | None = None
     ) -> Outcome:
-        item = slot.item
-        if self.journal is not None:
-            key = (self._workspace, item.name, item.fingerprint)
-            await _in_thread(self.journal.record_done, *key, kind=kind.value, segment_id=segment_id)
-        return _outcome(item, kind, slot=slot, segment_id=segment_id, segment=seg)
+        await self._record("done", slot.item, kind=kind.value, segment_id=segment_id)
+        return _outcome(slot.item, kind, slot=slot, segment_id=segment_id, segment=seg)
 
     async def _rejected(self, slot: _Slot, kind: OutcomeKind, exc: Exception) -> Outcome:
-        item = slot.item
+        await self._record("rejected", slot.item, kind=kind.value, error=str(exc))
+        return _outcome(slot.item, kind, slot=slot, error=exc)
+
+    async def _record(self, state: str, item: BatchItem, **fields: str) -> None:
+        """``Journal.record_<state>`` in a worker thread: SQLite commits (fsync) never block the
+        loop. Not abandoned on cancel: a record that started is finished."""
         if self.journal is not None:
-            key = (self._workspace, item.name, item.fingerprint)
-            await _in_thread(self.journal.record_rejected, *key, kind=kind.value, error=str(exc))
-        return _outcome(item, kind, slot=slot, error=exc)
+            record = getattr(self.journal, f"record_{state}")
+            call = functools.partial(record, self._workspace, item.name, item.fingerprint, **fields)
+            await anyio.to_thread.run_sync(call)
 
     async def _failed(self, slot: _Slot, exc: Exception) -> Outcome:
         _raise_if_fatal(exc)
@@ -366,13 +326,9 @@ class Batch:
     async def _report(self, outcome: Outcome | None) -> None:
         if self._progress is None:
             return
-        report = BatchProgress(
-            done=self.done,
-            total=len(self.outcomes),
-            waiting_until=self._waiting_until,
-            outcome=outcome,
+        result = self._progress(
+            BatchProgress(self.done, len(self.outcomes), self._waiting_until, outcome)
         )
-        result = self._progress(report)
         if inspect.isawaitable(result):
             await result
 
@@ -402,21 +358,14 @@ async def create_many(
     item whose request may have left stays recorded as sent and is resolved by lookup on the
     next run.
     """
-    batch = Batch(
+    return await Batch(
         client,
         definitions,
         concurrency=concurrency,
         journal=journal,
         progress=progress,
         max_wait=max_wait,
-    )
-    return await batch.run()
-
-
-async def _in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a journal call in a worker thread: SQLite commits (fsync) never block the loop.
-    Not abandoned on cancel: a record that started is finished."""
-    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+    ).run()
 
 
 def _outcome(
@@ -431,14 +380,7 @@ def _outcome(
             "waited": max(0.0, sent - slot.started),
             "elapsed": max(0.0, end - slot.started),
         }
-    return Outcome(
-        index=item.index,
-        name=item.name,
-        kind=kind,
-        fingerprint=item.fingerprint,
-        **timing,
-        **fields,
-    )
+    return Outcome(item.index, item.name, kind, fingerprint=item.fingerprint, **timing, **fields)
 
 
 def _name_taken(item: BatchItem, listed: Sequence[Segment]) -> NameConflict:
@@ -464,13 +406,3 @@ def _nothing_created(exc: Exception) -> bool:
     if isinstance(exc, (SegmentValidationError, QuotaWaitTooLong, ConnectError)):
         return True
     return isinstance(exc, APIError) and not isinstance(exc, ServerError)
-
-
-async def _quota_free_at(client: Client, n: int) -> datetime | None:
-    """Wall-clock time the ``n``-th next create can start; None when it could start now (or
-    when the client's governor is not a :class:`~moeseg.governor.Governor` that can be asked)."""
-    gov: object = client.governor
-    if not isinstance(gov, Governor):
-        return None
-    wait = seconds_until(await gov.eta(gov.policy.demand("create"), n), gov.clock.now())
-    return None if wait <= _NO_WAIT else wall_clock_in(wait)

@@ -1,9 +1,9 @@
 """The ``moeseg`` command line (needs the ``cli`` extra: ``pip install 'moeseg[cli]'``).
 
-Layout: ``_app`` builds the typer application from the command groups (``_batch_commands``:
-validate, plan, create; ``_segment_commands``: list, get, archive, unarchive, quota; and
-``sandbox serve``); ``_options`` holds the connection options they share and ``_output`` the
-consoles, exit codes, error handling and tables.
+Layout: ``_app`` builds the typer application from the command modules (``_batch_commands``,
+``_segment_commands`` with ``_quota_watch``, ``_workspace_commands``, ``_cohort_commands``);
+``_options`` holds the connection options they share and ``_output`` the consoles, exit codes,
+the event-loop runner that turns errors and signals into them, and the quota table.
 """
 
 import signal

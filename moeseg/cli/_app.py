@@ -1,15 +1,7 @@
 """The ``moeseg`` command: the typer application, its root options and its command groups.
 
-Built with typer and rich (the ``cli`` extra: ``pip install 'moeseg[cli]'``). Every command that
-talks to MoEngage takes the same connection options (``_options``: credentials from flags, a key
-file, or the environment: ``MOENGAGE_WORKSPACE_ID``, ``MOENGAGE_API_KEY``, ``MOENGAGE_DC``,
-``MOENGAGE_DB_NAME``), or ``--sandbox`` for an embedded in-process sandbox, or ``--base-url`` for
-a sandbox server. The governor's quota state lives in the SQLite store (``--quota-db``), shared
-by every process of the machine and kept across restarts; with ``--sandbox``, in memory.
-
-Exit codes, the same for every command (``_output``): 0 done; 1 something failed (a summary
-says what); 2 bad usage, unreadable input or bad configuration; 130 interrupted (what finished
-is still printed, and a journal keeps it); 3 changes present (``plan``/``diff --exit-code``).
+``_HELP`` is the user's guide to what every command shares: credentials (``_options``), the
+quota state kept across processes, and the exit codes (``_output``).
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ how long it will take with the quota left now, sending no create)."""
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,34 +14,31 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .._exceptions import MoesegError
 from ..batch import (
     LIMIT_REACHED,
     Batch,
     BatchPlan,
     BatchProgress,
     Journal,
+    Outcome,
     OutcomeKind,
     plan_batch,
     prepare_batch,
 )
-from ..segments import describe
+from ..client import Client
+from ..segments import describe, load_definitions
 from ._options import Connection, FileArg, JournalOpt, JsonOpt, connected
 from ._output import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
     Interrupt,
     err,
-    load,
+    exit_by,
+    exit_interrupted,
     out,
-    outcome_table,
     print_json,
     quota_rows,
     quota_table,
-    run,
     run_interruptible,
-    summary,
-    summary_line,
     usage,
 )
 
@@ -73,39 +72,20 @@ def validate(file: FileArg, as_json: JsonOpt = False) -> None:
             )
         out.print(table)
         out.print(f"{len(prepared.items)} valid, {bad} with problems")
-    raise typer.Exit(EXIT_OK if bad == 0 else EXIT_FAILED)
-
-
-CountActiveOpt = Annotated[
-    bool,
-    typer.Option(
-        "--count-active",
-        help=(
-            "Also list the workspace's segments once (one request of the segments quota, like "
-            "a create) to warn when the batch would cross MoEngage's limit of 1000 active "
-            "segments. The count is an upper bound: listed segments carry no status, so "
-            "archived ones are counted too."
-        ),
-    ),
-]
+    exit_by(bad == 0)
 
 
 def _dry_run(
-    conn: Connection,
-    file: Path,
-    journal: Path | None,
-    count_active: bool,
-    as_json: bool,
+    conn: Connection, file: Path, journal: Path | None, count_active: bool, as_json: bool
 ) -> None:
     """How long a batch will take with the quota left now (sends no create)."""
     defs = load(file)
 
-    async def go() -> BatchPlan:
-        async with conn.client() as client:
-            with Journal(journal) if journal else contextlib.nullcontext() as j:
-                return await plan_batch(client, defs, journal=j, count_active=count_active)
+    async def plan(client: Client) -> BatchPlan:
+        with Journal(journal) if journal else contextlib.nullcontext() as j:
+            return await plan_batch(client, defs, journal=j, count_active=count_active)
 
-    result = run(go)
+    result = conn.call(plan)
     if as_json:
         print_json(result.to_json())
         return
@@ -130,38 +110,33 @@ def _dry_run(
         err.print(f"[yellow]warning:[/] {warning}")
 
 
-ConcurrencyOpt = Annotated[
-    int, typer.Option("--concurrency", min=1, help="Requests in flight at most.")
-]
-MaxWaitOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--max-wait",
-        min=0.0,
-        help="Fail an item at once (nothing sent) if its quota slot is further than this "
-        "many seconds away; a rerun with --journal sends it later.",
-        show_default=False,
-    ),
-]
-AcceptOpt = Annotated[
-    list[OutcomeKind] | None,
-    typer.Option(
-        "--accept",
-        help="Also count this outcome kind as success for the exit code (repeatable), "
-        "e.g. --accept duplicate --accept invalid for a file with known bad items.",
-        show_default=False,
-    ),
-]
-
-
 @connected
 def create(
     conn: Connection,
     file: FileArg,
-    concurrency: ConcurrencyOpt = 10,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, help="Requests in flight at most.")
+    ] = 10,
     journal: JournalOpt = None,
-    max_wait: MaxWaitOpt = None,
-    accept: AcceptOpt = None,
+    max_wait: Annotated[
+        float | None,
+        typer.Option(
+            "--max-wait",
+            min=0.0,
+            help="Fail an item at once (nothing sent) if its quota slot is further than this "
+            "many seconds away; a rerun with --journal sends it later.",
+            show_default=False,
+        ),
+    ] = None,
+    accept: Annotated[
+        list[OutcomeKind] | None,
+        typer.Option(
+            "--accept",
+            help="Also count this outcome kind as success for the exit code (repeatable), "
+            "e.g. --accept duplicate --accept invalid for a file with known bad items.",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -170,7 +145,16 @@ def create(
             "(its ETA milestones), after the journal's finished items.",
         ),
     ] = False,
-    count_active: CountActiveOpt = False,
+    count_active: Annotated[
+        bool,
+        typer.Option(
+            "--count-active",
+            help="Also list the workspace's segments once (one request of the segments quota, like "
+            "a create) to warn when the batch would cross MoEngage's limit of 1000 active "
+            "segments. The count is an upper bound: listed segments carry no status, so "
+            "archived ones are counted too.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Create every segment of FILE, paced by the quota governor; one outcome per item.
@@ -210,7 +194,7 @@ def create(
                 )
                 if interrupt.received:  # a signal came while the client was opening
                     batch.stop()
-                with view:
+                with view.progress:
                     await batch.run()
                 state["quota"] = await quota_rows(client)
                 return batch
@@ -218,8 +202,7 @@ def create(
     run_interruptible(go, interrupt)
     batch = state["batch"]
     if batch is None:  # interrupted before the batch existed
-        err.print("interrupted")
-        raise typer.Exit(EXIT_INTERRUPTED)
+        exit_interrupted()
     interrupted = interrupt.received > 0
     outcomes = batch.outcomes
     accepted = set(accept or ())
@@ -244,17 +227,13 @@ def create(
                 "the items not sent spent nothing (archive segments, then run again)"
             )
         out.print(summary_line(outcomes, interrupted, accepted))
-    if interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
-    good = all(o is not None and (o.ok or o.kind in accepted) for o in outcomes)
-    raise typer.Exit(EXIT_OK if good else EXIT_FAILED)
+    exit_by(all(o is not None and (o.ok or o.kind in accepted) for o in outcomes), interrupted)
 
 
 class _ProgressView:
     """A rich progress bar on stderr, with a line whenever the batch waits for quota."""
 
     def __init__(self, *, enabled: bool, total: int) -> None:
-        self.enabled = enabled
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -267,18 +246,11 @@ class _ProgressView:
         self.task = self.progress.add_task("creating", total=total, status="")
         self.waiting: datetime | None = None
 
-    def __enter__(self) -> _ProgressView:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
     def update(self, p: BatchProgress) -> None:
         status = ""
         if p.waiting_until is not None:
             status = f"waiting for quota until {p.waiting_until:%H:%M:%S}"
-            if self.waiting is None and self.enabled:
+            if self.waiting is None and not self.progress.disable:
                 until = f"{p.waiting_until:%H:%M:%S.%f}"[:-3]
                 self.progress.console.print(
                     f"[yellow]quota full[/] after {p.done}/{p.total}: "
@@ -286,3 +258,57 @@ class _ProgressView:
                 )
         self.waiting = p.waiting_until
         self.progress.update(self.task, completed=p.done, status=status)
+
+
+def load(file: Path) -> list[dict[str, Any]]:
+    """The batch file's definitions; a usage error (exit 2) when it cannot be read as one."""
+    try:
+        return load_definitions(file)
+    except MoesegError as exc:
+        usage(str(exc))
+    except UnicodeDecodeError as exc:
+        usage(f"{file}: not UTF-8 text (byte {exc.start}: {exc.reason})")
+    except (OSError, ValueError) as exc:
+        usage(f"{file}: {type(exc).__name__}: {exc}")
+
+
+# created and recovered green, the others red, except:
+_STYLE = {
+    OutcomeKind.EXISTS: "cyan",
+    OutcomeKind.DUPLICATE: "yellow",
+    OutcomeKind.NOT_SENT: "yellow",
+}
+
+
+def outcome_table(outcomes: Sequence[Outcome | None]) -> None:
+    """One row per item: name, outcome, detail."""
+    table = Table(title="Outcomes")
+    for col in ("#", "name", "outcome", "detail"):
+        table.add_column(col, overflow="fold")
+    for index, o in enumerate(outcomes):
+        if o is None:
+            table.add_row(str(index), "", "[dim]not finished[/]", "")
+            continue
+        style = _STYLE.get(o.kind, "green" if o.ok else "red")
+        table.add_row(str(index), o.name, f"[{style}]{o.kind.value}[/]", o.detail)
+    out.print(table)
+
+
+def summary(outcomes: Sequence[Outcome | None]) -> dict[str, int]:
+    """How many items ended in each kind (``not_finished``: no outcome)."""
+    counts = Counter("not_finished" if o is None else o.kind.value for o in outcomes)
+    return dict(sorted(counts.items()))
+
+
+def summary_line(
+    outcomes: Sequence[Outcome | None], interrupted: bool, accepted: set[OutcomeKind]
+) -> str:
+    """E.g. ``3 items: 2 created, 1 invalid — 1 not succeeded (accepted: invalid)``."""
+    counts = summary(outcomes)
+    ok = sum(1 for o in outcomes if o is not None and o.ok)
+    parts = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items())
+    head = "interrupted: " if interrupted else ""
+    verdict = "all succeeded" if ok == len(outcomes) else f"{len(outcomes) - ok} not succeeded"
+    if accepted and ok < len(outcomes):
+        verdict += " (accepted: " + ", ".join(sorted(k.value for k in accepted)) + ")"
+    return f"{head}{len(outcomes)} items: {parts} — {verdict}"

@@ -7,9 +7,10 @@ import functools
 import inspect
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+import typing
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import attrs
 import httpx
@@ -17,105 +18,10 @@ import typer
 
 from ..client import ENV_WORKSPACE_ID, Client, env
 from ..governor import Governor, QuotaPolicy, SQLiteStore
-from ._output import usage
+from ._output import InputErrors, run, usage
 
-__all__ = [
-    "FileArg",
-    "JournalOpt",
-    "JsonOpt",
-    "Connection",
-    "connected",
-]
+T = TypeVar("T")
 
-WorkspaceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--workspace-id", help="Workspace id [env MOENGAGE_WORKSPACE_ID].", show_default=False
-    ),
-]
-ApiKeyOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--api-key",
-        help=(
-            "Data API key [env MOENGAGE_API_KEY]. A key given here is visible to every local "
-            "user in the process list: prefer the environment or --api-key-file."
-        ),
-        show_default=False,
-    ),
-]
-ApiKeyFileOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--api-key-file",
-        help=(
-            "Read the data API key from this file ('-': from stdin), e.g. "
-            "--api-key-file ~/.moengage-key or `pass moengage | moeseg ... --api-key-file -`. "
-            "Surrounding whitespace is ignored."
-        ),
-        show_default=False,
-        dir_okay=False,
-        allow_dash=True,
-    ),
-]
-DcOpt = Annotated[
-    str | None,
-    typer.Option("--dc", help="Data center: 01..06 or 101 [env MOENGAGE_DC].", show_default=False),
-]
-DbNameOpt = Annotated[
-    str | None,
-    typer.Option("--db-name", help="MOE-DBNAME header [env MOENGAGE_DB_NAME].", show_default=False),
-]
-AppKeyOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--app-key",
-        help="MOE-APPKEY header of v3 calls (default: the workspace id).",
-        show_default=False,
-    ),
-]
-BaseUrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--base-url",
-        help=(
-            "Send to this URL instead of MoEngage (e.g. a `moeseg sandbox serve` server) "
-            "[env MOENGAGE_BASE_URL]."
-        ),
-        envvar="MOENGAGE_BASE_URL",
-        show_default=False,
-    ),
-]
-SandboxOpt = Annotated[
-    bool,
-    typer.Option(
-        "--sandbox",
-        help="Run against an embedded in-process sandbox (fresh and empty on every run).",
-    ),
-]
-TimeScaleOpt = Annotated[
-    float,
-    typer.Option(
-        "--time-scale",
-        min=0.0001,
-        help=(
-            "Multiply every quota window by this factor, in the sandbox and in the client's "
-            "governor alike (0.05: a 60 s window lasts 3 s). Only with --sandbox or --base-url."
-        ),
-    ),
-]
-QuotaDbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--quota-db",
-        help=(
-            "SQLite file of the quota governor's state, shared by every process on this machine "
-            "[default: ~/.cache/moeseg/quota.sqlite3]; 'memory' keeps it in this process only. "
-            "Ignored with --sandbox."
-        ),
-        show_default=False,
-    ),
-]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout (for scripts).")]
 FileArg = Annotated[
     Path,
@@ -130,10 +36,8 @@ JournalOpt = Annotated[
     Path | None,
     typer.Option(
         "--journal",
-        help=(
-            "SQLite resume journal: a rerun after a kill sends nothing that already succeeded "
-            "and creates nothing twice."
-        ),
+        help="SQLite resume journal: a rerun after a kill sends nothing that already succeeded "
+        "and creates nothing twice.",
         dir_okay=False,
         show_default=False,
     ),
@@ -142,18 +46,92 @@ JournalOpt = Annotated[
 
 @attrs.frozen(kw_only=True)
 class Connection:
-    """How to reach MoEngage (or a sandbox): the connection options of one command."""
+    """How to reach MoEngage (or a sandbox): the connection options of one command, each field
+    annotated with its option (see :func:`connected`)."""
 
-    workspace_id: str | None
-    api_key: str | None = attrs.field(repr=False)
-    api_key_file: Path | None
-    dc: str | None
-    db_name: str | None
-    app_key: str | None
-    base_url: str | None
-    sandbox: bool
-    time_scale: float
-    quota_db: str | None
+    workspace_id: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace-id", help="Workspace id [env MOENGAGE_WORKSPACE_ID].", show_default=False
+        ),
+    ] = None
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            help="Data API key [env MOENGAGE_API_KEY]. A key given here is visible to every local "
+            "user in the process list: prefer the environment or --api-key-file.",
+            show_default=False,
+        ),
+    ] = attrs.field(default=None, repr=False)
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--api-key-file",
+            help="Read the data API key from this file ('-': from stdin), e.g. "
+            "--api-key-file ~/.moengage-key or `pass moengage | moeseg ... --api-key-file -`. "
+            "Surrounding whitespace is ignored.",
+            show_default=False,
+            dir_okay=False,
+            allow_dash=True,
+        ),
+    ] = None
+    dc: Annotated[
+        str | None,
+        typer.Option(
+            "--dc", help="Data center: 01..06 or 101 [env MOENGAGE_DC].", show_default=False
+        ),
+    ] = None
+    db_name: Annotated[
+        str | None,
+        typer.Option(
+            "--db-name", help="MOE-DBNAME header [env MOENGAGE_DB_NAME].", show_default=False
+        ),
+    ] = None
+    app_key: Annotated[
+        str | None,
+        typer.Option(
+            "--app-key",
+            help="MOE-APPKEY header of v3 calls (default: the workspace id).",
+            show_default=False,
+        ),
+    ] = None
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="Send to this URL instead of MoEngage (e.g. a `moeseg sandbox serve` server) "
+            "[env MOENGAGE_BASE_URL].",
+            envvar="MOENGAGE_BASE_URL",
+            show_default=False,
+        ),
+    ] = None
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox",
+            help="Run against an embedded in-process sandbox (fresh and empty on every run).",
+        ),
+    ] = False
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            "--time-scale",
+            min=0.0001,
+            help="Multiply every quota window by this factor, in the sandbox and in the client's "
+            "governor alike (0.05: a 60 s window lasts 3 s). Only with --sandbox or --base-url.",
+        ),
+    ] = 1.0
+    quota_db: Annotated[
+        str | None,
+        typer.Option(
+            "--quota-db",
+            help="SQLite file of the quota governor's state, shared by every process on this "
+            "machine [default: ~/.cache/moeseg/quota.sqlite3]; 'memory' keeps it in this "
+            "process only. Ignored with --sandbox.",
+            show_default=False,
+        ),
+    ] = None
 
     def __attrs_post_init__(self) -> None:
         if self.sandbox and self.base_url:
@@ -174,42 +152,43 @@ class Connection:
                 usage(f"MOESEG_HEADROOM={headroom!r}: {exc}")
         return policy if self.time_scale == 1.0 else policy.scaled(self.time_scale)
 
-    def key(self) -> str | None:
-        """The API key from --api-key, --api-key-file, or None (the client reads the env)."""
-        if self.api_key_file is None:
-            return self.api_key
-        return read_key(self.api_key_file)
+    def call(self, fn: Callable[[Client], Awaitable[T]], usage_errors: InputErrors = ()) -> T:
+        """``fn`` with an open client, run by :func:`run` (errors become exit codes)."""
+
+        async def go() -> T:
+            async with self.client() as client:
+                return await fn(client)
+
+        return run(go, usage_errors)
 
     @contextlib.asynccontextmanager
     async def client(self) -> AsyncIterator[Client]:
         """An open client for these options (with its embedded sandbox, if asked for)."""
-        key = self.key()
-        if self.sandbox:
-            from ..sandbox import Sandbox, SandboxConfig
-
-            box = Sandbox(SandboxConfig(time_scale=self.time_scale))
-            async with Client(
-                self.workspace_id or box.workspace_id,
-                key or box.api_key,
-                base_url="http://sandbox.invalid",
-                db_name=self.db_name or box.db_name,
-                # a fresh sandbox has fresh quota: its own governor, not the workspace's shared one
-                governor=Governor(self.policy()),
-                transport=httpx.ASGITransport(app=box.app),
-            ) as client:
-                yield client
-            return
-        workspace = env(self.workspace_id, ENV_WORKSPACE_ID)  # as the client reads it
+        # None: the client reads MOENGAGE_API_KEY
+        key = self.api_key if self.api_key_file is None else read_key(self.api_key_file)
         async with contextlib.AsyncExitStack() as stack:
-            governor: Governor | None = None
-            if workspace and self.quota_db == "memory":
-                governor = Governor(self.policy())
-            elif workspace:
-                store = SQLiteStore(self.quota_db or None, workspace=workspace)
-                await stack.enter_async_context(store)
-                governor = Governor(self.policy(), store=store)  # a shared store: wall clock
-            client = await stack.enter_async_context(
-                Client(
+            if self.sandbox:
+                from ..sandbox import Sandbox, SandboxConfig
+
+                box = Sandbox(SandboxConfig(time_scale=self.time_scale))
+                client = Client(
+                    self.workspace_id or box.workspace_id,
+                    key or box.api_key,
+                    base_url="http://sandbox.invalid",
+                    db_name=self.db_name or box.db_name,
+                    # a fresh sandbox has fresh quota: its own governor, not the shared one
+                    governor=Governor(self.policy()),
+                    transport=httpx.ASGITransport(app=box.app),
+                )
+            else:
+                workspace = env(self.workspace_id, ENV_WORKSPACE_ID)  # as the client reads it
+                governor = None
+                if workspace and self.quota_db == "memory":
+                    governor = Governor(self.policy())
+                elif workspace:  # a shared store: wall clock
+                    store = SQLiteStore(self.quota_db or None, workspace=workspace)
+                    governor = Governor(self.policy(), store=await stack.enter_async_context(store))
+                client = Client(
                     workspace,
                     key,
                     dc=self.dc,
@@ -218,8 +197,7 @@ class Connection:
                     app_key=self.app_key,
                     governor=governor,
                 )
-            )
-            yield client
+            yield await stack.enter_async_context(client)
 
 
 def read_key(path: Path) -> str:
@@ -237,20 +215,6 @@ def read_key(path: Path) -> str:
     return key
 
 
-_CONNECTION_OPTIONS = (
-    ("workspace_id", WorkspaceOpt, None),
-    ("api_key", ApiKeyOpt, None),
-    ("api_key_file", ApiKeyFileOpt, None),
-    ("dc", DcOpt, None),
-    ("db_name", DbNameOpt, None),
-    ("app_key", AppKeyOpt, None),
-    ("base_url", BaseUrlOpt, None),
-    ("sandbox", SandboxOpt, False),
-    ("time_scale", TimeScaleOpt, 1.0),
-    ("quota_db", QuotaDbOpt, None),
-)
-
-
 def connected(command: Callable[..., None]) -> Callable[..., None]:
     """Give ``command`` the connection options; it receives them as one ``conn: Connection``.
 
@@ -260,14 +224,17 @@ def connected(command: Callable[..., None]) -> Callable[..., None]:
     own = [
         p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "conn"
     ]
+    hints = typing.get_type_hints(Connection, include_extras=True)
     shared = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=ann)
-        for name, ann, default in _CONNECTION_OPTIONS
+        inspect.Parameter(
+            f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name]
+        )
+        for f in attrs.fields(Connection)
     ]
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> None:
-        options = {name: kwargs.pop(name) for name, _, _ in _CONNECTION_OPTIONS}
+        options = {p.name: kwargs.pop(p.name) for p in shared}
         command(conn=Connection(**options), **kwargs)
 
     params = [*own, *shared]

@@ -6,9 +6,7 @@ import json
 import signal
 import sqlite3
 import sys
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
 import anyio
@@ -19,38 +17,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from .._exceptions import ConfigurationError, MoesegError
-from ..batch import Outcome, OutcomeKind, governor_of
+from ..batch import governor_of
 from ..client import Client
-from ..segments import load_definitions
-
-__all__ = [
-    "EXIT_FAILED",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_USAGE",
-    "QUOTA_NOTE",
-    "err",
-    "load",
-    "out",
-    "print_json",
-    "Interrupt",
-    "run",
-    "run_interruptible",
-    "usage",
-]
 
 T = TypeVar("T")
 
+# The exit codes of every command (see ``moeseg --help``).
 EXIT_OK = 0
-"""Everything asked for was done."""
-EXIT_FAILED = 1
-"""Something failed (an item, or the request); a message or summary says what."""
-EXIT_USAGE = 2
-"""Bad usage or input: options, files, credentials, configuration."""
-EXIT_CHANGES = 3
-"""Reserved for ``plan``/``diff --exit-code``: changes are present."""
-EXIT_INTERRUPTED = 130
-"""Interrupted (SIGINT/SIGTERM); what finished is still reported."""
+EXIT_FAILED = 1  # an item or the request failed; a message or summary says what
+EXIT_USAGE = 2  # bad options, files, credentials or configuration
+EXIT_CHANGES = 3  # ``plan``/``diff --exit-code``: changes are present
+EXIT_INTERRUPTED = 130  # SIGINT/SIGTERM; what finished is still reported
 
 QUOTA_NOTE = (
     "Quota state is kept in a SQLite file shared by every moeseg process on this machine "
@@ -61,6 +38,11 @@ QUOTA_NOTE = (
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
+
+
+def exit_by(ok: bool, interrupted: bool = False) -> NoReturn:
+    """Exit 130 when interrupted, else 0 when ``ok``, else 1."""
+    raise typer.Exit(EXIT_INTERRUPTED if interrupted else EXIT_OK if ok else EXIT_FAILED)
 
 
 def usage(message: str) -> NoReturn:
@@ -79,25 +61,36 @@ class Interrupt:
     cancelled: bool = False
 
 
-def run(fn: Callable[[], Awaitable[T]]) -> T:
-    """Run ``fn`` on an event loop; errors and interrupts become a message and an exit code."""
+InputErrors = tuple[type[Exception], ...]
+
+
+def run(fn: Callable[[], Awaitable[T]], usage_errors: InputErrors = ()) -> T:
+    """Run ``fn`` on an event loop; errors and interrupts become a message and an exit code
+    (``usage_errors``: bad input, exit 2 like a ``ConfigurationError``)."""
     interrupt = Interrupt()
-    result = run_interruptible(fn, interrupt)
+    result = run_interruptible(fn, interrupt, usage_errors)
     if interrupt.cancelled:
-        err.print("interrupted")
-        raise typer.Exit(EXIT_INTERRUPTED)
+        exit_interrupted()
     return cast(T, result)
 
 
-def run_interruptible(fn: Callable[[], Awaitable[T]], interrupt: Interrupt) -> T | None:
+def exit_interrupted() -> NoReturn:
+    """Say so and exit 130."""
+    err.print("interrupted")
+    raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def run_interruptible(
+    fn: Callable[[], Awaitable[T]], interrupt: Interrupt, usage_errors: InputErrors = ()
+) -> T | None:
     """Like :func:`run`, but ``None`` when a signal cancelled ``fn`` (``interrupt.cancelled``)."""
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    to_usage: InputErrors = (ConfigurationError, *usage_errors)
     try:
         return anyio.run(_until_signalled, fn, interrupt)
     except KeyboardInterrupt:  # before the loop listened for signals
-        err.print("interrupted")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except ConfigurationError as exc:  # credentials, options, an unusable --journal
+        exit_interrupted()
+    except to_usage as exc:  # credentials, options, --journal, input
         usage(str(exc))
     except (OSError, sqlite3.Error) as exc:  # an unusable --quota-db file
         usage(f"{type(exc).__name__}: {exc}")
@@ -137,86 +130,31 @@ async def _on_signals(scope: anyio.CancelScope, interrupt: Interrupt) -> None:
             return
 
 
-def load(file: Path) -> list[dict[str, Any]]:
-    """The batch file's definitions; a usage error (exit 2) when it cannot be read as one."""
-    try:
-        return load_definitions(file)
-    except MoesegError as exc:
-        usage(str(exc))
-    except UnicodeDecodeError as exc:
-        usage(f"{file}: not UTF-8 text (byte {exc.start}: {exc.reason})")
-    except (OSError, ValueError) as exc:
-        usage(f"{file}: {type(exc).__name__}: {exc}")
-
-
 def print_json(data: Any) -> None:
     """``data`` as indented JSON on stdout."""
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-_STYLE = {
-    OutcomeKind.CREATED: "green",
-    OutcomeKind.RECOVERED: "green",
-    OutcomeKind.EXISTS: "cyan",
-    OutcomeKind.DUPLICATE: "yellow",
-    OutcomeKind.NOT_SENT: "yellow",
-    OutcomeKind.CONFLICT: "red",
-    OutcomeKind.INVALID: "red",
-    OutcomeKind.FAILED: "red",
-}
-
-
-def outcome_table(outcomes: Sequence[Outcome | None]) -> None:
-    """One row per item: name, outcome, detail."""
-    table = Table(title="Outcomes")
-    for col in ("#", "name", "outcome", "detail"):
-        table.add_column(col, overflow="fold")
-    for index, o in enumerate(outcomes):
-        if o is None:
-            table.add_row(str(index), "", "[dim]not finished[/]", "")
-            continue
-        table.add_row(str(index), o.name, f"[{_STYLE[o.kind]}]{o.kind.value}[/]", o.detail)
-    out.print(table)
-
-
-def summary(outcomes: Sequence[Outcome | None]) -> dict[str, int]:
-    """How many items ended in each kind (``not_finished``: no outcome)."""
-    counts = Counter("not_finished" if o is None else o.kind.value for o in outcomes)
-    return dict(sorted(counts.items()))
-
-
-def summary_line(
-    outcomes: Sequence[Outcome | None], interrupted: bool, accepted: set[OutcomeKind]
-) -> str:
-    """E.g. ``3 items: 2 created, 1 invalid — 1 not succeeded (accepted: invalid)``."""
-    counts = summary(outcomes)
-    ok = sum(1 for o in outcomes if o is not None and o.ok)
-    parts = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items())
-    head = "interrupted: " if interrupted else ""
-    verdict = "all succeeded" if ok == len(outcomes) else f"{len(outcomes) - ok} not succeeded"
-    if accepted and ok < len(outcomes):
-        verdict += " (accepted: " + ", ".join(sorted(k.value for k in accepted)) + ")"
-    return f"{head}{len(outcomes)} items: {parts} — {verdict}"
+def pick(obj: object, *names: str) -> dict[str, Any]:
+    """These attributes of ``obj`` as a dict, in this order (a JSON row)."""
+    return {name: getattr(obj, name) for name in names}
 
 
 async def quota_rows(client: Client) -> list[dict[str, Any]]:
     """What is left now in every window of every quota group."""
     gov = governor_of(client)
     remaining = await gov.remaining()
-    rows = []
-    for group in gov.policy.groups:
-        left = remaining.get(group.name, {})
-        for window in group.windows:
-            rows.append(
-                {
-                    "group": group.name,
-                    "window_seconds": window.seconds,
-                    "limit": window.limit,
-                    "headroom": window.limit - gov.policy.usable(window),
-                    "remaining": left.get(window.seconds, window.limit),
-                }
-            )
-    return rows
+    return [
+        {
+            "group": group.name,
+            "window_seconds": window.seconds,
+            "limit": window.limit,
+            "headroom": window.limit - gov.policy.usable(window),
+            "remaining": remaining.get(group.name, {}).get(window.seconds, window.limit),
+        }
+        for group in gov.policy.groups
+        for window in group.windows
+    ]
 
 
 def quota_table(rows: Sequence[dict[str, Any]]) -> None:
@@ -225,13 +163,8 @@ def quota_table(rows: Sequence[dict[str, Any]]) -> None:
     for col in ("group", "window", "left", "limit", "headroom"):
         table.add_column(col, justify="left" if col in ("group", "window") else "right")
     for row in rows:
-        table.add_row(
-            row["group"],
-            _seconds(row["window_seconds"]),
-            str(row["remaining"]),
-            str(row["limit"]),
-            str(row["headroom"]),
-        )
+        counts = (row["remaining"], row["limit"], row["headroom"])
+        table.add_row(row["group"], _seconds(row["window_seconds"]), *map(str, counts))
     out.print(table)
 
 

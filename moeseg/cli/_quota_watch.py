@@ -1,16 +1,12 @@
-"""``moeseg quota --watch``: a live view of a workspace's quota on its shared store.
-
-It reads the store with a governor of its own and sends nothing. Each refresh reads the store
-once (``view``) and asks the governor when one more request of each group could go
-(``next_free``): per group, every window's used units against its usable limit, the leases in
-flight (every process's, from the store), any pause, the next free slot; and this process's own
-queue. Other processes' queues live in their memory only: the view says so.
+"""``moeseg quota --watch``: a live view of a workspace's quota on its shared store, read by a
+governor of its own (it sends nothing). Other processes' queues live in their memory only: the
+view says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
+import itertools
+from contextlib import nullcontext
 from datetime import datetime, timezone
 
 import anyio
@@ -21,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..client import ENV_WORKSPACE_ID, env
-from ..governor import Governor, RedisStore, SQLiteStore, Store
+from ..governor import Governor, RedisStore, SQLiteStore
 from ._options import Connection
 from ._output import out, usage
 
@@ -111,11 +107,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
 
-@asynccontextmanager
-async def watched_governor(conn: Connection, redis_url: str | None) -> AsyncIterator[Governor]:
-    """A governor on the workspace's shared store: Redis at ``redis_url``, else the SQLite file
-    of ``--quota-db`` that every other command of this machine uses. It sends nothing: no API
-    key is needed, only the workspace."""
+async def watch(
+    conn: Connection, redis_url: str | None, interval: float, iterations: int | None
+) -> None:
+    """Refresh the view every ``interval`` seconds, ``iterations`` times (``None``: until
+    interrupted), with a governor on the workspace's shared store: Redis at ``redis_url``, else
+    the SQLite file of ``--quota-db`` that every other command of this machine uses. It sends
+    nothing: no API key is needed, only the workspace."""
     if conn.sandbox or conn.quota_db == "memory":
         usage(
             "--watch reads a store other processes share: not with --sandbox or --quota-db memory"
@@ -123,27 +121,21 @@ async def watched_governor(conn: Connection, redis_url: str | None) -> AsyncIter
     workspace = env(conn.workspace_id, ENV_WORKSPACE_ID)
     if not workspace:
         usage("--watch needs the workspace: --workspace-id or MOENGAGE_WORKSPACE_ID")
-    async with AsyncExitStack() as stack:
-        store: Store
-        if redis_url is None:
-            store = await stack.enter_async_context(SQLiteStore(conn.quota_db, workspace=workspace))
-        else:
-            store = await stack.enter_async_context(RedisStore(redis_url, workspace=workspace))
-        yield Governor(conn.policy(), store=store)
-
-
-async def watch(gov: Governor, interval: float, iterations: int | None) -> None:
-    """Refresh the view every ``interval`` seconds, ``iterations`` times (``None``: until
-    interrupted)."""
-    count = 0
-    # On a terminal the view is redrawn in place; piped, each refresh is printed after the last.
-    with Live(console=out, auto_refresh=False) if out.is_terminal else nullcontext() as live:
-        while iterations is None or count < iterations:
-            view = render(await read_state(gov))
-            if live is None:
-                out.print(view)
-            else:
-                live.update(view, refresh=True)
-            count += 1
-            if iterations is None or count < iterations:
+    opened = (
+        SQLiteStore(conn.quota_db, workspace=workspace)
+        if redis_url is None
+        else RedisStore(redis_url, workspace=workspace)
+    )
+    async with opened as store:
+        gov = Governor(conn.policy(), store=store)
+        # On a terminal the view is redrawn in place; piped, each refresh is printed after the last.
+        with Live(console=out, auto_refresh=False) if out.is_terminal else nullcontext() as live:
+            for count in itertools.count(1):
+                view = render(await read_state(gov))
+                if live is None:
+                    out.print(view)
+                else:
+                    live.update(view, refresh=True)
+                if count == iterations:
+                    return
                 await anyio.sleep(interval)

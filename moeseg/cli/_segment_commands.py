@@ -12,7 +12,6 @@ from ..segments import Segment, unstructure
 from ._options import Connection, JsonOpt, connected
 from ._output import QUOTA_NOTE, out, print_json, quota_rows, quota_table, run, usage
 from ._quota_watch import watch as watch_quota
-from ._quota_watch import watched_governor
 
 __all__ = ["archive", "get", "list_", "quota", "unarchive"]
 
@@ -52,19 +51,9 @@ def quota(
             usage("--quota-redis and --iterations need --watch")
         if as_json:
             usage("--watch and --json exclude each other")
-
-        async def watching() -> None:
-            async with watched_governor(conn, quota_redis) as gov:
-                await watch_quota(gov, interval, iterations)
-
-        run(watching)
+        run(lambda: watch_quota(conn, quota_redis, interval, iterations))
         return
-
-    async def go() -> list[dict[str, Any]]:
-        async with conn.client() as client:
-            return await quota_rows(client)
-
-    rows = run(go)
+    rows = conn.call(quota_rows)
     if as_json:
         print_json(rows)
     else:
@@ -81,12 +70,7 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List custom segments (optionally the one with an exact name)."""
-
-    async def go() -> list[Segment]:
-        async with conn.client() as client:
-            return await client.list_segments(name=name)
-
-    segments = run(go)
+    segments = conn.call(lambda client: client.list_segments(name=name))
     if as_json:
         print_json([_segment_json(s) for s in segments])
         return
@@ -111,12 +95,7 @@ def get(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one segment and its definition."""
-
-    async def go() -> Segment:
-        async with conn.client() as client:
-            return await client.get_segment(segment_id)
-
-    seg = run(go)
+    seg = conn.call(lambda client: client.get_segment(segment_id))
     data = _segment_json(seg)
     if as_json:
         print_json(data)
@@ -146,14 +125,7 @@ def unarchive(conn: Connection, name: NameArg, as_json: JsonOpt = False) -> None
 
 
 def _archive(conn: Connection, name: str, *, archive: bool, as_json: bool) -> None:
-    async def go() -> None:
-        async with conn.client() as client:
-            if archive:
-                await client.archive(name=name)
-            else:
-                await client.unarchive(name=name)
-
-    run(go)
+    conn.call(lambda client: (client.archive if archive else client.unarchive)(name=name))
     verb = "archived" if archive else "unarchived"
     if as_json:
         print_json({"ok": True, "name": name, "action": verb})

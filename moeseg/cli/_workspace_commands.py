@@ -1,16 +1,12 @@
-"""``moeseg export``, ``plan``, ``apply`` and ``diff``: a workspace's segments kept as code.
-
-Each takes ``--state PATH`` (default ``.moeseg/state.sqlite`` in the current directory) and
-the shared connection options. Exit codes as everywhere: 0 done / no changes, 1 something
-failed, 2 usage or input error (a desired file, a plan file, the state file), 3 changes
-present (``plan --exit-code``, ``diff --exit-code``), 130 interrupted.
-"""
+"""``moeseg export``, ``plan``, ``apply`` and ``diff``: a workspace's segments kept as code,
+its state in ``--state`` (a SQLite file or a Redis URL)."""
 
 from __future__ import annotations
 
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -41,13 +37,13 @@ from ._options import Connection, JsonOpt, connected
 from ._output import (
     EXIT_CHANGES,
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_OK,
     Interrupt,
     err,
+    exit_by,
     out,
+    pick,
     print_json,
-    run,
     run_interruptible,
     usage,
 )
@@ -73,19 +69,15 @@ RefreshOpt = Annotated[
     ),
 ]
 PruneOpt = Annotated[
-    bool,
-    typer.Option("--prune", help="Archive managed segments no longer in the desired files."),
+    bool, typer.Option("--prune", help="Archive managed segments no longer in the desired files.")
 ]
 MaxArchiveOpt = Annotated[
-    int,
-    typer.Option("--max-archive", min=0, help="With --prune: archive at most this many."),
+    int, typer.Option("--max-archive", min=0, help="With --prune: archive at most this many.")
 ]
 TargetOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--target",
-        help="Only this key and what it refers to (repeatable).",
-        show_default=False,
+        "--target", help="Only this key and what it refers to (repeatable).", show_default=False
     ),
 ]
 ExitCodeOpt = Annotated[
@@ -105,11 +97,11 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)?")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
-def duration(text: str, option: str = "--refresh-after") -> float:
+def duration(text: str) -> float:
     """Seconds in ``90s``, ``30m``, ``24h``, ``7d`` (a bare number is seconds)."""
     match = _DURATION.fullmatch(text.strip())
     if match is None:
-        usage(f"{option} {text!r}: expected a duration such as 90s, 30m, 24h or 7d")
+        usage(f"--refresh-after {text!r}: expected a duration such as 90s, 30m, 24h or 7d")
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -118,12 +110,12 @@ def _workspace(client: Client, state: str) -> Workspace:
     return Workspace(client, state if is_redis_url(state) else Path(state))
 
 
-async def _checked(fn: Callable[[], Awaitable[T]]) -> T:
-    """Input errors (desired files, plan files, the state file) exit 2, before any request."""
-    try:
-        return await fn()
-    except (DesiredItemError, PlanFileError, StateSchemaError) as exc:
-        usage(str(exc))
+# Bad desired files, plan files or state files exit 2, before any request.
+_INPUT_ERRORS = (DesiredItemError, PlanFileError, StateSchemaError)
+
+
+def _on_workspace(conn: Connection, state: str, fn: Callable[[Workspace], Awaitable[T]]) -> T:
+    return conn.call(lambda client: fn(_workspace(client, state)), _INPUT_ERRORS)
 
 
 def _fetch_note(p: FetchProgress) -> None:
@@ -155,18 +147,14 @@ def export(
     One list call, then a GET per segment not verified within --refresh-after (get quota:
     100/min, 1,000/h): the ETA is printed first, and an interrupted export resumes."""
     fresh = duration(refresh_after)
-
-    async def go() -> Any:
-        async with conn.client() as client:
-            ws = _workspace(client, state)
-            return await ws.export(out_dir, refresh_after=fresh, progress=_fetch_note)
-
-    result = run(lambda: _checked(go))
+    result = _on_workspace(
+        conn, state, lambda ws: ws.export(out_dir, refresh_after=fresh, progress=_fetch_note)
+    )
     if as_json:
         print_json(
             {
                 "items": [i["key"] for i in result.items],
-                "references": [{"id": s.id, "name": s.name} for s in result.references],
+                "references": [pick(s, "id", "name") for s in result.references],
                 "invalid": [{"key": k, "rule": r} for k, r in result.invalid],
             }
         )
@@ -213,20 +201,18 @@ def plan(
     if as_json and markdown:
         usage("--json and --markdown exclude each other")
     fresh = duration(refresh_after)
-
-    async def go() -> Plan:
-        async with conn.client() as client:
-            ws = _workspace(client, state)
-            return await ws.plan(
-                files,
-                prune=prune,
-                max_archive=max_archive,
-                targets=target,
-                refresh_after=fresh,
-                progress=_fetch_note,
-            )
-
-    result = run(lambda: _checked(go))
+    result = _on_workspace(
+        conn,
+        state,
+        lambda ws: ws.plan(
+            files,
+            prune=prune,
+            max_archive=max_archive,
+            targets=target,
+            refresh_after=fresh,
+            progress=_fetch_note,
+        ),
+    )
     if out_file is not None:
         save_plan(result, out_file)
         err.print(f"plan saved to {out_file}")
@@ -317,16 +303,14 @@ def apply(
                 return None
             return await ws.apply(the_plan, saved=saved is not None, progress=progress)
 
-    result = run_interruptible(lambda: _checked(go), interrupt)
+    result = run_interruptible(go, interrupt, _INPUT_ERRORS)
     interrupted = interrupt.cancelled
     if result is None and not interrupted:
         err.print("not applied")
         raise typer.Exit(EXIT_FAILED)
     outcomes = list(result.outcomes) if result is not None else done
     _report(outcomes, view["plan"], interrupted, as_json)
-    if interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
-    raise typer.Exit(EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED)
+    exit_by(all(o.ok for o in outcomes), interrupted)
 
 
 def _confirmed() -> bool:
@@ -336,11 +320,9 @@ def _confirmed() -> bool:
 
 
 def _report(outcomes: list[StepOutcome], plan: Plan | None, interrupted: bool, js: bool) -> None:
-    counts: dict[str, int] = {}
-    for o in outcomes:
-        counts[o.status] = counts.get(o.status, 0) + 1
+    counts = Counter(o.status for o in outcomes)
     if plan is not None and len(outcomes) < len(plan.steps):
-        counts["not_run"] = counts.get("not_run", 0) + len(plan.steps) - len(outcomes)
+        counts["not_run"] += len(plan.steps) - len(outcomes)
     if js:
         print_json(
             {
@@ -348,14 +330,7 @@ def _report(outcomes: list[StepOutcome], plan: Plan | None, interrupted: bool, j
                 "interrupted": interrupted,
                 "summary": dict(sorted(counts.items())),
                 "outcomes": [
-                    {
-                        "key": o.key,
-                        "kind": o.kind,
-                        "status": o.status,
-                        "segment_id": o.segment_id,
-                        "detail": o.detail,
-                    }
-                    for o in outcomes
+                    pick(o, "key", "kind", "status", "segment_id", "detail") for o in outcomes
                 ],
             }
         )
@@ -386,26 +361,11 @@ def diff(
     behind moeseg's back (e.g. on the dashboard). One list call and a GET per managed
     segment not verified within --refresh-after (default 0: all of them)."""
     fresh = duration(refresh_after)
-
-    async def go() -> Any:
-        async with conn.client() as client:
-            ws = _workspace(client, state)
-            return await ws.diff(refresh_after=fresh, progress=_fetch_note)
-
-    drift = run(lambda: _checked(go))
+    drift = _on_workspace(
+        conn, state, lambda ws: ws.diff(refresh_after=fresh, progress=_fetch_note)
+    )
     if as_json:
-        print_json(
-            [
-                {
-                    "key": d.key,
-                    "segment_id": d.segment_id,
-                    "kind": d.kind,
-                    "name": d.name,
-                    "server_name": d.server_name,
-                }
-                for d in drift
-            ]
-        )
+        print_json([pick(d, "key", "segment_id", "kind", "name", "server_name") for d in drift])
     elif not drift:
         out.print("No drift: the server holds what the state recorded.")
     else:
