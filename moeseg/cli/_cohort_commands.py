@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,7 +23,7 @@ from .._exceptions import ConfigurationError
 from ..client import Client
 from ..files import CallbackReceiver, FileSegments
 from ._options import Connection, JsonOpt, connected
-from ._output import err, out, print_json, run, usage
+from ._output import err, out, print_json, usage
 
 __all__ = ["cohort_add", "cohort_remove", "members_sync"]
 
@@ -37,6 +36,8 @@ FromOpt = Annotated[
         dir_okay=False,
     ),
 ]
+#: Bad input (the CSV, the name, the state files): exit 2, not 1.
+_BAD_INPUT = (CohortValidationError, SnapshotError)
 ColumnOpt = Annotated[str | None, typer.Option("--column", help="The CSV column holding the uids.")]
 
 
@@ -206,38 +207,25 @@ def members_sync(
                 on_progress=bar.step,
             )
 
-    async def go() -> SyncResult:
-        async with conn.client() as client:
-            if upload is None or dry_run:  # no file jobs: no callbacks to take
-                return await sync(client, None)
-            # File jobs report their outcome to a callback: serve a receiver for them.
-            receiver = CallbackReceiver(public_url=callback_url)
-            async with (
-                receiver.serve(host=callback_host, port=callback_port) as served,
-                FileSegments(client, receiver, callback_timeout=callback_timeout) as files,
-            ):
-                if not as_json:
-                    public = f" (public URL {callback_url})" if callback_url else ""
-                    err.print(f"callbacks: receiver on {served}{public}", markup=False)
-                return await sync(client, files)
+    async def go(client: Client) -> SyncResult:
+        if upload is None or dry_run:  # no file jobs: no callbacks to take
+            return await sync(client, None)
+        # File jobs report their outcome to a callback: serve a receiver for them.
+        receiver = CallbackReceiver(public_url=callback_url)
+        async with (
+            receiver.serve(host=callback_host, port=callback_port) as served,
+            FileSegments(client, receiver, callback_timeout=callback_timeout) as files,
+        ):
+            if not as_json:
+                public = f" (public URL {callback_url})" if callback_url else ""
+                err.print(f"callbacks: receiver on {served}{public}", markup=False)
+            return await sync(client, files)
 
-    result = _guarded(go)
+    result = conn.call(go, _BAD_INPUT)
     if as_json:
         print_json(_result_json(result))
     else:
         out.print(result.describe(), markup=False)
-
-
-def _guarded(go: Callable[[], Awaitable[SyncResult]]) -> SyncResult:
-    """Run ``go``; bad input (the CSV, the name, the state files) exits 2, not 1."""
-
-    async def guarded() -> SyncResult:
-        try:
-            return await go()
-        except (CohortValidationError, SnapshotError) as exc:
-            raise ConfigurationError(f"{type(exc).__name__}: {exc}") from None
-
-    return run(guarded)
 
 
 def _one_off(
@@ -249,14 +237,13 @@ def _one_off(
         usage(str(exc))
     bar = _Bar("adding" if action == "add_members" else "removing", len(uids), enabled=not js)
 
-    async def go() -> SyncResult:
-        async with conn.client() as client:
-            with bar:
-                if action == "add_members":
-                    return await client.sync_cohort(name, add=uids, on_progress=bar.step)
-                return await client.sync_cohort(name, remove=uids, on_progress=bar.step)
+    async def go(client: Client) -> SyncResult:
+        with bar:
+            if action == "add_members":
+                return await client.sync_cohort(name, add=uids, on_progress=bar.step)
+            return await client.sync_cohort(name, remove=uids, on_progress=bar.step)
 
-    result = _guarded(go)
+    result = conn.call(go, _BAD_INPUT)
     if js:
         print_json(_result_json(result))
     else:
