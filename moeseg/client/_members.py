@@ -13,7 +13,6 @@ import logging
 import math
 import os
 import time
-import warnings
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -155,12 +154,6 @@ _FIRST_SYNC_NOTE = (
 )
 
 
-_UNKNOWN_NOTE = (
-    "not committed: without files= the outcome of each file job is unknown (MoEngage reports it "
-    "to the callback URL), so these uids stay uncertain and the next sync sends them again"
-)
-
-
 def _plan(
     client: CohortCalls,
     route: Route,
@@ -230,17 +223,15 @@ async def _by_cohort(
 
 
 async def _by_file(
-    client: CohortCalls,
     segment: str,
     segment_id: str | None,
     plan: SyncPlan,
     diff: MembershipDiff,
     uploader: Uploader,
-    jobs: _FileJobs | None,
-    callback_url: str | None,
+    jobs: _FileJobs,
     on_progress: Progress | None,
 ) -> tuple[int, int, int]:
-    """Send the plan's files; with ``jobs``, return only once every job's callback reported
+    """Send the plan's files through ``jobs``; return once every job's callback reported
     success (else raise the first failure or expiry, after every job settled)."""
     by_operation = {
         "file_add": ("add_users", diff.adds),
@@ -266,15 +257,9 @@ async def _by_file(
                 raise ConfigurationError(f"the uploader returned {url!r} for {path}, not a URL")
             # Replace spends users only for the new members (the planner's pricing).
             users = diff.adds.count if step.operation == "file_replace" else count
-            if jobs is not None:  # the receiver of ``jobs`` supplies the callback URL
-                job = await getattr(jobs, name)(
-                    segment, url, file, users=users, segment_id=segment_id
-                )
-                sent.append((step.operation, count, job))
-            else:
-                call = getattr(client, name)
-                await call(segment, url, callback_url, file, users=users, segment_id=segment_id)
-                _report(on_progress, step.operation, count)
+            # the receiver of ``jobs`` supplies the callback URL
+            job = await getattr(jobs, name)(segment, url, file, users=users, segment_id=segment_id)
+            sent.append((step.operation, count, job))
             counts[step.operation] += count
             requests += 1
     failures: list[MoesegError] = []
@@ -343,7 +328,6 @@ class MembersCalls(CohortCalls):
         state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR,
         uploader: Uploader | None = None,
         files: _FileJobs | None = None,
-        callback_url: str | None = None,
         dry_run: bool = False,
         replace: ReplaceChoice = "auto",
         column: str | None = None,
@@ -366,32 +350,16 @@ class MembersCalls(CohortCalls):
         after every job's callback reported success: a failed job raises
         :class:`moeseg.files.FileSegmentFailed`, one past ``files``' callback timeout
         :class:`moeseg.files.CallbackTimeout`, with nothing committed, so a sync killed or failed
-        converges on the next run (see the guide's "Membership sync"). ``callback_url=``
-        (deprecated, instead of ``files``) cannot learn outcomes: such a sync never commits.
+        converges on the next run (see the guide's "Membership sync").
         """
         state = MemberState(state_dir, self._sender.credentials.workspace_id)
         record = await anyio.to_thread.run_sync(state.record, segment)
-        if callback_url is not None:
-            if files is not None:
-                raise ConfigurationError("give files= or callback_url=, not both")
-            warnings.warn(
-                "sync_members(callback_url=) is deprecated and will be removed in 0.2: it cannot "
-                "learn whether a file job failed, so the sync never commits its snapshot (the "
-                "next sync sends the same deltas again); pass files=FileSegments(client, "
-                "receiver) instead",
-                DeprecationWarning,
-                stacklevel=3,
-            )
         if files is not None:
             other = getattr(getattr(files.client, "_sender", None), "credentials", None)
             if getattr(other, "workspace_id", None) != self._sender.credentials.workspace_id:
                 raise ConfigurationError("files= sends through a client of another workspace")
         route, segment_id = await _route(self, segment, record)
-        if (
-            route == "file"
-            and not dry_run
-            and (uploader is None or (files or callback_url) is None)
-        ):
+        if route == "file" and not dry_run and (uploader is None or files is None):
             raise ConfigurationError(
                 f"{segment!r} is a file segment: its deltas go as CSV files, so give an uploader "
                 "(a callable that turns a CSV path into a URL MoEngage can fetch; CLI: --uploader "
@@ -441,10 +409,10 @@ class MembersCalls(CohortCalls):
                             done = await _by_cohort(self, cohort, diff, on_progress)
                         else:
                             assert uploader is not None
+                            assert files is not None
                             done = await _by_file(
-                                self, segment, segment_id, plan, diff, uploader, files,
-                                callback_url, on_progress,
-                            )  # fmt: skip
+                                segment, segment_id, plan, diff, uploader, files, on_progress
+                            )
                     except Exception as exc:  # raised below as itself, not in an exception group
                         failure = exc
                     tg.cancel_scope.cancel()
@@ -468,12 +436,7 @@ class MembersCalls(CohortCalls):
                 state.uncertain_path(segment).unlink(missing_ok=True)
                 state.save(new)
 
-            # A job whose outcome is unknown may have failed: its uids stay uncertain.
-            unknown = route == "file" and files is None and (diff.adds.count or removes)
-            if unknown:
-                notes = (*notes, _UNKNOWN_NOTE)
-            else:
-                await anyio.to_thread.run_sync(commit)
+            await anyio.to_thread.run_sync(commit)
             # On the first sync, a replace leaves no unknown member: its note no longer applies.
             if plan.method == "replace":
                 notes = tuple(n for n in notes if not n.startswith("first sync"))
@@ -486,6 +449,6 @@ class MembersCalls(CohortCalls):
                 removed,
                 done[2],
                 plan,
-                committed=not unknown,
+                committed=True,
                 notes=notes,
             )

@@ -31,7 +31,7 @@ from ._send import GovernorLike
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from ._members import Source, Uploader
+    from ._members import Source
 
 __all__ = ["SyncClient"]
 
@@ -335,12 +335,12 @@ class SyncClient:
         source: Source,
         *,
         state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR,
-        uploader: Uploader | None = None,
-        callback_url: str | None = None,
         dry_run: bool = False,
         replace: ReplaceChoice = "auto",
         column: str | None = None,
         cohort_id: str | None = None,
         on_progress: Progress | None = None,
     ) -> SyncResult:
-        """See :meth:`moeseg.Client.sync_members` (an async ``uploader`` runs in its loop)."""
+        """See :meth:`moeseg.Client.sync_members`. Cohort Sync segments only: a file segment's
+        sync waits for callbacks through an async :class:`moeseg.files.FileSegments`, so it
+        needs :class:`moeseg.Client`."""

@@ -195,44 +195,23 @@ async def test_the_happy_path_commits_after_every_callback_and_reports_progress(
     assert await files.pending() == []
 
 
-async def test_callback_url_without_files_warns_and_never_commits(
+async def test_a_file_segment_without_files_is_refused_before_anything_is_sent(
     world: tuple[Sandbox, Web, FileSegments], tmp_path: Path
 ) -> None:
-    # Before: a 202 counted as done, the snapshot was committed, and a job that failed later
-    # lost its delta for good (a rerun of the same list sent nothing).
+    """Before: given a bare callback URL, a 202 counted as done, the snapshot was committed, and
+    a job that failed later lost its delta for good (a rerun of the same list sent nothing).
+    Now the outcome of every file job is awaited, so a sync without ``files=`` cannot start."""
     sb, web, files = world
-    client = files.client
-    await client.sync_members(
+    await files.client.sync_members(
         "Subs", ["a", "b"], state_dir=tmp_path, uploader=web.upload, files=files
     )
-    web.broken = True
-    with pytest.warns(DeprecationWarning, match="callback_url") as warned:
-        blind = await client.sync_members(
-            "Subs", ["a", "c"], state_dir=tmp_path, uploader=web.upload,
-            callback_url=f"{HOST}/elsewhere", replace="never",
-        )  # fmt: skip
-    assert warned[0].filename == __file__  # the caller's line
-    await sb.wait_idle()
-    assert not blind.committed
-    assert any("not committed" in n for n in blind.notes)
-    assert members(sb) == {"a", "b"}  # the job failed
-    web.broken = False
-    done = await client.sync_members(
-        "Subs", ["a", "c"], state_dir=tmp_path, uploader=web.upload, files=files, replace="never"
-    )
-    assert done.committed
-    assert members(sb) == {"a", "c"}
-
-
-async def test_file_segments_need_files_or_a_callback_url_not_both(
-    world: tuple[Sandbox, Web, FileSegments], tmp_path: Path
-) -> None:
-    sb, web, files = world
+    sent = len(sb.log)
     with pytest.raises(moeseg.ConfigurationError, match="files="):
         await files.client.sync_members("Subs", ["a"], state_dir=tmp_path, uploader=web.upload)
-    with pytest.raises(moeseg.ConfigurationError, match="not both"):
-        await files.client.sync_members(
-            "Subs", ["a"], state_dir=tmp_path, uploader=web.upload, files=files,
+    with pytest.raises(TypeError, match="callback_url"):
+        await files.client.sync_members(  # type: ignore[call-arg]
+            "Subs", ["a"], state_dir=tmp_path, uploader=web.upload,
             callback_url=f"{HOST}/x",
         )  # fmt: skip
+    assert len(sb.log) == sent
     assert members(sb) == {"a", "b"}
