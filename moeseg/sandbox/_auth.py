@@ -3,8 +3,7 @@
 v3: ``MOE-APPKEY`` (or ``MOE-DBNAME``) names the workspace, Basic auth carries the workspace id
 and the API key. v2: ``MOE-DBNAME`` and the same Basic auth. Cohort Sync: ``MOE-APPKEY`` and
 the same Basic auth, its user equal to the app key; then a suspended account is refused.
-Legacy CSV: ``appId`` in the body
-and a SHA-256 ``signature`` of ``appId|segName|secret``.
+Legacy CSV: ``appId`` in the body and a SHA-256 ``signature`` of ``appId|segName|secret``.
 """
 
 from __future__ import annotations
@@ -37,22 +36,16 @@ def authenticate(sb: SandboxState, call: Call) -> Answer | None:
         return _legacy(sb, call)
     if call.family == "cohort":
         return _cohort(sb, call)
-    h = call.headers
-    if call.family == "v3":
-        appkey, db = h.get("moe-appkey"), h.get("moe-dbname")
-        ws = sb.by_id.get(appkey) if appkey else sb.by_db.get(db or "")
-        if ws is None:
-            return error(call, 400, V3.CLIENT_NOT_FOUND, "client_not_found")
-    else:
-        ws = sb.by_db.get(h.get("moe-dbname", ""))
-        if ws is None:
-            return error(call, 400, V2.CLIENT_NOT_FOUND, "client_not_found")
+    h, v3 = call.headers, call.family == "v3"
+    appkey = h.get("moe-appkey") if v3 else None
+    ws = sb.by_id.get(appkey) if appkey else sb.by_db.get(h.get("moe-dbname", ""))
+    if ws is None:
+        return error(call, 400, (V3 if v3 else V2).CLIENT_NOT_FOUND, "client_not_found")
     call.workspace = ws
     user, password = _basic(h.get("authorization", ""))
-    if call.family == "v2":
-        if not (_same(user, ws.workspace_id) and _same(password, ws.api_key)):
-            return error(call, 401, V2.AUTH, "auth")
-        return None
+    if not v3:
+        good = _same(user, ws.workspace_id) and _same(password, ws.api_key)
+        return None if good else error(call, 401, V2.AUTH, "auth")
     if user is not None and not _same(user, ws.workspace_id):
         return error(call, 401, V3.APP_KEY_MISMATCH, "auth", "user is not the app key")
     if not _same(password, ws.api_key):

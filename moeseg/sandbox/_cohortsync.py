@@ -79,7 +79,7 @@ def cohort_sync(sb: SandboxState, call: Call) -> Answer:
         if seg.archived:
             return _invalid(call, "cohort_id", f"cohort {cohort_id} is archived", "archived")
         if seg.name != name:
-            store.rename(seg, name)
+            seg.name = name
         if description is not None:
             seg.description = description
         seg.updated = sb.epoch()

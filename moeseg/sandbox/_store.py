@@ -84,13 +84,11 @@ class StoredSegment:
 
 
 class WorkspaceStore:
-    """Segments of one workspace, by id, by name and by definition fingerprint."""
+    """Segments of one workspace, by id. (A sandbox holds hundreds of segments at most, so the
+    other look-ups scan.)"""
 
     def __init__(self) -> None:
         self._by_id: dict[str, StoredSegment] = {}
-        self._by_name: dict[str, StoredSegment] = {}
-        self._by_fingerprint: dict[str, set[str]] = {}
-        self._active = 0
 
     def __iter__(self) -> Iterator[StoredSegment]:
         return iter(list(self._by_id.values()))
@@ -99,39 +97,16 @@ class WorkspaceStore:
         return self._by_id.get(segment_id)
 
     def by_name(self, name: str) -> StoredSegment | None:
-        return self._by_name.get(name)
+        return next((s for s in self._by_id.values() if s.name == name), None)
 
     def add(self, seg: StoredSegment) -> None:
         self._by_id[seg.id] = seg
-        self._by_name[seg.name] = seg
-        if seg.fingerprint is not None:
-            self._by_fingerprint.setdefault(seg.fingerprint, set()).add(seg.id)
-        self._active += not seg.archived
-
-    def rename(self, seg: StoredSegment, name: str) -> None:
-        del self._by_name[seg.name]
-        seg.name = name
-        self._by_name[name] = seg
-
-    def set_fingerprint(self, seg: StoredSegment, fingerprint: str) -> None:
-        if seg.fingerprint is not None:
-            self._by_fingerprint.get(seg.fingerprint, set()).discard(seg.id)
-        seg.fingerprint = fingerprint
-        self._by_fingerprint.setdefault(fingerprint, set()).add(seg.id)
-
-    def set_archived(self, seg: StoredSegment, archived: bool) -> None:
-        if seg.archived != archived:
-            seg.archived = archived
-            self._active += -1 if archived else 1
 
     def active_count(self) -> int:
         """Segments that count toward the active-segment limit (archived ones do not)."""
-        return self._active
+        return sum(not s.archived for s in self._by_id.values())
 
     def same_definition(self, fingerprint: str, exclude: str | None = None) -> StoredSegment | None:
         """An active filter segment with this definition fingerprint (other than ``exclude``)."""
-        for sid in sorted(self._by_fingerprint.get(fingerprint, ())):
-            s = self._by_id[sid]
-            if not s.archived and s.id != exclude:
-                return s
-        return None
+        same = (s for s in self if s.fingerprint == fingerprint and not s.archived)
+        return min((s for s in same if s.id != exclude), key=lambda s: s.id, default=None)

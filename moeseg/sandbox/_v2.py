@@ -69,7 +69,7 @@ def archive(sb: SandboxState, call: Call) -> Answer:
         limited = _active_limited(sb, call)
         if limited is not None:
             return limited
-    sb.store(call.workspace).set_archived(seg, archived)
+    seg.archived = archived
     verb = call.route + "d"
     return accepted(f"Successfully {verb} the custom segment", seg, verb, 200)
 

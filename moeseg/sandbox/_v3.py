@@ -52,7 +52,7 @@ def seed(
     if store.same_definition(fingerprint(definition)) is not None:
         raise ValueError(f"another segment has the definition of {payload['name']!r}")
     seg = _add(sb, store, payload, definition, source)
-    store.set_archived(seg, archived)
+    seg.archived = archived
     return seg
 
 
@@ -66,22 +66,17 @@ def _add(
     now = sb.epoch()
     seg = StoredSegment(sb.new_id(), payload["name"], "filter", now, now, source=source)
     store.add(seg)
-    _define(store, seg, payload, definition)
+    _define(seg, payload, definition)
     return seg
 
 
-def _define(
-    store: WorkspaceStore,
-    seg: StoredSegment,
-    payload: Mapping[str, Any],
-    definition: SegmentDefinition,
-) -> None:
+def _define(seg: StoredSegment, payload: Mapping[str, Any], definition: SegmentDefinition) -> None:
     """Hold the definition in ``payload``, as MoEngage echoes it."""
     excluded = payload.get("excluded_filters")
     seg.included_filters = echo_group(payload["included_filters"])
     seg.excluded_filters = echo_group(excluded) if excluded is not None else None
     seg.description = describe(definition)
-    store.set_fingerprint(seg, fingerprint(definition))
+    seg.fingerprint = fingerprint(definition)
 
 
 def list_segments(sb: SandboxState, call: Call) -> Answer:
@@ -121,10 +116,8 @@ def update(sb: SandboxState, call: Call) -> Answer:
     definition = _definition(sb, call, payload, seg.id)
     if isinstance(definition, Answer):
         return definition
-    store = sb.store(call.workspace)
-    if payload["name"] != seg.name:
-        store.rename(seg, payload["name"])
-    _define(store, seg, payload, definition)
+    seg.name = payload["name"]
+    _define(seg, payload, definition)
     seg.updated = sb.epoch()
     if updated_by is not None:
         seg.updated_by = updated_by
