@@ -63,10 +63,11 @@ class Call:
         return self.workspace.workspace_id if self.workspace else None
 
 
-def json_object(raw: bytes) -> dict[str, Any] | None:
-    """The body as a JSON object, or ``None``."""
+def json_object(raw: bytes, *, utf8: bool = False) -> dict[str, Any] | None:
+    """The body as a JSON object, or ``None`` (with ``utf8``, for any body that is not UTF-8;
+    else JSON's own detection of UTF-8/16/32 applies)."""
     try:
-        data = json.loads(raw or b"null")
+        data = json.loads((raw.decode("utf-8") if utf8 else raw) or b"null")
     except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
