@@ -24,7 +24,6 @@ from .._cohorts import ACTIONS, FORBIDDEN_NAME_CHARACTERS, MAX_BODY_BYTES
 from ._answers import Answer, Call, error, json_object
 from ._bodies import COHORT
 from ._state import SandboxState
-from ._store import StoredSegment
 
 __all__ = ["cohort_sync"]
 
@@ -55,10 +54,8 @@ def cohort_sync(sb: SandboxState, call: Call) -> Answer:
     if seg is None:
         if action == "remove_members":
             return _success("nothing_to_remove")
-        now = sb.epoch()
-        seg = StoredSegment(sb.new_id(), name, "cohort", now, now, source=SOURCE)
-        seg.description, seg.cohort_id = description or "", cohort_id
-        store.add(seg)
+        fields = {"description": description or "", "cohort_id": cohort_id, "source": SOURCE}
+        seg = sb.new_segment(store, name, "cohort", **fields)
         cause = "created"
     else:
         if seg.archived:

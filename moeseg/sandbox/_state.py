@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -15,9 +15,9 @@ import attrs
 from ._config import SandboxConfig, WorkspaceCredentials
 from ._faults import FaultDice
 from ._quota import QuotaBook
-from ._store import WorkspaceStore
+from ._store import SegmentKind, StoredSegment, WorkspaceStore
 
-__all__ = ["FileJobRecord", "RequestRecord", "SandboxState", "max_in_window"]
+__all__ = ["FileJobRecord", "RequestRecord", "SandboxState"]
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -69,18 +69,6 @@ class FileJobRecord:
     callback_error: str | None = None
 
 
-def max_in_window(times: Iterable[float], seconds: float) -> int:
-    """The most ``times`` inside any half-open interval of length ``seconds``."""
-    ts = sorted(times)
-    best = 0
-    lo = 0
-    for hi, t in enumerate(ts):
-        while ts[lo] + seconds <= t:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
-
-
 class SandboxState:
     """The state every layer of the sandbox reads and changes (``Sandbox`` adds the public
     surface and the HTTP app on top)."""
@@ -127,6 +115,15 @@ class SandboxState:
     def new_id(self) -> str:
         """A fresh 24-hex-digit object id (timestamp first, as BSON ids)."""
         return f"{int(self.epoch()) & 0xFFFFFFFF:08x}{self._ids.getrandbits(64):016x}"
+
+    def new_segment(
+        self, store: WorkspaceStore, name: str, kind: SegmentKind, **fields: Any
+    ) -> StoredSegment:
+        """Store a segment made now, with a fresh id."""
+        now = self.epoch()
+        seg = StoredSegment(self.new_id(), name, kind, now, now, **fields)
+        store.add(seg)
+        return seg
 
     def response_id(self) -> str:
         """A v3 ``response_id``."""

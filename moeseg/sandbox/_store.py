@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 import attrs
 
-__all__ = ["StoredSegment", "WorkspaceStore", "iso_time"]
+__all__ = ["SegmentKind", "StoredSegment", "WorkspaceStore", "iso_time"]
+
+SegmentKind = Literal["filter", "file", "cohort"]
 
 
 def iso_time(epoch: float) -> str:
@@ -32,7 +34,7 @@ class StoredSegment:
 
     id: str
     name: str
-    kind: Literal["filter", "file", "cohort"]
+    kind: SegmentKind
     created: float
     updated: float
     description: str = ""

@@ -148,15 +148,6 @@ def _active_limited(sb: SandboxState, call: Call) -> Answer | None:
 
 
 def _new_file_segment(sb: SandboxState, call: Call, name: str, attribute: str) -> StoredSegment:
-    now = sb.epoch()
-    seg = StoredSegment(
-        id=sb.new_id(),
-        name=name,
-        kind="file",
-        created=now,
-        updated=now,
-        description=f"Users from a file of {attribute} values",
-        attribute_name=attribute,
-    )
-    sb.store(call.workspace).add(seg)
-    return seg
+    description = f"Users from a file of {attribute} values"
+    store = sb.store(call.workspace)
+    return sb.new_segment(store, name, "file", description=description, attribute_name=attribute)

@@ -63,9 +63,7 @@ def _add(
     definition: SegmentDefinition,
     source: str,
 ) -> StoredSegment:
-    now = sb.epoch()
-    seg = StoredSegment(sb.new_id(), payload["name"], "filter", now, now, source=source)
-    store.add(seg)
+    seg = sb.new_segment(store, payload["name"], "filter", source=source)
     _define(seg, payload, definition)
     return seg
 
