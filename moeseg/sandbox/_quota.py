@@ -81,6 +81,15 @@ class QuotaBook:
                     return Breach(group, window, seconds, other)
         return None
 
+    def admit(
+        self, workspace: str, group: str, now: float, weight: int = 1, *, other: bool = False
+    ) -> Breach | None:
+        """Check and, when it fits, record in one step."""
+        breach = self.check(workspace, group, now, weight)
+        if breach is None:
+            self.record(workspace, group, now, weight, other=other)
+        return breach
+
     def record(
         self, workspace: str, group: str, t: float, weight: int = 1, *, other: bool = False
     ) -> None:
@@ -89,18 +98,10 @@ class QuotaBook:
         if group in self._groups and weight > 0:
             self._logs[workspace, group].add(t, weight, other)
 
-    def admit(self, workspace: str, group: str, now: float, weight: int = 1) -> Breach | None:
-        """Check and, when it fits, record in one step."""
-        breach = self.check(workspace, group, now, weight)
-        if breach is None:
-            self.record(workspace, group, now, weight)
-        return breach
-
     def spend_free(self, workspace: str, group: str, now: float, amount: int) -> int:
         """Another tenant spends up to ``amount`` units that fit now; returns how many."""
         spent = 0
-        while spent < amount and self.check(workspace, group, now) is None:
-            self.record(workspace, group, now, 1, other=True)
+        while spent < amount and self.admit(workspace, group, now, other=True) is None:
             spent += 1
         return spent
 
