@@ -1,5 +1,5 @@
 # The sandbox: a strict local MoEngage stand-in. _app: the Starlette app (its route table) and
-# the public Sandbox; _pipeline: the steps every route takes (log, _auth, quota, faults, the
+# the public Sandbox; _pipeline: the steps every route takes (log, auth, quota, faults, the
 # handler); _v3 / _v2: the handlers; _state: what a sandbox holds (and its records); _answers /
 # _bodies: calls and answers; _config / _faults: configuration; _quota: sliding-window logs;
 # _store: segments; _filters: query checks; _jobs: background file jobs; _serve: the shell.

@@ -1,8 +1,5 @@
-"""A request as the sandbox's layers see it (``Call``), and the answers they give (``Answer``).
-
-An answer's body depends on the API family of the route: v3 ``{response_id, type, error}``,
-v2 ``{title, description}``, the legacy CSV API ``{status, error_message}``.
-"""
+"""A request as the sandbox's layers see it (``Call``), and the answers they give (``Answer``),
+in the body shape of the route's API family (``error``)."""
 
 from __future__ import annotations
 
