@@ -13,9 +13,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from ._bodies import COHORT, LEGACY_SERVER_ERROR, V2, V3
 from ._config import WorkspaceCredentials
 from ._quota import Breach
+from ._state import SandboxState
 from ._store import StoredSegment
 
-__all__ = ["Answer", "Call", "Family", "accepted", "error", "json_object", "ok"]
+__all__ = ["Answer", "Call", "Family", "accepted", "active_limited", "error", "json_object", "ok"]
 
 Family = Literal["v3", "v2", "legacy", "cohort"]
 
@@ -127,3 +128,16 @@ def rate_limited(call: Call, breach: Breach) -> Answer:
     detail = f"{breach.group} {breach.window.limit}/{breach.seconds:g}s"
     what = {"v3": V3.rate_limited(breach.window.limit, breach.seconds), "cohort": COHORT.RATE_LIMIT}
     return error(call, 429, what.get(call.family, V2.RATE_LIMIT), cause, detail)
+
+
+def active_limited(sb: SandboxState, call: Call) -> Answer | None:
+    """429 when the workspace already holds its limit of active segments (None: room left)."""
+    limit = sb.config.active_segment_limit
+    active = sb.store(call.workspace).active_count()
+    if active < limit:
+        return None
+    cause = "active_segment_limit"
+    if call.family == "v3":
+        return error(call, 429, V3.ACTIVE_LIMIT, cause, actual_count=active, limit=limit)
+    detail = "" if call.family == "legacy" else f"{active}/{limit}"
+    return error(call, 429, V2.ACTIVE_LIMIT, cause, detail)

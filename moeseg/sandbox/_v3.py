@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import Limits, SegmentDefinition, describe, fingerprint, from_payload
 from .._exceptions import SegmentValidationError
-from ._answers import Answer, Call, error, json_object, ok
+from ._answers import Answer, Call, active_limited, error, json_object, ok
 from ._bodies import V3
 from ._filters import CyclicQuery, UnknownSegment, echo_group, invalid_name, measure
 from ._state import SandboxState
@@ -31,11 +31,8 @@ def create(sb: SandboxState, call: Call) -> Answer:
     definition = _definition(sb, call, payload, None)
     if isinstance(definition, Answer):
         return definition
-    limit = sb.config.active_segment_limit
-    active = sb.store(call.workspace).active_count()
-    if active >= limit:
-        cause = "active_segment_limit"
-        return error(call, 429, V3.ACTIVE_LIMIT, cause, actual_count=active, limit=limit)
+    if limited := active_limited(sb, call):
+        return limited
     seg = _add(sb, sb.store(call.workspace), payload, definition, "API")
     return ok(call, 201, seg.data(), "created")
 
