@@ -13,8 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from ._bodies import COHORT, LEGACY_SERVER_ERROR, V2, V3
 from ._config import WorkspaceCredentials
 from ._quota import Breach
-from ._state import SandboxState
-from ._store import StoredSegment
+from ._state import SandboxState, StoredSegment
 
 __all__ = ["Answer", "Call", "Family", "accepted", "active_limited", "error", "json_object", "ok"]
 

@@ -29,8 +29,7 @@ from ._cohortsync import cohort_sync
 from ._config import SandboxConfig
 from ._faults import FaultConfig, FaultDice
 from ._pipeline import Endpoint, Handler
-from ._state import RequestRecord, SandboxState
-from ._store import StoredSegment
+from ._state import RequestRecord, SandboxState, StoredSegment
 
 __all__ = ["TIME_SCALE_HEADER", "Sandbox"]
 

@@ -18,8 +18,7 @@ import httpx
 
 from .._asgi_server import is_loopback
 from ._answers import Call
-from ._state import FileJobRecord, SandboxState
-from ._store import StoredSegment
+from ._state import FileJobRecord, SandboxState, StoredSegment
 
 __all__ = ["schedule"]
 

@@ -8,8 +8,7 @@ from ._answers import Answer, Call, accepted, active_limited, error, json_object
 from ._bodies import V2
 from ._filters import invalid_name
 from ._jobs import schedule
-from ._state import SandboxState
-from ._store import StoredSegment
+from ._state import SandboxState, StoredSegment
 
 __all__ = ["archive", "file_create", "file_update", "legacy_csv"]
 

@@ -11,8 +11,7 @@ from .._exceptions import SegmentValidationError
 from ._answers import Answer, Call, active_limited, error, json_object, ok
 from ._bodies import V3
 from ._filters import CyclicQuery, UnknownSegment, echo_group, invalid_name, measure
-from ._state import SandboxState
-from ._store import StoredSegment, WorkspaceStore
+from ._state import SandboxState, StoredSegment, WorkspaceStore
 
 __all__ = ["create", "get", "list_segments", "seed", "update"]
 
