@@ -21,6 +21,7 @@ from ._quota import QuotaBook
 __all__ = ["FileJobRecord", "RequestRecord", "SandboxState", "StoredSegment", "WorkspaceStore"]
 
 SegmentKind = Literal["filter", "file", "cohort"]
+_SUMMARY = frozenset({"name", "id", "created_time", "type", "source"})
 
 
 def iso_time(epoch: float) -> str:
@@ -67,16 +68,6 @@ class StoredSegment:
         """The filter groups of the definition (none for a file segment)."""
         return tuple(g for g in (self.included_filters, self.excluded_filters) if g is not None)
 
-    def summary(self) -> dict[str, Any]:
-        """The list-item form."""
-        return {
-            "name": self.name,
-            "id": self.id,
-            "created_time": iso_time(self.created),
-            "type": self.type,
-            "source": self.source,
-        }
-
     def data(self) -> dict[str, Any]:
         """The full ``data`` object of get/create/update."""
         out: dict[str, Any] = {
@@ -93,6 +84,10 @@ class StoredSegment:
         if self.excluded_filters is not None:
             out["excluded_filters"] = self.excluded_filters
         return out
+
+    def summary(self) -> dict[str, Any]:
+        """The list-item form."""
+        return {k: v for k, v in self.data().items() if k in _SUMMARY}
 
 
 class WorkspaceStore:
