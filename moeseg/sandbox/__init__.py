@@ -25,13 +25,7 @@ from ._config import QuotaWindow as QuotaWindow
 from ._config import SandboxConfig
 from ._config import WorkspaceCredentials as WorkspaceCredentials
 from ._config import default_quota_groups as default_quota_groups
-from ._faults import (
-    DropConnection,
-    FaultConfig,
-    LatencyFault,
-    OtherTenant,
-    ServerErrorFault,
-)
+from ._faults import DropConnection, FaultConfig, LatencyFault, OtherTenant, ServerErrorFault
 from ._faults import FaultRule as FaultRule
 from ._faults import Latency as Latency
 from ._serve import banner as banner
