@@ -1,8 +1,5 @@
-"""A request as the sandbox's layers see it (``Call``), and the answers they give (``Answer``).
-
-An answer's body depends on the API family of the route: v3 ``{response_id, type, error}``,
-v2 ``{title, description}``, the legacy CSV API ``{status, error_message}``.
-"""
+"""A request as the sandbox's layers see it (``Call``), and the answers they give (``Answer``),
+in the body shape of the route's API family (``error``)."""
 
 from __future__ import annotations
 
@@ -13,12 +10,12 @@ from typing import Any, Literal
 import attrs
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from ._bodies import COHORT, V2, V3, cohort_error, legacy_error, v2_error, v3_error
+from ._bodies import COHORT, LEGACY_SERVER_ERROR, V2, V3
 from ._config import WorkspaceCredentials
 from ._quota import Breach
-from ._store import StoredSegment
+from ._state import SandboxState, StoredSegment
 
-__all__ = ["Answer", "Call", "Family", "accepted", "error", "json_object", "ok"]
+__all__ = ["Answer", "Call", "Family", "accepted", "active_limited", "error", "json_object", "ok"]
 
 Family = Literal["v3", "v2", "legacy", "cohort"]
 
@@ -63,10 +60,11 @@ class Call:
         return self.workspace.workspace_id if self.workspace else None
 
 
-def json_object(raw: bytes) -> dict[str, Any] | None:
-    """The body as a JSON object, or ``None``."""
+def json_object(raw: bytes, *, utf8: bool = False) -> dict[str, Any] | None:
+    """The body as a JSON object, or ``None`` (with ``utf8``, for any body that is not UTF-8;
+    else JSON's own detection of UTF-8/16/32 applies)."""
     try:
-        data = json.loads(raw or b"null")
+        data = json.loads((raw.decode("utf-8") if utf8 else raw) or b"null")
     except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
@@ -87,45 +85,58 @@ def accepted(message: str, seg: StoredSegment, cause: str, status: int = 202) ->
 def error(
     call: Call, status: int, what: tuple[str, str], cause: str, detail: str = "", **extra: Any
 ) -> Answer:
-    """An error in the shape of the call's API family."""
+    """An error in the shape of the call's API family: v3 ``{response_id, type, error: {code,
+    message, ...}}``, Cohort Sync ``{status: "fail", error: {..., message, type, request_id}}``,
+    v2 ``{title, description}``, legacy CSV ``{status, error_message, ...}``."""
+    code, message = what
+    body: dict[str, Any]
     if call.family == "v3":
-        body = v3_error(call.response_id, what, **extra)
+        inner = {"code": code, "message": message, **extra}
+        body = {"response_id": call.response_id, "type": "custom_segment", "error": inner}
     elif call.family == "cohort":
-        body = cohort_error(call.response_id, what, **extra)
+        inner = {**extra, "message": message, "type": code, "request_id": call.response_id}
+        body = {"status": "fail", "error": inner}
     elif call.family == "v2":
-        body = v2_error(what)
+        body = {"title": code, "description": message} if message else {"title": code}
     else:
-        body = legacy_error(status, what[1], **extra)
+        body = {"status": status, "error_message": message, **extra}
     return Answer(status, body, cause, detail)
+
+
+_SERVER_ERROR = {
+    "v3": V3.SERVER_ERROR,
+    "cohort": COHORT.SERVER_ERROR,
+    "v2": V2.SERVER_ERROR,
+    "legacy": LEGACY_SERVER_ERROR,
+}
 
 
 def server_error(call: Call, status: int, when: str, html: bool) -> Answer:
     """An injected 5xx: a gateway's HTML page, or the family's documented body."""
     cause = f"fault_{status}_{when}"
-    if html:
-        reason = HTTPStatus(status).phrase
-        page = f"<html><head><title>{status} {reason}</title></head><body><h1>{status} "
-        return Answer(status, f"{page}{reason}</h1></body></html>".encode(), cause)
-    if call.family == "v3":
-        return Answer(status, v3_error(call.response_id, V3.SERVER_ERROR), cause)
-    if call.family == "cohort":
-        return Answer(status, cohort_error(call.response_id, COHORT.SERVER_ERROR), cause)
-    if call.family == "v2":
-        return Answer(status, v2_error("Internal Server Error"), cause)
-    return Answer(
-        status, legacy_error(status, "Internal Server Error. Contact MoEngage Team"), cause
-    )
+    if not html:
+        return error(call, status, _SERVER_ERROR[call.family], cause)
+    reason = HTTPStatus(status).phrase
+    page = f"<html><head><title>{status} {reason}</title></head><body><h1>{status} "
+    return Answer(status, f"{page}{reason}</h1></body></html>".encode(), cause)
 
 
 def rate_limited(call: Call, breach: Breach) -> Answer:
-    """429 naming the window (v3) or the v2 message."""
+    """429 naming the window (v3) or the family's message."""
     cause = "rate_limit_other_tenant" if breach.other_tenant else "rate_limit"
     detail = f"{breach.group} {breach.window.limit}/{breach.seconds:g}s"
-    what = (
-        V3.rate_limited(breach.window.limit, breach.seconds)
-        if call.family == "v3"
-        else COHORT.RATE_LIMIT
-        if call.family == "cohort"
-        else V2.RATE_LIMIT
-    )
-    return error(call, 429, what, cause, detail)
+    what = {"v3": V3.rate_limited(breach.window.limit, breach.seconds), "cohort": COHORT.RATE_LIMIT}
+    return error(call, 429, what.get(call.family, V2.RATE_LIMIT), cause, detail)
+
+
+def active_limited(sb: SandboxState, call: Call) -> Answer | None:
+    """429 when the workspace already holds its limit of active segments (None: room left)."""
+    limit = sb.config.active_segment_limit
+    active = sb.store(call.workspace).active_count()
+    if active < limit:
+        return None
+    cause = "active_segment_limit"
+    if call.family == "v3":
+        return error(call, 429, V3.ACTIVE_LIMIT, cause, actual_count=active, limit=limit)
+    detail = "" if call.family == "legacy" else f"{active}/{limit}"
+    return error(call, 429, V2.ACTIVE_LIMIT, cause, detail)

@@ -29,8 +29,7 @@ from ._cohortsync import cohort_sync
 from ._config import SandboxConfig
 from ._faults import FaultConfig, FaultDice
 from ._pipeline import Endpoint, Handler
-from ._state import RequestRecord, SandboxState, max_in_window
-from ._store import StoredSegment
+from ._state import RequestRecord, SandboxState, StoredSegment
 
 __all__ = ["TIME_SCALE_HEADER", "Sandbox"]
 
@@ -172,9 +171,13 @@ class Sandbox(SandboxState):
         """The most requests of ``group`` that arrived inside any window of ``seconds``
         (every arrival of the workspace, whatever its answer)."""
         ws = workspace_id or self.workspace_id
-        return max_in_window(
-            (r.arrival for r in self.log if r.group == group and r.workspace == ws), seconds
-        )
+        times = sorted(r.arrival for r in self.log if r.group == group and r.workspace == ws)
+        best = lo = 0
+        for hi, t in enumerate(times):
+            while times[lo] + seconds <= t:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Sandbox]:

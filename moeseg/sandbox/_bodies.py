@@ -1,24 +1,13 @@
-"""The documented response bodies, word for word (reference/ in the project docs).
-
-v3 errors: ``{response_id, type: "custom_segment", error: {code, message, ...}}``; v2 errors:
-``{title, description}``; the legacy CSV API: ``{status, error_message, ...}``. Bodies the
-documents do not spell out (marked "sandbox:") follow the same shape with a plain message.
+"""The documented error texts, word for word (reference/ in the project docs), as the
+(code, message) pairs ``_answers.error`` puts in the body of each API family. Texts the
+documents do not spell out (marked "sandbox:") are plain messages of the sandbox's own.
 """
 
 from __future__ import annotations
 
-from typing import Any
+__all__ = ["COHORT", "LEGACY_SERVER_ERROR", "V2", "V3"]
 
-__all__ = [
-    "COHORT",
-    "V2",
-    "V3",
-    "cohort_error",
-    "legacy_error",
-    "rate_limit_message",
-    "v2_error",
-    "v3_error",
-]
+LEGACY_SERVER_ERROR = ("", "Internal Server Error. Contact MoEngage Team")
 
 
 class V3:
@@ -63,12 +52,10 @@ class V3:
 
     @staticmethod
     def not_found(segment_id: str) -> tuple[str, str]:
-        """404 for an unknown id."""
         return ("Entity Not Found", f"Custom segment not found with the given id: {segment_id}")
 
     @staticmethod
     def name_exists(name: str) -> tuple[str, str]:
-        """409: the name is taken."""
         return (
             "Resource not created",
             f"Another custom-segment already exists with the same name: {name}. Please change "
@@ -77,7 +64,6 @@ class V3:
 
     @staticmethod
     def filters_exist(existing_name: str) -> tuple[str, str]:
-        """409: the definition is taken (the body adds existing_cs_name / existing_cs_id)."""
         return (
             "Resource not created",
             f"Another custom-segment already exists containing the given filters: "
@@ -86,7 +72,6 @@ class V3:
 
     @staticmethod
     def too_deep(limit: int) -> tuple[str, str]:
-        """413: nesting deeper than ``limit``."""
         return (
             "Query has too many nesting levels",
             f"The query has more than {limit} levels of nesting. Please reduce the segment "
@@ -95,7 +80,6 @@ class V3:
 
     @staticmethod
     def too_many_segments(limit: int) -> tuple[str, str]:
-        """413: more than ``limit`` segments referenced."""
         return (
             "Too many segments in a query",
             f"The query has more than {limit} custom segments. Please reduce the custom segments.",
@@ -103,24 +87,11 @@ class V3:
 
     @staticmethod
     def rate_limited(limit: int, seconds: float) -> tuple[str, str]:
-        """429 rate limit naming the window."""
-        return ("Too Many Requests", rate_limit_message(limit, seconds))
-
-
-def rate_limit_message(limit: int, seconds: float) -> str:
-    """``API rate limit breached. Current limit: n/m mins`` (m may be fractional when scaled)."""
-    minutes = seconds / 60.0
-    return f"API rate limit breached. Current limit: {limit}/{minutes:g} mins"
-
-
-def v3_error(response_id: str, code_message: tuple[str, str], **extra: Any) -> dict[str, Any]:
-    """A v3 error body."""
-    code, message = code_message
-    return {
-        "response_id": response_id,
-        "type": "custom_segment",
-        "error": {"code": code, "message": message, **extra},
-    }
+        # The minutes may be fractional when the sandbox's windows are scaled.
+        return (
+            "Too Many Requests",
+            f"API rate limit breached. Current limit: {limit}/{seconds / 60:g} mins",
+        )
 
 
 class V2:
@@ -142,39 +113,23 @@ class V2:
     # sandbox: documented for v3 only; the v2 shape carries the same message.
     ACTIVE_LIMIT = ("Too Many Requests", "Total active segments limit breached. Request rejected!")
     INVALID_FORMAT = ("Invalid Request", "Invalid request format: the body must be a JSON object")
+    SERVER_ERROR = ("Internal Server Error", "")  # documented as a title alone
 
     @staticmethod
     def missing(field: str) -> tuple[str, str]:
-        """400: a mandatory field is missing (or not of the documented type)."""
         return ("Invalid Request", f"Mandatory field missing in the request: {field}")
 
     @staticmethod
     def invalid(description: str) -> tuple[str, str]:
-        """400 with a free description (sandbox: wording of its own)."""
         return ("Invalid Request", description)
 
     @staticmethod
     def not_found(name: str) -> tuple[str, str]:
-        """404: no segment with this name (or cs_id)."""
         return ("Entity Not Found", f"Segment not found with the given name: {name}")
 
     @staticmethod
     def name_exists(name: str) -> tuple[str, str]:
-        """409 on file-segment creation with a taken name."""
         return ("Resource not created", f"Name already exists : {name}")
-
-
-def v2_error(title_description: tuple[str, str] | str) -> dict[str, Any]:
-    """A v2 error body (``{"title": ...}`` alone for the documented 5xx)."""
-    if isinstance(title_description, str):
-        return {"title": title_description}
-    title, description = title_description
-    return {"title": title, "description": description}
-
-
-def legacy_error(status: int, message: str, **extra: Any) -> dict[str, Any]:
-    """A legacy CSV API error body."""
-    return {"status": status, "error_message": message, **extra}
 
 
 class COHORT:
@@ -212,20 +167,8 @@ class COHORT:
 
     @staticmethod
     def missing(attribute: str) -> tuple[str, str]:
-        """400: a required attribute is absent (the body adds ``attribute``)."""
         return ("MissingAttributeError", f"{attribute} is not found in the payload")
 
     @staticmethod
     def invalid(message: str) -> tuple[str, str]:
-        """400 for a present but unusable attribute (sandbox: wording of its own)."""
         return ("InvalidAttributeError", message)
-
-
-def cohort_error(request_id: str, type_message: tuple[str, str], **extra: Any) -> dict[str, Any]:
-    """A Cohort Sync error body: ``{status: "fail", error: {attribute?, message, type,
-    request_id}}``."""
-    kind, message = type_message
-    return {
-        "status": "fail",
-        "error": {**extra, "message": message, "type": kind, "request_id": request_id},
-    }

@@ -18,21 +18,17 @@ and applies it. Choices the reference leaves open, made here and documented in d
 
 from __future__ import annotations
 
-import json
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
-from ._answers import Answer, Call, error
+from .._cohorts import ACTIONS, FORBIDDEN_NAME_CHARACTERS, MAX_BODY_BYTES
+from ._answers import Answer, Call, error, json_object
 from ._bodies import COHORT
 from ._state import SandboxState
-from ._store import StoredSegment
 
-__all__ = ["MAX_BODY_BYTES", "SOURCE", "cohort_sync"]
+__all__ = ["cohort_sync"]
 
-MAX_BODY_BYTES: Final = 128_000
 #: The ``source`` a Cohort Sync segment is listed with (sandbox's choice, see above).
 SOURCE: Final = "COHORT_SYNC"
-_FORBIDDEN: Final = '|*?\\:<>=$"'
-_ACTIONS: Final = ("add_members", "remove_members")
 
 
 def cohort_sync(sb: SandboxState, call: Call) -> Answer:
@@ -42,7 +38,7 @@ def cohort_sync(sb: SandboxState, call: Call) -> Answer:
         return error(call, 415, COHORT.MEDIA_TYPE, "unsupported_media_type", ctype)
     if len(call.body) > MAX_BODY_BYTES:
         return error(call, 413, COHORT.TOO_LARGE, "payload_too_large", f"{len(call.body)} bytes")
-    body = _parse(call.body)
+    body = json_object(call.body, utf8=True)
     if body is None:
         return error(call, 400, COHORT.MALFORMED, "malformed_json")
     checked = _check(call, body)
@@ -53,33 +49,18 @@ def cohort_sync(sb: SandboxState, call: Call) -> Answer:
     seg = next((s for s in store if s.kind == "cohort" and s.cohort_id == cohort_id), None)
     holder = store.by_name(name)
     if holder is not None and holder is not seg:
-        return _invalid(
-            call,
-            "cohort_name",
-            f"{name} names a segment Cohort Sync did not create; it cannot be updated",
-            "not_a_cohort",
-        )
+        message = f"{name} names a segment Cohort Sync did not create; it cannot be updated"
+        return _invalid(call, "cohort_name", message, "not_a_cohort")
     if seg is None:
         if action == "remove_members":
             return _success("nothing_to_remove")
-        now = sb.epoch()
-        seg = StoredSegment(
-            id=sb.new_id(),
-            name=name,
-            kind="cohort",
-            created=now,
-            updated=now,
-            description=description or "",
-            source=SOURCE,
-            cohort_id=cohort_id,
-        )
-        store.add(seg)
+        fields = {"description": description or "", "cohort_id": cohort_id, "source": SOURCE}
+        seg = sb.new_segment(store, name, "cohort", **fields)
         cause = "created"
     else:
         if seg.archived:
             return _invalid(call, "cohort_id", f"cohort {cohort_id} is archived", "archived")
-        if seg.name != name:
-            store.rename(seg, name)
+        seg.name = name
         if description is not None:
             seg.description = description
         seg.updated = sb.epoch()
@@ -92,21 +73,8 @@ def cohort_sync(sb: SandboxState, call: Call) -> Answer:
     return _success(cause)
 
 
-def _parse(raw: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _success(cause: str) -> Answer:
     return Answer(200, {"status": "success", "message": COHORT.SUCCESS}, cause)
-
-
-def _missing(call: Call, attribute: str) -> Answer:
-    what = COHORT.missing(attribute)
-    return error(call, 400, what, "missing_attribute", attribute, attribute=attribute)
 
 
 def _invalid(call: Call, attribute: str, message: str, cause: str = "invalid") -> Answer:
@@ -114,7 +82,7 @@ def _invalid(call: Call, attribute: str, message: str, cause: str = "invalid") -
     return error(call, 400, what, cause, attribute, attribute=attribute)
 
 
-def _text(value: object) -> bool:
+def _text(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and bool(value.strip())
 
 
@@ -122,23 +90,21 @@ def _check(
     call: Call, body: dict[str, Any]
 ) -> tuple[str, str, str, str | None, list[str]] | Answer:
     """The body's fields, or the first 400 they earn (in the order of the reference)."""
-    for field in ("action", "partner", "parameters"):
-        if field not in body:
-            return _missing(call, field)
+    if missing := _missing(call, body, ("action", "partner", "parameters")):
+        return missing
     action, params = body["action"], body["parameters"]
-    if action not in _ACTIONS:
+    if action not in ACTIONS:
         return _invalid(call, "action", "action must be add_members or remove_members")
     if not _text(body["partner"]):
         return _invalid(call, "partner", "partner must be a non-empty string")
     if not isinstance(params, dict):
         return _invalid(call, "parameters", "parameters must be an object")
-    for field in ("cohort_name", "cohort_id", "members"):
-        if field not in params:
-            return _missing(call, field)
+    if missing := _missing(call, params, ("cohort_name", "cohort_id", "members")):
+        return missing
     name, cohort_id, members = params["cohort_name"], params["cohort_id"], params["members"]
     if not _text(name):
         return _invalid(call, "cohort_name", "cohort_name must be a non-empty string")
-    bad = next((ch for ch in name if ch in _FORBIDDEN), None)
+    bad = next((ch for ch in name if ch in FORBIDDEN_NAME_CHARACTERS), None)
     if bad is not None:
         return _invalid(call, "cohort_name", f"cohort_name must not contain {bad!r}")
     if not _text(cohort_id):
@@ -148,10 +114,15 @@ def _check(
         return _invalid(call, "cohort_description", "cohort_description must be a string")
     if not isinstance(members, list):
         return _invalid(call, "members", "members must be a list of {uid} objects")
-    uids: list[str] = []
-    for member in members:
-        uid = member.get("uid") if isinstance(member, dict) else None
-        if not isinstance(uid, str) or not uid.strip():
-            return _invalid(call, "members", "every member must be {uid: non-empty string}")
-        uids.append(uid)
+    given = [m.get("uid") for m in members if isinstance(m, dict)]
+    uids = [uid for uid in given if _text(uid)]
+    if len(uids) < len(members):
+        return _invalid(call, "members", "every member must be {uid: non-empty string}")
     return action, name, cohort_id, description, uids
+
+
+def _missing(call: Call, where: dict[str, Any], fields: tuple[str, ...]) -> Answer | None:
+    field = next((f for f in fields if f not in where), None)
+    if field is None:
+        return None
+    return error(call, 400, COHORT.missing(field), "missing_attribute", field, attribute=field)

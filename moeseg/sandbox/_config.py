@@ -8,6 +8,7 @@ from types import MappingProxyType
 import attrs
 import httpx
 
+from ..governor import QuotaPolicy
 from ._faults import FaultConfig
 
 __all__ = [
@@ -37,33 +38,25 @@ class QuotaGroupSpec:
     weighted: bool = False
 
 
+# The documented limits are written once, in the governor's policy; the sandbox enforces them.
+_MOENGAGE = QuotaPolicy.moengage()
+_COUNTED = {g.name for g in _MOENGAGE.groups if not g.weighted}
+
+
 def default_quota_groups() -> tuple[QuotaGroupSpec, ...]:
     """MoEngage's documented limits (see DESIGN.md): one spec per quota group."""
-    w = QuotaWindow
-    return (
-        QuotaGroupSpec("segments", (w(50, 60.0), w(200, 3600.0), w(1000, 86400.0))),
-        QuotaGroupSpec("segment_reads", (w(100, 60.0), w(1000, 3600.0), w(4000, 86400.0))),
-        QuotaGroupSpec("file_ops", (w(10, 3600.0), w(100, 86400.0))),
-        QuotaGroupSpec("file_users", (w(2_000_000, 86400.0),), weighted=True),
-        QuotaGroupSpec("cohort_sync", (w(300, 60.0),)),
+    return tuple(
+        QuotaGroupSpec(
+            g.name, tuple(QuotaWindow(w.limit, w.seconds) for w in g.windows), g.weighted
+        )
+        for g in _MOENGAGE.groups
     )
 
 
 #: Which request-counted quota group each route spends (archive/unarchive spend none). The
 #: weighted ``file_users`` group is charged when a file has been counted (see ``_jobs``).
 DEFAULT_OPERATIONS: Mapping[str, str] = MappingProxyType(
-    {
-        "create": "segments",
-        "list": "segments",
-        "update": "segments",
-        "get": "segment_reads",
-        "file_create": "file_ops",
-        "file_add": "file_ops",
-        "file_remove": "file_ops",
-        "file_replace": "file_ops",
-        "legacy_csv": "file_ops",
-        "cohort_sync": "cohort_sync",
-    }
+    {op: g for op, cost in _MOENGAGE.operations.items() for g in cost.keys() & _COUNTED}
 )
 
 

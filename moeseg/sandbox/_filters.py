@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ._store import StoredSegment
+from ._state import StoredSegment
 
 __all__ = ["CyclicQuery", "UnknownSegment", "echo_group", "invalid_name", "measure"]
 

@@ -18,8 +18,7 @@ import httpx
 
 from .._asgi_server import is_loopback
 from ._answers import Call
-from ._state import FileJobRecord, SandboxState
-from ._store import StoredSegment
+from ._state import FileJobRecord, SandboxState, StoredSegment
 
 __all__ = ["schedule"]
 
@@ -136,19 +135,17 @@ async def _fetch(sb: SandboxState, url: str) -> bytes:
             declared = response.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > max_bytes:
                 raise _Rejected(too_big)
-            chunks: list[bytes] = []
-            size = 0
+            data = bytearray()
             # aclosing: leaving the loop early must close the stream's generators at once.
             chunk_stream = cast("AsyncGenerator[bytes, None]", response.aiter_bytes())
             async with aclosing(chunk_stream) as stream:
                 async for chunk in stream:
-                    size += len(chunk)
-                    if size > max_bytes:
+                    data += chunk
+                    if len(data) > max_bytes:
                         raise _Rejected(too_big)
-                    chunks.append(chunk)
     except httpx.HTTPError as exc:
         raise _Rejected(failed) from exc
-    return b"".join(chunks)
+    return bytes(data)
 
 
 def _count_csv(data: bytes, attribute_name: str) -> tuple[int, set[str]]:

@@ -23,25 +23,20 @@ class Breach:
 
 
 class _Log:
-    """Entries sorted by time, with running sums of weights and of other-tenant weights (so a
-    window's usage is two bisections and a subtraction)."""
+    """Entries sorted by time: their weights, and whether another tenant spent each."""
 
-    __slots__ = ("cum", "entries", "others", "times")
+    __slots__ = ("others", "times", "weights")
 
     def __init__(self) -> None:
         self.times: list[float] = []
-        self.entries: list[tuple[int, int]] = []  # (weight, the other tenant's part of it)
-        self.cum: list[int] = [0]  # cum[i]: total weight of the entries before index i
-        self.others: list[int] = [0]  # the same, for entries another tenant spent
+        self.weights: list[int] = []
+        self.others: list[bool] = []
 
     def add(self, t: float, weight: int, other: bool) -> None:
         i = bisect.bisect_right(self.times, t)
         self.times.insert(i, t)
-        self.entries.insert(i, (weight, weight if other else 0))
-        del self.cum[i + 1 :], self.others[i + 1 :]
-        for w, o in self.entries[i:]:
-            self.cum.append(self.cum[-1] + w)
-            self.others.append(self.others[-1] + o)
+        self.weights.insert(i, weight)
+        self.others.insert(i, other)
 
     def used(self, now: float, seconds: float) -> tuple[int, bool]:
         """Units of entries with ``t <= now < t + seconds``, and whether another tenant spent
@@ -49,15 +44,12 @@ class _Log:
         governor computes it, so a request sent exactly then is never counted as too early.)"""
         lo = bisect.bisect_right(self.times, now, key=lambda t: t + seconds)
         hi = bisect.bisect_right(self.times, now)
-        if hi <= lo:
-            return 0, False
-        return self.cum[hi] - self.cum[lo], self.others[hi] > self.others[lo]
+        return sum(self.weights[lo:hi]), any(self.others[lo:hi])
 
     def prune(self, now: float, longest: float) -> None:
         """Forget entries that no window holds any more."""
         i = bisect.bisect_right(self.times, now, key=lambda t: t + longest)
-        if i:
-            del self.times[:i], self.entries[:i], self.cum[:i], self.others[:i]
+        del self.times[:i], self.weights[:i], self.others[:i]
 
 
 class QuotaBook:
@@ -89,6 +81,15 @@ class QuotaBook:
                     return Breach(group, window, seconds, other)
         return None
 
+    def admit(
+        self, workspace: str, group: str, now: float, weight: int = 1, *, other: bool = False
+    ) -> Breach | None:
+        """Check and, when it fits, record in one step."""
+        breach = self.check(workspace, group, now, weight)
+        if breach is None:
+            self.record(workspace, group, now, weight, other=other)
+        return breach
+
     def record(
         self, workspace: str, group: str, t: float, weight: int = 1, *, other: bool = False
     ) -> None:
@@ -97,18 +98,10 @@ class QuotaBook:
         if group in self._groups and weight > 0:
             self._logs[workspace, group].add(t, weight, other)
 
-    def admit(self, workspace: str, group: str, now: float, weight: int = 1) -> Breach | None:
-        """Check and, when it fits, record in one step."""
-        breach = self.check(workspace, group, now, weight)
-        if breach is None:
-            self.record(workspace, group, now, weight)
-        return breach
-
     def spend_free(self, workspace: str, group: str, now: float, amount: int) -> int:
         """Another tenant spends up to ``amount`` units that fit now; returns how many."""
         spent = 0
-        while spent < amount and self.check(workspace, group, now) is None:
-            self.record(workspace, group, now, 1, other=True)
+        while spent < amount and self.admit(workspace, group, now, other=True) is None:
             spent += 1
         return spent
 

@@ -111,13 +111,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="probability of dropping the connection after processing a request",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault RNG")
-    args = parser.parse_args(argv)
-    return serve_command(
-        args.host,
-        args.port,
-        time_scale=args.time_scale,
-        error_rate=args.error_rate,
-        drop_rate=args.drop_rate,
-        seed=args.seed,
-        allow_remote=args.allow_remote,
-    )
+    # The options are named as serve_command's parameters.
+    return serve_command(**vars(parser.parse_args(argv)))

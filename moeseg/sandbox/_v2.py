@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._answers import Answer, Call, accepted, error, json_object
+from ._answers import Answer, Call, accepted, active_limited, error, json_object
 from ._bodies import V2
 from ._filters import invalid_name
 from ._jobs import schedule
-from ._state import SandboxState
-from ._store import StoredSegment
+from ._state import SandboxState, StoredSegment
 
 __all__ = ["archive", "file_create", "file_update", "legacy_csv"]
 
@@ -28,8 +27,7 @@ def file_create(sb: SandboxState, call: Call) -> Answer:
         return error(call, 400, what, "invalid_name")
     if sb.store(call.workspace).by_name(name) is not None:
         return error(call, 409, V2.name_exists(name), "name_conflict")
-    limited = _active_limited(sb, call)
-    if limited is not None:
+    if limited := active_limited(sb, call):
         return limited
     seg = _new_file_segment(sb, call, name, data["attribute_name"])
     schedule(sb, call, seg, data["file_url"], data.get("callback_url"))
@@ -65,11 +63,9 @@ def archive(sb: SandboxState, call: Call) -> Answer:
     if isinstance(seg, Answer):
         return seg
     archived = call.route == "archive"
-    if not archived and seg.archived:
-        limited = _active_limited(sb, call)
-        if limited is not None:
-            return limited
-    sb.store(call.workspace).set_archived(seg, archived)
+    if not archived and seg.archived and (limited := active_limited(sb, call)):
+        return limited
+    seg.archived = archived
     verb = call.route + "d"
     return accepted(f"Successfully {verb} the custom segment", seg, verb, 200)
 
@@ -87,8 +83,7 @@ def legacy_csv(sb: SandboxState, call: Call) -> Answer:
     if sb.store(call.workspace).by_name(name) is not None:
         what = ("", "duplicate request")
         return error(call, 409, what, "name_conflict", request_id=request_id, segment_name=name)
-    limited = _active_limited(sb, call)
-    if limited is not None:
+    if limited := active_limited(sb, call):
         return limited
     seg = _new_file_segment(sb, call, name, data["attribute"])
     schedule(sb, call, seg, data["csvUrl"], data["callback"], request_id)
@@ -138,25 +133,7 @@ def _target(sb: SandboxState, call: Call, data: dict[str, Any]) -> StoredSegment
     return seg
 
 
-def _active_limited(sb: SandboxState, call: Call) -> Answer | None:
-    limit = sb.config.active_segment_limit
-    active = sb.store(call.workspace).active_count()
-    if active < limit:
-        return None
-    detail = "" if call.family == "legacy" else f"{active}/{limit}"
-    return error(call, 429, V2.ACTIVE_LIMIT, "active_segment_limit", detail)
-
-
 def _new_file_segment(sb: SandboxState, call: Call, name: str, attribute: str) -> StoredSegment:
-    now = sb.epoch()
-    seg = StoredSegment(
-        id=sb.new_id(),
-        name=name,
-        kind="file",
-        created=now,
-        updated=now,
-        description=f"Users from a file of {attribute} values",
-        attribute_name=attribute,
-    )
-    sb.store(call.workspace).add(seg)
-    return seg
+    description = f"Users from a file of {attribute} values"
+    store = sb.store(call.workspace)
+    return sb.new_segment(store, name, "file", description=description, attribute_name=attribute)

@@ -8,11 +8,10 @@ from typing import Any
 
 from .. import Limits, SegmentDefinition, describe, fingerprint, from_payload
 from .._exceptions import SegmentValidationError
-from ._answers import Answer, Call, error, json_object, ok
+from ._answers import Answer, Call, active_limited, error, json_object, ok
 from ._bodies import V3
 from ._filters import CyclicQuery, UnknownSegment, echo_group, invalid_name, measure
-from ._state import SandboxState
-from ._store import StoredSegment, WorkspaceStore
+from ._state import SandboxState, StoredSegment, WorkspaceStore
 
 __all__ = ["create", "get", "list_segments", "seed", "update"]
 
@@ -31,11 +30,8 @@ def create(sb: SandboxState, call: Call) -> Answer:
     definition = _definition(sb, call, payload, None)
     if isinstance(definition, Answer):
         return definition
-    limit = sb.config.active_segment_limit
-    active = sb.store(call.workspace).active_count()
-    if active >= limit:
-        cause = "active_segment_limit"
-        return error(call, 429, V3.ACTIVE_LIMIT, cause, actual_count=active, limit=limit)
+    if limited := active_limited(sb, call):
+        return limited
     seg = _add(sb, sb.store(call.workspace), payload, definition, "API")
     return ok(call, 201, seg.data(), "created")
 
@@ -52,7 +48,7 @@ def seed(
     if store.same_definition(fingerprint(definition)) is not None:
         raise ValueError(f"another segment has the definition of {payload['name']!r}")
     seg = _add(sb, store, payload, definition, source)
-    store.set_archived(seg, archived)
+    seg.archived = archived
     return seg
 
 
@@ -63,25 +59,18 @@ def _add(
     definition: SegmentDefinition,
     source: str,
 ) -> StoredSegment:
-    now = sb.epoch()
-    seg = StoredSegment(sb.new_id(), payload["name"], "filter", now, now, source=source)
-    store.add(seg)
-    _define(store, seg, payload, definition)
+    seg = sb.new_segment(store, payload["name"], "filter", source=source)
+    _define(seg, payload, definition)
     return seg
 
 
-def _define(
-    store: WorkspaceStore,
-    seg: StoredSegment,
-    payload: Mapping[str, Any],
-    definition: SegmentDefinition,
-) -> None:
+def _define(seg: StoredSegment, payload: Mapping[str, Any], definition: SegmentDefinition) -> None:
     """Hold the definition in ``payload``, as MoEngage echoes it."""
     excluded = payload.get("excluded_filters")
     seg.included_filters = echo_group(payload["included_filters"])
     seg.excluded_filters = echo_group(excluded) if excluded is not None else None
     seg.description = describe(definition)
-    store.set_fingerprint(seg, fingerprint(definition))
+    seg.fingerprint = fingerprint(definition)
 
 
 def list_segments(sb: SandboxState, call: Call) -> Answer:
@@ -121,10 +110,8 @@ def update(sb: SandboxState, call: Call) -> Answer:
     definition = _definition(sb, call, payload, seg.id)
     if isinstance(definition, Answer):
         return definition
-    store = sb.store(call.workspace)
-    if payload["name"] != seg.name:
-        store.rename(seg, payload["name"])
-    _define(store, seg, payload, definition)
+    seg.name = payload["name"]
+    _define(seg, payload, definition)
     seg.updated = sb.epoch()
     if updated_by is not None:
         seg.updated_by = updated_by
