@@ -56,7 +56,7 @@ from ..segments import (
     V2AcceptedBody,
     structure,
 )
-from ._handles import HandleRecord, HandleStore, MemoryHandles, SQLiteHandles, Status
+from ._handles import HandleRecord, MemoryHandles, SQLiteHandles, Status
 from ._results import FileSegmentHandle, FileSegmentOutcome
 
 __all__ = ["CallbackReceiver"]
@@ -164,7 +164,7 @@ class CallbackReceiver:
         self._remembered = remembered_tokens
         self._pending: dict[str, _Entry] = {}
         self._used: OrderedDict[str, bytes] = OrderedDict()
-        self._store: HandleStore | None = None
+        self._store: SQLiteHandles | None = None
         self._clock: Clock = WallClock()
         self._portal: anyio.from_thread.BlockingPortal | None = None
         self._home_thread: int | None = None  # the thread whose event loop owns the handles
@@ -210,14 +210,14 @@ class CallbackReceiver:
         return self._pending[handle.id].digest
 
     def _attach(
-        self, handles: str | os.PathLike[str] | HandleStore | None, clock: Clock | None
-    ) -> HandleStore:
+        self, handles: str | os.PathLike[str] | SQLiteHandles | None, clock: Clock | None
+    ) -> SQLiteHandles:
         """Keep this receiver's handles in ``handles`` (a store, a SQLite path, or None: the
         store it already has, else memory). One receiver, one store."""
         if clock is not None:
             self._clock = clock
         if handles is None:
-            store: HandleStore = self._store or MemoryHandles()
+            store: SQLiteHandles = self._store or MemoryHandles()
         elif isinstance(handles, (str, os.PathLike)):
             same = isinstance(self._store, SQLiteHandles) and (
                 self._store.path.absolute() == SQLiteHandles(handles).path.absolute()

@@ -17,7 +17,7 @@ from ..client import Client, FileKw, FileOptions
 from ..governor import Clock
 from ..segments import LegacyCsvResponse, V2AcceptedBody
 from ._csv import CsvReport, check_csv, check_csv_url
-from ._handles import HandleRecord, HandleStore, HandleStoreError
+from ._handles import HandleRecord, HandleStoreError, SQLiteHandles
 from ._receiver import CallbackReceiver
 from ._results import CallbackTimeout, FileSegmentFailed, FileSegmentHandle
 
@@ -80,7 +80,7 @@ class FileSegments:
         *,
         check_size: bool = False,
         http_client: httpx.AsyncClient | None = None,
-        handles: str | os.PathLike[str] | HandleStore | None = None,
+        handles: str | os.PathLike[str] | SQLiteHandles | None = None,
         callback_timeout: float | None = None,
         clock: Clock | None = None,
     ) -> None:
