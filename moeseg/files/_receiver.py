@@ -78,13 +78,9 @@ def _secret_digest(secret: str) -> bytes:
 
 
 def _parse_callback(body: bytes, operation: str) -> FileSegmentOutcome:
-    """Parse a callback body (v2 file segment or legacy CSV) or raise ``_Refused(400, why)``.
-
-    Read through the models' converter (:class:`moeseg.segments._responses.FileSegmentCallback`, or
-    ``LegacyCsvCallback`` for the legacy API): ``status`` is required and every known field must
-    have its documented type; unknown fields are ignored. ``segment_name`` is required here too,
-    since the receiver checks it against the token's segment.
-    """
+    """Parse a callback body (v2 file segment or legacy CSV) or raise ``_Refused(400, why)``:
+    ``status`` and ``segment_name`` (checked against the token's segment) are required, every
+    known field must have its documented type, unknown fields are ignored."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -96,10 +92,8 @@ def _parse_callback(body: bytes, operation: str) -> FileSegmentOutcome:
     issues: list[str] = []
     cb: FileSegmentCallback | LegacyCsvCallback | None = None
     try:
-        if operation == "legacy_csv":
-            cb = structure(data, LegacyCsvCallback)
-        else:
-            cb = structure(data, FileSegmentCallback)
+        legacy = operation == "legacy_csv"
+        cb = structure(data, LegacyCsvCallback) if legacy else structure(data, FileSegmentCallback)
     except StructureError as exc:
         issues = [str(issue) for issue in exc.issues]
     except RecursionError:
@@ -119,14 +113,6 @@ def _parse_callback(body: bytes, operation: str) -> FileSegmentOutcome:
         db_name=getattr(cb, "db_name", None),
         error_message=cb.error_message,
     )
-
-
-class _Entry:
-    __slots__ = ("digest", "handle")
-
-    def __init__(self, digest: bytes, handle: FileSegmentHandle) -> None:
-        self.digest = digest
-        self.handle = handle
 
 
 class CallbackReceiver:
@@ -162,7 +148,7 @@ class CallbackReceiver:
         self._public_url = public_url.rstrip("/") if public_url else None
         self.max_body_bytes = max_body_bytes
         self._remembered = remembered_tokens
-        self._pending: dict[str, _Entry] = {}
+        self._pending: dict[str, FileSegmentHandle] = {}
         self._used: OrderedDict[str, bytes] = OrderedDict()
         self._store: SQLiteHandles | None = None
         self._clock: Clock = WallClock()
@@ -201,13 +187,9 @@ class CallbackReceiver:
         op_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         handle = FileSegmentHandle(operation, segment_name, f"{self._public_url}/{op_id}.{secret}")
-        handle._keeper = self
-        self._pending[op_id] = _Entry(_secret_digest(secret), handle)
+        handle._keeper, handle._digest = self, _secret_digest(secret)
+        self._pending[op_id] = handle
         return handle
-
-    def _digest_of(self, handle: FileSegmentHandle) -> bytes:
-        """The digest of a pending handle's secret (what a store keeps instead of it)."""
-        return self._pending[handle.id].digest
 
     def _attach(
         self, handles: str | os.PathLike[str] | SQLiteHandles | None, clock: Clock | None
@@ -217,12 +199,11 @@ class CallbackReceiver:
         if clock is not None:
             self._clock = clock
         if handles is None:
-            store: SQLiteHandles = self._store or MemoryHandles()
+            store = self._store or MemoryHandles()
         elif isinstance(handles, (str, os.PathLike)):
-            same = isinstance(self._store, SQLiteHandles) and (
-                self._store.path.absolute() == SQLiteHandles(handles).path.absolute()
-            )
-            store = self._store if same and self._store else SQLiteHandles(handles)
+            store = SQLiteHandles(handles)
+            if self._store is not None and self._store.path.absolute() == store.path.absolute():
+                store = self._store
         else:
             store = handles
         if self._store is not None and store is not self._store:
@@ -236,16 +217,16 @@ class CallbackReceiver:
     def _reopen(self, record: HandleRecord) -> FileSegmentHandle:
         """This process's handle for a stored record (the same object while it is pending)."""
         self._claim_thread()
-        entry = self._pending.get(record.id)
-        if entry is not None:
-            return entry.handle
+        handle = self._pending.get(record.id)
+        if handle is not None:
+            return handle
         handle = FileSegmentHandle(record.operation, record.segment_name, None, id=record.id)
         handle.created_at, handle.deadline = record.created_at, record.deadline
-        handle._keeper = self
+        handle._keeper, handle._digest = self, record.digest
         if record.segment_id is not None:
             handle.accepted = V2AcceptedBody(cs_name=record.segment_name, cs_id=record.segment_id)
         if record.status == "pending":
-            self._pending[record.id] = _Entry(record.digest, handle)
+            self._pending[record.id] = handle
         elif record.status == "expired":
             handle._expire()
         elif record.outcome is not None:
@@ -272,20 +253,20 @@ class CallbackReceiver:
             if self._store is None
             else await self._store.settle(op_id, status, outcome)
         )
-        entry = self._pending.pop(op_id, None)
+        handle = self._pending.pop(op_id, None)
         final = status
         if record is not None:
             final, outcome = record.status, record.outcome
         elif self._store is not None:  # a handle of expect() alone, kept in memory only
-            won = entry is not None
-        if entry is not None and final == "expired":
-            entry.handle._expire()  # a late callback finds the store's record: answered 200
-        elif entry is not None:
-            self._used[op_id] = entry.digest
+            won = handle is not None
+        if handle is not None and final == "expired":
+            handle._expire()  # a late callback finds the store's record: answered 200
+        elif handle is not None:
+            self._used[op_id] = handle._digest
             while len(self._used) > self._remembered:
                 self._used.popitem(last=False)
             if outcome is not None:
-                entry.handle._resolve(outcome)
+                handle._resolve(outcome)
         return won, final
 
     def _claim_thread(self) -> None:
@@ -300,8 +281,7 @@ class CallbackReceiver:
 
     def discard(self, handle: FileSegmentHandle) -> None:
         """Forget a pending handle (its request failed, or nobody waits any more)."""
-        entry = self._pending.get(handle.id)
-        if entry is not None and entry.handle is handle:
+        if self._pending.get(handle.id) is handle:
             del self._pending[handle.id]
 
     # -- the decision, always taken in the event loop that owns the handles ---------------------
@@ -315,12 +295,9 @@ class CallbackReceiver:
     async def _accept(self, token: str, body: bytes) -> str:
         op_id, _, secret = token.partition(".")
         digest = _secret_digest(secret)
-        entry = self._pending.get(op_id)
-        if entry is not None:
-            known: tuple[bytes, str, str, float | None] = (
-                entry.digest, entry.handle.operation, entry.handle.segment_name,
-                entry.handle.deadline,
-            )  # fmt: skip
+        handle = self._pending.get(op_id)
+        if handle is not None:
+            known = (handle._digest, handle.operation, handle.segment_name, handle.deadline)
         else:
             used = self._used.get(op_id)
             if used is not None and hmac.compare_digest(used, digest):

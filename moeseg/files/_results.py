@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol
+from typing import Protocol
 
 import anyio
 import attrs
@@ -65,8 +65,8 @@ class FileSegmentHandle:
     """
 
     __slots__ = (
-        "_event", "_expired", "_keeper", "_outcome", "accepted", "callback_url", "created_at",
-        "deadline", "id", "operation", "segment_name",
+        "_digest", "_event", "_expired", "_keeper", "_outcome", "accepted", "callback_url",
+        "created_at", "deadline", "id", "operation", "segment_name",
     )  # fmt: skip
 
     def __init__(
@@ -83,6 +83,7 @@ class FileSegmentHandle:
         self._outcome: FileSegmentOutcome | None = None
         self._expired = False
         self._keeper: _Keeper | None = None
+        self._digest = b""  # SHA-256 of the callback URL's secret (what a store keeps)
 
     def __repr__(self) -> str:
         # The callback URL holds the secret token: never shown.
@@ -172,9 +173,6 @@ class FileSegmentFailed(MoesegError):
             f"{outcome.status} {outcome.error_message or 'no error message'}{rid}"
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.outcome,))
-
 
 class CallbackTimeout(MoesegError, TimeoutError):
     """No callback arrived in time. The operation may still complete: wait again or give up."""
@@ -187,6 +185,3 @@ class CallbackTimeout(MoesegError, TimeoutError):
             f"no callback for the {operation} of file segment {segment_name!r} "
             f"within {timeout:g}s (MoEngage may still be processing the file)"
         )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.operation, self.segment_name, self.timeout))

@@ -306,7 +306,7 @@ class FileSegments:
         if self.callback_timeout is not None:
             handle.deadline = handle.created_at + self.callback_timeout
         record = HandleRecord(
-            handle.id, self.receiver._digest_of(handle), operation, name, handle.created_at,
+            handle.id, handle._digest, operation, name, handle.created_at,
             handle.deadline,
         )  # fmt: skip
         try:
