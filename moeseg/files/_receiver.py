@@ -214,23 +214,27 @@ class CallbackReceiver:
         self._store = store
         return store
 
-    def _reopen(self, record: HandleRecord) -> FileSegmentHandle:
-        """This process's handle for a stored record (the same object while it is pending)."""
+    async def _reopen(self, record: HandleRecord) -> FileSegmentHandle:
+        """This process's handle for a stored record (the same object while it is pending),
+        expired on the way once past its deadline."""
         self._claim_thread()
         handle = self._pending.get(record.id)
-        if handle is not None:
-            return handle
-        handle = FileSegmentHandle(record.operation, record.segment_name, None, id=record.id)
-        handle.created_at, handle.deadline = record.created_at, record.deadline
-        handle._keeper, handle._digest = self, record.digest
-        if record.segment_id is not None:
-            handle.accepted = V2AcceptedBody(cs_name=record.segment_name, cs_id=record.segment_id)
-        if record.status == "pending":
-            self._pending[record.id] = handle
-        elif record.status == "expired":
-            handle._expire()
-        elif record.outcome is not None:
-            handle._resolve(record.outcome)
+        if handle is None:
+            handle = FileSegmentHandle(record.operation, record.segment_name, None, id=record.id)
+            handle.created_at, handle.deadline = record.created_at, record.deadline
+            handle._keeper, handle._digest = self, record.digest
+            if record.segment_id is not None:
+                handle.accepted = V2AcceptedBody(
+                    cs_name=record.segment_name, cs_id=record.segment_id
+                )
+            if record.status == "pending":
+                self._pending[record.id] = handle
+            elif record.status == "expired":
+                handle._expire()
+            elif record.outcome is not None:
+                handle._resolve(record.outcome)
+        if handle.deadline is not None and self._left(handle.deadline) <= 0:
+            await self._expire(handle)
         return handle
 
     def _left(self, deadline: float) -> float:

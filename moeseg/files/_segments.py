@@ -113,25 +113,14 @@ class FileSegments:
     async def pending(self) -> list[FileSegmentHandle]:
         """The store's pending handles, oldest first, also those of an earlier process (those
         past their deadline are expired on the way, and not listed)."""
-        handles = []
-        for record in await self._store.pending():
-            handle = self.receiver._reopen(record)
-            if handle.deadline is not None and self.receiver._left(handle.deadline) <= 0:
-                await self.receiver._expire(handle)
-            else:
-                handles.append(handle)
-        return handles
+        handles = [await self.receiver._reopen(record) for record in await self._store.pending()]
+        return [handle for handle in handles if not handle.expired]
 
     async def handle(self, handle_id: str) -> FileSegmentHandle | None:
         """The handle with this id, in whatever state the store has it (pending, resolved,
         expired, or an orphan callback), or None when the store knows no such id."""
         record = await self._store.get(handle_id)
-        if record is None:
-            return None
-        handle = self.receiver._reopen(record)
-        if handle.deadline is not None and self.receiver._left(handle.deadline) <= 0:
-            await self.receiver._expire(handle)
-        return handle
+        return None if record is None else await self.receiver._reopen(record)
 
     async def wait_all(self, timeout: float | None = None) -> list[FileSegmentHandle]:  # noqa: ASYNC109
         """Wait until every pending handle is done (callback or expiry) or ``timeout`` passed;
@@ -184,10 +173,10 @@ class FileSegments:
         **deprecated: Unpack[FileKw],
     ) -> FileSegmentHandle:
         """Add the CSV's users to file segment ``name`` (``segment_id`` wins on the server)."""
-        return await self._update(
-            "add_users", self.client.add_users, name, file_url, file, users, None, csv_path,
-            segment_id, deprecated,
-        )  # fmt: skip
+        count = await self._users(file_url, users, csv_path)
+        call = partial(self.client.add_users, name, file_url, file=file, users=count,
+                       segment_id=segment_id, **deprecated)  # fmt: skip
+        return await self._send("add_users", name, call)
 
     async def remove_users(
         self,
@@ -201,10 +190,10 @@ class FileSegments:
         **deprecated: Unpack[FileKw],
     ) -> FileSegmentHandle:
         """Remove the CSV's users from file segment ``name``."""
-        return await self._update(
-            "remove_users", self.client.remove_users, name, file_url, file, users, None,
-            csv_path, segment_id, deprecated,
-        )  # fmt: skip
+        count = await self._users(file_url, users, csv_path)
+        call = partial(self.client.remove_users, name, file_url, file=file, users=count,
+                       segment_id=segment_id, **deprecated)  # fmt: skip
+        return await self._send("remove_users", name, call)
 
     async def replace_users(
         self,
@@ -224,10 +213,10 @@ class FileSegments:
         ``new_users=`` when you know how many of the file's users are not in the segment yet;
         otherwise the whole file is counted (safe, never over the quota).
         """
-        return await self._update(
-            "replace_users", self.client.replace_users, name, file_url, file, users, new_users,
-            csv_path, segment_id, deprecated,
-        )  # fmt: skip
+        count = await self._users(file_url, users, csv_path, new_users)
+        call = partial(self.client.replace_users, name, file_url, file=file, users=count,
+                       segment_id=segment_id, **deprecated)  # fmt: skip
+        return await self._send("replace_users", name, call)
 
     async def legacy_csv_segment(
         self,
@@ -248,32 +237,15 @@ class FileSegments:
         call = partial(self.client.legacy_csv_segment, name, csv_url, file=file, **deprecated)
         return await self._send("legacy_csv", name, call)
 
-    async def _update(
+    async def _users(
         self,
-        operation: str,
-        method: Callable[..., Awaitable[V2AcceptedBody]],
-        name: str,
         file_url: str,
-        file: FileOptions | None,
         users: int | None,
-        new_users: int | None,
         csv_path: StrPath | None,
-        segment_id: str | None,
-        deprecated: FileKw,
-    ) -> FileSegmentHandle:
-        """Add, remove or replace users: the weight is the file's users, or ``new_users``."""
-        count = await self._users(file_url, users, csv_path)
-        if new_users is not None:
-            if not 0 <= new_users <= count:
-                raise ValueError(f"new_users={new_users} must lie between 0 and {count} (users)")
-            count = new_users
-        call = partial(
-            method, name, file_url, file=file, users=count, segment_id=segment_id, **deprecated
-        )
-        return await self._send(operation, name, call)
-
-    async def _users(self, file_url: str, users: int | None, csv_path: StrPath | None) -> int:
-        """The users quota weight: from the checked CSV, or as given. Raises before any send."""
+        new_users: int | None = None,
+    ) -> int:
+        """The users quota weight: the checked CSV's users, or as given, or ``new_users`` when
+        replacing. Raises before any send."""
         if csv_path is not None:
             report = await self._check_local(csv_path)
             if users is not None and users != report.users:
@@ -282,7 +254,11 @@ class FileSegments:
         elif users is None:
             raise TypeError("pass csv_path= (checked and counted) or users= (rows in the file)")
         await self._check_remote(file_url)
-        return users
+        if new_users is None:
+            return users
+        if not 0 <= new_users <= users:
+            raise ValueError(f"new_users={new_users} must lie between 0 and {users} (users)")
+        return new_users
 
     @staticmethod
     async def _check_local(csv_path: StrPath) -> CsvReport:
