@@ -1,25 +1,17 @@
-"""Where pending file-segment handles are kept: in a SQLite file that outlives the process (so a
-service restarted between an upload and MoEngage's callback still resolves it), or in a private
-in-memory SQLite database (the default, lost when the process exits). One implementation serves
-both, so both keep the same rules.
+"""Where file-segment handles are kept: a SQLite file that outlives the process (a service
+restarted between an upload and MoEngage's callback still resolves it), or a private in-memory
+SQLite database (the default). One implementation serves both, so both follow the same rules.
 
-A record holds what is needed to await and resolve one operation, nothing more: its id (the
-``<op_id>`` of the callback URL), the SHA-256 digest of the callback URL's single-use secret (to
-check a callback after a restart; the secret itself is never stored), the operation, the segment
-name and id, when it was made, its wall-clock deadline, its status and its outcome. Never the API
-key, the legacy secret or a callback URL.
+A record (:class:`HandleRecord`) keeps the SHA-256 digest of the callback URL's secret, never
+the secret, a callback URL or a credential. Statuses: ``pending``; ``done`` (the callback's
+outcome); ``expired`` (no callback before the deadline); ``orphan`` (a callback for an id this
+store never issued, kept so it is not lost). A record leaves ``pending`` once, in one atomic
+step (:meth:`SQLiteHandles.settle`): the callback or the expiry, whichever comes first.
 
-Statuses: ``pending`` (no callback yet); ``done`` (the callback's outcome); ``expired`` (no
-callback before the deadline: :class:`CallbackTimeout`); ``orphan`` (a callback for an id this
-store never issued, kept so it is not lost; see :class:`moeseg.files.FileSegments`). A record
-leaves ``pending`` once, in one atomic step (:meth:`SQLiteHandles.settle`): whoever comes first,
-a callback or the expiry, decides its only outcome.
-
-Every call runs in a worker thread (``anyio.to_thread.run_sync``), one at a time, each in its
-own transaction: no file I/O on the event loop. The file carries an application id and a schema
-version (``PRAGMA application_id`` / ``user_version``); a file that is not SQLite, belongs to
-something else, comes from a newer moeseg, or stays locked longer than ``timeout`` raises
-:class:`HandleStoreError` naming the path, never a raw ``sqlite3`` error.
+Every call runs in a worker thread, one at a time, in a transaction of its own: no I/O on the
+event loop. The file carries an application id and a schema version; a file that is not SQLite,
+belongs to something else, comes from a newer moeseg, or stays locked longer than ``timeout``
+raises :class:`HandleStoreError` naming the path, never a raw ``sqlite3`` error.
 """
 
 from __future__ import annotations

@@ -1,25 +1,20 @@
 """An ASGI app that receives MoEngage's processing callbacks and resolves the waiting handles.
 
 MoEngage does not sign callbacks. Every callback URL handed out here ends in
-``/<op_id>.<secret>``: ``op_id`` names the pending operation, ``secret`` is
-``secrets.token_urlsafe(32)`` (256 bits). The receiver keeps only the secret's SHA-256 digest and
-compares digests with :func:`hmac.compare_digest`. A callback is accepted once per token (a replay
-is refused), only for the segment the token was issued for, only when its body is a JSON object of
-the documented shape and no larger than ``max_body_bytes``. A refused callback records nothing.
+``/<op_id>.<secret>``: ``op_id`` names the operation, ``secret`` is ``secrets.token_urlsafe(32)``
+(256 bits), kept only as its SHA-256 digest and compared with :func:`hmac.compare_digest`. A
+callback is accepted once per token, only for the segment the token was issued for, only with a
+JSON object of the documented shape no larger than ``max_body_bytes``; a refused one records
+nothing. With a handle store (attached by :class:`FileSegments`), an id this process has not
+seen is looked up in the store (a restart loses nothing), one the store never issued is kept as
+an orphan, and one arriving after its handle's deadline changes nothing (logged).
 
-With a handle store (attached by :class:`FileSegments`), a callback whose id this process has
-not seen is checked against the store's records (a restart between upload and callback loses
-nothing); one for an id the store never issued is kept as an orphan (see :class:`FileSegments`);
-one arriving after its handle's deadline is answered 200 and changes nothing (logged).
-
-Statuses: 200 accepted (also an orphan, or a callback after the handle expired); 400 malformed
-JSON (too deeply nested included) or wrong shape; 403 the body names another segment; 404
-unknown or forged token; 405 not a POST; 408 the request was not received within
-``read_timeout`` seconds (a sender dripping bytes cannot hold a connection; served by
-:meth:`CallbackReceiver.serve`, a connection that has not delivered its headers by then is
-closed); 409 replay of an accepted callback; 413 body too large; 503 the waiting side has stopped,
-or the app runs on another thread's loop than the one awaiting the handles without
-:meth:`CallbackReceiver.serve`'s portal.
+Statuses: 200 accepted (also an orphan, or a callback after expiry); 400 malformed JSON (too
+deeply nested included) or wrong shape; 403 the body names another segment; 404 unknown or
+forged token; 405 not a POST; 408 the body did not arrive within ``read_timeout`` (a sender
+dripping bytes cannot hold a connection; under :meth:`CallbackReceiver.serve` a connection
+without its headers by then is closed); 409 replay; 413 body too large; 503 the waiting side
+has stopped, or the app runs on another thread's loop without ``serve()``'s portal.
 """
 
 from __future__ import annotations

@@ -43,34 +43,17 @@ class FileSegments:
                                     expiry_time=30)
         outcome = await handle.wait(timeout=3600)   # FileSegmentOutcome, or FileSegmentFailed
 
-    With ``check_size=True`` a HEAD request to ``file_url`` (through ``http_client`` if given)
-    refuses a file announced above 150 MB. For other per-call settings, pass
-    ``client.with_options(...)`` as the client.
-
-    **Durable handles.** ``handles=`` a file path keeps pending handles in that SQLite file
-    (default: in memory, lost when the process exits). A process restarted between an upload and
-    its callback makes a ``FileSegments`` on the same file and receiver URL *before* serving the
-    receiver; callbacks for the earlier process's handles then resolve them in the file, and
-    :meth:`pending`, :meth:`handle` and :meth:`wait_all` reopen and await them. The file holds
-    ids, operations, segment names and ids, times, statuses, outcomes and a SHA-256 digest of
-    each callback URL's secret (to check a callback after a restart): never a credential or a
-    callback URL. A receiver keeps its handles in one store.
-
-    **A callback for an id the store never issued** (the store was replaced, the handle was
-    made in memory before a restart, or someone posts a made-up id) is answered 200 and kept as
-    an *orphan* (operation ``"unknown"``, the callback's outcome), logged as a warning on the
-    ``moeseg`` logger; ``await files.handle(id)`` returns it later. Refusing it would lose a real
-    outcome and MoEngage's retries (if any) would never succeed; keeping it costs one row, and the
-    store keeps at most 1,000 orphans (oldest dropped) so made-up ids cannot grow it. An orphan
-    is unverified (its secret was never known): it never resolves any other handle.
-
-    **Expiry.** ``callback_timeout=`` seconds (default: never) gives each new handle a deadline
-    ``created_at + callback_timeout`` in wall-clock Unix time, stored with it; once passed, the
-    handle resolves for good to :class:`CallbackTimeout` (``handle.expired``), also in a process
-    started after the deadline, and a callback arriving later is answered 200, logged and
-    ignored. The wall clock (``clock=``, :class:`moeseg.governor.WallClock` by default) is read
-    as it is: a step forward expires handles early, a step back late; unlike quota, nothing is
-    overspent by that, so no correction is made.
+    ``check_size=True``: a HEAD request to ``file_url`` (through ``http_client`` if given)
+    refuses a file announced above 150 MB. ``handles=``: a SQLite file that keeps the handles
+    across restarts (default: memory; a receiver keeps its handles in one store); a restarted
+    process makes a ``FileSegments`` on the same file and receiver URL *before* serving the
+    receiver, and :meth:`pending`, :meth:`handle` and :meth:`wait_all` reopen its handles. A
+    callback for an id the store never issued is answered 200 and kept as an *orphan* (the
+    oldest dropped past 1,000). ``callback_timeout=``: seconds after which a handle expires for
+    good (:class:`CallbackTimeout`, ``handle.expired``), read on the wall clock ``clock=``
+    (:class:`moeseg.governor.WallClock` by default). For other per-call settings, pass
+    ``client.with_options(...)`` as the client. The guide's "File segments" page has the
+    details (what the file holds, orphans, expiry).
     """
 
     def __init__(
