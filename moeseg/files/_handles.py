@@ -80,7 +80,7 @@ _SCHEMA = (
 )""",
     "CREATE INDEX handles_by_status ON handles (status, created_at)",
 )
-_COLUMNS = "id, digest, operation, segment_name, created_at, deadline, segment_id, status, outcome"
+_COLUMNS = ", ".join(field.name for field in attrs.fields(HandleRecord))  # in the record's order
 _INSERT = f"INSERT INTO handles ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SELECT = f"SELECT {_COLUMNS} FROM handles WHERE id = ?"
 
@@ -273,10 +273,7 @@ def _dump(outcome: FileSegmentOutcome | None) -> str | None:
 
 
 def _pack(r: HandleRecord) -> Row:
-    return (
-        r.id, r.digest, r.operation, r.segment_name, r.created_at, r.deadline, r.segment_id,
-        r.status, _dump(r.outcome),
-    )  # fmt: skip
+    return (*attrs.astuple(r, recurse=False)[:-1], _dump(r.outcome))
 
 
 def _unpack(row: Row) -> HandleRecord:

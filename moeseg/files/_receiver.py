@@ -35,6 +35,7 @@ from functools import partial
 import anyio
 import anyio.from_thread
 import anyio.to_thread
+import attrs
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -97,17 +98,7 @@ def _parse_callback(body: bytes, operation: str) -> FileSegmentOutcome:
         issues.append("segment_name: required field missing")
     if cb is None or cb.segment_name is None:
         raise _Refused(400, "invalid callback body: " + "; ".join(issues))
-    return FileSegmentOutcome(
-        operation=operation,
-        segment_name=cb.segment_name,
-        status=cb.status,
-        values_found=cb.values_found,
-        values_processed=cb.values_processed,
-        user_count=cb.user_count,
-        request_id=cb.request_id,
-        db_name=getattr(cb, "db_name", None),
-        error_message=cb.error_message,
-    )
+    return FileSegmentOutcome(operation, **attrs.asdict(cb))  # the callback's fields, as sent
 
 
 class CallbackReceiver:
