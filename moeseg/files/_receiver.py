@@ -215,10 +215,8 @@ class CallbackReceiver:
                 )
             if record.status == "pending":
                 self._pending[record.id] = handle
-            elif record.status == "expired":
-                handle._expire()
-            elif record.outcome is not None:
-                handle._resolve(record.outcome)
+            else:  # done or orphan: the callback's outcome; expired: None
+                handle._finish(record.outcome)
         if handle.deadline is not None and self._left(handle.deadline) <= 0:
             await self._expire(handle)
         return handle
@@ -231,7 +229,7 @@ class CallbackReceiver:
         """Settle an overdue handle as expired (unless its callback came first)."""
         if handle.id in self._pending:
             await self._settle(handle.id, "expired", None)
-        handle._expire()
+        handle._finish(None)
 
     async def _settle(
         self, op_id: str, status: Status, outcome: FileSegmentOutcome | None
@@ -249,14 +247,12 @@ class CallbackReceiver:
             final, outcome = record.status, record.outcome
         elif self._store is not None:  # a handle of expect() alone, kept in memory only
             won = handle is not None
-        if handle is not None and final == "expired":
-            handle._expire()  # a late callback finds the store's record: answered 200
-        elif handle is not None:
+        if handle is not None and final != "expired":
             self._used[op_id] = handle._digest
             while len(self._used) > self._remembered:
                 self._used.popitem(last=False)
-            if outcome is not None:
-                handle._resolve(outcome)
+        if handle is not None:  # an expired one: a late callback finds its record, answered 200
+            handle._finish(None if final == "expired" else outcome)
         return won, final
 
     def _claim_thread(self) -> None:

@@ -108,15 +108,11 @@ class FileSegmentHandle:
         """The callback's outcome, or None while pending or once expired (never raises)."""
         return self._outcome
 
-    def _resolve(self, outcome: FileSegmentOutcome) -> None:
-        # Called in the event loop that created the handle (the receiver makes sure of it).
+    def _finish(self, outcome: FileSegmentOutcome | None) -> None:
+        """Resolve with the callback's ``outcome``, or (None) expire; the first call decides.
+        Called in the event loop that created the handle (the receiver makes sure of it)."""
         if not self.done():
-            self._outcome = outcome
-            self._event.set()
-
-    def _expire(self) -> None:
-        if not self.done():
-            self._expired = True
+            self._outcome, self._expired = outcome, outcome is None
             self._event.set()
 
     async def wait(self, timeout: float | None = None) -> FileSegmentOutcome:  # noqa: ASYNC109
