@@ -272,12 +272,6 @@ class CallbackReceiver:
 
     # -- the decision, always taken in the event loop that owns the handles ---------------------
 
-    async def _process(self, token: str, body: bytes) -> tuple[int, str]:
-        try:
-            return 200, await self._accept(token, body)
-        except _Refused as refused:
-            return refused.status, refused.message
-
     async def _accept(self, token: str, body: bytes) -> str:
         op_id, _, secret = token.partition(".")
         digest = _secret_digest(secret)
@@ -374,17 +368,24 @@ class CallbackReceiver:
         return b"".join(chunks)
 
     async def _decide(self, token: str, body: bytes) -> tuple[int, str]:
-        if self._home_thread in (None, threading.get_ident()):
-            return await self._process(token, body)
-        portal = self._portal
-        if portal is None:  # another thread's loop, and no way to reach the one that waits
-            return 503, "receiver runs outside the event loop that awaits its handles"
+        """The answer to a callback, decided in the event loop that owns the handles (reached
+        through ``serve()``'s portal from uvicorn's thread)."""
+        if self._home_thread not in (None, threading.get_ident()):
+            portal = self._portal
+            if portal is None:  # another thread's loop, and no way to reach the one that waits
+                return 503, "receiver runs outside the event loop that awaits its handles"
+            try:
+                return await anyio.to_thread.run_sync(
+                    partial(portal.call, self._decide, token, body)
+                )
+            except RuntimeError as exc:  # the portal stopped: nobody waits any more
+                if type(exc) is not RuntimeError:
+                    raise
+                return 503, "receiver is shutting down"
         try:
-            return await anyio.to_thread.run_sync(partial(portal.call, self._process, token, body))
-        except RuntimeError as exc:  # the portal stopped: nobody waits any more
-            if type(exc) is not RuntimeError:
-                raise
-            return 503, "receiver is shutting down"
+            return 200, await self._accept(token, body)
+        except _Refused as refused:
+            return refused.status, refused.message
 
     # -- standalone server ----------------------------------------------------------------------
 

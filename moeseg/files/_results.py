@@ -130,8 +130,6 @@ class FileSegmentHandle:
                     continue
                 # At least a millisecond: two clocks and float rounding must not spin the loop.
                 left = min(left, max(to_deadline, 0.001))
-            elif left <= 0:
-                raise CallbackTimeout(self.operation, self.segment_name, timeout or 0.0)
             with anyio.move_on_after(max(left, 0.0)):
                 await self._event.wait()
             if not self.done() and anyio.current_time() >= give_up:

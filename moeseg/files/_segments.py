@@ -6,7 +6,6 @@ import os
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from functools import partial
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 import anyio
@@ -80,12 +79,7 @@ class FileSegments:
     async def __aenter__(self) -> FileSegments:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -216,7 +210,8 @@ class FileSegments:
         """
         if csv_path is not None:
             await self._check_local(csv_path)
-        await self._check_remote(csv_url)
+        if self.check_size:
+            await check_csv_url(csv_url, http_client=self._http)
         call = partial(self.client.legacy_csv_segment, name, csv_url, file=file, **deprecated)
         return await self._send("legacy_csv", name, call)
 
@@ -236,7 +231,8 @@ class FileSegments:
             users = report.users
         elif users is None:
             raise TypeError("pass csv_path= (checked and counted) or users= (rows in the file)")
-        await self._check_remote(file_url)
+        if self.check_size:
+            await check_csv_url(file_url, http_client=self._http)
         if new_users is None:
             return users
         if not 0 <= new_users <= users:
@@ -247,10 +243,6 @@ class FileSegments:
     async def _check_local(csv_path: StrPath) -> CsvReport:
         report = await anyio.to_thread.run_sync(partial(check_csv, csv_path))
         return report.raise_for_violations()
-
-    async def _check_remote(self, file_url: str) -> None:
-        if self.check_size:
-            await check_csv_url(file_url, http_client=self._http)
 
     async def _send(
         self,
