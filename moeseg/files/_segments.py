@@ -265,15 +265,13 @@ class FileSegments:
         except BaseException:
             self.receiver.discard(handle)
             raise
-        sent = False
         try:
             handle.accepted = await call(handle.callback_url)
-            sent = True
-        finally:
-            if not sent:
-                self.receiver.discard(handle)
-                with anyio.CancelScope(shield=True), suppress(HandleStoreError):
-                    await self._store.remove(handle.id)  # the request's own error counts
+        except BaseException:
+            self.receiver.discard(handle)
+            with anyio.CancelScope(shield=True), suppress(HandleStoreError):
+                await self._store.remove(handle.id)  # the request's own error counts
+            raise
         segment_id = getattr(handle.accepted, "cs_id", None)
         if segment_id:
             await self._store.set_segment_id(handle.id, segment_id)
