@@ -35,12 +35,7 @@ class FileSegments:
     ``file_url``: every rule, before anything is sent or any quota spent), counts its users for
     the 2,000,000-users-a-day quota (or takes ``users=``), registers a single-use callback URL
     with the ``receiver``, sends the request through the ``client`` (governed, retried), and
-    returns a :class:`FileSegmentHandle`::
-
-        files = FileSegments(client, receiver)
-        handle = await files.create("vip", url, FileOptions("id"), csv_path="vip.csv",
-                                    expiry_time=30)
-        outcome = await handle.wait(timeout=3600)   # FileSegmentOutcome, or FileSegmentFailed
+    returns a :class:`FileSegmentHandle` (the example is in :mod:`moeseg.files`).
 
     ``check_size=True``: a HEAD request to ``file_url`` (through ``http_client`` if given)
     refuses a file announced above 150 MB. ``handles=``: a SQLite file that keeps the handles
