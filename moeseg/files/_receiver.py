@@ -236,17 +236,13 @@ class CallbackReceiver:
     ) -> tuple[bool, Status]:
         """Decide the one outcome of ``op_id`` (in the store first, the decision that counts),
         then resolve this process's handle. Returns (this call decided, the final status)."""
-        record, won = (
-            (None, True)
-            if self._store is None
-            else await self._store.settle(op_id, status, outcome)
-        )
+        store = self._store
+        record, won = await store.settle(op_id, status, outcome) if store else (None, False)
         handle = self._pending.pop(op_id, None)
-        final = status
-        if record is not None:
+        if record is None:  # no store, or a handle of expect() alone: it is in memory only
+            final, won = status, handle is not None
+        else:
             final, outcome = record.status, record.outcome
-        elif self._store is not None:  # a handle of expect() alone, kept in memory only
-            won = handle is not None
         if handle is not None and final != "expired":
             self._used[op_id] = handle._digest
             while len(self._used) > self._remembered:
