@@ -173,10 +173,25 @@ class SQLiteHandles:
     def _record(self, row: Row | None) -> HandleRecord | None:
         if row is None:
             return None
+        hid, digest, op, name, created, deadline, seg_id, status, outcome = row
         try:
-            return _unpack(row)
+            if status not in ("pending", "done", "expired", "orphan"):
+                raise ValueError(f"unknown status {status!r}")
+            if not isinstance(digest, bytes):
+                raise TypeError("digest is not bytes")
+            return HandleRecord(
+                id=str(hid),
+                digest=digest,
+                operation=str(op),
+                segment_name=str(name),
+                created_at=float(created),  # type: ignore[arg-type]
+                deadline=None if deadline is None else float(deadline),  # type: ignore[arg-type]
+                segment_id=None if seg_id is None else str(seg_id),
+                status=status,
+                outcome=None if outcome is None else FileSegmentOutcome(**json.loads(str(outcome))),
+            )
         except (TypeError, ValueError, KeyError) as exc:
-            raise self._error(f"unreadable record {row[0]!r}: {exc}") from None
+            raise self._error(f"unreadable record {hid!r}: {exc}") from None
 
     def _close(self) -> None:
         with self._lock:
@@ -274,22 +289,3 @@ def _dump(outcome: FileSegmentOutcome | None) -> str | None:
 
 def _pack(r: HandleRecord) -> Row:
     return (*attrs.astuple(r, recurse=False)[:-1], _dump(r.outcome))
-
-
-def _unpack(row: Row) -> HandleRecord:
-    hid, digest, op, name, created, deadline, seg_id, status, outcome = row
-    if status not in ("pending", "done", "expired", "orphan"):
-        raise ValueError(f"unknown status {status!r}")
-    if not isinstance(digest, bytes):
-        raise TypeError("digest is not bytes")
-    return HandleRecord(
-        id=str(hid),
-        digest=digest,
-        operation=str(op),
-        segment_name=str(name),
-        created_at=float(created),  # type: ignore[arg-type]
-        deadline=None if deadline is None else float(deadline),  # type: ignore[arg-type]
-        segment_id=None if seg_id is None else str(seg_id),
-        status=status,
-        outcome=None if outcome is None else FileSegmentOutcome(**json.loads(str(outcome))),
-    )

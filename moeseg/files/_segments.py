@@ -236,8 +236,7 @@ class FileSegments:
 
     @staticmethod
     async def _check_local(csv_path: StrPath) -> CsvReport:
-        report = await anyio.to_thread.run_sync(partial(check_csv, csv_path))
-        return report.raise_for_violations()
+        return (await anyio.to_thread.run_sync(check_csv, csv_path)).raise_for_violations()
 
     async def _send(
         self,
