@@ -1,6 +1,3 @@
-# moeseg: segments/ (definitions, codec, validation) -> governor/ (exact sliding-window quotas)
-# -> client/ (HTTP, retries, typed errors, exactly-once) -> batch/ and files/ (many creates, file
-# segments) -> cli/. sandbox/ stands beside them as a local MoEngage. Errors: _exceptions.
 """Async client for MoEngage custom-segment APIs, built around an exact multi-window quota
 governor.
 

@@ -1,23 +1,17 @@
-"""Where pending file-segment handles are kept: in memory, or in a SQLite file that outlives the
-process (so a service restarted between an upload and MoEngage's callback still resolves it).
+"""Where file-segment handles are kept: a SQLite file that outlives the process (a service
+restarted between an upload and MoEngage's callback still resolves it), or a private in-memory
+SQLite database (the default). One implementation serves both, so both follow the same rules.
 
-A record holds what is needed to await and resolve one operation, nothing more: its id (the
-``<op_id>`` of the callback URL), the SHA-256 digest of the callback URL's single-use secret (to
-check a callback after a restart; the secret itself is never stored), the operation, the segment
-name and id, when it was made, its wall-clock deadline, its status and its outcome. Never the API
-key, the legacy secret or a callback URL.
+A record (:class:`HandleRecord`) keeps the SHA-256 digest of the callback URL's secret, never
+the secret, a callback URL or a credential. Statuses: ``pending``; ``done`` (the callback's
+outcome); ``expired`` (no callback before the deadline); ``orphan`` (a callback for an id this
+store never issued, kept so it is not lost). A record leaves ``pending`` once, in one atomic
+step (:meth:`SQLiteHandles.settle`): the callback or the expiry, whichever comes first.
 
-Statuses: ``pending`` (no callback yet); ``done`` (the callback's outcome); ``expired`` (no
-callback before the deadline: :class:`CallbackTimeout`); ``orphan`` (a callback for an id this
-store never issued, kept so it is not lost; see :class:`moeseg.files.FileSegments`). A record
-leaves ``pending`` once, in one atomic step (:meth:`HandleStore.settle`): whoever comes first, a
-callback or the expiry, decides its only outcome.
-
-The SQLite store opens its file lazily in a worker thread and runs every call there
-(``anyio.to_thread.run_sync``): no file I/O on the event loop. The file carries an application
-id and a schema version (``PRAGMA application_id`` / ``user_version``); a file that is not
-SQLite, belongs to something else, comes from a newer moeseg, or stays locked longer than
-``timeout`` raises :class:`HandleStoreError` naming the path, never a raw ``sqlite3`` error.
+Every call runs in a worker thread, one at a time, in a transaction of its own: no I/O on the
+event loop. The file carries an application id and a schema version; a file that is not SQLite,
+belongs to something else, comes from a newer moeseg, or stays locked longer than ``timeout``
+raises :class:`HandleStoreError` naming the path, never a raw ``sqlite3`` error.
 """
 
 from __future__ import annotations
@@ -28,7 +22,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, TypeVar
 
 import anyio.to_thread
 import attrs
@@ -36,10 +30,11 @@ import attrs
 from .._exceptions import ConfigurationError
 from ._results import FileSegmentOutcome
 
-__all__ = ["HandleRecord", "HandleStore", "HandleStoreError", "MemoryHandles", "SQLiteHandles"]
+__all__ = ["HandleRecord", "HandleStoreError", "MemoryHandles", "SQLiteHandles"]
 
 T = TypeVar("T")
 Status = Literal["pending", "done", "expired", "orphan"]
+Row = tuple[object, ...]
 
 MAX_ORPHANS = 1000
 """Orphan records kept (the oldest go first): unverifiable callbacks cannot grow a store."""
@@ -52,9 +47,6 @@ class HandleStoreError(ConfigurationError):
     def __init__(self, path: str, problem: str) -> None:
         super().__init__(f"file-segment handle store {path}: {problem}")
         self.path = path
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.path, str(self).split(": ", 1)[1]))
 
 
 @attrs.frozen(slots=True)
@@ -70,86 +62,6 @@ class HandleRecord:
     segment_id: str | None = None
     status: Status = "pending"
     outcome: FileSegmentOutcome | None = None
-
-
-class HandleStore(Protocol):
-    """What :class:`FileSegments` needs from a store. Every method is a short atomic step."""
-
-    async def add(self, record: HandleRecord) -> None:
-        """Record a new pending operation (before its request is sent)."""
-
-    async def set_segment_id(self, handle_id: str, segment_id: str) -> None:
-        """Note the segment id the request's answer named."""
-
-    async def remove(self, handle_id: str) -> None:
-        """Forget an operation whose request failed (its token is withdrawn)."""
-
-    async def get(self, handle_id: str) -> HandleRecord | None:
-        """The record with this id, or None."""
-
-    async def pending(self) -> list[HandleRecord]:
-        """Every pending record, oldest first."""
-
-    async def settle(
-        self, handle_id: str, status: Status, outcome: FileSegmentOutcome | None
-    ) -> tuple[HandleRecord | None, bool]:
-        """Move a pending record to ``status`` (``done`` or ``expired``): the record as it now
-        is, and whether this call moved it (when it had already left ``pending``, the first
-        decision stands). ``(None, False)`` when there is no such record."""
-
-    async def add_orphan(self, record: HandleRecord) -> HandleRecord:
-        """Keep a callback for an unknown id; return the record now under that id (an earlier
-        one wins)."""
-
-    async def aclose(self) -> None:
-        """Release the store (a SQLite store reopens its file if used again)."""
-
-
-class MemoryHandles:
-    """Handles in this process's memory: lost when it exits (the default)."""
-
-    def __init__(self) -> None:
-        self._records: dict[str, HandleRecord] = {}
-
-    def __repr__(self) -> str:
-        return f"<MemoryHandles {len(self._records)} records>"
-
-    async def add(self, record: HandleRecord) -> None:
-        self._records[record.id] = record
-
-    async def set_segment_id(self, handle_id: str, segment_id: str) -> None:
-        record = self._records.get(handle_id)
-        if record is not None:
-            self._records[handle_id] = attrs.evolve(record, segment_id=segment_id)
-
-    async def remove(self, handle_id: str) -> None:
-        self._records.pop(handle_id, None)
-
-    async def get(self, handle_id: str) -> HandleRecord | None:
-        return self._records.get(handle_id)
-
-    async def pending(self) -> list[HandleRecord]:
-        return [r for r in self._records.values() if r.status == "pending"]
-
-    async def settle(
-        self, handle_id: str, status: Status, outcome: FileSegmentOutcome | None
-    ) -> tuple[HandleRecord | None, bool]:
-        record = self._records.get(handle_id)
-        if record is None or record.status != "pending":
-            return record, False
-        record = self._records[handle_id] = attrs.evolve(record, status=status, outcome=outcome)
-        return record, True
-
-    async def add_orphan(self, record: HandleRecord) -> HandleRecord:
-        if record.id not in self._records:
-            self._records[record.id] = record
-            orphans = [r.id for r in self._records.values() if r.status == "orphan"]
-            for stale in orphans[: max(0, len(orphans) - MAX_ORPHANS)]:
-                del self._records[stale]
-        return self._records[record.id]
-
-    async def aclose(self) -> None:
-        pass
 
 
 _APPLICATION_ID = 0x6D6F6668  # "mofh": moeseg file-segment handles
@@ -168,7 +80,9 @@ _SCHEMA = (
 )""",
     "CREATE INDEX handles_by_status ON handles (status, created_at)",
 )
-_COLUMNS = "id, digest, operation, segment_name, created_at, deadline, segment_id, status, outcome"
+_COLUMNS = ", ".join(field.name for field in attrs.fields(HandleRecord))  # in the record's order
+_INSERT = f"INSERT INTO handles ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SELECT = f"SELECT {_COLUMNS} FROM handles WHERE id = ?"
 
 
 class SQLiteHandles:
@@ -256,26 +170,43 @@ class SQLiteHandles:
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await anyio.to_thread.run_sync(self._locked, fn)
 
+    def _record(self, row: Row | None) -> HandleRecord | None:
+        if row is None:
+            return None
+        hid, digest, op, name, created, deadline, seg_id, status, outcome = row
+        try:
+            if status not in ("pending", "done", "expired", "orphan"):
+                raise ValueError(f"unknown status {status!r}")
+            if not isinstance(digest, bytes):
+                raise TypeError("digest is not bytes")
+            return HandleRecord(
+                id=str(hid),
+                digest=digest,
+                operation=str(op),
+                segment_name=str(name),
+                created_at=float(created),  # type: ignore[arg-type]
+                deadline=None if deadline is None else float(deadline),  # type: ignore[arg-type]
+                segment_id=None if seg_id is None else str(seg_id),
+                status=status,
+                outcome=None if outcome is None else FileSegmentOutcome(**json.loads(str(outcome))),
+            )
+        except (TypeError, ValueError, KeyError) as exc:
+            raise self._error(f"unreadable record {hid!r}: {exc}") from None
+
     def _close(self) -> None:
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
 
+    # -- the store: each method one short atomic step ------------------------------------------
+
     async def aclose(self) -> None:
+        """Release the store (the file is reopened if used again)."""
         await anyio.to_thread.run_sync(self._close)
 
-    def _row(self, row: tuple[object, ...] | None) -> HandleRecord | None:
-        if row is None:
-            return None
-        try:
-            return _unpack(row)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise self._error(f"unreadable record {row[0]!r}: {exc}") from None
-
-    # -- the protocol --------------------------------------------------------------------------
-
     async def add(self, record: HandleRecord) -> None:
+        """Record a new pending operation (before its request is sent)."""
         await self._run(lambda db: db.execute(_INSERT, _pack(record)))
 
     async def set_segment_id(self, handle_id: str, segment_id: str) -> None:
@@ -286,46 +217,61 @@ class SQLiteHandles:
         await self._run(lambda db: db.execute("DELETE FROM handles WHERE id = ?", (handle_id,)))
 
     async def get(self, handle_id: str) -> HandleRecord | None:
-        sql = f"SELECT {_COLUMNS} FROM handles WHERE id = ?"
-        return self._row(await self._run(lambda db: db.execute(sql, (handle_id,)).fetchone()))
+        return self._record(
+            await self._run(lambda db: db.execute(_SELECT, (handle_id,)).fetchone())
+        )
 
     async def pending(self) -> list[HandleRecord]:
+        """Every pending record, oldest first."""
         sql = f"SELECT {_COLUMNS} FROM handles WHERE status = 'pending' ORDER BY created_at, rowid"
         rows = await self._run(lambda db: db.execute(sql).fetchall())
-        return [r for r in map(self._row, rows) if r is not None]
+        return [r for r in map(self._record, rows) if r is not None]
 
     async def settle(
         self, handle_id: str, status: Status, outcome: FileSegmentOutcome | None
     ) -> tuple[HandleRecord | None, bool]:
-        def settle(db: sqlite3.Connection) -> tuple[tuple[object, ...] | None, bool]:
+        """Move a pending record to ``status`` (``done`` or ``expired``): the record as it now
+        is, and whether this call moved it (when it had already left ``pending``, the first
+        decision stands). ``(None, False)`` when there is no such record."""
+
+        def settle(db: sqlite3.Connection) -> tuple[Row | None, bool]:
             moved = db.execute(
                 "UPDATE handles SET status = ?, outcome = ? WHERE id = ? AND status = 'pending'",
                 (status, _dump(outcome), handle_id),
             ).rowcount
-            row = db.execute(f"SELECT {_COLUMNS} FROM handles WHERE id = ?", (handle_id,))
-            return row.fetchone(), moved == 1
+            return db.execute(_SELECT, (handle_id,)).fetchone(), moved == 1
 
         row, moved = await self._run(settle)
-        return self._row(row), moved
+        return self._record(row), moved
 
     async def add_orphan(self, record: HandleRecord) -> HandleRecord:
-        def add(db: sqlite3.Connection) -> tuple[object, ...]:
+        """Keep a callback for an unknown id; return the record now under that id (an earlier
+        one wins)."""
+
+        def add(db: sqlite3.Connection) -> Row:
             db.execute(_INSERT.replace("INSERT", "INSERT OR IGNORE"), _pack(record))
             db.execute(
                 "DELETE FROM handles WHERE status = 'orphan' AND id NOT IN (SELECT id FROM "
                 "handles WHERE status = 'orphan' ORDER BY created_at DESC, rowid DESC LIMIT ?)",
                 (MAX_ORPHANS,),
             )
-            row = db.execute(f"SELECT {_COLUMNS} FROM handles WHERE id = ?", (record.id,))
-            found: tuple[object, ...] | None = row.fetchone()
+            found: Row | None = db.execute(_SELECT, (record.id,)).fetchone()
             return found or _pack(record)
 
-        stored = self._row(await self._run(add))
-        assert stored is not None
-        return stored
+        return self._record(await self._run(add)) or record
 
 
-_INSERT = f"INSERT INTO handles ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+class MemoryHandles(SQLiteHandles):
+    """Handles in this process's memory: lost when it exits (the default)."""
+
+    def __init__(self) -> None:
+        super().__init__(":memory:")
+
+    def __repr__(self) -> str:
+        return "MemoryHandles()"
+
+    def _close(self) -> None:
+        pass  # closing an in-memory database would lose its records: it lives as long as we do
 
 
 def _operational(exc: sqlite3.Error) -> str:
@@ -341,27 +287,5 @@ def _dump(outcome: FileSegmentOutcome | None) -> str | None:
     return None if outcome is None else json.dumps(attrs.asdict(outcome))
 
 
-def _pack(r: HandleRecord) -> tuple[object, ...]:
-    return (
-        r.id, r.digest, r.operation, r.segment_name, r.created_at, r.deadline, r.segment_id,
-        r.status, _dump(r.outcome),
-    )  # fmt: skip
-
-
-def _unpack(row: tuple[object, ...]) -> HandleRecord:
-    hid, digest, op, name, created, deadline, seg_id, status, outcome = row
-    if status not in ("pending", "done", "expired", "orphan"):
-        raise ValueError(f"unknown status {status!r}")
-    if not isinstance(digest, bytes):
-        raise TypeError("digest is not bytes")
-    return HandleRecord(
-        id=str(hid),
-        digest=digest,
-        operation=str(op),
-        segment_name=str(name),
-        created_at=float(created),  # type: ignore[arg-type]
-        deadline=None if deadline is None else float(deadline),  # type: ignore[arg-type]
-        segment_id=None if seg_id is None else str(seg_id),
-        status=status,
-        outcome=None if outcome is None else FileSegmentOutcome(**json.loads(str(outcome))),
-    )
+def _pack(r: HandleRecord) -> Row:
+    return (*attrs.astuple(r, recurse=False)[:-1], _dump(r.outcome))

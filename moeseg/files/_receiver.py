@@ -1,25 +1,20 @@
 """An ASGI app that receives MoEngage's processing callbacks and resolves the waiting handles.
 
 MoEngage does not sign callbacks. Every callback URL handed out here ends in
-``/<op_id>.<secret>``: ``op_id`` names the pending operation, ``secret`` is
-``secrets.token_urlsafe(32)`` (256 bits). The receiver keeps only the secret's SHA-256 digest and
-compares digests with :func:`hmac.compare_digest`. A callback is accepted once per token (a replay
-is refused), only for the segment the token was issued for, only when its body is a JSON object of
-the documented shape and no larger than ``max_body_bytes``. A refused callback records nothing.
+``/<op_id>.<secret>``: ``op_id`` names the operation, ``secret`` is ``secrets.token_urlsafe(32)``
+(256 bits), kept only as its SHA-256 digest and compared with :func:`hmac.compare_digest`. A
+callback is accepted once per token, only for the segment the token was issued for, only with a
+JSON object of the documented shape no larger than ``max_body_bytes``; a refused one records
+nothing. With a handle store (attached by :class:`FileSegments`), an id this process has not
+seen is looked up in the store (a restart loses nothing), one the store never issued is kept as
+an orphan, and one arriving after its handle's deadline changes nothing (logged).
 
-With a handle store (attached by :class:`FileSegments`), a callback whose id this process has
-not seen is checked against the store's records (a restart between upload and callback loses
-nothing); one for an id the store never issued is kept as an orphan (see :class:`FileSegments`);
-one arriving after its handle's deadline is answered 200 and changes nothing (logged).
-
-Statuses: 200 accepted (also an orphan, or a callback after the handle expired); 400 malformed
-JSON (too deeply nested included) or wrong shape; 403 the body names another segment; 404
-unknown or forged token; 405 not a POST; 408 the request was not received within
-``read_timeout`` seconds (a sender dripping bytes cannot hold a connection; served by
-:meth:`CallbackReceiver.serve`, a connection that has not delivered its headers by then is
-closed); 409 replay of an accepted callback; 413 body too large; 503 the waiting side has stopped,
-or the app runs on another thread's loop than the one awaiting the handles without
-:meth:`CallbackReceiver.serve`'s portal.
+Statuses: 200 accepted (also an orphan, or a callback after expiry); 400 malformed JSON (too
+deeply nested included) or wrong shape; 403 the body names another segment; 404 unknown or
+forged token; 405 not a POST; 408 the body did not arrive within ``read_timeout`` (a sender
+dripping bytes cannot hold a connection; under :meth:`CallbackReceiver.serve` a connection
+without its headers by then is closed); 409 replay; 413 body too large; 503 the waiting side
+has stopped, or the app runs on another thread's loop without ``serve()``'s portal.
 """
 
 from __future__ import annotations
@@ -40,6 +35,7 @@ from functools import partial
 import anyio
 import anyio.from_thread
 import anyio.to_thread
+import attrs
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -56,7 +52,7 @@ from ..segments import (
     V2AcceptedBody,
     structure,
 )
-from ._handles import HandleRecord, HandleStore, MemoryHandles, SQLiteHandles, Status
+from ._handles import HandleRecord, MemoryHandles, SQLiteHandles, Status
 from ._results import FileSegmentHandle, FileSegmentOutcome
 
 __all__ = ["CallbackReceiver"]
@@ -78,13 +74,9 @@ def _secret_digest(secret: str) -> bytes:
 
 
 def _parse_callback(body: bytes, operation: str) -> FileSegmentOutcome:
-    """Parse a callback body (v2 file segment or legacy CSV) or raise ``_Refused(400, why)``.
-
-    Read through the models' converter (:class:`moeseg.segments._responses.FileSegmentCallback`, or
-    ``LegacyCsvCallback`` for the legacy API): ``status`` is required and every known field must
-    have its documented type; unknown fields are ignored. ``segment_name`` is required here too,
-    since the receiver checks it against the token's segment.
-    """
+    """Parse a callback body (v2 file segment or legacy CSV) or raise ``_Refused(400, why)``:
+    ``status`` and ``segment_name`` (checked against the token's segment) are required, every
+    known field must have its documented type, unknown fields are ignored."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -96,10 +88,8 @@ def _parse_callback(body: bytes, operation: str) -> FileSegmentOutcome:
     issues: list[str] = []
     cb: FileSegmentCallback | LegacyCsvCallback | None = None
     try:
-        if operation == "legacy_csv":
-            cb = structure(data, LegacyCsvCallback)
-        else:
-            cb = structure(data, FileSegmentCallback)
+        legacy = operation == "legacy_csv"
+        cb = structure(data, LegacyCsvCallback) if legacy else structure(data, FileSegmentCallback)
     except StructureError as exc:
         issues = [str(issue) for issue in exc.issues]
     except RecursionError:
@@ -108,25 +98,7 @@ def _parse_callback(body: bytes, operation: str) -> FileSegmentOutcome:
         issues.append("segment_name: required field missing")
     if cb is None or cb.segment_name is None:
         raise _Refused(400, "invalid callback body: " + "; ".join(issues))
-    return FileSegmentOutcome(
-        operation=operation,
-        segment_name=cb.segment_name,
-        status=cb.status,
-        values_found=cb.values_found,
-        values_processed=cb.values_processed,
-        user_count=cb.user_count,
-        request_id=cb.request_id,
-        db_name=getattr(cb, "db_name", None),
-        error_message=cb.error_message,
-    )
-
-
-class _Entry:
-    __slots__ = ("digest", "handle")
-
-    def __init__(self, digest: bytes, handle: FileSegmentHandle) -> None:
-        self.digest = digest
-        self.handle = handle
+    return FileSegmentOutcome(operation, **attrs.asdict(cb))  # the callback's fields, as sent
 
 
 class CallbackReceiver:
@@ -162,9 +134,9 @@ class CallbackReceiver:
         self._public_url = public_url.rstrip("/") if public_url else None
         self.max_body_bytes = max_body_bytes
         self._remembered = remembered_tokens
-        self._pending: dict[str, _Entry] = {}
+        self._pending: dict[str, FileSegmentHandle] = {}
         self._used: OrderedDict[str, bytes] = OrderedDict()
-        self._store: HandleStore | None = None
+        self._store: SQLiteHandles | None = None
         self._clock: Clock = WallClock()
         self._portal: anyio.from_thread.BlockingPortal | None = None
         self._home_thread: int | None = None  # the thread whose event loop owns the handles
@@ -201,28 +173,23 @@ class CallbackReceiver:
         op_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         handle = FileSegmentHandle(operation, segment_name, f"{self._public_url}/{op_id}.{secret}")
-        handle._keeper = self
-        self._pending[op_id] = _Entry(_secret_digest(secret), handle)
+        handle._keeper, handle._digest = self, _secret_digest(secret)
+        self._pending[op_id] = handle
         return handle
 
-    def _digest_of(self, handle: FileSegmentHandle) -> bytes:
-        """The digest of a pending handle's secret (what a store keeps instead of it)."""
-        return self._pending[handle.id].digest
-
     def _attach(
-        self, handles: str | os.PathLike[str] | HandleStore | None, clock: Clock | None
-    ) -> HandleStore:
+        self, handles: str | os.PathLike[str] | SQLiteHandles | None, clock: Clock | None
+    ) -> SQLiteHandles:
         """Keep this receiver's handles in ``handles`` (a store, a SQLite path, or None: the
         store it already has, else memory). One receiver, one store."""
         if clock is not None:
             self._clock = clock
         if handles is None:
-            store: HandleStore = self._store or MemoryHandles()
+            store = self._store or MemoryHandles()
         elif isinstance(handles, (str, os.PathLike)):
-            same = isinstance(self._store, SQLiteHandles) and (
-                self._store.path.absolute() == SQLiteHandles(handles).path.absolute()
-            )
-            store = self._store if same and self._store else SQLiteHandles(handles)
+            store = SQLiteHandles(handles)
+            if self._store is not None and self._store.path.absolute() == store.path.absolute():
+                store = self._store
         else:
             store = handles
         if self._store is not None and store is not self._store:
@@ -233,23 +200,25 @@ class CallbackReceiver:
         self._store = store
         return store
 
-    def _reopen(self, record: HandleRecord) -> FileSegmentHandle:
-        """This process's handle for a stored record (the same object while it is pending)."""
+    async def _reopen(self, record: HandleRecord) -> FileSegmentHandle:
+        """This process's handle for a stored record (the same object while it is pending),
+        expired on the way once past its deadline."""
         self._claim_thread()
-        entry = self._pending.get(record.id)
-        if entry is not None:
-            return entry.handle
-        handle = FileSegmentHandle(record.operation, record.segment_name, None, id=record.id)
-        handle.created_at, handle.deadline = record.created_at, record.deadline
-        handle._keeper = self
-        if record.segment_id is not None:
-            handle.accepted = V2AcceptedBody(cs_name=record.segment_name, cs_id=record.segment_id)
-        if record.status == "pending":
-            self._pending[record.id] = _Entry(record.digest, handle)
-        elif record.status == "expired":
-            handle._expire()
-        elif record.outcome is not None:
-            handle._resolve(record.outcome)
+        handle = self._pending.get(record.id)
+        if handle is None:
+            handle = FileSegmentHandle(record.operation, record.segment_name, None, id=record.id)
+            handle.created_at, handle.deadline = record.created_at, record.deadline
+            handle._keeper, handle._digest = self, record.digest
+            if record.segment_id is not None:
+                handle.accepted = V2AcceptedBody(
+                    cs_name=record.segment_name, cs_id=record.segment_id
+                )
+            if record.status == "pending":
+                self._pending[record.id] = handle
+            else:  # done or orphan: the callback's outcome; expired: None
+                handle._finish(record.outcome)
+        if handle.deadline is not None and self._left(handle.deadline) <= 0:
+            await self._expire(handle)
         return handle
 
     def _left(self, deadline: float) -> float:
@@ -260,32 +229,26 @@ class CallbackReceiver:
         """Settle an overdue handle as expired (unless its callback came first)."""
         if handle.id in self._pending:
             await self._settle(handle.id, "expired", None)
-        handle._expire()
+        handle._finish(None)
 
     async def _settle(
         self, op_id: str, status: Status, outcome: FileSegmentOutcome | None
     ) -> tuple[bool, Status]:
         """Decide the one outcome of ``op_id`` (in the store first, the decision that counts),
         then resolve this process's handle. Returns (this call decided, the final status)."""
-        record, won = (
-            (None, True)
-            if self._store is None
-            else await self._store.settle(op_id, status, outcome)
-        )
-        entry = self._pending.pop(op_id, None)
-        final = status
-        if record is not None:
+        store = self._store
+        record, won = await store.settle(op_id, status, outcome) if store else (None, False)
+        handle = self._pending.pop(op_id, None)
+        if record is None:  # no store, or a handle of expect() alone: it is in memory only
+            final, won = status, handle is not None
+        else:
             final, outcome = record.status, record.outcome
-        elif self._store is not None:  # a handle of expect() alone, kept in memory only
-            won = entry is not None
-        if entry is not None and final == "expired":
-            entry.handle._expire()  # a late callback finds the store's record: answered 200
-        elif entry is not None:
-            self._used[op_id] = entry.digest
+        if handle is not None and final != "expired":
+            self._used[op_id] = handle._digest
             while len(self._used) > self._remembered:
                 self._used.popitem(last=False)
-            if outcome is not None:
-                entry.handle._resolve(outcome)
+        if handle is not None:  # an expired one: a late callback finds its record, answered 200
+            handle._finish(None if final == "expired" else outcome)
         return won, final
 
     def _claim_thread(self) -> None:
@@ -300,27 +263,17 @@ class CallbackReceiver:
 
     def discard(self, handle: FileSegmentHandle) -> None:
         """Forget a pending handle (its request failed, or nobody waits any more)."""
-        entry = self._pending.get(handle.id)
-        if entry is not None and entry.handle is handle:
+        if self._pending.get(handle.id) is handle:
             del self._pending[handle.id]
 
     # -- the decision, always taken in the event loop that owns the handles ---------------------
 
-    async def _process(self, token: str, body: bytes) -> tuple[int, str]:
-        try:
-            return 200, await self._accept(token, body)
-        except _Refused as refused:
-            return refused.status, refused.message
-
     async def _accept(self, token: str, body: bytes) -> str:
         op_id, _, secret = token.partition(".")
         digest = _secret_digest(secret)
-        entry = self._pending.get(op_id)
-        if entry is not None:
-            known: tuple[bytes, str, str, float | None] = (
-                entry.digest, entry.handle.operation, entry.handle.segment_name,
-                entry.handle.deadline,
-            )  # fmt: skip
+        handle = self._pending.get(op_id)
+        if handle is not None:
+            known = (handle._digest, handle.operation, handle.segment_name, handle.deadline)
         else:
             used = self._used.get(op_id)
             if used is not None and hmac.compare_digest(used, digest):
@@ -411,17 +364,24 @@ class CallbackReceiver:
         return b"".join(chunks)
 
     async def _decide(self, token: str, body: bytes) -> tuple[int, str]:
-        if self._home_thread in (None, threading.get_ident()):
-            return await self._process(token, body)
-        portal = self._portal
-        if portal is None:  # another thread's loop, and no way to reach the one that waits
-            return 503, "receiver runs outside the event loop that awaits its handles"
+        """The answer to a callback, decided in the event loop that owns the handles (reached
+        through ``serve()``'s portal from uvicorn's thread)."""
+        if self._home_thread not in (None, threading.get_ident()):
+            portal = self._portal
+            if portal is None:  # another thread's loop, and no way to reach the one that waits
+                return 503, "receiver runs outside the event loop that awaits its handles"
+            try:
+                return await anyio.to_thread.run_sync(
+                    partial(portal.call, self._decide, token, body)
+                )
+            except RuntimeError as exc:  # the portal stopped: nobody waits any more
+                if type(exc) is not RuntimeError:
+                    raise
+                return 503, "receiver is shutting down"
         try:
-            return await anyio.to_thread.run_sync(partial(portal.call, self._process, token, body))
-        except RuntimeError as exc:  # the portal stopped: nobody waits any more
-            if type(exc) is not RuntimeError:
-                raise
-            return 503, "receiver is shutting down"
+            return 200, await self._accept(token, body)
+        except _Refused as refused:
+            return refused.status, refused.message
 
     # -- standalone server ----------------------------------------------------------------------
 

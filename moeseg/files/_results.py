@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol
+from typing import Protocol
 
 import anyio
 import attrs
@@ -65,8 +65,8 @@ class FileSegmentHandle:
     """
 
     __slots__ = (
-        "_event", "_expired", "_keeper", "_outcome", "accepted", "callback_url", "created_at",
-        "deadline", "id", "operation", "segment_name",
+        "_digest", "_event", "_expired", "_keeper", "_outcome", "accepted", "callback_url",
+        "created_at", "deadline", "id", "operation", "segment_name",
     )  # fmt: skip
 
     def __init__(
@@ -83,6 +83,7 @@ class FileSegmentHandle:
         self._outcome: FileSegmentOutcome | None = None
         self._expired = False
         self._keeper: _Keeper | None = None
+        self._digest = b""  # SHA-256 of the callback URL's secret (what a store keeps)
 
     def __repr__(self) -> str:
         # The callback URL holds the secret token: never shown.
@@ -107,15 +108,11 @@ class FileSegmentHandle:
         """The callback's outcome, or None while pending or once expired (never raises)."""
         return self._outcome
 
-    def _resolve(self, outcome: FileSegmentOutcome) -> None:
-        # Called in the event loop that created the handle (the receiver makes sure of it).
+    def _finish(self, outcome: FileSegmentOutcome | None) -> None:
+        """Resolve with the callback's ``outcome``, or (None) expire; the first call decides.
+        Called in the event loop that created the handle (the receiver makes sure of it)."""
         if not self.done():
-            self._outcome = outcome
-            self._event.set()
-
-    def _expire(self) -> None:
-        if not self.done():
-            self._expired = True
+            self._outcome, self._expired = outcome, outcome is None
             self._event.set()
 
     async def wait(self, timeout: float | None = None) -> FileSegmentOutcome:  # noqa: ASYNC109
@@ -133,8 +130,6 @@ class FileSegmentHandle:
                     continue
                 # At least a millisecond: two clocks and float rounding must not spin the loop.
                 left = min(left, max(to_deadline, 0.001))
-            elif left <= 0:
-                raise CallbackTimeout(self.operation, self.segment_name, timeout or 0.0)
             with anyio.move_on_after(max(left, 0.0)):
                 await self._event.wait()
             if not self.done() and anyio.current_time() >= give_up:
@@ -172,9 +167,6 @@ class FileSegmentFailed(MoesegError):
             f"{outcome.status} {outcome.error_message or 'no error message'}{rid}"
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.outcome,))
-
 
 class CallbackTimeout(MoesegError, TimeoutError):
     """No callback arrived in time. The operation may still complete: wait again or give up."""
@@ -187,6 +179,3 @@ class CallbackTimeout(MoesegError, TimeoutError):
             f"no callback for the {operation} of file segment {segment_name!r} "
             f"within {timeout:g}s (MoEngage may still be processing the file)"
         )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.operation, self.segment_name, self.timeout))

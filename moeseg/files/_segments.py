@@ -6,7 +6,6 @@ import os
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from functools import partial
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 import anyio
@@ -17,7 +16,7 @@ from ..client import Client, FileKw, FileOptions
 from ..governor import Clock
 from ..segments import LegacyCsvResponse, V2AcceptedBody
 from ._csv import CsvReport, check_csv, check_csv_url
-from ._handles import HandleRecord, HandleStore, HandleStoreError
+from ._handles import HandleRecord, HandleStoreError, SQLiteHandles
 from ._receiver import CallbackReceiver
 from ._results import CallbackTimeout, FileSegmentFailed, FileSegmentHandle
 
@@ -36,41 +35,19 @@ class FileSegments:
     ``file_url``: every rule, before anything is sent or any quota spent), counts its users for
     the 2,000,000-users-a-day quota (or takes ``users=``), registers a single-use callback URL
     with the ``receiver``, sends the request through the ``client`` (governed, retried), and
-    returns a :class:`FileSegmentHandle`::
+    returns a :class:`FileSegmentHandle` (the example is in :mod:`moeseg.files`).
 
-        files = FileSegments(client, receiver)
-        handle = await files.create("vip", url, FileOptions("id"), csv_path="vip.csv",
-                                    expiry_time=30)
-        outcome = await handle.wait(timeout=3600)   # FileSegmentOutcome, or FileSegmentFailed
-
-    With ``check_size=True`` a HEAD request to ``file_url`` (through ``http_client`` if given)
-    refuses a file announced above 150 MB. For other per-call settings, pass
-    ``client.with_options(...)`` as the client.
-
-    **Durable handles.** ``handles=`` a file path keeps pending handles in that SQLite file
-    (default: in memory, lost when the process exits). A process restarted between an upload and
-    its callback makes a ``FileSegments`` on the same file and receiver URL *before* serving the
-    receiver; callbacks for the earlier process's handles then resolve them in the file, and
-    :meth:`pending`, :meth:`handle` and :meth:`wait_all` reopen and await them. The file holds
-    ids, operations, segment names and ids, times, statuses, outcomes and a SHA-256 digest of
-    each callback URL's secret (to check a callback after a restart): never a credential or a
-    callback URL. A receiver keeps its handles in one store.
-
-    **A callback for an id the store never issued** (the store was replaced, the handle was
-    made in memory before a restart, or someone posts a made-up id) is answered 200 and kept as
-    an *orphan* (operation ``"unknown"``, the callback's outcome), logged as a warning on the
-    ``moeseg`` logger; ``await files.handle(id)`` returns it later. Refusing it would lose a real
-    outcome and MoEngage's retries (if any) would never succeed; keeping it costs one row, and the
-    store keeps at most 1,000 orphans (oldest dropped) so made-up ids cannot grow it. An orphan
-    is unverified (its secret was never known): it never resolves any other handle.
-
-    **Expiry.** ``callback_timeout=`` seconds (default: never) gives each new handle a deadline
-    ``created_at + callback_timeout`` in wall-clock Unix time, stored with it; once passed, the
-    handle resolves for good to :class:`CallbackTimeout` (``handle.expired``), also in a process
-    started after the deadline, and a callback arriving later is answered 200, logged and
-    ignored. The wall clock (``clock=``, :class:`moeseg.governor.WallClock` by default) is read
-    as it is: a step forward expires handles early, a step back late; unlike quota, nothing is
-    overspent by that, so no correction is made.
+    ``check_size=True``: a HEAD request to ``file_url`` (through ``http_client`` if given)
+    refuses a file announced above 150 MB. ``handles=``: a SQLite file that keeps the handles
+    across restarts (default: memory; a receiver keeps its handles in one store); a restarted
+    process makes a ``FileSegments`` on the same file and receiver URL *before* serving the
+    receiver, and :meth:`pending`, :meth:`handle` and :meth:`wait_all` reopen its handles. A
+    callback for an id the store never issued is answered 200 and kept as an *orphan* (the
+    oldest dropped past 1,000). ``callback_timeout=``: seconds after which a handle expires for
+    good (:class:`CallbackTimeout`, ``handle.expired``), read on the wall clock ``clock=``
+    (:class:`moeseg.governor.WallClock` by default). For other per-call settings, pass
+    ``client.with_options(...)`` as the client. The guide's "File segments" page has the
+    details (what the file holds, orphans, expiry).
     """
 
     def __init__(
@@ -80,7 +57,7 @@ class FileSegments:
         *,
         check_size: bool = False,
         http_client: httpx.AsyncClient | None = None,
-        handles: str | os.PathLike[str] | HandleStore | None = None,
+        handles: str | os.PathLike[str] | SQLiteHandles | None = None,
         callback_timeout: float | None = None,
         clock: Clock | None = None,
     ) -> None:
@@ -97,12 +74,7 @@ class FileSegments:
     async def __aenter__(self) -> FileSegments:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -113,25 +85,14 @@ class FileSegments:
     async def pending(self) -> list[FileSegmentHandle]:
         """The store's pending handles, oldest first, also those of an earlier process (those
         past their deadline are expired on the way, and not listed)."""
-        handles = []
-        for record in await self._store.pending():
-            handle = self.receiver._reopen(record)
-            if handle.deadline is not None and self.receiver._left(handle.deadline) <= 0:
-                await self.receiver._expire(handle)
-            else:
-                handles.append(handle)
-        return handles
+        handles = [await self.receiver._reopen(record) for record in await self._store.pending()]
+        return [handle for handle in handles if not handle.expired]
 
     async def handle(self, handle_id: str) -> FileSegmentHandle | None:
         """The handle with this id, in whatever state the store has it (pending, resolved,
         expired, or an orphan callback), or None when the store knows no such id."""
         record = await self._store.get(handle_id)
-        if record is None:
-            return None
-        handle = self.receiver._reopen(record)
-        if handle.deadline is not None and self.receiver._left(handle.deadline) <= 0:
-            await self.receiver._expire(handle)
-        return handle
+        return None if record is None else await self.receiver._reopen(record)
 
     async def wait_all(self, timeout: float | None = None) -> list[FileSegmentHandle]:  # noqa: ASYNC109
         """Wait until every pending handle is done (callback or expiry) or ``timeout`` passed;
@@ -184,10 +145,10 @@ class FileSegments:
         **deprecated: Unpack[FileKw],
     ) -> FileSegmentHandle:
         """Add the CSV's users to file segment ``name`` (``segment_id`` wins on the server)."""
-        return await self._update(
-            "add_users", self.client.add_users, name, file_url, file, users, None, csv_path,
-            segment_id, deprecated,
-        )  # fmt: skip
+        count = await self._users(file_url, users, csv_path)
+        call = partial(self.client.add_users, name, file_url, file=file, users=count,
+                       segment_id=segment_id, **deprecated)  # fmt: skip
+        return await self._send("add_users", name, call)
 
     async def remove_users(
         self,
@@ -201,10 +162,10 @@ class FileSegments:
         **deprecated: Unpack[FileKw],
     ) -> FileSegmentHandle:
         """Remove the CSV's users from file segment ``name``."""
-        return await self._update(
-            "remove_users", self.client.remove_users, name, file_url, file, users, None,
-            csv_path, segment_id, deprecated,
-        )  # fmt: skip
+        count = await self._users(file_url, users, csv_path)
+        call = partial(self.client.remove_users, name, file_url, file=file, users=count,
+                       segment_id=segment_id, **deprecated)  # fmt: skip
+        return await self._send("remove_users", name, call)
 
     async def replace_users(
         self,
@@ -224,10 +185,10 @@ class FileSegments:
         ``new_users=`` when you know how many of the file's users are not in the segment yet;
         otherwise the whole file is counted (safe, never over the quota).
         """
-        return await self._update(
-            "replace_users", self.client.replace_users, name, file_url, file, users, new_users,
-            csv_path, segment_id, deprecated,
-        )  # fmt: skip
+        count = await self._users(file_url, users, csv_path, new_users)
+        call = partial(self.client.replace_users, name, file_url, file=file, users=count,
+                       segment_id=segment_id, **deprecated)  # fmt: skip
+        return await self._send("replace_users", name, call)
 
     async def legacy_csv_segment(
         self,
@@ -244,36 +205,20 @@ class FileSegments:
         """
         if csv_path is not None:
             await self._check_local(csv_path)
-        await self._check_remote(csv_url)
+        if self.check_size:
+            await check_csv_url(csv_url, http_client=self._http)
         call = partial(self.client.legacy_csv_segment, name, csv_url, file=file, **deprecated)
         return await self._send("legacy_csv", name, call)
 
-    async def _update(
+    async def _users(
         self,
-        operation: str,
-        method: Callable[..., Awaitable[V2AcceptedBody]],
-        name: str,
         file_url: str,
-        file: FileOptions | None,
         users: int | None,
-        new_users: int | None,
         csv_path: StrPath | None,
-        segment_id: str | None,
-        deprecated: FileKw,
-    ) -> FileSegmentHandle:
-        """Add, remove or replace users: the weight is the file's users, or ``new_users``."""
-        count = await self._users(file_url, users, csv_path)
-        if new_users is not None:
-            if not 0 <= new_users <= count:
-                raise ValueError(f"new_users={new_users} must lie between 0 and {count} (users)")
-            count = new_users
-        call = partial(
-            method, name, file_url, file=file, users=count, segment_id=segment_id, **deprecated
-        )
-        return await self._send(operation, name, call)
-
-    async def _users(self, file_url: str, users: int | None, csv_path: StrPath | None) -> int:
-        """The users quota weight: from the checked CSV, or as given. Raises before any send."""
+        new_users: int | None = None,
+    ) -> int:
+        """The users quota weight: the checked CSV's users, or as given, or ``new_users`` when
+        replacing. Raises before any send."""
         if csv_path is not None:
             report = await self._check_local(csv_path)
             if users is not None and users != report.users:
@@ -281,17 +226,17 @@ class FileSegments:
             users = report.users
         elif users is None:
             raise TypeError("pass csv_path= (checked and counted) or users= (rows in the file)")
-        await self._check_remote(file_url)
-        return users
+        if self.check_size:
+            await check_csv_url(file_url, http_client=self._http)
+        if new_users is None:
+            return users
+        if not 0 <= new_users <= users:
+            raise ValueError(f"new_users={new_users} must lie between 0 and {users} (users)")
+        return new_users
 
     @staticmethod
     async def _check_local(csv_path: StrPath) -> CsvReport:
-        report = await anyio.to_thread.run_sync(partial(check_csv, csv_path))
-        return report.raise_for_violations()
-
-    async def _check_remote(self, file_url: str) -> None:
-        if self.check_size:
-            await check_csv_url(file_url, http_client=self._http)
+        return (await anyio.to_thread.run_sync(check_csv, csv_path)).raise_for_violations()
 
     async def _send(
         self,
@@ -306,7 +251,7 @@ class FileSegments:
         if self.callback_timeout is not None:
             handle.deadline = handle.created_at + self.callback_timeout
         record = HandleRecord(
-            handle.id, self.receiver._digest_of(handle), operation, name, handle.created_at,
+            handle.id, handle._digest, operation, name, handle.created_at,
             handle.deadline,
         )  # fmt: skip
         try:
@@ -314,15 +259,13 @@ class FileSegments:
         except BaseException:
             self.receiver.discard(handle)
             raise
-        sent = False
         try:
             handle.accepted = await call(handle.callback_url)
-            sent = True
-        finally:
-            if not sent:
-                self.receiver.discard(handle)
-                with anyio.CancelScope(shield=True), suppress(HandleStoreError):
-                    await self._store.remove(handle.id)  # the request's own error counts
+        except BaseException:
+            self.receiver.discard(handle)
+            with anyio.CancelScope(shield=True), suppress(HandleStoreError):
+                await self._store.remove(handle.id)  # the request's own error counts
+            raise
         segment_id = getattr(handle.accepted, "cs_id", None)
         if segment_id:
             await self._store.set_segment_id(handle.id, segment_id)
