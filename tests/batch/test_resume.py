@@ -137,6 +137,7 @@ def test_subprocess_exit_codes_and_json(tmp_path: Path) -> None:
     assert usage.returncode == 2
 
 
+@pytest.mark.slow  # a subprocess
 def test_sigterm_stops_cleanly_with_partial_outcomes(tmp_path: Path) -> None:
     """SIGTERM mid-batch: exit 130, finished items reported and journaled, nothing half-done."""
     batch = tmp_path / "batch.json"

@@ -128,6 +128,7 @@ def killer(scope: anyio.CancelScope, k: int) -> Callable[[str, int], None]:
     return progress
 
 
+@pytest.mark.slow  # 25 examples of several syncs each: the full suite's, not the fast loop's
 @settings(
     max_examples=25,
     deadline=None,

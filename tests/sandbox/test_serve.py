@@ -26,6 +26,9 @@ from moeseg.sandbox import (
 
 from ._helpers import Loopback, basic, definition, v2_headers, v3_headers
 
+# Every test here serves the sandbox over real HTTP on loopback (the full suite runs them).
+pytestmark = pytest.mark.slow
+
 PATH = "/v3/custom-segments"
 TIME_SCALE_HEADER = "x-moeseg-sandbox-time-scale"
 
@@ -92,7 +95,6 @@ async def test_real_http_file_segment_runs_in_the_server_lifespan(
     assert (callback["status"], callback["user_count"], callback["values_found"]) == (201, 3, 3)
 
 
-@pytest.mark.slow  # starts a server process
 def test_cli_prints_the_base_url_and_credentials() -> None:
     with subprocess.Popen(
         [sys.executable, "-m", "moeseg.sandbox", "--port", "0", "--time-scale", "0.01"],
@@ -206,7 +208,6 @@ def test_loopback_hosts() -> None:
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.1", "example.com", ""))
 
 
-@pytest.mark.slow  # starts a server process
 def test_serve_command_takes_error_drop_rates_and_seed() -> None:
     """`moeseg sandbox serve --error-rate 1` answers 503; the rates are checked (exit 2)."""
     with subprocess.Popen(
