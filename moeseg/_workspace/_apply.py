@@ -193,6 +193,7 @@ class _Applier:
         self.progress = progress
         self.clock = clock
         self.outcomes: dict[int, StepOutcome] = {}
+        self.rows: dict[str, StateRow] = {}  # the state as this apply (the lock holder) left it
         self.ids: dict[str, str] = {}
         self.names = {s.key: s.name for s in plan.steps}
 
@@ -200,8 +201,8 @@ class _Applier:
         return await state_io(fn, *args)
 
     async def run(self) -> None:
-        rows: Mapping[str, StateRow] = (await self._thread(self.state.snapshot)).rows
-        self.ids = {k: r.segment_id for k, r in rows.items() if r.archived_at is None}
+        self.rows = dict((await self._thread(self.state.snapshot)).rows)
+        self.ids = {k: r.segment_id for k, r in self.rows.items() if r.archived_at is None}
         for step in self.plan.steps:
             if step.segment_id is not None and step.kind not in ("archive", "create"):
                 self.ids[step.key] = step.segment_id
@@ -212,9 +213,8 @@ class _Applier:
                 bad = ", ".join(r for r in step.references if r in failed)
                 outcome = StepOutcome(step.key, step.kind, "skipped", detail=f"{bad} failed")
             else:
-                previous = (await self._thread(self.state.snapshot)).rows.get(step.key)
                 try:
-                    outcome = await self.step(step, previous)
+                    outcome = await self.step(step, self.rows.get(step.key))
                 except _Failed as exc:
                     outcome = StepOutcome(
                         step.key, step.kind, "failed", step.segment_id, exc.detail, exc.cause
@@ -250,8 +250,10 @@ class _Applier:
 
     async def _record(self, row: StateRow, adopt_from: str | None) -> None:
         await self._thread(self.state.put, row)
+        self.rows[row.key] = row
         if adopt_from is not None and adopt_from != row.key:
             await self._thread(self.state.forget, adopt_from)
+            self.rows.pop(adopt_from, None)
 
     def _payload(self, step: PlanStep) -> dict[str, Any]:
         if step.payload is None:
