@@ -225,5 +225,8 @@ async def test_attempts_are_logged(
     assert debug[0].endswith("(attempt 1)")
     assert debug[1].startswith("GET /v3/custom-segments -> 200 in ")
     assert debug[1].endswith("(attempt 2)")
-    assert len(info) == 1
-    assert "ServerError 503; retry 1/4 in " in info[0]
+    # A quota wait over 0.1 s is logged too when the machine is slow: only the retry is certain.
+    retries = [m for m in info if "retry" in m]
+    assert len(retries) == 1
+    assert "ServerError 503; retry 1/4 in " in retries[0]
+    assert all("retry" in m or "for quota" in m for m in info)
