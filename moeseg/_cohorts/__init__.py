@@ -22,13 +22,11 @@ from ._errors import UidTooLarge as UidTooLarge
 from ._errors import UnsupportedContentType as UnsupportedContentType
 from ._pending import PendingActions as PendingActions
 from ._pending import Ticket as Ticket
-from ._plan import COHORT_SYNC_GROUP as COHORT_SYNC_GROUP
 from ._plan import ActionSize as ActionSize
 from ._plan import PlanStep as PlanStep
 from ._plan import ReplaceChoice as ReplaceChoice
 from ._plan import Route as Route
 from ._plan import SyncPlan as SyncPlan
-from ._plan import cohort_policy as cohort_policy
 from ._plan import measure_action as measure_action
 from ._plan import plan_sync as plan_sync
 from ._request import ACTIONS as ACTIONS

@@ -11,45 +11,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Final, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
 import attrs
 
 from .._exceptions import ConfigurationError
-from ..governor import GroupView, QuotaGroup, QuotaPolicy, Window, WindowView
+from ..governor import GroupView, QuotaGroup, QuotaPolicy, WindowView
 from ..governor import Plan as QuotaPlan
 from ._request import MAX_BODY_BYTES, Cohort, CohortAction, chunk_members, encode_member
 
 __all__ = [
-    "COHORT_SYNC_GROUP",
     "ActionSize",
     "PlanStep",
     "ReplaceChoice",
     "Route",
     "SyncPlan",
-    "cohort_policy",
     "measure_action",
     "plan_sync",
 ]
 
 Route: TypeAlias = Literal["cohort", "file"]
 ReplaceChoice: TypeAlias = Literal["auto", "never", "always"]
-
-#: Cohort Sync's documented limit: 300 requests a minute (one cohort action per request). The
-#: same group ships in ``QuotaPolicy.moengage()``; this copy completes custom policies.
-COHORT_SYNC_GROUP: Final = QuotaGroup("cohort_sync", (Window(300, 60.0),))
-
-
-def cohort_policy(base: QuotaPolicy | None = None) -> QuotaPolicy:
-    """``base`` (default: MoEngage's documented policy, which has it) with the ``cohort_sync``
-    group and operation added when a custom policy lacks them."""
-    policy = base if base is not None else QuotaPolicy.moengage()
-    if "cohort_sync" not in {g.name for g in policy.groups}:
-        policy = policy.with_group(COHORT_SYNC_GROUP)
-    if "cohort_sync" not in policy.operations:
-        policy = policy.with_operation("cohort_sync", {"cohort_sync": 1})
-    return policy
-
 
 @attrs.frozen(slots=True)
 class ActionSize:
@@ -225,7 +207,7 @@ def plan_sync(
         n = _uids(size)
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
             raise ConfigurationError(f"{label} must be a count >= 0, got {n!r}")
-    policy = cohort_policy(policy)
+    policy = policy if policy is not None else QuotaPolicy.moengage()
     views = views if views is not None else {}
     if route == "cohort":
         return _plan_cohort(policy, adds, removes, views, now)

@@ -11,7 +11,6 @@ from moeseg._cohorts import (
     ActionSize,
     Cohort,
     chunk_members,
-    cohort_policy,
     encode_member,
     measure_action,
     plan_sync,
@@ -168,7 +167,12 @@ def test_file_nothing_to_do() -> None:
     assert "nothing to send" in plan.reason
 
 
-def test_cohort_policy_adds_its_group_once() -> None:
-    policy = cohort_policy()
-    assert policy.group("cohort_sync").windows == (Window(300, 60.0),)
-    assert cohort_policy(policy) == policy
+def test_the_plan_spends_the_policy_the_client_spends() -> None:
+    """The default is MoEngage's policy, with Cohort Sync's 300 a minute; a custom policy
+    without the group is refused as the client refuses it (no group added behind its back)."""
+    assert QuotaPolicy.moengage().group("cohort_sync").windows == (Window(300, 60.0),)
+    adds, removes = ActionSize("add_members", 3, 30, 1), ActionSize("remove_members", 0, 0, 0)
+    assert plan_sync("cohort", adds, removes).requests == 1
+    bare = QuotaPolicy((QuotaGroup("segments", (Window(50, 60.0),)),), {"create": {"segments": 1}})
+    with pytest.raises(moeseg.ConfigurationError, match="cohort_sync"):
+        plan_sync("cohort", adds, removes, policy=bare)
