@@ -33,6 +33,7 @@ __all__ = [
 Route: TypeAlias = Literal["cohort", "file"]
 ReplaceChoice: TypeAlias = Literal["auto", "never", "always"]
 
+
 @attrs.frozen(slots=True)
 class ActionSize:
     """One action's members: how many, their encoded bytes, and the requests the chunker makes.
