@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TextColumn
 from rich.table import Table
 
 from .._exceptions import MoesegError
@@ -36,6 +36,7 @@ from ._output import (
     exit_interrupted,
     out,
     print_json,
+    progress_bar,
     quota_rows,
     quota_table,
     run_interruptible,
@@ -234,15 +235,7 @@ class _ProgressView:
     """A rich progress bar on stderr, with a line whenever the batch waits for quota."""
 
     def __init__(self, *, enabled: bool, total: int) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[status]}"),
-            console=err,
-            disable=not enabled,
-        )
+        self.progress = progress_bar(TextColumn("{task.fields[status]}"), enabled=enabled)
         self.task = self.progress.add_task("creating", total=total, status="")
         self.waiting: datetime | None = None
 

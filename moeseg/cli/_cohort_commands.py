@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 
 import anyio
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._cohorts import (
     DEFAULT_STATE_DIR,
@@ -23,7 +22,7 @@ from .._exceptions import ConfigurationError
 from ..client import Client
 from ..files import CallbackReceiver, FileSegments
 from ._options import Connection, JsonOpt, connected
-from ._output import err, out, print_json, usage
+from ._output import err, out, print_json, progress_bar, usage
 
 __all__ = ["cohort_add", "cohort_remove", "members_sync"]
 
@@ -45,14 +44,7 @@ class _Bar:
     """Requests (or uids) done, on stderr; silent with --json."""
 
     def __init__(self, description: str, total: int | None, *, enabled: bool) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            disable=not enabled,
-        )
+        self.progress = progress_bar(enabled=enabled)
         self.task = self.progress.add_task(description, total=total)
 
     def __enter__(self) -> _Bar:

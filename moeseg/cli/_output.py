@@ -14,6 +14,7 @@ import attrs
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .._exceptions import ConfigurationError, MoesegError
@@ -173,3 +174,9 @@ def _seconds(s: float) -> str:
         if s >= size and s % size == 0:
             return f"{s / size:g} {unit}"
     return f"{s:g} s"
+
+
+def progress_bar(*extra: TextColumn, enabled: bool) -> Progress:
+    """The progress bar every command shows on stderr (description, bar, done/total, time)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    return Progress(*columns, TimeElapsedColumn(), *extra, console=err, disable=not enabled)
